@@ -1,0 +1,213 @@
+"""Command-line interface over the explorer library (``python -m explorer ...``).
+
+Every bad input exits with status 2 and one line ``error: ...`` on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from explorer.errors import ExplorerError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one ``error:`` line and exit status 2."""
+
+    def error(self, message: str):  # noqa: D401
+        raise ExplorerError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m explorer", description="MRI robustness explorer: reconstruct and compare.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("sample", help="write embedded sample volume(s) as fastMRI-layout .h5")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--family", choices=None, action="append", help="knee or brain (repeatable; default both)")
+    s.add_argument("--size", type=int, default=320)
+    s.add_argument("--slices", type=int, default=5)
+    s.add_argument("--coils", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+
+    r = sub.add_parser("recon", help="undersample a slice and reconstruct it with one or more methods")
+    r.add_argument("--data", required=True, help="FILE.h5 (fastMRI or raw ISMRMRD), or sample:knee / sample:brain")
+    r.add_argument("--data-dir", default=os.environ.get("EXPLORER_DATA_DIR"), help="resolve relative --data here (env EXPLORER_DATA_DIR)")
+    r.add_argument("--plane", default="kxky", help="raw ISMRMRD 3D volumes: kxky (default) or kykz")
+    r.add_argument("--slice", type=int, default=None, help="slice index (default: the middle slice)")
+    r.add_argument("--mask", default="random", help="random, equispaced, equispaced_fraction, magic, magic_fraction, poisson")
+    r.add_argument("--acceleration", type=float, default=4.0)
+    r.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
+    r.add_argument("--seed", type=int, default=0, help="mask seed")
+    r.add_argument("--method", action="append", required=True, help="method name (repeatable); see `methods`")
+    r.add_argument("--set", action="append", default=[], metavar="NAME.PARAM=VALUE", help="method parameter")
+    r.add_argument("--out", default=None, help="write target/mask/<method> .npy+.png and metrics.csv here")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+
+    m = sub.add_parser("methods", help="list reconstruction methods and their parameters")
+    m.add_argument("--json", action="store_true")
+
+    f = sub.add_parser("files", help="list the .h5 volumes under a data directory")
+    f.add_argument("--data-dir", default=os.environ.get("EXPLORER_DATA_DIR"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    try:
+        args = _parser().parse_args(argv)
+        return _COMMANDS[args.command](args)
+    except ExplorerError as exc:
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else 'invalid input'}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001  (a bug: still one line unless debugging)
+        if os.environ.get("EXPLORER_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (set EXPLORER_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1
+
+
+def _cmd_sample(args) -> int:
+    from explorer.data.sample import FAMILIES, SampleSpec, write_sample  # noqa: PLC0415
+
+    families = args.family or list(FAMILIES)
+    for family in families:
+        if family not in FAMILIES:
+            raise ExplorerError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+        spec = SampleSpec(family=family, size=args.size, slices=args.slices, coils=args.coils, seed=args.seed)
+        print(write_sample(args.out, spec))
+    return 0
+
+
+def _parse_sets(sets: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {m: {} for m in methods}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        name, dot, param = key.partition(".")
+        if not sep or not dot or not param:
+            raise ExplorerError(f"--set expects NAME.PARAM=VALUE, got {item!r}")
+        if name not in out:
+            raise ExplorerError(f"--set {item!r} names method {name!r}, which is not in --method")
+        out[name][param] = value
+    return out
+
+
+def _cmd_recon(args) -> int:
+    from explorer.data.sources import open_volume  # noqa: PLC0415
+    from explorer.device import get_device  # noqa: PLC0415
+    from explorer.masks import MaskConfig  # noqa: PLC0415
+    from explorer.pipeline import prepare, run_method  # noqa: PLC0415
+    from explorer.recon.base import get_method  # noqa: PLC0415
+
+    if len(set(args.method)) != len(args.method):
+        raise ExplorerError("each --method may be given once")
+    specs = [get_method(name) for name in args.method]
+    params = _parse_sets(args.set, args.method)
+    configs = [spec.make_config(params[spec.name]) for spec in specs]
+    mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
+    data = args.data
+    if args.data_dir and not data.startswith("sample:") and not Path(data).is_absolute():
+        data = str(Path(args.data_dir).expanduser() / data)
+    device = get_device()
+    volume = open_volume(data, plane=args.plane)
+    index = volume.num_slices // 2 if args.slice is None else args.slice
+    problem = prepare(volume.read_slice(index), mask_cfg, device)
+
+    results = []
+    for spec, config in zip(specs, configs):
+        with _Progress(spec.label, enabled=not args.json) as progress:
+            results.append(run_method(problem, spec.name, config, progress=progress))
+    rows = [{"method": r.method, **(r.metrics or {"ssim": None, "psnr": None, "nmse": None}), "seconds": r.seconds} for r in results]
+    sampled = problem.sampled
+    mask_info = {
+        "type": "acquired" if sampled.config is None else mask_cfg.type,
+        "acceleration": mask_cfg.acceleration if sampled.config is not None else None,
+        "acceleration_actual": sampled.acceleration,
+        "center_fraction": mask_cfg.resolved_center_fraction if sampled.config is not None else None,
+        "seed": mask_cfg.seed if sampled.config is not None else None,
+    }
+    if args.out:
+        from explorer.export import write_results  # noqa: PLC0415
+
+        write_results(args.out, problem.target, sampled.pattern(problem.slice.shape), {r.method: r.image for r in results}, rows)
+    if args.json:
+        print(json.dumps({
+            "file": data, "slice": index, "shape": list(problem.slice.shape), "coils": problem.slice.num_coils,
+            "device": str(device), "mask": mask_info, "results": rows,
+        }))
+    else:
+        print(f"{volume.name}  slice {index}/{volume.num_slices - 1}  {problem.slice.shape[0]}x{problem.slice.shape[1]}  "
+              f"{problem.slice.num_coils} coil(s)  device {device}")
+        print(f"mask {mask_info['type']}  R={sampled.acceleration:.2f} actual  centre {sampled.num_low_frequencies} lines")
+        print(f"{'method':<16}{'SSIM':>8}{'PSNR':>8}{'NMSE':>10}{'seconds':>9}")
+        for row in rows:
+            metric = (f"{row['ssim']:8.4f}{row['psnr']:8.2f}{row['nmse']:10.4f}" if row["ssim"] is not None else f"{'-':>8}{'-':>8}{'-':>10}")
+            print(f"{row['method']:<16}{metric}{row['seconds']:9.2f}")
+        if problem.target is None:
+            print("no reference image in this file (test data): metrics not computed")
+    return 0
+
+
+def _cmd_methods(args) -> int:
+    from explorer.recon.base import available_methods  # noqa: PLC0415
+
+    methods = available_methods()
+    listing = [{
+        "name": m.name, "label": m.label, "family": m.family, "description": m.description,
+        "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "help": p.help,
+                    "min": p.min, "max": p.max, "choices": list(p.choices) if p.choices else None} for p in m.params()],
+    } for m in methods]
+    if args.json:
+        print(json.dumps(listing))
+        return 0
+    for m in listing:
+        print(f"{m['name']:<14}{m['label']} - {m['description']}")
+        for p in m["params"]:
+            print(f"    {m['name']}.{p['name']}={p['default']!r}  ({p['type']}) {p['help']}")
+    return 0
+
+
+def _cmd_files(args) -> int:
+    from explorer.data.fastmri import list_volumes  # noqa: PLC0415
+
+    if not args.data_dir:
+        raise ExplorerError("give --data-dir or set EXPLORER_DATA_DIR")
+    for path in list_volumes(args.data_dir):
+        print(path)
+    return 0
+
+
+class _Progress:
+    """A tqdm progress bar on stderr fed by the reconstructor progress callback."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled, self.bar = label, enabled and sys.stderr.isatty(), None
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, step: int, total: int, info: dict):
+        if not self.enabled:
+            return None
+        if self.bar is None:
+            from tqdm import tqdm  # noqa: PLC0415
+
+            self.bar = tqdm(total=total, desc=self.label, file=sys.stderr, leave=False)
+        self.bar.update(step - self.bar.n)
+        if info:
+            self.bar.set_postfix({k: f"{v:.3g}" for k, v in info.items() if isinstance(v, (int, float))})
+        return None
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False
+
+
+_COMMANDS = {"sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files}

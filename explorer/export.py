@@ -1,0 +1,68 @@
+"""Export results: PNG images (windowed), NumPy arrays and a metrics CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+from PIL import Image
+
+METRICS_COLUMNS = ("method", "ssim", "psnr", "nmse", "seconds")
+
+
+def png_bytes(image: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> bytes:
+    """8-bit grayscale PNG of a magnitude image ``(h, w)`` windowed to ``[vmin, vmax]``."""
+    image = np.asarray(image, dtype=np.float64)
+    lo = float(image.min()) if vmin is None else vmin
+    hi = float(image.max()) if vmax is None else vmax
+    scaled = np.clip((image - lo) / max(hi - lo, 1e-30), 0, 1)
+    buf = io.BytesIO()
+    Image.fromarray((scaled * 255).round().astype(np.uint8), mode="L").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    """``.npy`` serialisation of ``array``."""
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def metrics_csv(rows: Iterable[dict]) -> str:
+    """CSV text with columns method, ssim, psnr, nmse, seconds (blank when undefined)."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRICS_COLUMNS})
+    return buf.getvalue()
+
+
+def write_results(out_dir: str | Path, target: np.ndarray | None, pattern: np.ndarray,
+                  images: dict[str, np.ndarray], rows: list[dict]) -> list[Path]:
+    """Write target.npy/png, mask.npy/png, <method>.npy/png and metrics.csv into ``out_dir``.
+
+    Images share one window ``[0, max(target)]`` (or the max over images without a target).
+
+    Returns:
+        the written paths.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vmax = float(target.max()) if target is not None else max(float(im.max()) for im in images.values())
+    arrays = {"mask": pattern.astype(bool)}
+    if target is not None:
+        arrays["target"] = target
+    arrays.update(images)
+    written = []
+    for name, array in arrays.items():
+        np.save(out / f"{name}.npy", array)
+        window = (0.0, 1.0) if name == "mask" else (0.0, vmax)
+        (out / f"{name}.png").write_bytes(png_bytes(array.astype(np.float64), *window))
+        written += [out / f"{name}.npy", out / f"{name}.png"]
+    (out / "metrics.csv").write_text(metrics_csv(rows))
+    written.append(out / "metrics.csv")
+    return written

@@ -1,0 +1,132 @@
+"""MRI forward physics: centred orthonormal FFTs and the (SENSE) measurement operator.
+
+Conventions (see DESIGN.md): complex data are native ``torch.complex64``.
+k-space ``(B, C, H, W)`` with ``C`` coils (1 for single-coil); images ``(B, H, W)``;
+coil maps ``(B, C, H, W)``; masks boolean, broadcastable to ``(B, 1, H, W)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def fft2c(x: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal 2D FFT over the last two dims, identical to ``fastmri.fft2c``.
+
+    Args:
+        x: complex tensor ``(..., H, W)``.
+
+    Returns:
+        complex tensor ``(..., H, W)``: ``fftshift(fft2(ifftshift(x), norm="ortho"))``.
+    """
+    x = torch.fft.ifftshift(x, dim=(-2, -1))
+    x = torch.fft.fft2(x, dim=(-2, -1), norm="ortho")
+    return torch.fft.fftshift(x, dim=(-2, -1))
+
+
+def ifft2c(k: torch.Tensor) -> torch.Tensor:
+    """Centred orthonormal inverse 2D FFT, identical to ``fastmri.ifft2c``.
+
+    Args:
+        k: complex tensor ``(..., H, W)``.
+
+    Returns:
+        complex tensor ``(..., H, W)``.
+    """
+    k = torch.fft.ifftshift(k, dim=(-2, -1))
+    k = torch.fft.ifft2(k, dim=(-2, -1), norm="ortho")
+    return torch.fft.fftshift(k, dim=(-2, -1))
+
+
+def rss(coil_images: torch.Tensor, dim: int = -3) -> torch.Tensor:
+    """Root-sum-of-squares coil combination.
+
+    Args:
+        coil_images: complex or real tensor ``(B, C, H, W)`` (coil axis ``dim``).
+
+    Returns:
+        real tensor ``(B, H, W)``.
+    """
+    return torch.sqrt((coil_images.abs() ** 2).sum(dim))
+
+
+def center_crop(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Centre-crop the last two dims to ``shape`` (the fastMRI convention).
+
+    Args:
+        x: tensor ``(..., H, W)`` with ``H >= shape[0]`` and ``W >= shape[1]``.
+        shape: target ``(h, w)``.
+
+    Returns:
+        tensor ``(..., h, w)``.
+    """
+    h, w = x.shape[-2], x.shape[-1]
+    th, tw = min(shape[0], h), min(shape[1], w)
+    top, left = (h - th) // 2, (w - tw) // 2
+    return x[..., top : top + th, left : left + tw]
+
+
+@dataclass(frozen=True, eq=False)
+class Operator:
+    """Immutable undersampled (SENSE) Fourier operator ``A = M F S``.
+
+    Attributes:
+        mask: bool tensor broadcastable to ``(B, 1, H, W)`` (typically ``(1, 1, 1, W)``
+            for 1D masks or ``(1, 1, H, W)`` for 2D masks); True = sampled.
+        maps: complex coil sensitivities ``(B, C, H, W)``, or ``None`` for the
+            single-coil operator (``C = 1``, identity sensitivity).
+
+    ``forward`` maps an image ``(B, H, W)`` to masked k-space ``(B, C, H, W)``;
+    ``adjoint`` maps k-space back to an image; ``normal`` is ``A^H A``. Variants
+    are new objects: :meth:`with_mask`, :meth:`with_maps`.
+    """
+
+    mask: torch.Tensor
+    maps: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.mask.dtype != torch.bool:
+            object.__setattr__(self, "mask", self.mask.bool())
+        if self.mask.ndim != 4:
+            raise ValueError(f"mask must be 4D (B, 1, H|1, W), got shape {tuple(self.mask.shape)}")
+        if self.maps is not None:
+            if self.maps.ndim != 4 or not self.maps.is_complex():
+                raise ValueError("maps must be a complex tensor (B, C, H, W)")
+
+    @property
+    def num_coils(self) -> int:
+        """Number of coils ``C`` (1 without maps)."""
+        return 1 if self.maps is None else self.maps.shape[1]
+
+    def with_mask(self, mask: torch.Tensor) -> "Operator":
+        """The same operator with another sampling mask."""
+        return Operator(mask=mask, maps=self.maps)
+
+    def with_maps(self, maps: torch.Tensor | None) -> "Operator":
+        """The same operator with other coil maps."""
+        return Operator(mask=self.mask, maps=maps)
+
+    def to(self, device: torch.device | str) -> "Operator":
+        """A copy on ``device``."""
+        maps = None if self.maps is None else self.maps.to(device)
+        return Operator(mask=self.mask.to(device), maps=maps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x``: image ``(B, H, W)`` complex -> masked k-space ``(B, C, H, W)``."""
+        coil_images = x.unsqueeze(1) if self.maps is None else self.maps * x.unsqueeze(1)
+        return fft2c(coil_images) * self.mask
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``A^H y``: k-space ``(B, C, H, W)`` -> image ``(B, H, W)`` complex."""
+        coil_images = ifft2c(y * self.mask)
+        if self.maps is None:
+            return coil_images[:, 0]
+        return (self.maps.conj() * coil_images).sum(1)
+
+    def normal(self, x: torch.Tensor) -> torch.Tensor:
+        """``A^H A x`` for an image ``(B, H, W)``."""
+        return self.adjoint(self.forward(x))
+
+    __call__ = forward

@@ -1,0 +1,140 @@
+"""One reconstruction experiment: slice -> mask -> operator -> methods -> metrics.
+
+The app and the CLI both go through :func:`prepare` and :func:`run_method`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from explorer.data.slice import Slice
+from explorer.device import get_device
+from explorer.masks import MaskConfig, SampledMask, make_mask, mask_from_columns
+from explorer.metrics import compute_metrics, to_magnitude
+from explorer.physics import Operator
+from explorer.recon.base import ProgressFn, get_method
+
+MAX_CALIB = 24
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """An undersampled reconstruction problem for one slice.
+
+    Attributes:
+        slice: the source :class:`Slice`.
+        sampled: the realised :class:`SampledMask`.
+        y: measured k-space ``(1, C, H, W)`` complex64 on ``device`` (zero where unsampled).
+        device: compute device.
+    """
+
+    slice: Slice
+    sampled: SampledMask
+    y: torch.Tensor
+    device: torch.device
+
+    @property
+    def target(self) -> np.ndarray | None:
+        """Reference magnitude ``(h, w)`` or ``None`` (test files)."""
+        return self.slice.target
+
+    @property
+    def crop(self) -> tuple[int, int]:
+        """Size every output is centre-cropped to before display and metrics."""
+        return self.slice.target_shape
+
+    @cached_property
+    def maps_and_seconds(self) -> tuple[torch.Tensor | None, float]:
+        """ESPIRiT maps ``(1, C, H, W)`` from the calibration region of ``y`` (None single-coil), and their time."""
+        if self.y.shape[1] == 1:
+            return None, 0.0
+        from explorer.espirit import calib_shape_for, espirit_maps  # noqa: PLC0415
+
+        start = time.perf_counter()
+        h = self.y.shape[-2]
+        if self.sampled.mask.shape[-2] == 1:
+            calib = calib_shape_for(self.sampled.mask.reshape(-1).cpu(), h, MAX_CALIB)
+        else:
+            side = min(self.sampled.num_low_frequencies, MAX_CALIB)
+            calib = (side, side)
+        maps = espirit_maps(self.y, calib_shape=calib)
+        return maps, time.perf_counter() - start
+
+    def operator(self, with_maps: bool) -> Operator:
+        """The measurement operator, with ESPIRiT maps when ``with_maps`` (and multicoil)."""
+        maps = self.maps_and_seconds[0] if with_maps else None
+        return Operator(mask=self.sampled.mask.to(self.device), maps=maps)
+
+
+def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | None = None) -> Problem:
+    """Undersample ``slice_`` with ``mask``.
+
+    A test file's own mask (``slice_.acquired_mask``) takes precedence over ``mask``,
+    since its k-space is already undersampled.
+
+    Returns:
+        :class:`Problem`.
+    """
+    device = device or get_device()
+    if slice_.acquired_mask is not None:
+        sampled = mask_from_columns(slice_.acquired_mask, slice_.meta.padding)
+    else:
+        sampled = make_mask(mask or MaskConfig(), slice_.shape, slice_.meta.padding)
+    y = (slice_.kspace.to(device) * sampled.mask[0].to(device)).unsqueeze(0)
+    return Problem(slice=slice_, sampled=sampled, y=y, device=device)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodResult:
+    """One method's output on a :class:`Problem`.
+
+    Attributes:
+        method: registry name; label: display name; config: the config used.
+        image: magnitude ``(h, w)`` float32, centre-cropped to the target size.
+        metrics: ``{"ssim", "psnr", "nmse"}`` or ``None`` without a reference.
+        seconds: wall time of the reconstruction (coil maps excluded: see ``maps_seconds``).
+        maps_seconds: time spent estimating coil maps for it (0 if cached or unused).
+    """
+
+    method: str
+    label: str
+    config: object
+    image: np.ndarray
+    metrics: dict[str, float] | None
+    seconds: float
+    maps_seconds: float = 0.0
+
+
+def run_method(problem: Problem, name: str, config=None, progress: ProgressFn | None = None) -> MethodResult:
+    """Reconstruct ``problem`` with method ``name`` and score it against the reference."""
+    spec = get_method(name)
+    config = config if config is not None else spec.config_cls()
+    needs_maps = spec.needs_maps(config)
+    maps_cached = "maps_and_seconds" in problem.__dict__
+    op = problem.operator(needs_maps)
+    maps_seconds = problem.maps_and_seconds[1] if needs_maps and not maps_cached else 0.0
+    recon = spec.factory(config)
+    _sync(problem.device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        x = recon(problem.y, op, progress=progress)
+    _sync(problem.device)
+    seconds = time.perf_counter() - start
+    image = to_magnitude(x[0], problem.crop)
+    metrics = compute_metrics(problem.target, image) if problem.target is not None else None
+    return MethodResult(name, spec.label, config, image, metrics, seconds, maps_seconds)
+
+
+def zero_filled_image(problem: Problem) -> np.ndarray:
+    """Zero-filled RSS magnitude ``(h, w)`` (for previews)."""
+    return run_method(problem, "zero_filled").image
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
