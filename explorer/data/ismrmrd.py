@@ -53,9 +53,18 @@ def is_ismrmrd_file(path: str | Path) -> bool:
         if not Path(path).is_file() or not h5py.is_hdf5(path):
             return False
         with h5py.File(path, "r") as hf:
-            return isinstance(hf.get("dataset/data"), h5py.Dataset) and "xml" in hf.get("dataset", {})
-    except (OSError, ValueError, TypeError):
+            return _acquisition_table(hf) is not None
+    except (OSError, ValueError, TypeError, KeyError):
         return False
+
+
+def _acquisition_table(hf: h5py.File) -> h5py.Dataset | None:
+    """``dataset/data`` if the file has the ISMRMRD groups (``dataset/data`` and ``dataset/xml``)."""
+    group = hf.get("dataset")
+    if not isinstance(group, h5py.Group) or "xml" not in group:
+        return None
+    data = group.get("data")
+    return data if isinstance(data, h5py.Dataset) else None
 
 
 def cache_dir() -> Path:
@@ -99,8 +108,8 @@ class IsmrmrdVolume:
         self.source = source or str(self.path)
         self._cache_root = Path(cache_root) if cache_root is not None else None
         with open_h5(self.path) as hf:
-            ds = hf.get("dataset/data")
-            if not isinstance(ds, h5py.Dataset) or "xml" not in hf["dataset"]:
+            ds = _acquisition_table(hf)
+            if ds is None:
                 raise ExplorerError(f"{self.path.name} is not an ISMRMRD file (no dataset/data and dataset/xml)")
             if ds.dtype.names is None or not {"head", "data"} <= set(ds.dtype.names) or ds.ndim != 1:
                 raise ExplorerError(f"{self.path.name}: dataset/data is not an ISMRMRD acquisition table")

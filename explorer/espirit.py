@@ -1,0 +1,184 @@
+"""ESPIRiT coil sensitivity maps (Uecker et al., MRM 2014) in torch, on CPU or CUDA.
+
+Same conventions as ``sigpy.mri.app.EspiritCalib`` / ``bart ecalib -m1``: calibration matrix of
+``kernel_width x kernel_width`` patches, SVD, kernels = right singular vectors with singular value
+``>= thresh * max``, per-pixel ``C x C`` Gram of the (centred, inverse-FFT'd) kernel images, its top
+eigenvector, phase relative to the first coil, zero where the top eigenvalue ``< crop``.
+
+Speed: the kernel images hold ``kernel_width**2`` frequencies, so the Gram is a trigonometric
+polynomial with ``(2 kernel_width - 1)**2`` coefficients. We get those coefficients from a tiny
+FFT, evaluate the Gram exactly anywhere by two small DFT matrix products, solve ``eigh`` on a
+coarse grid, interpolate the (phase-aligned) eigenvectors to full resolution and refine them with
+a few power iterations against the exact full-resolution Gram (row blocks bound the memory).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.errors import ExplorerError
+
+_COARSE_PER_FREQ = 4  # coarse-grid points per Gram frequency along each axis
+_POWER_ITERS = 4  # full-resolution power iterations after the coarse initialisation
+_BLOCK_ELEMS = 1 << 21  # complex Gram entries per row block (16 MiB)
+
+
+def calib_shape_for(mask_columns: np.ndarray | torch.Tensor, height: int, max_calib: int = 24,
+                    kernel_width: int = 6) -> tuple[int, int]:
+    """Calibration shape for a 1D column mask.
+
+    Args:
+        mask_columns: bool ``(W,)``, True = sampled column.
+        height: number of k-space rows ``H``.
+        max_calib: upper bound for both calibration sizes.
+        kernel_width: ESPIRiT kernel width; the band must be at least this wide.
+
+    Returns:
+        ``(min(max_calib, H), w)``: ``w`` is the width (clipped to ``max_calib``) of the widest
+        fully sampled band centred like :func:`espirit_maps` crops it (columns
+        ``W//2 - w//2 ... W//2 - w//2 + w - 1``).
+
+    Raises:
+        ExplorerError: the mask is not 1D or the centred band is narrower than ``kernel_width``.
+    """
+    m = torch.as_tensor(np.asarray(mask_columns) if not torch.is_tensor(mask_columns) else mask_columns)
+    if m.ndim != 1 or m.numel() == 0:
+        raise ExplorerError(f"calib_shape_for needs a 1D column mask, got shape {tuple(m.shape)}")
+    m, c, w = m.bool().cpu(), m.numel() // 2, 0
+    while w < min(max_calib, m.numel()) and bool(m[c - (w + 1) // 2 : c - (w + 1) // 2 + w + 1].all()):
+        w += 1  # the centred window of width w + 1 is fully sampled
+    if w < kernel_width:
+        raise ExplorerError(f"only {w} fully sampled centre columns; ESPIRiT needs at least {kernel_width}")
+    return min(max_calib, height), w
+
+
+def _dft(n: int, pos: torch.Tensor, kw: int) -> torch.Tensor:
+    """``(len(pos), 2 kw - 1)`` complex64: ``exp(2 pi i d (pos - n//2) / n)`` for ``d = -(kw-1) .. kw-1``."""
+    d = torch.arange(1 - kw, kw, device=pos.device, dtype=torch.float64)
+    phase = (2 * math.pi / n) * (pos.double()[:, None] - n // 2) * d
+    return torch.polar(torch.ones_like(phase), phase).to(torch.complex64)
+
+
+def _gram_coefficients(calib: torch.Tensor, kw: int, thresh: float) -> torch.Tensor:
+    """Fourier coefficients of the per-pixel Gram of the ESPIRiT kernel images.
+
+    Args:
+        calib: complex64 ``(C, h, w)`` fully sampled calibration k-space.
+
+    Returns:
+        complex64 ``(C, C, 2 kw - 1, 2 kw - 1)``, frequencies ``-(kw-1) .. kw-1``, scaled as sigpy's
+        ``AHA`` (so the top eigenvalue is about 1 inside the object).
+    """
+    c = calib.shape[0]
+    blocks = calib.unfold(1, kw, 1).unfold(2, kw, 1)  # (C, nby, nbx, kw, kw)
+    mat = blocks.permute(1, 2, 0, 3, 4).reshape(-1, c * kw * kw)  # (nblocks, C kw^2)
+    _, s, vh = torch.linalg.svd(mat, full_matrices=False)
+    kernels = vh[s >= thresh * s.max()].reshape(-1, c, kw, kw)  # (K, C, kw, kw)
+    m = 2 * kw  # grid large enough for the (2 kw - 1) lags of the autocorrelation
+    img = torch.fft.ifft2(kernels, s=(m, m)) * (m * m)  # (K, C, m, m)
+    prod = torch.einsum("kcyx,kdyx->cdyx", img, img.conj())  # (C, C, m, m)
+    coef = torch.fft.fft2(prod) / (m * m * kw * kw)
+    lags = torch.arange(1 - kw, kw, device=calib.device) % m
+    return coef[:, :, lags][:, :, :, lags]
+
+
+def _top_eig(gram: torch.Tensor, v: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Power iterations on per-pixel Hermitian matrices.
+
+    Args:
+        gram: complex64 ``(C, C, N)``; v: complex64 ``(C, N)`` start vectors.
+
+    Returns:
+        unit vectors ``(C, N)`` and their Rayleigh quotients (real ``(N,)``).
+    """
+    lam = torch.zeros(v.shape[1], device=v.device)
+    for _ in range(iters):
+        w = gram[:, 0] * v[0]
+        for d in range(1, v.shape[0]):
+            w.addcmul_(gram[:, d], v[d])
+        lam = (v.conj() * w).sum(0).real
+        v = w / torch.linalg.vector_norm(w, dim=0).clamp_min(1e-30)
+    return v, lam
+
+
+def _phase_to_first(v: torch.Tensor) -> torch.Tensor:
+    """Rotate each vector ``(C, ...)`` so that its first coil is real and >= 0."""
+    ref = v[0]
+    return v * torch.where(ref.abs() > 0, ref.conj() / ref.abs().clamp_min(1e-30), torch.ones_like(ref))
+
+
+def _maps_one(ksp: torch.Tensor, calib_shape: tuple[int, int], kw: int, thresh: float,
+              crop: float) -> torch.Tensor:
+    """ESPIRiT maps of one slice: complex64 ``(C, H, W)`` -> complex64 ``(C, H, W)``."""
+    c, h, w = ksp.shape
+    r0, c0 = h // 2 - calib_shape[0] // 2, w // 2 - calib_shape[1] // 2  # sigpy.resize centring
+    calib = ksp[:, r0 : r0 + calib_shape[0], c0 : c0 + calib_shape[1]]
+    if not bool(torch.isfinite(torch.view_as_real(calib)).all()):
+        raise ExplorerError("the k-space calibration region contains NaN or Inf")
+    if not bool((calib != 0).any()):
+        raise ExplorerError("the k-space calibration region is all zero")
+    coef = _gram_coefficients(calib, kw, thresh)
+    dev = ksp.device
+    # exact eigenvectors on a coarse grid (float sample positions, corners included)
+    n_coarse = _COARSE_PER_FREQ * (2 * kw - 1)
+    hc, wc = min(h, max(2, n_coarse)), min(w, max(2, n_coarse))
+    ys, xs = torch.linspace(0, h - 1, hc, device=dev), torch.linspace(0, w - 1, wc, device=dev)
+    gram_c = _dft(h, ys, kw) @ coef @ _dft(w, xs, kw).T  # (C, C, hc, wc)
+    _, vecs = torch.linalg.eigh(gram_c.permute(2, 3, 0, 1))  # (hc, wc, C, C)
+    v0 = _phase_to_first(vecs[..., -1].permute(2, 0, 1))  # (C, hc, wc)
+    v0 = torch.view_as_real(v0).permute(0, 3, 1, 2)  # (C, 2, hc, wc)
+    v0 = F.interpolate(v0, size=(h, w), mode="bilinear", align_corners=True) if (hc, wc) != (h, w) else v0
+    v0 = torch.view_as_complex(v0.permute(0, 2, 3, 1).contiguous())  # (C, H, W)
+    # refine against the exact full-resolution Gram, one block of rows at a time
+    ew = _dft(w, torch.arange(w, device=dev), kw).T.contiguous()  # (2kw-1, W)
+    eh = _dft(h, torch.arange(h, device=dev), kw)  # (H, 2kw-1)
+    maps = torch.empty_like(v0)
+    step = max(1, _BLOCK_ELEMS // (c * c * w))
+    for y in range(0, h, step):
+        rows = slice(y, min(h, y + step))
+        gram = (eh[rows] @ coef @ ew).reshape(c, c, -1)  # (C, C, rows * W)
+        v, lam = _top_eig(gram, v0[:, rows].reshape(c, -1), _POWER_ITERS)
+        maps[:, rows] = (_phase_to_first(v) * (lam >= crop)).reshape(c, -1, w)
+    return maps
+
+
+def espirit_maps(kspace: torch.Tensor, calib_shape: tuple[int, int] = (24, 24), kernel_width: int = 6,
+                 thresh: float = 0.02, crop: float = 0.95) -> torch.Tensor:
+    """ESPIRiT coil sensitivity maps (one set: the top eigenvector), like ``bart ecalib -m1``.
+
+    Args:
+        kspace: complex64 ``(C, H, W)`` or ``(B, C, H, W)``, possibly undersampled; the central
+            ``calib_shape`` region (rows, cols) must be fully sampled (the caller clips the calib
+            columns to the ACS width, e.g. with :func:`calib_shape_for`).
+        calib_shape: ``(rows, cols)`` of the calibration region, each ``>= kernel_width``.
+        kernel_width: ESPIRiT kernel size (square).
+        thresh: keep kernels with singular value ``>= thresh * max``.
+        crop: zero the maps where the top eigenvalue is ``< crop``.
+
+    Returns:
+        complex64 maps, same shape and device as ``kspace``: ``sum_c |S_c|^2 = 1`` where the
+        eigenvalue is ``>= crop``, 0 elsewhere; phase relative to the first coil.
+
+    Raises:
+        ExplorerError: bad shape, dtype or sizes, or an empty/non-finite calibration region.
+    """
+    if not torch.is_tensor(kspace) or not kspace.is_complex():
+        raise ExplorerError("espirit_maps needs complex k-space (a torch complex64 tensor)")
+    if kspace.ndim not in (3, 4) or min(kspace.shape) == 0:
+        raise ExplorerError(f"k-space must be (C, H, W) or (B, C, H, W), got shape {tuple(kspace.shape)}")
+    if len(calib_shape) != 2 or int(kernel_width) < 1:
+        raise ExplorerError(f"bad calib_shape {calib_shape} / kernel_width {kernel_width}")
+    kw, (ch, cw), (h, w) = int(kernel_width), (int(calib_shape[0]), int(calib_shape[1])), kspace.shape[-2:]
+    if ch > h or cw > w:
+        raise ExplorerError(f"calibration region {ch}x{cw} is larger than the image {h}x{w}")
+    if ch < kw or cw < kw:
+        raise ExplorerError(f"calibration region {ch}x{cw} is smaller than the kernel width {kw}")
+    with torch.no_grad():
+        ksp = kspace.to(torch.complex64)
+        batch = ksp if ksp.ndim == 4 else ksp[None]
+        out = torch.stack([_maps_one(k, (ch, cw), kw, float(thresh), float(crop)) for k in batch])
+    return out if kspace.ndim == 4 else out[0]

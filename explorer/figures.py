@@ -1,0 +1,240 @@
+"""Plotly figures of magnitude images, masks and k-space (numpy in, ``go.Figure`` out).
+
+No Streamlit here: the app, notebooks and tests all use the same figures.
+
+Conventions: every image panel is a ``go.Heatmap`` of an ``(h, w)`` array with row 0 at
+the top (y axis reversed) and square pixels (``scaleanchor``); arrays are sent once
+(plotly serialises numpy arrays as compact base64 typed arrays); panels that must be
+compared share a ``coloraxis`` so one colour bar and one window apply to all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+IMAGE_COLORSCALE = "gray"
+ERROR_COLORSCALE = "inferno"
+PANEL_PX = 300  # default panel height in pixels
+_FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=12)
+
+
+def _as_image(array: np.ndarray, name: str = "image") -> np.ndarray:
+    """A finite float32 ``(h, w)`` copy-free view of ``array`` (raises ValueError otherwise)."""
+    array = np.asarray(array)
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2D (h, w), got shape {array.shape}")
+    if np.iscomplexobj(array):
+        array = np.abs(array)
+    return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _hover(label: str, unit: str = "") -> str:
+    return f"<b>{label}</b><br>x %{{x}}, y %{{y}}<br>%{{z:.4g}}{unit}<extra></extra>"
+
+
+def _style_image_axes(fig: go.Figure, xref: str = "x", yref: str = "y") -> None:
+    """Hide ticks, reverse y, square pixels for the axes pair named ``xref``/``yref``."""
+    xname = "xaxis" + xref[1:]
+    yname = "yaxis" + yref[1:]
+    fig.layout[xname].update(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", ticks="")
+    fig.layout[yname].update(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", ticks="",
+                             autorange="reversed", scaleanchor=xref, scaleratio=1)
+
+
+def comparison_figure(
+    target: np.ndarray | None,
+    images: Mapping[str, np.ndarray],
+    window: tuple[float, float] | None = None,
+    error_max: float | None = None,
+    *,
+    subtitles: Mapping[str, str] | None = None,
+    uirevision: str = "comparison",
+    panel_px: int = PANEL_PX,
+) -> go.Figure:
+    """Target, reconstructions and error maps in ONE figure with linked zoom and pan.
+
+    Layout: row 1 = target (if any) then each reconstruction; row 2 = the error map
+    ``|recon - target|`` under each reconstruction. All x axes ``matches`` the first x
+    axis and all y axes the first y axis, so zooming or panning any panel moves all of
+    them; ``uirevision`` keeps the zoom across Streamlit reruns.
+
+    Args:
+        target: reference magnitude ``(h, w)``, or ``None`` (no reference: no error maps).
+        images: ``{label: magnitude (h, w)}``, same shape as ``target``.
+        window: ``(lo, hi)`` display window of every image panel (same units as the
+            images); default ``(0, max of target or of all images)``.
+        error_max: top of the common error colour scale; default the largest error.
+        subtitles: optional ``{label: text}`` shown under each panel title (e.g. metrics).
+        uirevision: constant string; change it to reset the zoom (e.g. on a new data shape).
+        panel_px: height of one row of panels in pixels.
+
+    Returns:
+        The figure: ``1 + 2 n`` heatmap traces with a target (``n`` without), image
+        traces on ``coloraxis`` (gray, window) and error traces on ``coloraxis2``.
+
+    Raises:
+        ValueError: no images, or arrays of different shapes.
+    """
+    if not images:
+        raise ValueError("comparison_figure needs at least one image")
+    recons = {label: _as_image(im, label) for label, im in images.items()}
+    shapes = {im.shape for im in recons.values()}
+    tgt = None if target is None else _as_image(target, "target")
+    if tgt is not None:
+        shapes.add(tgt.shape)
+    if len(shapes) != 1:
+        raise ValueError(f"all images must have the same shape, got {sorted(shapes)}")
+    subtitles = dict(subtitles or {})
+
+    panels = ([("Target (reference)", tgt)] if tgt is not None else []) + list(recons.items())
+    cols = len(panels)
+    rows = 2 if tgt is not None else 1
+    titles = [_title(label, subtitles.get(label)) for label, _ in panels]
+    specs = [[{} for _ in range(cols)]]
+    if rows == 2:
+        titles += [_title(f"|{label} − target|", None) for label in recons]
+        specs.append([None] + [{} for _ in recons])
+    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles,
+                        horizontal_spacing=0.012, vertical_spacing=0.07 if rows == 2 else 0.0)
+
+    if window is None:
+        top = float(tgt.max()) if tgt is not None else max(float(im.max()) for im in recons.values())
+        window = (0.0, top)
+    lo, hi = float(window[0]), float(window[1])
+    if not hi > lo:
+        hi = lo + max(abs(lo), 1.0) * 1e-6
+
+    for col, (label, image) in enumerate(panels, start=1):
+        fig.add_trace(go.Heatmap(z=image, coloraxis="coloraxis", hovertemplate=_hover(label), name=label),
+                      row=1, col=col)
+    errors = {}
+    if tgt is not None:
+        errors = {label: np.abs(im - tgt) for label, im in recons.items()}
+        for col, (label, err) in enumerate(errors.items(), start=2):
+            fig.add_trace(go.Heatmap(z=err, coloraxis="coloraxis2", hovertemplate=_hover(f"|{label} − target|"),
+                                     name=f"error {label}"), row=2, col=col)
+        if error_max is None:
+            error_max = max(float(e.max()) for e in errors.values())
+        error_max = float(error_max) if error_max and error_max > 0 else 1e-6
+
+    # Link every panel to the first one; style all image axes.
+    for i, axis in enumerate(_xy_refs(fig)):
+        xref, yref = axis
+        _style_image_axes(fig, xref, yref)
+        if i > 0:
+            fig.layout["xaxis" + xref[1:]].matches = "x"
+            fig.layout["yaxis" + yref[1:]].matches = "y"
+
+    row1 = fig.layout.yaxis.domain
+    fig.update_layout(
+        coloraxis=dict(colorscale=IMAGE_COLORSCALE, cmin=lo, cmax=hi,
+                       colorbar=_colorbar("image", row1, rows)),
+        uirevision=uirevision,
+        height=panel_px * rows + 70,
+        margin=dict(l=8, r=8, t=48, b=8),
+        font=_FONT,
+        plot_bgcolor="rgba(0,0,0,0)",
+        dragmode="zoom",
+    )
+    if errors:
+        row2 = fig.layout[f"yaxis{cols + 1}"].domain
+        fig.update_layout(coloraxis2=dict(colorscale=ERROR_COLORSCALE, cmin=0.0, cmax=error_max,
+                                          colorbar=_colorbar("|error|", row2, rows)))
+    for annotation in fig.layout.annotations:
+        annotation.font = dict(size=13)
+    return fig
+
+
+def _title(label: str, subtitle: str | None) -> str:
+    return f"<b>{label}</b>" + (f"<br><span style='font-size:11px'>{subtitle}</span>" if subtitle else "")
+
+
+def _colorbar(title: str, domain, rows: int) -> dict:
+    lo, hi = domain
+    return dict(title=dict(text=title, side="right"), len=(hi - lo) * 0.95, y=(lo + hi) / 2, yanchor="middle",
+                thickness=12, x=1.0, xpad=6, tickformat=".3~g", outlinewidth=0)
+
+
+def _xy_refs(fig: go.Figure) -> list[tuple[str, str]]:
+    """``(xref, yref)`` of every subplot that holds a trace, in trace order."""
+    return [(t.xaxis or "x", t.yaxis or "y") for t in fig.data]
+
+
+def image_figure(
+    image: np.ndarray,
+    title: str = "",
+    window: tuple[float, float] | None = None,
+    *,
+    colorscale: str = IMAGE_COLORSCALE,
+    colorbar_title: str | None = None,
+    height: int = PANEL_PX,
+    uirevision: str | None = None,
+) -> go.Figure:
+    """One ``(h, w)`` image as a heatmap with square pixels, row 0 at the top.
+
+    Args:
+        image: real (or complex: magnitude shown) ``(h, w)``.
+        title: panel title.
+        window: ``(lo, hi)`` colour range; default min..max.
+        colorscale: plotly colour scale name.
+        colorbar_title: show a colour bar with this title (``None``: no colour bar).
+        height: figure height in pixels.
+        uirevision: keep zoom across reruns when set.
+    """
+    image = _as_image(image)
+    lo, hi = window if window is not None else (float(image.min()), float(image.max()))
+    fig = go.Figure(go.Heatmap(z=image, colorscale=colorscale, zmin=lo, zmax=hi, hovertemplate=_hover(title or "image"),
+                               showscale=colorbar_title is not None,
+                               colorbar=dict(title=dict(text=colorbar_title or "", side="right"), thickness=10,
+                                             outlinewidth=0, tickformat=".3~g")))
+    _style_image_axes(fig)
+    fig.update_layout(title=dict(text=f"<b>{title}</b>" if title else "", x=0.5, xanchor="center", font=dict(size=13)),
+                      height=height, margin=dict(l=4, r=4, t=36 if title else 4, b=4), font=_FONT,
+                      plot_bgcolor="rgba(0,0,0,0)", uirevision=uirevision)
+    return fig
+
+
+def mask_figure(pattern: np.ndarray, title: str = "Sampling mask", *, height: int = PANEL_PX) -> go.Figure:
+    """A sampling pattern ``(H, W)`` (True = sampled, white) as a heatmap.
+
+    A 1D column mask ``(W,)`` or ``(1, W)`` is shown broadcast over 32 rows.
+    """
+    pattern = np.asarray(pattern, dtype=bool)
+    if pattern.ndim == 1:
+        pattern = pattern[None]
+    if pattern.shape[0] == 1:
+        pattern = np.broadcast_to(pattern, (32, pattern.shape[1]))
+    fig = image_figure(pattern.astype(np.uint8), title, (0, 1), height=height)
+    fig.data[0].hovertemplate = "kx %{y}, ky %{x}: %{z}<extra>1 = sampled</extra>"
+    return fig
+
+
+def kspace_log_magnitude(kspace: np.ndarray) -> np.ndarray:
+    """``log10`` of the coil-RSS k-space magnitude relative to its maximum, floored at -6.
+
+    Args:
+        kspace: complex ``(C, H, W)`` or ``(H, W)`` (numpy or anything ``np.asarray`` takes).
+
+    Returns:
+        float32 ``(H, W)`` in ``[-6, 0]``; unsampled (zero) entries are -6.
+    """
+    k = np.asarray(kspace)
+    mag = np.sqrt((np.abs(k) ** 2).sum(0)) if k.ndim == 3 else np.abs(k)
+    if mag.ndim != 2:
+        raise ValueError(f"kspace must be (C, H, W) or (H, W), got shape {k.shape}")
+    top = float(mag.max()) or 1.0
+    return np.log10(np.maximum(mag / top, 1e-6)).astype(np.float32)
+
+
+def kspace_figure(kspace: np.ndarray, title: str = "k-space (log magnitude)", *, height: int = PANEL_PX,
+                  colorbar: bool = True) -> go.Figure:
+    """Log-magnitude (coil RSS) k-space ``(C, H, W)`` or ``(H, W)`` with a colour bar in decades."""
+    logmag = kspace_log_magnitude(kspace)
+    fig = image_figure(logmag, title, (-5.0, 0.0), colorscale="viridis",
+                       colorbar_title="log₁₀ |k| / max" if colorbar else None, height=height)
+    fig.data[0].hovertemplate = "kx %{y}, ky %{x}<br>log₁₀|k|/max %{z:.2f}<extra></extra>"
+    return fig

@@ -1,0 +1,128 @@
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from explorer.cli import main
+from explorer.data.fastmri import write_volume
+from tests.conftest import multicoil_kspace
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_recon_json_schema(capsys, multicoil_file):
+    code, out, err = run(capsys, "recon", "--data", str(multicoil_file), "--method", "zero_filled", "--method", "sense",
+                         "--set", "sense.iterations=5", "--acceleration", "3", "--center-fraction", "0.25", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) == {"file", "slice", "shape", "coils", "device", "mask", "results"}
+    assert doc["slice"] == 1 and doc["shape"] == [32, 32] and doc["coils"] == 4 and doc["device"] == "cpu"
+    assert set(doc["mask"]) == {"type", "acceleration", "acceleration_actual", "center_fraction", "seed"}
+    assert doc["mask"]["type"] == "random" and doc["mask"]["center_fraction"] == 0.25
+    assert 2 < doc["mask"]["acceleration_actual"] < 4.5
+    assert [r["method"] for r in doc["results"]] == ["zero_filled", "sense"]
+    for r in doc["results"]:
+        assert set(r) == {"method", "ssim", "psnr", "nmse", "seconds"}
+        assert 0 < r["ssim"] <= 1 and r["nmse"] >= 0 and r["seconds"] >= 0
+
+
+def test_recon_out_writes_arrays_pngs_and_csv(capsys, tmp_path, multicoil_file):
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, "recon", "--data", str(multicoil_file), "--slice", "0", "--mask", "equispaced",
+                         "--center-fraction", "0.25", "--method", "zero_filled", "--out", str(out_dir))
+    assert code == 0, err
+    for name in ("target", "mask", "zero_filled"):
+        assert (out_dir / f"{name}.npy").is_file() and (out_dir / f"{name}.png").is_file()
+    mask = np.load(out_dir / "mask.npy")
+    assert mask.shape == (32, 32) and mask.dtype == bool and mask[:, 12:20].all() and (mask == mask[:1]).all()
+    recon = np.load(out_dir / "zero_filled.npy")
+    assert recon.shape == np.load(out_dir / "target.npy").shape == (32, 32)
+    rows = list(csv.DictReader(open(out_dir / "metrics.csv")))
+    assert rows[0]["method"] == "zero_filled" and 0 < float(rows[0]["ssim"]) <= 1
+    assert "zero_filled" in out and "SSIM" in out
+
+
+def test_test_file_without_reference_reports_no_metrics(capsys, tmp_path):
+    cols = np.zeros(32, bool)
+    cols[12:20] = True
+    cols[::4] = True
+    path = write_volume(tmp_path / "t.h5", multicoil_kspace(2, 2) * cols, mask=cols)
+    code, out, err = run(capsys, "recon", "--data", str(path), "--method", "zero_filled", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["mask"]["type"] == "acquired"
+    assert doc["results"][0]["ssim"] is None
+
+
+def test_methods_listing(capsys):
+    code, out, _ = run(capsys, "methods", "--json")
+    listing = {m["name"]: m for m in json.loads(out)}
+    assert code == 0 and {"zero_filled", "sense"} <= set(listing)
+    assert {p["name"] for p in listing["sense"]["params"]} >= {"iterations"}
+    code, out, _ = run(capsys, "methods")
+    assert "sense.iterations=10" in out
+
+
+def test_data_dir_resolution_and_listing(capsys, tmp_path, multicoil_file, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(multicoil_file.parent))
+    code, out, _ = run(capsys, "files")
+    assert code == 0 and out.strip() == str(multicoil_file)
+    code, out, err = run(capsys, "recon", "--data", multicoil_file.name, "--data-dir", str(multicoil_file.parent),
+                         "--method", "zero_filled", "--json")
+    assert code == 0, err
+
+
+def _bad_file(tmp_path, kind):
+    import h5py
+    p = tmp_path / f"{kind}.h5"
+    if kind == "text":
+        p.write_text("hello")
+    elif kind == "truncated":
+        good = write_volume(tmp_path / "g.h5", multicoil_kspace(2, 2))
+        p.write_bytes(good.read_bytes()[:3000])
+    else:
+        with h5py.File(p, "w") as hf:
+            if kind == "nokspace":
+                hf["x"] = np.zeros(3)
+            elif kind == "ndim":
+                hf["kspace"] = np.zeros((4, 4), np.complex64)
+            elif kind == "dtype":
+                hf["kspace"] = np.zeros((1, 2, 4, 4), np.int16)
+            elif kind == "nan":
+                hf["kspace"] = np.full((1, 2, 8, 8), np.nan, np.complex64)
+    return p
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "nokspace", "ndim", "dtype", "nan"])
+def test_bad_files_exit_2_with_one_line(capsys, tmp_path, kind):
+    code, out, err = run(capsys, "recon", "--data", str(_bad_file(tmp_path, kind)), "--method", "zero_filled")
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [
+    ["--slice", "99"], ["--acceleration", "0.5"], ["--center-fraction", "0"], ["--center-fraction", "1.5"],
+    ["--mask", "spiral"], ["--set", "sense.iterations=abc"], ["--set", "zero_filled.nope=1"], ["--set", "oops"],
+    ["--acceleration", "four"],
+])
+def test_bad_arguments_exit_2_with_one_line(capsys, multicoil_file, args):
+    code, out, err = run(capsys, "recon", "--data", str(multicoil_file), "--method", "sense", *args)
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_unknown_method_and_missing_file(capsys, multicoil_file, tmp_path):
+    code, _, err = run(capsys, "recon", "--data", str(multicoil_file), "--method", "magic_net")
+    assert code == 2 and "unknown method" in err
+    code, _, err = run(capsys, "recon", "--data", str(tmp_path / "nope.h5"), "--method", "sense")
+    assert code == 2 and "no such file" in err
+
+
+def test_module_entry_point_in_a_subprocess(multicoil_file):
+    proc = subprocess.run([sys.executable, "-m", "explorer", "recon", "--data", str(multicoil_file), "--slice", "7",
+                           "--method", "zero_filled"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: slice 7 out of range") and "Traceback" not in proc.stderr
