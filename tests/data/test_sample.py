@@ -1,0 +1,229 @@
+"""Tests of the embedded sample generator (explorer.data.sample)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.data.fastmri import FastMRIVolume
+from explorer.data.sample import (
+    FAMILIES,
+    GENERATOR_VERSION,
+    SampleSpec,
+    cache_dir,
+    generate,
+    parts,
+    sample_path,
+    write_sample,
+)
+from explorer.errors import ExplorerError
+from explorer.physics import ifft2c, rss
+
+SMALL = 48
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    a = (a - a.mean()).ravel()
+    b = (b - b.mean()).ravel()
+    return float(a @ b / np.sqrt((a @ a) * (b @ b)))
+
+
+@pytest.fixture(scope="module")
+def volumes() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    return {f: generate(SampleSpec(family=f, size=64, slices=5, seed=0)) for f in FAMILIES}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shapes_dtypes_and_finiteness(family):
+    kspace, target = generate(SampleSpec(family=family, size=SMALL, slices=3, coils=4))
+    assert kspace.shape == (3, 4, SMALL, SMALL) and kspace.dtype == np.complex64
+    assert target.shape == (3, SMALL, SMALL) and target.dtype == np.float32
+    assert np.isfinite(kspace).all() and np.isfinite(target).all()
+    assert (target >= 0).all()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_deterministic_and_seed_changes_subject(family):
+    spec = SampleSpec(family=family, size=SMALL, slices=2, coils=3, seed=7)
+    k1, t1 = generate(spec)
+    k2, t2 = generate(spec)
+    np.testing.assert_array_equal(k1, k2)
+    np.testing.assert_array_equal(t1, t2)
+    # another seed: another subject (anatomy, not only noise)
+    other = parts(SampleSpec(family=family, size=SMALL, slices=2, coils=3, seed=8)).image
+    same = parts(spec).image
+    assert np.abs(np.abs(other) - np.abs(same)).mean() > 0.05 * np.abs(same).mean()
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_target_is_rss_of_full_kspace(family, volumes):
+    kspace, target = volumes[family]
+    ref = rss(ifft2c(torch.from_numpy(kspace)), dim=1).numpy()
+    np.testing.assert_allclose(target, ref, rtol=1e-4, atol=1e-6 * float(ref.max()))
+
+
+@pytest.mark.parametrize("odd", [33, 50])
+def test_target_is_rss_for_odd_and_non_multiple_of_4_sizes(odd):
+    kspace, target = generate(SampleSpec(family="brain", size=odd, slices=1, coils=2))
+    ref = rss(ifft2c(torch.from_numpy(kspace)), dim=1).numpy()
+    np.testing.assert_allclose(target, ref, rtol=1e-4, atol=1e-6 * float(ref.max()))
+
+
+def test_signal_scale_resembles_fastmri(volumes):
+    for _, target in volumes.values():
+        assert 5e-5 < float(target.max()) < 3e-3
+
+
+def test_families_differ(volumes):
+    knee, brain = volumes["knee"][1][2], volumes["brain"][1][2]
+    assert _corr(knee, brain) < 0.5
+    # knee fills the field of view top to bottom; the brain is an oval with air around it
+    def fg(img):
+        return (img > 0.2 * img.max()).mean()
+
+    assert fg(knee) > fg(brain) + 0.1
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_slices_vary_smoothly(family, volumes):
+    target = volumes[family][1]
+    adjacent = [_corr(target[i], target[i + 1]) for i in range(4)]
+    assert min(adjacent) > 0.75
+    assert _corr(target[0], target[1]) > _corr(target[0], target[4])
+    assert _corr(target[4], target[3]) > _corr(target[4], target[0])
+    assert max(adjacent) < 0.999  # slices are different cuts, not copies
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_slices_are_cuts_of_one_3d_object(family):
+    one = parts(SampleSpec(family=family, size=SMALL, slices=1))
+    three = parts(SampleSpec(family=family, size=SMALL, slices=3))
+    assert three.z[1] == one.z[0] == 0.0
+    np.testing.assert_allclose(three.image[1], one.image[0], rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(three.maps[1], one.maps[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_snr_in_plausible_range(family):
+    kspace, target = generate(SampleSpec(family=family, size=128, slices=1))
+    # noise from the outer k-space ring (signal is negligible there)
+    h = kspace.shape[-1]
+    yy, xx = np.mgrid[:h, :h] - h // 2
+    outer = np.hypot(yy, xx) > 0.45 * h
+    sigma = np.concatenate([kspace[0][:, outer].real.ravel(), kspace[0][:, outer].imag.ravel()]).std()
+    tissue = target[0][target[0] > 0.25 * np.percentile(target[0], 99)]
+    snr = float(np.median(tissue)) / sigma
+    assert 15 < snr < 60, snr
+    # the background (air) is noise only, at the chi-distribution level of 8 coils
+    corner = target[0][:8, :8]
+    assert 0.5 * sigma < corner.mean() < 5 * sigma
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_coil_maps_smooth_and_not_flat(family):
+    maps = parts(SampleSpec(family=family, size=64, slices=1, coils=8)).maps[0]
+    assert maps.shape == (8, 64, 64)
+    # smooth: small first and second differences (2.5 mm pixels), unlike anatomy
+    peak = np.abs(maps).max()
+    assert np.abs(np.diff(maps, axis=-1)).max() < 0.1 * peak
+    assert np.abs(np.diff(maps, axis=-2)).max() < 0.1 * peak
+    lap = 4 * maps[:, 1:-1, 1:-1] - maps[:, 2:, 1:-1] - maps[:, :-2, 1:-1] - maps[:, 1:-1, 2:] - maps[:, 1:-1, :-2]
+    assert np.abs(lap).max() < 0.05 * peak
+    # not flat: coils differ and their RSS varies over the field of view
+    combined = np.sqrt((np.abs(maps) ** 2).sum(0))
+    assert combined.max() / combined.min() > 1.3
+    assert np.abs(np.corrcoef(np.abs(maps).reshape(8, -1))).min() < 0.8
+    assert np.std(np.angle(maps[0] * maps[1].conj())) > 0.05  # coil-dependent phase
+
+
+def test_single_coil_generate_and_file(tmp_path):
+    spec = SampleSpec(family="knee", size=32, slices=2, coils=1)
+    kspace, target = generate(spec)
+    assert kspace.shape == (2, 1, 32, 32)
+    path = write_sample(tmp_path, spec)
+    vol = FastMRIVolume(path)
+    assert vol.challenge == "singlecoil" and vol.target_key == "reconstruction_esc"
+    sl = vol.read_slice(1)
+    assert sl.kspace.shape == (1, 32, 32)
+    np.testing.assert_array_equal(sl.target, target[1])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_write_sample_round_trips(tmp_path, family):
+    spec = SampleSpec(family=family, size=32, slices=3, coils=4, seed=3)
+    kspace, target = generate(spec)
+    path = write_sample(tmp_path, spec)
+    assert path.name == f"sample_{family}_32_s3_c4_seed3.h5"
+    vol = FastMRIVolume(path)
+    assert (vol.num_slices, vol.num_coils, vol.shape, vol.challenge) == (3, 4, (32, 32), "multicoil")
+    assert vol.attrs["acquisition"] == {"knee": "CORPD_FBK", "brain": "AXT2"}[family]
+    assert vol.attrs["patient_id"]
+    assert json.loads(vol.attrs["sample_spec"]) == asdict(spec)
+    assert vol.attrs["max"] == pytest.approx(float(target.max()))
+    for i in range(3):
+        sl = vol.read_slice(i)
+        np.testing.assert_array_equal(sl.target, target[i])
+        np.testing.assert_array_equal(sl.kspace.numpy(), kspace[i])
+        assert sl.meta.padding == (0, 32)
+
+
+def test_cache_dir_from_env_and_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("EXPLORER_CACHE_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert cache_dir() == tmp_path / ".cache" / "mri-explorer"
+
+
+def test_sample_path_materialises_once(monkeypatch, tmp_path):
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    spec = SampleSpec(family="brain", size=32, slices=2, coils=2)
+    p1 = sample_path(spec)
+    assert p1.parent == tmp_path / "cache" and p1.is_file()
+    assert f"g{GENERATOR_VERSION}" in p1.name
+    mtime = p1.stat().st_mtime_ns
+    p2 = sample_path(spec)
+    assert p2 == p1 and p2.stat().st_mtime_ns == mtime
+    assert sorted(x.name for x in p1.parent.iterdir()) == [p1.name]  # no temp leftovers
+    _, target = generate(spec)
+    np.testing.assert_array_equal(FastMRIVolume(p1).read_slice(0).target, target[0])
+
+
+def test_sample_path_unwritable_cache_is_an_explorer_error(monkeypatch, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(blocker / "sub"))
+    with pytest.raises(ExplorerError, match="cache"):
+        sample_path(SampleSpec(size=16, slices=1, coils=1))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"family": "spine"},
+        {"size": 15},
+        {"size": 1025},
+        {"slices": 0},
+        {"coils": 0},
+        {"size": 32.0},
+        {"seed": -1},
+        {"coils": True},
+        {"size": 1024, "slices": 256, "coils": 32},
+    ],
+)
+def test_bad_specs_raise_one_line_explorer_error(kwargs):
+    spec = SampleSpec(**kwargs)
+    for call in (generate, parts, sample_path, lambda s: write_sample("/nonexistent-dir", s)):
+        with pytest.raises(ExplorerError) as info:
+            call(spec)
+        assert "\n" not in str(info.value)
+
+
+def test_default_spec_smoke():
+    kspace, target = generate(SampleSpec())
+    assert kspace.shape == (5, 8, 320, 320) and target.shape == (5, 320, 320)
+    assert 1e-4 < float(target.max()) < 1e-3
