@@ -1,15 +1,13 @@
 """ESPIRiT coil sensitivity maps (Uecker et al., MRM 2014) in torch, on CPU or CUDA.
 
-Same conventions as ``sigpy.mri.app.EspiritCalib`` / ``bart ecalib -m1``: calibration matrix of
-``kernel_width x kernel_width`` patches, SVD, kernels = right singular vectors with singular value
-``>= thresh * max``, per-pixel ``C x C`` Gram of the (centred, inverse-FFT'd) kernel images, its top
-eigenvector, phase relative to the first coil, zero where the top eigenvalue ``< crop``.
-
-Speed: the kernel images hold ``kernel_width**2`` frequencies, so the Gram is a trigonometric
-polynomial with ``(2 kernel_width - 1)**2`` coefficients. We get those coefficients from a tiny
-FFT, evaluate the Gram exactly anywhere by two small DFT matrix products, solve ``eigh`` on a
-coarse grid, interpolate the (phase-aligned) eigenvectors to full resolution and refine them with
-a few power iterations against the exact full-resolution Gram (row blocks bound the memory).
+Conventions of ``sigpy.mri.app.EspiritCalib`` (= ``bart ecalib -m1 -t thresh**2``): kernels are the
+right singular vectors of the calibration (Hankel) matrix with singular value ``>= thresh * max``;
+maps = top eigenvector of the per-pixel ``C x C`` Gram of the centred inverse-FFT'd kernels, phase
+relative to the first coil, zero where the top eigenvalue ``< crop``.
+Speed: the Gram is a trigonometric polynomial with only ``(2 kw - 1)**2`` coefficients (tiny FFT),
+so it is evaluated exactly anywhere by two small DFT products; ``eigh`` on a coarse grid,
+interpolated eigenvectors, a few power iterations per cache-sized row block of the exact
+full-resolution Gram, and ``eigh`` again for the few pixels that have not converged.
 """
 
 from __future__ import annotations
@@ -23,8 +21,11 @@ import torch.nn.functional as F
 from explorer.errors import ExplorerError
 
 _COARSE_PER_FREQ = 4  # coarse-grid points per Gram frequency along each axis
-_POWER_ITERS = 4  # full-resolution power iterations after the coarse initialisation
-_BLOCK_ELEMS = 1 << 21  # complex Gram entries per row block (16 MiB)
+_POWER_ITERS = 3  # full-resolution power iterations after the coarse initialisation
+_EXTRA_ITERS = 12  # more iterations for pixels whose relative eigen-residual is still > _TOL ...
+_TOL = 1e-3  # ... and then an exact eigh for those still above it, unless their Rayleigh
+_FLOOR = 0.8  # quotient (a lower bound of the eigenvalue) is < _FLOOR * crop (cropped anyway)
+_BLOCK_ELEMS = {"cpu": 1 << 19, "cuda": 1 << 25}  # Gram entries per row block (CPU: 4 MiB, in cache)
 
 
 def calib_shape_for(mask_columns: np.ndarray | torch.Tensor, height: int, max_calib: int = 24,
@@ -76,8 +77,11 @@ def _gram_coefficients(calib: torch.Tensor, kw: int, thresh: float) -> torch.Ten
     c = calib.shape[0]
     blocks = calib.unfold(1, kw, 1).unfold(2, kw, 1)  # (C, nby, nbx, kw, kw)
     mat = blocks.permute(1, 2, 0, 3, 4).reshape(-1, c * kw * kw)  # (nblocks, C kw^2)
-    _, s, vh = torch.linalg.svd(mat, full_matrices=False)
-    kernels = vh[s >= thresh * s.max()].reshape(-1, c, kw, kw)  # (K, C, kw, kw)
+    wide = mat.shape[0] < mat.shape[1]  # mat = U S V^H: eigh of the smaller Gram gives U or V
+    sv2, vecs = torch.linalg.eigh(mat @ mat.mH if wide else mat.mH @ mat)  # sv2 = s^2, ascending
+    keep = sv2 >= max(thresh**2, 1e-10) * sv2.max()
+    vecs = (mat.mH @ vecs[:, keep]) * sv2[keep].rsqrt() if wide else vecs[:, keep]  # V: (C kw^2, K)
+    kernels = vecs.mH.reshape(-1, c, kw, kw)  # (K, C, kw, kw): rows of V^H, as sigpy
     m = 2 * kw  # grid large enough for the (2 kw - 1) lags of the autocorrelation
     img = torch.fft.ifft2(kernels, s=(m, m)) * (m * m)  # (K, C, m, m)
     prod = torch.einsum("kcyx,kdyx->cdyx", img, img.conj())  # (C, C, m, m)
@@ -86,22 +90,49 @@ def _gram_coefficients(calib: torch.Tensor, kw: int, thresh: float) -> torch.Ten
     return coef[:, :, lags][:, :, :, lags]
 
 
-def _top_eig(gram: torch.Tensor, v: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Power iterations on per-pixel Hermitian matrices.
+def _power(gram: torch.Tensor, v: torch.Tensor, iters: int) -> tuple[torch.Tensor, ...]:
+    """``iters`` (>= 1) power iterations on per-pixel Hermitian matrices.
 
     Args:
         gram: complex64 ``(C, C, N)``; v: complex64 ``(C, N)`` start vectors.
 
     Returns:
-        unit vectors ``(C, N)`` and their Rayleigh quotients (real ``(N,)``).
+        unit vectors ``(C, N)``, the Rayleigh quotient ``lam`` (real ``(N,)``) and squared residual
+        ``|G v - lam v|^2`` (real ``(N,)``) of the vector before the last step.
     """
-    lam = torch.zeros(v.shape[1], device=v.device)
-    for _ in range(iters):
+    for i in range(iters):
         w = gram[:, 0] * v[0]
         for d in range(1, v.shape[0]):
             w.addcmul_(gram[:, d], v[d])
-        lam = (v.conj() * w).sum(0).real
-        v = w / torch.linalg.vector_norm(w, dim=0).clamp_min(1e-30)
+        if i == iters - 1:
+            lam = (v.conj() * w).sum(0).real
+            res2 = torch.view_as_real(w - v * lam).square().sum((0, 2))
+        v = w * torch.view_as_real(w).square().sum((0, 2)).clamp_min(1e-30).rsqrt()
+    return v, lam, res2
+
+
+def _top_eig(gram: torch.Tensor, v: torch.Tensor, floor: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top eigenpairs of per-pixel Hermitian matrices: power iterations, exact ``eigh`` fallback.
+
+    Args:
+        gram: complex64 ``(C, C, N)``; v: complex64 ``(C, N)`` start vectors (close to the answer).
+        floor: pixels whose Rayleigh quotient ``lam`` is below ``floor`` are cropped anyway; the
+            others must reach a relative residual ``|G v - lam v| / lam <= _TOL``: first with
+            more power iterations, then with ``torch.linalg.eigh``.
+
+    Returns:
+        unit vectors ``(C, N)`` and eigenvalues (real ``(N,)``).
+    """
+    v, lam, res2 = _power(gram, v, _POWER_ITERS)
+    idx = ((res2 > (_TOL * lam).square()) & (lam >= floor)).nonzero().squeeze(1)
+    if idx.numel():  # slow convergence (small eigen-gap): more iterations on these pixels only
+        sub = gram[:, :, idx]  # (C, C, n)
+        vs, ls, rs = _power(sub, v[:, idx], _EXTRA_ITERS)
+        v[:, idx], lam[idx] = vs, ls
+        left = ((rs > (_TOL * ls).square()) & (ls >= floor)).nonzero().squeeze(1)
+        if left.numel():  # still not converged: exact
+            evals, evecs = torch.linalg.eigh(sub[:, :, left].permute(2, 0, 1))  # (m, C), (m, C, C)
+            v[:, idx[left]], lam[idx[left]] = evecs[..., -1].T, evals[..., -1]
     return v, lam
 
 
@@ -130,18 +161,18 @@ def _maps_one(ksp: torch.Tensor, calib_shape: tuple[int, int], kw: int, thresh: 
     gram_c = _dft(h, ys, kw) @ coef @ _dft(w, xs, kw).T  # (C, C, hc, wc)
     _, vecs = torch.linalg.eigh(gram_c.permute(2, 3, 0, 1))  # (hc, wc, C, C)
     v0 = _phase_to_first(vecs[..., -1].permute(2, 0, 1))  # (C, hc, wc)
-    v0 = torch.view_as_real(v0).permute(0, 3, 1, 2)  # (C, 2, hc, wc)
-    v0 = F.interpolate(v0, size=(h, w), mode="bilinear", align_corners=True) if (hc, wc) != (h, w) else v0
+    v0 = F.interpolate(torch.view_as_real(v0).permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
+                       align_corners=True)  # (C, 2, H, W): exact copy where (hc, wc) == (h, w)
     v0 = torch.view_as_complex(v0.permute(0, 2, 3, 1).contiguous())  # (C, H, W)
     # refine against the exact full-resolution Gram, one block of rows at a time
+    nf, eh = 2 * kw - 1, _dft(h, torch.arange(h, device=dev), kw)  # (H, 2kw-1)
     ew = _dft(w, torch.arange(w, device=dev), kw).T.contiguous()  # (2kw-1, W)
-    eh = _dft(h, torch.arange(h, device=dev), kw)  # (H, 2kw-1)
     maps = torch.empty_like(v0)
-    step = max(1, _BLOCK_ELEMS // (c * c * w))
+    step = max(1, max(4096, _BLOCK_ELEMS.get(dev.type, 1 << 22) // (c * c)) // w)  # rows per block
     for y in range(0, h, step):
         rows = slice(y, min(h, y + step))
-        gram = (eh[rows] @ coef @ ew).reshape(c, c, -1)  # (C, C, rows * W)
-        v, lam = _top_eig(gram, v0[:, rows].reshape(c, -1), _POWER_ITERS)
+        gram = ((eh[rows] @ coef).reshape(-1, nf) @ ew).reshape(c, c, -1)  # (C, C, rows * W)
+        v, lam = _top_eig(gram, v0[:, rows].reshape(c, -1), _FLOOR * crop)
         maps[:, rows] = (_phase_to_first(v) * (lam >= crop)).reshape(c, -1, w)
     return maps
 
