@@ -14,12 +14,15 @@ import torch
 
 from explorer.data.slice import Slice
 from explorer.device import get_device
+from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig, SampledMask, make_mask, mask_from_columns
 from explorer.metrics import compute_metrics, to_magnitude
 from explorer.physics import Operator
 from explorer.recon.base import ProgressFn, get_method
 
 MAX_CALIB = 24
+KERNEL = 6
+MIN_KERNEL = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,11 +61,15 @@ class Problem:
         start = time.perf_counter()
         h = self.y.shape[-2]
         if self.sampled.mask.shape[-2] == 1:
-            calib = calib_shape_for(self.sampled.mask.reshape(-1).cpu(), h, MAX_CALIB)
+            calib = calib_shape_for(self.sampled.mask.reshape(-1).cpu(), h, MAX_CALIB, kernel_width=MIN_KERNEL)
         else:
             side = min(self.sampled.num_low_frequencies, MAX_CALIB)
             calib = (side, side)
-        maps = espirit_maps(self.y, calib_shape=calib)
+        # The standard 6x6 kernel, narrowed when the calibration band is narrower (small images).
+        kernel = min(KERNEL, *calib)
+        if kernel < MIN_KERNEL:
+            raise ExplorerError(f"the fully sampled centre ({calib[0]}x{calib[1]}) is too small for ESPIRiT; raise the centre fraction")
+        maps = espirit_maps(self.y, calib_shape=calib, kernel_width=kernel)
         return maps, time.perf_counter() - start
 
     def operator(self, with_maps: bool) -> Operator:

@@ -36,7 +36,7 @@ class SenseConfig:
     """SENSE (CG on the normal equations) parameters."""
 
     iterations: int = field(default=10, metadata={"help": "conjugate-gradient iterations (fixed count)", "min": 1, "max": 500})
-    l2: float = field(default=0.0, metadata={"help": "Tikhonov weight lambda in (A^H A + lambda I) x = A^H y, relative to ||A^H y||_inf", "min": 0.0, "max": 10.0})
+    l2: float = field(default=0.0, metadata={"help": "Tikhonov weight lambda in (A^H A + lambda I) x = A^H y (A has unit norm, so lambda is scale-free)", "min": 0.0, "max": 10.0})
 
 
 @register("sense", "SENSE (CG)", "baseline", SenseConfig,
@@ -47,8 +47,7 @@ def sense(config: SenseConfig):
 
     def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
         rhs = op.adjoint(y)
-        lam = config.l2 * rhs.abs().amax(dim=(-2, -1), keepdim=True) if config.l2 > 0 else 0.0
-        return conjugate_gradient(lambda x: op.normal(x) + lam * x, rhs, config.iterations, progress)
+        return conjugate_gradient(lambda x: op.normal(x) + config.l2 * x, rhs, config.iterations, progress)
 
     return recon
 
