@@ -7,7 +7,9 @@ frozen config and called as ``recon(y, op) -> x`` with
 * ``op``: the :class:`~explorer.physics.Operator` that produced it (mask + coil maps);
 * ``x``: complex image ``(B, H, W)``, differentiable w.r.t. ``y`` where the method allows.
 
-Long-running methods accept ``progress(step, total, info) -> bool | None``; returning
+``explorer.pipeline.run_method`` calls reconstructors under ``torch.no_grad()``;
+methods that fit parameters (un-trained networks) enable gradients internally with
+``torch.enable_grad()``. Long-running methods accept ``progress(step, total, info) -> bool | None``; returning
 True asks them to stop early (they then return their best estimate so far).
 
 Methods register with :func:`register`; configs are frozen dataclasses whose fields
@@ -131,8 +133,17 @@ def build(name: str, config=None) -> Reconstructor:
     return spec.factory(config if config is not None else spec.config_cls())
 
 
+BUILTIN_MODULES: tuple[str, ...] = ("explorer.recon.classical", "explorer.recon.sparse", "explorer.recon.untrained")
+
+
 def _load_builtin_methods() -> None:
-    import explorer.recon.classical  # noqa: F401, PLC0415  (registers on import)
+    """Import the modules that register the built-in methods (each registers on import)."""
+    import importlib  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    for module in BUILTIN_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module)
 
 
 def _convert(method: str, spec: ParamSpec, raw: Any):
