@@ -18,8 +18,30 @@ from plotly.subplots import make_subplots
 
 IMAGE_COLORSCALE = "gray"
 ERROR_COLORSCALE = "inferno"
+KSPACE_COLORSCALE = "viridis"
 PANEL_PX = 300  # default panel height in pixels
-_FONT = dict(family="Inter, Helvetica, Arial, sans-serif", size=12)
+_FONT = dict(family='"Source Sans Pro", "Source Sans 3", Helvetica, Arial, sans-serif', size=12, color="#31333F")
+TEMPLATE = "plotly_white"  # render with st.plotly_chart(..., theme=None) to keep these colours
+
+
+def _scale(name: str) -> list[tuple[float, str]]:
+    """Named plotly colour scale as explicit ``rgb()`` stops.
+
+    Streamlit's front end rewrites the placeholder colours ``#000001``..``#000010`` of its
+    own theme in every figure, and Inferno starts at ``#000004``; ``rgb()`` strings are
+    left alone.
+    """
+    import plotly.colors as pc  # noqa: PLC0415
+
+    stops = pc.get_colorscale(name)
+    return [(float(pos), _rgb(color)) for pos, color in stops]
+
+
+def _rgb(color: str) -> str:
+    if color.startswith("#"):
+        r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+        return f"rgb({r},{g},{b})"
+    return color
 
 
 def _as_image(array: np.ndarray, name: str = "image") -> np.ndarray:
@@ -36,13 +58,16 @@ def _hover(label: str, unit: str = "") -> str:
     return f"<b>{label}</b><br>x %{{x}}, y %{{y}}<br>%{{z:.4g}}{unit}<extra></extra>"
 
 
+def _image_axes(xref: str = "x", yref: str = "y") -> dict:
+    """Layout update hiding ticks, reversing y and making pixels square for one subplot."""
+    common = dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", ticks="")
+    return {"xaxis" + xref[1:]: common,
+            "yaxis" + yref[1:]: dict(common, autorange="reversed", scaleanchor=xref, scaleratio=1)}
+
+
 def _style_image_axes(fig: go.Figure, xref: str = "x", yref: str = "y") -> None:
-    """Hide ticks, reverse y, square pixels for the axes pair named ``xref``/``yref``."""
-    xname = "xaxis" + xref[1:]
-    yname = "yaxis" + yref[1:]
-    fig.layout[xname].update(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", ticks="")
-    fig.layout[yname].update(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", ticks="",
-                             autorange="reversed", scaleanchor=xref, scaleratio=1)
+    """Apply :func:`_image_axes` to ``fig``."""
+    fig.update_layout(_image_axes(xref, yref))
 
 
 def comparison_figure(
@@ -54,13 +79,18 @@ def comparison_figure(
     subtitles: Mapping[str, str] | None = None,
     uirevision: str = "comparison",
     panel_px: int = PANEL_PX,
+    controls: bool = True,
 ) -> go.Figure:
     """Target, reconstructions and error maps in ONE figure with linked zoom and pan.
 
     Layout: row 1 = target (if any) then each reconstruction; row 2 = the error map
     ``|recon - target|`` under each reconstruction. All x axes ``matches`` the first x
     axis and all y axes the first y axis, so zooming or panning any panel moves all of
-    them; ``uirevision`` keeps the zoom across Streamlit reruns.
+    them; ``uirevision`` keeps the zoom when the figure is redrawn with the same revision.
+
+    With ``controls``, plotly sliders under the panels set the window (low, high) of all
+    image panels and the top of the error scale, in units of the reference maximum
+    (the target's, else the images'). They act in the browser: no rerun, the zoom stays.
 
     Args:
         target: reference magnitude ``(h, w)``, or ``None`` (no reference: no error maps).
@@ -71,6 +101,7 @@ def comparison_figure(
         subtitles: optional ``{label: text}`` shown under each panel title (e.g. metrics).
         uirevision: constant string; change it to reset the zoom (e.g. on a new data shape).
         panel_px: height of one row of panels in pixels.
+        controls: add the window / error-scale sliders (``layout.sliders``).
 
     Returns:
         The figure: ``1 + 2 n`` heatmap traces with a target (``n`` without), image
@@ -90,7 +121,10 @@ def comparison_figure(
         raise ValueError(f"all images must have the same shape, got {sorted(shapes)}")
     subtitles = dict(subtitles or {})
 
-    panels = ([("Target (reference)", tgt)] if tgt is not None else []) + list(recons.items())
+    target_label = "Target (reference)"
+    panels = ([(target_label, tgt)] if tgt is not None else []) + list(recons.items())
+    if tgt is not None and subtitles and target_label not in subtitles:
+        subtitles[target_label] = "fully sampled"  # keeps the row's titles aligned
     cols = len(panels)
     rows = 2 if tgt is not None else 1
     titles = [_title(label, subtitles.get(label)) for label, _ in panels]
@@ -121,32 +155,61 @@ def comparison_figure(
             error_max = max(float(e.max()) for e in errors.values())
         error_max = float(error_max) if error_max and error_max > 0 else 1e-6
 
-    # Link every panel to the first one; style all image axes.
-    for i, axis in enumerate(_xy_refs(fig)):
-        xref, yref = axis
-        _style_image_axes(fig, xref, yref)
+    # Link every panel to the first one; style all image axes (one layout update: plotly
+    # validates every assignment, so many small updates are slow).
+    layout: dict = {}
+    for i, (xref, yref) in enumerate(_xy_refs(fig)):
+        axes = _image_axes(xref, yref)
         if i > 0:
-            fig.layout["xaxis" + xref[1:]].matches = "x"
-            fig.layout["yaxis" + yref[1:]].matches = "y"
-
+            axes["xaxis" + xref[1:]] = dict(axes["xaxis" + xref[1:]], matches="x")
+            axes["yaxis" + yref[1:]] = dict(axes["yaxis" + yref[1:]], matches="y")
+        layout.update(axes)
     row1 = fig.layout.yaxis.domain
-    fig.update_layout(
-        coloraxis=dict(colorscale=IMAGE_COLORSCALE, cmin=lo, cmax=hi,
-                       colorbar=_colorbar("image", row1, rows)),
+    layout.update(
+        coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi,
+                       colorbar=_colorbar("intensity (a.u.)", row1, rows)),
         uirevision=uirevision,
         height=panel_px * rows + 70,
         margin=dict(l=8, r=8, t=48, b=8),
         font=_FONT,
+        template=TEMPLATE,
         plot_bgcolor="rgba(0,0,0,0)",
+        paper_bgcolor="rgba(0,0,0,0)",
         dragmode="zoom",
     )
     if errors:
         row2 = fig.layout[f"yaxis{cols + 1}"].domain
-        fig.update_layout(coloraxis2=dict(colorscale=ERROR_COLORSCALE, cmin=0.0, cmax=error_max,
-                                          colorbar=_colorbar("|error|", row2, rows)))
-    for annotation in fig.layout.annotations:
-        annotation.font = dict(size=13)
+        layout["coloraxis2"] = dict(colorscale=_scale(ERROR_COLORSCALE), cmin=0.0, cmax=error_max,
+                                    colorbar=_colorbar("|error| (a.u.)", row2, rows))
+    layout["annotations"] = [dict(a.to_plotly_json(), font=dict(size=13)) for a in fig.layout.annotations]
+    if controls:
+        unit = float(tgt.max()) if tgt is not None else max(float(im.max()) for im in recons.values())
+        unit = unit if unit > 0 else 1.0
+        sliders = [
+            _slider("Window low", "coloraxis.cmin", np.arange(0.0, 0.5001, 0.025), lo, unit, 0.0),
+            _slider("Window high", "coloraxis.cmax", np.arange(0.1, 1.5001, 0.05), hi, unit, 0.35),
+        ]
+        if errors:
+            sliders.append(_slider("Error max", "coloraxis2.cmax", np.arange(0.02, 1.0001, 0.02), error_max, unit, 0.70))
+        layout.update(sliders=sliders, height=layout["height"] + 64)
+        layout["margin"]["b"] = 72
+    fig.update_layout(layout)
     return fig
+
+
+def _slider(name: str, prop: str, grid: np.ndarray, value: float, unit: float, x: float) -> dict:
+    """A plotly slider setting layout property ``prop`` to ``grid * unit`` (``value`` included)."""
+    rel = value / unit
+    steps = sorted({round(float(g), 4) for g in grid} | {round(rel, 4)})
+    active = min(range(len(steps)), key=lambda i: abs(steps[i] - rel))
+    return dict(
+        active=active, x=x, len=0.28, y=0, yanchor="top", xanchor="left", pad=dict(t=36, b=0),
+        currentvalue=dict(prefix=f"{name} (× reference max): ", font=dict(size=12, color=_FONT["color"]), xanchor="left"),
+        steps=[dict(method="relayout", label=f"{v:.3g}", args=[{prop: (value if i == active else v * unit)}])
+               for i, v in enumerate(steps)],
+        font=dict(size=1, color="rgba(0,0,0,0)"), tickcolor="rgba(0,0,0,0)", ticklen=0, minorticklen=0,
+        bgcolor="#e6e9ef", activebgcolor="#1f6feb", bordercolor="#c9ced8", borderwidth=1,
+    )
 
 
 def _title(label: str, subtitle: str | None) -> str:
@@ -187,14 +250,15 @@ def image_figure(
     """
     image = _as_image(image)
     lo, hi = window if window is not None else (float(image.min()), float(image.max()))
-    fig = go.Figure(go.Heatmap(z=image, colorscale=colorscale, zmin=lo, zmax=hi, hovertemplate=_hover(title or "image"),
+    fig = go.Figure(go.Heatmap(z=image, colorscale=_scale(colorscale), zmin=lo, zmax=hi, hovertemplate=_hover(title or "image"),
                                showscale=colorbar_title is not None,
                                colorbar=dict(title=dict(text=colorbar_title or "", side="right"), thickness=10,
                                              outlinewidth=0, tickformat=".3~g")))
     _style_image_axes(fig)
     fig.update_layout(title=dict(text=f"<b>{title}</b>" if title else "", x=0.5, xanchor="center", font=dict(size=13)),
                       height=height, margin=dict(l=4, r=4, t=36 if title else 4, b=4), font=_FONT,
-                      plot_bgcolor="rgba(0,0,0,0)", uirevision=uirevision)
+                      template=TEMPLATE, plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)",
+                      uirevision=uirevision)
     return fig
 
 
@@ -234,7 +298,7 @@ def kspace_figure(kspace: np.ndarray, title: str = "k-space (log magnitude)", *,
                   colorbar: bool = True) -> go.Figure:
     """Log-magnitude (coil RSS) k-space ``(C, H, W)`` or ``(H, W)`` with a colour bar in decades."""
     logmag = kspace_log_magnitude(kspace)
-    fig = image_figure(logmag, title, (-5.0, 0.0), colorscale="viridis",
+    fig = image_figure(logmag, title, (-5.0, 0.0), colorscale=KSPACE_COLORSCALE,
                        colorbar_title="log₁₀ |k| / max" if colorbar else None, height=height)
     fig.data[0].hovertemplate = "kx %{y}, ky %{x}<br>log₁₀|k|/max %{z:.2f}<extra></extra>"
     return fig

@@ -1,0 +1,244 @@
+"""Session state of the app: the selected data source and the last reconstruction request.
+
+The sidebar (rendered by ``app.py`` on every page) turns the user's choice (embedded
+sample / file from a data directory / upload) into a hashable :class:`Source`, stored
+under :data:`SOURCE`; pages read it with :func:`current_source`. Widget keys are
+namespaced ``"<page>.<name>"`` so pages never collide.
+
+Environment:
+    EXPLORER_DATA_DIR: default data directory (``--data-dir`` after ``--`` wins).
+    EXPLORER_SAMPLE_SIZE: image size of the embedded sample (default 320; tests use 64).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import runpy
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from explorer.errors import ExplorerError
+
+SOURCE = "explorer.source"  # the current Source (or None when the choice is invalid)
+REQUEST = "reconstruct.request"  # the last Request the user ran on the Reconstruct page
+_UPLOADS = "explorer.uploads"  # {uploader file_id: saved path}
+_ROUTED_RUN = "explorer.routed_run"  # app.py ran in this script run (consumed by the page)
+APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
+
+SOURCE_KINDS = {"sample": "Embedded sample", "dir": "File from data directory", "upload": "Upload .h5"}
+DEFAULT_SAMPLE_SIZE = 320
+
+
+@dataclass(frozen=True)
+class Source:
+    """A data source, hashable so it can key caches.
+
+    Attributes:
+        kind: ``"sample"``, ``"dir"`` or ``"upload"``.
+        spec: ``sample:<family>`` or an absolute ``.h5`` path.
+        label: short display name.
+        fingerprint: changes whenever the data do (sample size; file size and mtime).
+    """
+
+    kind: str
+    spec: str
+    label: str
+    fingerprint: str
+
+    @property
+    def is_sample(self) -> bool:
+        return self.kind == "sample"
+
+    @property
+    def family(self) -> str:
+        """Sample family (``knee``/``brain``); empty for files."""
+        return self.spec.split(":", 1)[1] if self.is_sample else ""
+
+    @property
+    def sample_size(self) -> int | None:
+        """Image size of an embedded sample (``None`` for files)."""
+        return int(self.fingerprint.removeprefix("size=")) if self.is_sample else None
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a reconstruction run depends on (hashable; compared to detect stale results)."""
+
+    source: Source
+    plane: str
+    index: int
+    mask: object  # explorer.masks.MaskConfig
+    methods: tuple[tuple[str, object], ...]  # ((method name, frozen config), ...)
+
+
+def sample_size() -> int:
+    """Embedded sample size from ``EXPLORER_SAMPLE_SIZE`` (default 320)."""
+    raw = os.environ.get("EXPLORER_SAMPLE_SIZE", "").strip()
+    if not raw:
+        return DEFAULT_SAMPLE_SIZE
+    try:
+        size = int(raw)
+    except ValueError:
+        raise ExplorerError(f"EXPLORER_SAMPLE_SIZE must be an integer, got {raw!r}") from None
+    if not 16 <= size <= 1024:
+        raise ExplorerError(f"EXPLORER_SAMPLE_SIZE must be in [16, 1024], got {size}")
+    return size
+
+
+def default_data_dir(argv: list[str] | None = None) -> str:
+    """``--data-dir DIR`` from the script arguments (``streamlit run app.py -- --data-dir DIR``),
+    else ``$EXPLORER_DATA_DIR``, else empty."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--data-dir", default=None)
+    args, _ = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    return args.data_dir or os.environ.get("EXPLORER_DATA_DIR", "")
+
+
+def file_source(path: str | Path, kind: str = "dir", label: str | None = None) -> Source:
+    """A :class:`Source` for an existing file (fingerprinted by size and mtime)."""
+    path = Path(path).expanduser().resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ExplorerError(f"no such file: {path}") from None
+    return Source(kind, str(path), label or path.name, f"{stat.st_size}-{stat.st_mtime_ns}")
+
+
+def sample_source(family: str) -> Source:
+    """A :class:`Source` for the embedded sample ``family`` at :func:`sample_size`."""
+    size = sample_size()
+    return Source("sample", f"sample:{family}", f"sample:{family} ({size}×{size})", f"size={size}")
+
+
+def save_upload(name: str, data: bytes | memoryview) -> Path:
+    """Write uploaded bytes to a temp ``.h5`` named by their content hash (idempotent).
+
+    Raises:
+        ExplorerError: empty upload or a name that is not ``.h5``.
+    """
+    if not name.lower().endswith(".h5"):
+        raise ExplorerError(f"{name}: only .h5 files (fastMRI or raw ISMRMRD) can be uploaded")
+    if len(data) == 0:
+        raise ExplorerError(f"{name}: the uploaded file is empty")
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80]
+    folder = Path(tempfile.gettempdir()) / "mri-explorer-uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}-{safe}"
+    if not path.is_file() or path.stat().st_size != len(data):
+        tmp = path.with_name(path.name + f".part-{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def router_ready() -> None:
+    """Called by ``app.py`` right after ``st.navigation``: marks this script run as routed."""
+    st.session_state[_ROUTED_RUN] = True
+
+
+def require_router() -> None:
+    """First call of every page script: make sure ``app.py`` (router + sidebar) wraps it.
+
+    Streamlit also registers every ``pages/*.py`` as a legacy page, and until some session
+    has called ``st.navigation`` (and on every ``AppTest`` run) it serves ``/<file stem>``
+    by running that page alone, without ``app.py``. Then run ``app.py`` here: its
+    ``st.navigation`` selects this same page and runs it inside the router, after which
+    this outer run stops.
+    """
+    if st.session_state.pop(_ROUTED_RUN, False):
+        return
+    runpy.run_path(str(APP_PATH), run_name="__main__")
+    st.stop()
+
+
+def current_source() -> Source | None:
+    """The source chosen in the sidebar (``None`` if the choice is invalid or pending)."""
+    return st.session_state.get(SOURCE)
+
+
+def sidebar_source() -> Source | None:
+    """Render the sidebar data-source controls; store and return the chosen :class:`Source`.
+
+    Invalid choices (missing directory, unreadable upload...) show ``st.error`` in the
+    sidebar and yield ``None``; pages then ask the user to pick another source.
+    """
+    from explorer.ui import cache  # noqa: PLC0415
+
+    sb = st.sidebar
+    sb.subheader("Data source")
+    if "src.kind" not in st.session_state:  # first run: a configured data directory wins
+        st.session_state["src.kind"] = "dir" if default_data_dir() else "sample"
+    kind = sb.radio("Source", list(SOURCE_KINDS), format_func=SOURCE_KINDS.get, key="src.kind",
+                    label_visibility="collapsed")
+    source: Source | None = None
+    try:
+        if kind == "sample":
+            from explorer.data.sample import FAMILIES  # noqa: PLC0415
+
+            family = sb.selectbox("Anatomy", FAMILIES, key="src.family", format_func=str.capitalize,
+                                  help="Synthetic multicoil phantom generated on this machine (no download).")
+            source = sample_source(family)
+        elif kind == "dir":
+            source = _directory_source(sb)
+        else:
+            source = _upload_source(sb)
+        if source is not None:
+            volume = cache.open_volume(source)
+            ref = ("undersampled test file: no reference" if getattr(volume, "has_mask", False)
+                   else "fully sampled")
+            sb.caption(f"**{volume.name}** · {volume.num_slices} slices · {volume.num_coils} coil(s) · "
+                       f"{volume.shape[0]}×{volume.shape[1]} k-space · {ref}")
+    except ExplorerError as exc:
+        sb.error(str(exc), icon=":material/error:")
+        source = None
+    st.session_state[SOURCE] = source
+
+    sb.divider()
+    try:
+        device = cache.device_name()
+        sb.caption(f":material/memory: Compute device: **{device}**")
+    except ExplorerError as exc:
+        sb.error(str(exc), icon=":material/error:")
+    return source
+
+
+def _directory_source(sb) -> Source | None:
+    from explorer.data.fastmri import list_volumes  # noqa: PLC0415
+
+    if "src.dir" not in st.session_state:
+        st.session_state["src.dir"] = default_data_dir()
+    folder = sb.text_input("Data directory", key="src.dir", placeholder="/data/fastmri/knee_multicoil_val",
+                           help="A folder with fastMRI .h5 files or raw ISMRMRD (mridata.org) files; "
+                                "set it with `streamlit run app.py -- --data-dir DIR` or EXPLORER_DATA_DIR.")
+    if not folder.strip():
+        sb.info("Enter a directory that holds .h5 volumes.", icon=":material/folder_open:")
+        return None
+    root = Path(folder.strip()).expanduser()
+    files = list_volumes(root)
+    if not files:
+        raise ExplorerError(f"no .h5 files under {root}")
+    names = [str(p.relative_to(root)) for p in files]
+    name = sb.selectbox(f"Volume ({len(names)} found)", names, key="src.file")
+    return file_source(root / name, "dir", name)
+
+
+def _upload_source(sb) -> Source | None:
+    upload = sb.file_uploader("HDF5 volume", type=["h5"], key="src.upload",
+                              help="A fastMRI .h5 (train/val/test) or a raw ISMRMRD .h5 from mridata.org.")
+    if upload is None:
+        sb.info("Upload a fastMRI or raw ISMRMRD .h5 file.", icon=":material/upload_file:")
+        return None
+    saved = st.session_state.setdefault(_UPLOADS, {})
+    path = saved.get(upload.file_id)
+    if path is None or not Path(path).is_file():
+        path = save_upload(upload.name, upload.getbuffer())
+        saved[upload.file_id] = path
+    return file_source(path, "upload", upload.name)

@@ -1,0 +1,261 @@
+"""Shared Streamlit widgets: generic method-parameter inputs, mask controls, error display,
+and the run-with-progress loop.
+
+Method parameters are rendered from :class:`~explorer.recon.base.ParamSpec` alone
+(bool -> checkbox, choices -> selectbox, int/float -> number input, anything else -> text
+box converted by ``MethodSpec.make_config``), never from a method's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+import time
+from typing import Iterator
+
+import pandas as pd
+import streamlit as st
+
+from explorer.errors import ExplorerError
+from explorer.export import metrics_csv, npy_bytes, png_bytes
+from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
+from explorer.recon.base import MethodSpec, ParamSpec
+
+MASK_LABELS = {
+    "random": "Random (fastMRI)",
+    "equispaced": "Equispaced (fastMRI)",
+    "equispaced_fraction": "Equispaced, exact fraction",
+    "magic": "MAGIC (fastMRI)",
+    "magic_fraction": "MAGIC, exact fraction",
+    "poisson": "2D Poisson disc (variable density)",
+}
+
+
+def show_error(exc: BaseException) -> None:
+    """Show a user error as one ``st.error`` line."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    st.error(text, icon=":material/error:")
+
+
+@contextlib.contextmanager
+def stop_on_error() -> Iterator[None]:
+    """Turn an :class:`ExplorerError` raised inside the block into ``st.error`` and stop the page.
+
+    The rest of the page is skipped cleanly; the sidebar and other pages keep working.
+    """
+    try:
+        yield
+    except ExplorerError as exc:
+        show_error(exc)
+        st.stop()
+
+
+# --------------------------------------------------------------------------- parameters
+
+def param_widget(param: ParamSpec, key: str, container=st):
+    """One input widget for ``param`` (default value and help from the ParamSpec)."""
+    label = param.name.replace("_", " ")
+    help_text = param.help or None
+    if param.choices:
+        options = list(param.choices)
+        index = options.index(param.default) if param.default in options else 0
+        return container.selectbox(label, options, index=index, key=key, help=help_text)
+    if param.type is bool:
+        return container.checkbox(label, value=bool(param.default), key=key, help=help_text)
+    if param.type is int:
+        lo = None if param.min is None else int(math.ceil(param.min))
+        hi = None if param.max is None else int(math.floor(param.max))
+        return container.number_input(label, min_value=lo, max_value=hi, value=_clamp(int(param.default), lo, hi),
+                                      step=1, key=key, help=help_text)
+    if param.type is float:
+        lo = None if param.min is None else float(param.min)
+        hi = None if param.max is None else float(param.max)
+        default = _clamp(float(param.default), lo, hi)
+        return container.number_input(label, min_value=lo, max_value=hi, value=default,
+                                      step=_float_step(default, lo, hi), format="%g", key=key, help=help_text)
+    return container.text_input(label, value="" if param.default is None else str(param.default), key=key,
+                                help=help_text)
+
+
+def _clamp(value, lo, hi):
+    """``value`` inside ``[lo, hi]`` (a default outside its own range must not crash the page)."""
+    if lo is not None and value < lo:
+        return lo
+    if hi is not None and value > hi:
+        return hi
+    return value
+
+
+def _float_step(default: float, lo: float | None, hi: float | None) -> float:
+    """A step of about a tenth of the default's order of magnitude (or of the range)."""
+    scale = abs(default)
+    if scale == 0 and lo is not None and hi is not None and hi > lo:
+        scale = (hi - lo) / 10
+    if scale == 0 or not math.isfinite(scale):
+        return 0.01
+    return 10.0 ** math.floor(math.log10(scale)) / 10
+
+
+def method_config(spec: MethodSpec, key_prefix: str, container=st):
+    """Render ``spec``'s parameters and return its validated frozen config.
+
+    Raises:
+        ExplorerError: a value the method rejects (range, type, choices).
+    """
+    params = spec.params()
+    if not params:
+        container.caption("This method has no parameters.")
+        return spec.make_config({})
+    keys = {p.name: f"{key_prefix}.{spec.name}.{p.name}" for p in params}
+    values = {p.name: param_widget(p, keys[p.name], container) for p in params}
+    container.button("Reset to defaults", key=f"{key_prefix}.{spec.name}.__reset", type="tertiary",
+                     icon=":material/restart_alt:", on_click=_reset, args=(list(keys.values()),))
+    return spec.make_config({k: v for k, v in values.items() if v is not None})
+
+
+def _reset(keys: list[str]) -> None:
+    for key in keys:
+        st.session_state.pop(key, None)
+
+
+# --------------------------------------------------------------------------- mask
+
+def mask_controls(key_prefix: str, container=st, default_type: str = "random") -> MaskConfig:
+    """Mask type, acceleration, centre fraction (fastMRI default unless overridden) and seed.
+
+    Raises:
+        ExplorerError: an invalid combination (e.g. a fractional acceleration for equispaced).
+    """
+    c = container
+    types = list(MASK_TYPES)
+    mask_type = c.selectbox("Mask", types, index=types.index(default_type) if default_type in types else 0,
+                            format_func=lambda t: MASK_LABELS.get(t, t), key=f"{key_prefix}.type",
+                            help="fastMRI's 1D column masks (random for knee, equispaced for brain in the "
+                                 "challenge) or a 2D variable-density Poisson-disc mask.")
+    integer = mask_type in INTEGER_ACCELERATION
+    left, right = c.columns(2)
+    acceleration = left.number_input("Acceleration R", min_value=1.0, max_value=64.0, value=4.0, step=1.0 if integer else 0.5,
+                                     format="%g", key=f"{key_prefix}.acceleration",
+                                     help="Nominal undersampling factor: about 1/R of the k-space lines are kept"
+                                          + (" (integer for this mask)." if integer else "."))
+    seed = right.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key=f"{key_prefix}.seed",
+                              help="Random seed of the mask pattern.")
+    default_cf = default_center_fraction(acceleration)
+    use_default = c.toggle(f"fastMRI centre fraction ({default_cf:g} at {acceleration:g}×)", value=True,
+                           key=f"{key_prefix}.cf_default",
+                           help="Fraction of fully sampled low-frequency lines: fastMRI uses 0.08 at 4× and 0.04 at 8×.")
+    center_fraction = None
+    if not use_default:
+        center_fraction = c.number_input("Centre fraction", min_value=0.001, max_value=0.999, value=default_cf,
+                                         step=0.01, format="%g", key=f"{key_prefix}.cf",
+                                         help="Fraction of k-space lines (or of each axis for 2D masks) in the fully "
+                                              "sampled centre.")
+    return MaskConfig(type=mask_type, acceleration=float(acceleration), center_fraction=center_fraction, seed=int(seed))
+
+
+# --------------------------------------------------------------------------- running
+
+class _Throttled:
+    """Progress callback driving an ``st.progress`` bar, at most ~10 updates a second."""
+
+    def __init__(self, bar, label: str):
+        self.bar, self.label, self.last = bar, label, 0.0
+
+    def __call__(self, step: int, total: int, info: dict) -> None:
+        now = time.perf_counter()
+        if step < total and now - self.last < 0.1:
+            return None
+        self.last = now
+        extra = " · ".join(f"{k} {v:.3g}" for k, v in (info or {}).items() if isinstance(v, (int, float)))
+        text = f"{self.label}: step {step}/{total}" + (f" · {extra}" if extra else "")
+        self.bar.progress(min(max(step / max(total, 1), 0.0), 1.0), text=text)
+        return None
+
+
+def run_with_status(request, labels: dict[str, str], container=None) -> tuple[list, dict[str, str]]:
+    """Results of every method in ``request`` (a :class:`~explorer.ui.state.Request`).
+
+    Cached results return at once; if any method must run, an ``st.status`` box shows a
+    progress bar per method (fed by its progress callback) and its wall time. A method
+    that fails with an :class:`ExplorerError` does not stop the others.
+
+    Args:
+        request: what to run.
+        labels: display names by method name.
+        container: where the status box goes (default: here). Pass a container that is
+            always present so the elements after it keep their positions: Streamlit
+            remounts a chart whose position changed, losing the user's zoom.
+
+    Returns:
+        ``(results in request order without the failed ones, {method: error message})``.
+    """
+    from explorer.ui import cache  # noqa: PLC0415
+
+    args = (request.source, request.plane, request.index, request.mask)
+    results = {name: cache.cached_result(*args, name, config) for name, config in request.methods}
+    errors: dict[str, str] = {}
+    missing = [(n, c) for n, c in request.methods if results[n] is None]
+    if missing:
+        start = time.perf_counter()
+        box = container if container is not None else st
+        with box.status(f"Reconstructing with {len(missing)} method(s)…", expanded=True) as status:
+            for name, config in missing:
+                label = labels.get(name, name)
+                bar = st.progress(0.0, text=f"{label}: starting…")
+                try:
+                    result = cache.run(*args, name, config, progress=_Throttled(bar, label))
+                except ExplorerError as exc:
+                    errors[name] = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
+                    bar.progress(1.0, text=f"{label}: failed")
+                    continue
+                maps = f" (+ {result.maps_seconds:.2f} s coil maps)" if result.maps_seconds else ""
+                bar.progress(1.0, text=f"{label}: done in {result.seconds:.2f} s{maps}")
+                results[name] = result
+            elapsed = time.perf_counter() - start
+            if errors:
+                status.update(label=f"{len(errors)} of {len(missing)} method(s) failed", state="error", expanded=False)
+            else:
+                status.update(label=f"Reconstructed {len(missing)} method(s) in {elapsed:.1f} s", state="complete",
+                              expanded=False)
+    return [results[name] for name, _ in request.methods if results[name] is not None], errors
+
+
+# --------------------------------------------------------------------------- results
+
+_METRIC_COLUMNS = {
+    "SSIM": st.column_config.NumberColumn(format="%.4f", help="Structural similarity (higher is better)"),
+    "PSNR (dB)": st.column_config.NumberColumn(format="%.2f", help="Peak SNR, data range = reference max"),
+    "NMSE": st.column_config.NumberColumn(format="%.5f", help="Normalised mean squared error (lower is better)"),
+    "Recon (s)": st.column_config.NumberColumn(format="%.2f", help="Wall time of the reconstruction"),
+    "Coil maps (s)": st.column_config.NumberColumn(format="%.2f", help="ESPIRiT maps (computed once per slice and mask)"),
+}
+
+
+def metrics_table(results: list, key: str) -> pd.DataFrame:
+    """Show (and return) one row per :class:`~explorer.pipeline.MethodResult`: SSIM, PSNR, NMSE
+    (when there is a reference) and timings."""
+    table = pd.DataFrame([{
+        "Method": r.label,
+        **({"SSIM": r.metrics["ssim"], "PSNR (dB)": r.metrics["psnr"], "NMSE": r.metrics["nmse"]} if r.metrics else {}),
+        "Recon (s)": r.seconds,
+        "Coil maps (s)": r.maps_seconds,
+    } for r in results])
+    st.dataframe(table, hide_index=True, key=key, column_config=_METRIC_COLUMNS)
+    return table
+
+
+def download_buttons(results: list, stem: str, window: tuple[float, float], key: str) -> None:
+    """``.npy`` and windowed ``.png`` of each reconstruction, and the metrics as ``.csv``
+    (downloads do not rerun the page)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", stem)
+    for r in results:
+        name, npy, png = st.columns([2, 1, 1], vertical_alignment="center")
+        name.write(r.label)
+        npy.download_button(".npy", npy_bytes(r.image), f"{stem}_{r.method}.npy", "application/octet-stream",
+                            key=f"{key}.npy.{r.method}", on_click="ignore", icon=":material/download:")
+        png.download_button(".png", png_bytes(r.image, *window), f"{stem}_{r.method}.png", "image/png",
+                            key=f"{key}.png.{r.method}", on_click="ignore", icon=":material/download:")
+    rows = [{"method": r.method, **(r.metrics or {}), "seconds": r.seconds} for r in results]
+    st.download_button("Metrics (.csv)", metrics_csv(rows), f"{stem}_metrics.csv", "text/csv",
+                       key=f"{key}.csv", on_click="ignore", icon=":material/table:")
