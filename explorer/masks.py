@@ -25,6 +25,8 @@ _FASTMRI = {
     "magic_fraction": subsample.MagicMaskFractionFunc,
 }
 MASK_TYPES: tuple[str, ...] = (*_FASTMRI, "poisson")
+# sigpy's Poisson-disc sampler does not terminate for very sparse patterns (e.g. R = 32 on 64x64).
+MAX_POISSON_ACCELERATION = 16.0
 INTEGER_ACCELERATION = ("equispaced", "equispaced_fraction", "magic", "magic_fraction")
 
 
@@ -56,6 +58,8 @@ class MaskConfig:
             raise ExplorerError(f"acceleration must be >= 1, got {self.acceleration}")
         if self.type in INTEGER_ACCELERATION and float(self.acceleration) != int(self.acceleration):
             raise ExplorerError(f"{self.type} masks need an integer acceleration, got {self.acceleration}")
+        if self.type == "poisson" and self.acceleration > MAX_POISSON_ACCELERATION:
+            raise ExplorerError(f"poisson masks support accelerations up to {MAX_POISSON_ACCELERATION:g}, got {self.acceleration:g}")
         cf = self.center_fraction
         if cf is not None and not (np.isfinite(cf) and 0 < cf < 1):
             raise ExplorerError(f"center fraction must be in (0, 1), got {cf}")

@@ -65,10 +65,9 @@ class Problem:
         else:
             side = min(self.sampled.num_low_frequencies, MAX_CALIB)
             calib = (side, side)
-        # The standard 6x6 kernel, narrowed when the calibration band is narrower (small images).
-        kernel = min(KERNEL, *calib)
-        if kernel < MIN_KERNEL:
+        if min(calib) < MIN_KERNEL:
             raise ExplorerError(f"the fully sampled centre ({calib[0]}x{calib[1]}) is too small for ESPIRiT; raise the centre fraction")
+        kernel = espirit_kernel_width(calib, self.y.shape[1])
         maps = espirit_maps(self.y, calib_shape=calib, kernel_width=kernel)
         return maps, time.perf_counter() - start
 
@@ -76,6 +75,20 @@ class Problem:
         """The measurement operator, with ESPIRiT maps when ``with_maps`` (and multicoil)."""
         maps = self.maps_and_seconds[0] if with_maps else None
         return Operator(mask=self.sampled.mask.to(self.device), maps=maps)
+
+
+def espirit_kernel_width(calib: tuple[int, int], coils: int) -> int:
+    """ESPIRiT kernel width for a calibration region ``calib = (rows, cols)``.
+
+    The standard 6x6 kernel, narrowed when the region holds too few patches for
+    the calibration matrix to separate the signal subspace from its null space
+    (fewer patches than half the ``k * k * coils`` kernel entries; happens with the
+    narrow centres of small images). The standard 24x24 region keeps k = 6 up to 15 coils.
+    """
+    for k in range(min(KERNEL, *calib), MIN_KERNEL, -1):
+        if 2 * (calib[0] - k + 1) * (calib[1] - k + 1) >= k * k * coils:
+            return k
+    return MIN_KERNEL
 
 
 def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | None = None) -> Problem:

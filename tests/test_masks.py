@@ -61,7 +61,7 @@ def test_poisson_mask_is_2d_with_a_full_centre():
 @pytest.mark.parametrize("kwargs", [
     {"acceleration": 0.5}, {"acceleration": float("nan")}, {"center_fraction": 0.0},
     {"center_fraction": 1.0}, {"center_fraction": -0.2}, {"type": "spiral"},
-    {"type": "equispaced", "acceleration": 2.5},
+    {"type": "equispaced", "acceleration": 2.5}, {"type": "poisson", "acceleration": 32},
 ])
 def test_bad_mask_configs_raise_one_line_errors(kwargs):
     with pytest.raises(ExplorerError) as info:
