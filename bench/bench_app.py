@@ -1,0 +1,80 @@
+"""App latency benchmark in a real browser: cold start to the first reconstruction, cached rerun.
+
+Run: ``python bench/bench_app.py [--size 320] [--repeat 2]``. Needs Debian's /usr/bin/chromium.
+For each start a fresh ``streamlit run app.py`` process is launched; the clock starts just before
+the process is spawned and stops when the Reconstruct page's comparison figure (target, zero-filled,
+SENSE and their error maps) is drawn after pressing Run as soon as the button exists. "cold" uses an
+empty sample cache (the sample is generated), "warm disk" reuses the cached sample file. The cached
+rerun presses Run again with unchanged settings and stops when the script run has finished.
+Targets (issue 2): cold start <= 5 s, cached rerun <= 0.5 s. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, FIGURE, streamlit_server  # noqa: E402
+
+RUN = ".st-key-reconstruct-run button"
+
+
+def _wait_idle(page) -> None:
+    page.wait_for_function("() => document.querySelector('.stApp')?.getAttribute('data-test-script-state') === 'notRunning'",
+                           timeout=120_000)
+
+
+def one_start(browser, cache: Path, size: int, log: Path) -> dict[str, float]:
+    t0 = time.perf_counter()
+    with streamlit_server(cache, size, log) as url:
+        t_health = time.perf_counter() - t0
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        page.goto(f"{url}/reconstruct")
+        page.wait_for_selector(RUN, timeout=120_000)
+        t_page = time.perf_counter() - t0
+        page.locator(RUN).click()
+        page.wait_for_function(f"() => document.querySelector('{FIGURE}')?._fullLayout?.xaxis5 !== undefined",
+                               timeout=120_000)
+        t_first = time.perf_counter() - t0
+        _wait_idle(page)
+        reruns = []
+        for _ in range(3):
+            t = time.perf_counter()
+            page.locator(RUN).click()
+            page.wait_for_timeout(50)  # let the rerun start
+            _wait_idle(page)
+            reruns.append(time.perf_counter() - t - 0.05)
+        page.close()
+    return {"server": t_health, "page": t_page, "first": t_first, "rerun": sorted(reruns)[1]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--size", type=int, default=320)
+    p.add_argument("--repeat", type=int, default=2)
+    args = p.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    rows = []
+    with sync_playwright() as pw, tempfile.TemporaryDirectory() as tmp:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for i in range(args.repeat):
+            cold_cache = Path(tmp) / f"cold{i}"
+            rows.append(("cold (sample generated)", one_start(browser, cold_cache, args.size, Path(tmp) / "log")))
+            rows.append(("warm disk (sample cached)", one_start(browser, cold_cache, args.size, Path(tmp) / "log")))
+        browser.close()
+    print(f"\n## App latency, {args.size}x{args.size} 8-coil sample, zero-filled + SENSE, CPU")
+    print("| start | server healthy (s) | page ready (s) | first reconstruction shown (s) | cached rerun (s) |")
+    print("|---|---|---|---|---|")
+    for name, r in rows:
+        print(f"| {name} | {r['server']:.2f} | {r['page']:.2f} | {r['first']:.2f} | {r['rerun']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
