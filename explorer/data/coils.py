@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explorer.data.phantoms import F32, Grid, make_grid, rng_for
+from explorer.data.shapes import F32, Grid, make_grid, rng_for
 
 # cylinder around the object: centre (x, y), radii (x, y), axis ('y' = image rows, 'z')
 _GEOMETRY = {
