@@ -52,6 +52,20 @@ def _parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("files", help="list the .h5 volumes under a data directory")
     f.add_argument("--data-dir", default=os.environ.get("EXPLORER_DATA_DIR"))
+
+    t = sub.add_parser("tune", help="grid-search lam of a sparse method (l1, tv) maximising the mean SSIM over slices")
+    t.add_argument("--method", required=True, help="method with a lam parameter: l1 or tv")
+    t.add_argument("--data", required=True, help="FILE.h5 (with reference images), or sample:knee / sample:brain")
+    t.add_argument("--data-dir", default=os.environ.get("EXPLORER_DATA_DIR"), help="resolve relative --data here (env EXPLORER_DATA_DIR)")
+    t.add_argument("--plane", default="kxky", help="raw ISMRMRD 3D volumes: kxky (default) or kykz")
+    t.add_argument("--slices", default=None, help="comma-separated slice indices (default: the middle slice)")
+    t.add_argument("--grid", default=None, help="comma-separated lam values (default: 1e-4 ... 1e-1)")
+    t.add_argument("--mask", default="random", help="random, equispaced, equispaced_fraction, magic, magic_fraction, poisson")
+    t.add_argument("--acceleration", type=float, default=4.0)
+    t.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
+    t.add_argument("--seed", type=int, default=0, help="mask seed")
+    t.add_argument("--set", action="append", default=[], metavar="NAME.PARAM=VALUE", help="other method parameters (e.g. l1.iterations=30)")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
     return p
 
 
@@ -183,6 +197,48 @@ def _cmd_files(args) -> int:
     return 0
 
 
+def _parse_list(text: str, kind, what: str) -> list:
+    try:
+        values = [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ExplorerError(f"{what} must be comma-separated {kind.__name__} values, got {text!r}") from None
+    if not values:
+        raise ExplorerError(f"{what} is empty")
+    return values
+
+
+def _cmd_tune(args) -> int:
+    from explorer.data.sources import open_volume  # noqa: PLC0415
+    from explorer.device import get_device  # noqa: PLC0415
+    from explorer.masks import MaskConfig  # noqa: PLC0415
+    from explorer.recon.base import get_method  # noqa: PLC0415
+    from explorer.recon.tune import DEFAULT_GRID, tune_volume  # noqa: PLC0415
+
+    spec = get_method(args.method)
+    config = spec.make_config(_parse_sets(args.set, [spec.name])[spec.name])
+    grid = _parse_list(args.grid, float, "--grid") if args.grid is not None else list(DEFAULT_GRID)
+    mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
+    data = args.data
+    if args.data_dir and not data.startswith("sample:") and not Path(data).is_absolute():
+        data = str(Path(args.data_dir).expanduser() / data)
+    volume = open_volume(data, plane=args.plane)
+    slices = _parse_list(args.slices, int, "--slices") if args.slices is not None else [volume.num_slices // 2]
+    with _Progress(f"tune {spec.name}", enabled=not args.json) as progress:
+        result = tune_volume(spec.name, volume, slices, mask_cfg, grid, config, get_device(), progress)
+    if args.json:
+        print(json.dumps({"file": data, "mask": {"type": mask_cfg.type, "acceleration": mask_cfg.acceleration,
+                                                 "center_fraction": mask_cfg.resolved_center_fraction, "seed": mask_cfg.seed},
+                          **result.as_dict()}))
+        return 0
+    print(f"{volume.name}  slices {','.join(map(str, result.slices))}  mask {mask_cfg.type} R={mask_cfg.acceleration:g}  method {spec.name}")
+    print(f"{'lam':>10}{'mean SSIM':>11}  " + "".join(f"{'s' + str(i):>8}" for i in result.slices))
+    for i, (lam, mean, row) in enumerate(zip(result.grid, result.mean_ssim, result.ssim)):
+        mark = " *" if i == result.best_index else ""
+        print(f"{lam:>10.3g}{mean:>11.4f}  " + "".join(f"{v:8.4f}" for v in row) + mark)
+    print(f"best lam {result.best_lam:.3g}  (mean SSIM {result.best_ssim:.4f})")
+    return 0
+
+
 class _Progress:
     """A tqdm progress bar on stderr fed by the reconstructor progress callback."""
 
@@ -210,4 +266,4 @@ class _Progress:
         return False
 
 
-_COMMANDS = {"sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files}
+_COMMANDS = {"sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files, "tune": _cmd_tune}

@@ -10,7 +10,13 @@ from explorer.recon.base import available_methods, build, get_method
 from tests.conftest import phantom, smooth_maps
 
 # Smallest sensible settings for slow methods (by registry name); default config otherwise.
-TINY: dict[str, dict] = {}
+TINY: dict[str, dict] = {
+    "convdecoder": {"iterations": 3, "width": 8, "layers": 3},
+    "deep_decoder": {"iterations": 3, "width": 8, "layers": 3},
+    "dip": {"iterations": 3, "width": 8, "layers": 2},
+    "l1": {"iterations": 10},
+    "tv": {"iterations": 20},
+}
 
 H, W, C = 32, 32, 4
 
