@@ -14,9 +14,10 @@ image gradients ``(B, 2, H, W)`` complex (axis 1 = direction: rows, columns).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import pywt
 import torch

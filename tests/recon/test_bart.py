@@ -21,7 +21,13 @@ import torch
 
 from explorer.physics import Operator
 from explorer.recon import solvers
-from explorer.recon.sparse import data_scale, l1_objective, l1_wavelet, total_variation, tv_objective
+from explorer.recon.sparse import (
+    data_scale,
+    l1_objective,
+    l1_wavelet,
+    total_variation,
+    tv_objective,
+)
 from tests.conftest import phantom, smooth_maps
 
 BART = shutil.which("bart") or "/usr/bin/bart"

@@ -1,5 +1,6 @@
 """Sparse recovery (l1-wavelet, TV): transforms, solvers, differentiability, scaling, tuning, CLI."""
 
+import itertools
 import json
 
 import numpy as np
@@ -17,8 +18,16 @@ from explorer.pipeline import prepare, run_method
 from explorer.recon import solvers
 from explorer.recon.base import build
 from explorer.recon.classical import SenseConfig
-from explorer.recon.sparse import (L1Config, TVConfig, l1_objective, l1_wavelet, lipschitz, total_variation,
-                                   tuned_lambda, tv_objective)
+from explorer.recon.sparse import (
+    L1Config,
+    TVConfig,
+    l1_objective,
+    l1_wavelet,
+    lipschitz,
+    total_variation,
+    tuned_lambda,
+    tv_objective,
+)
 from explorer.recon.tune import tune, tune_volume
 from tests.conftest import phantom, smooth_maps
 
@@ -154,7 +163,7 @@ def test_objective_decreases(method):
     objective = {"l1": lambda x: l1_objective(x, y, op, lam, "db4", 3), "tv": lambda x: tv_objective(x, y, op, lam)}[method]
     values = [float(objective(torch.zeros(1, 32, 32, dtype=y.dtype)))]
     values += [float(objective(run(n))) for n in (2, 4, 8, 16, 32, 64, 128)]
-    assert all(b <= a * (1 + 1e-3) for a, b in zip(values, values[1:])), values
+    assert all(b <= a * (1 + 1e-3) for a, b in itertools.pairwise(values)), values
     assert values[-1] < 0.5 * values[0]
 
 
@@ -180,7 +189,7 @@ def test_lambda_is_scale_invariant(method, output):
 def test_progress_reports_and_stops_early(method):
     y, op, _ = _problem()
     seen = []
-    stop = lambda step, total, info: seen.append((step, total, info["residual"])) or step == 3  # noqa: E731
+    stop = lambda step, total, info: seen.append((step, total, info["residual"])) or step == 3
     out = build(method, {"l1": L1Config(iterations=50), "tv": TVConfig(iterations=50)}[method])(y, op, progress=stop)
     assert [s[:2] for s in seen] == [(1, 50), (2, 50), (3, 50)]
     ref = build(method, {"l1": L1Config(iterations=3), "tv": TVConfig(iterations=3)}[method])(y, op)
