@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import explorer  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
+
 import numpy as np
 import pytest
 import torch
