@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from explorer.cfl import read_cfl, write_cfl  # noqa: E402
 from explorer.espirit import espirit_maps  # noqa: E402
 from explorer.physics import fft2c  # noqa: E402
 
@@ -49,18 +50,6 @@ def synthetic_kspace(coils: int, n: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     noise = torch.complex(torch.randn(k.shape, generator=g), torch.randn(k.shape, generator=g))
     return k + 1e-4 * k.abs().max() * noise
-
-
-def write_cfl(base: Path, arr: np.ndarray) -> None:
-    """BART .hdr/.cfl pair: ``arr`` in BART dim order, stored column-major complex64."""
-    dims = list(arr.shape) + [1] * (16 - arr.ndim)
-    base.with_suffix(".hdr").write_text("# Dimensions\n" + " ".join(map(str, dims)) + "\n")
-    np.asarray(arr, np.complex64).ravel(order="F").tofile(base.with_suffix(".cfl"))
-
-
-def read_cfl(base: Path) -> np.ndarray:
-    dims = [int(d) for d in base.with_suffix(".hdr").read_text().splitlines()[1].split()]
-    return np.fromfile(base.with_suffix(".cfl"), np.complex64).reshape(dims, order="F")
 
 
 def _cpu_seconds() -> float:

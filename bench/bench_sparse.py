@@ -38,6 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from explorer.cfl import read_cfl, write_cfl
 from explorer.data.sources import open_volume
 from explorer.masks import MaskConfig
 from explorer.pipeline import prepare, run_method
@@ -51,18 +52,6 @@ from explorer.recon.sparse import (
     total_variation,
     tv_objective,
 )
-
-
-def write_cfl(path: Path, array: np.ndarray) -> None:
-    """BART .cfl/.hdr pair (column-major complex64)."""
-    array = np.asarray(array, dtype=np.complex64)
-    path.with_suffix(".hdr").write_text("# Dimensions\n" + " ".join(map(str, array.shape)) + "\n")
-    array.ravel(order="F").tofile(path.with_suffix(".cfl"))
-
-
-def read_cfl(path: Path) -> np.ndarray:
-    dims = [int(d) for d in path.with_suffix(".hdr").read_text().splitlines()[1].split()]
-    return np.fromfile(path.with_suffix(".cfl"), dtype=np.complex64, count=int(np.prod(dims))).reshape(dims, order="F")
 
 
 def timed(fn, runs: dict, name: str):

@@ -56,6 +56,15 @@ def multicoil_file(tmp_path):
     return write_volume(tmp_path / "multi.h5", multicoil_kspace())
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Run a module's tiny problems on one torch thread (restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

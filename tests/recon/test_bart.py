@@ -28,31 +28,14 @@ from explorer.recon.sparse import (
     total_variation,
     tv_objective,
 )
+from explorer.cfl import read_cfl, write_cfl
 from tests.conftest import phantom, smooth_maps
 
 BART = shutil.which("bart") or "/usr/bin/bart"
-pytestmark = pytest.mark.skipif(not Path(BART).exists(), reason="BART (Debian package bart) is not installed")
+pytestmark = [pytest.mark.skipif(not Path(BART).exists(), reason="BART (Debian package bart) is not installed"),
+              pytest.mark.usefixtures("one_thread")]
 H = W = 64
 C = 4
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def write_cfl(path: Path, array: np.ndarray) -> None:
-    array = np.asarray(array, dtype=np.complex64)
-    path.with_suffix(".hdr").write_text("# Dimensions\n" + " ".join(map(str, array.shape)) + "\n")
-    array.ravel(order="F").tofile(path.with_suffix(".cfl"))
-
-
-def read_cfl(path: Path) -> np.ndarray:
-    dims = [int(d) for d in path.with_suffix(".hdr").read_text().splitlines()[1].split()]
-    return np.fromfile(path.with_suffix(".cfl"), dtype=np.complex64, count=int(np.prod(dims))).reshape(dims, order="F")
 
 
 def bart(*args: str) -> None:

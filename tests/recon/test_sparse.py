@@ -31,14 +31,7 @@ from explorer.recon.sparse import (
 from explorer.recon.tune import tune, tune_volume
 from tests.conftest import phantom, smooth_maps
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny problems: one thread (on a loaded machine every parallel region waits for a descheduled thread)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _problem(h=32, w=32, coils=4, every=3, noise=0.0, dtype=torch.complex64, seed=0, random=False):
