@@ -8,7 +8,7 @@ own (legacy ``pages/`` folder handling), and then the page runs this router arou
 
 import streamlit as st
 
-from explorer.ui import state
+from explorer.ui import state, warmup
 
 st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/neurology:", layout="wide")
 
@@ -18,5 +18,6 @@ pages = [
 ]
 page = st.navigation(pages)
 state.router_ready()
+warmup.preload_charts()
 state.sidebar_source()
 page.run()

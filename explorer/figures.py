@@ -302,3 +302,38 @@ def kspace_figure(kspace: np.ndarray, title: str = "k-space (log magnitude)", *,
                        colorbar_title="log₁₀ |k| / max" if colorbar else None, height=height)
     fig.data[0].hovertemplate = "kx %{y}, ky %{x}<br>log₁₀|k|/max %{z:.2f}<extra></extra>"
     return fig
+
+
+def colorize(array: np.ndarray, vmin: float, vmax: float, colorscale: str = IMAGE_COLORSCALE) -> np.ndarray:
+    """Map a 2D array through a plotly colour scale to an RGB image (for static previews).
+
+    Args:
+        array: real ``(H, W)``; values are clipped to ``[vmin, vmax]``.
+        vmin, vmax: the window.
+        colorscale: a named plotly colour scale.
+
+    Returns:
+        uint8 ``(H, W, 3)``.
+    """
+    import plotly.colors as pc  # noqa: PLC0415
+
+    stops = _scale(colorscale)
+    pos = np.array([p for p, _ in stops])
+    rgb = np.array([pc.unlabel_rgb(c) for _, c in stops], dtype=np.float64)  # (S, 3)
+    t = np.clip((np.asarray(array, dtype=np.float64) - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
+    out = np.stack([np.interp(t, pos, rgb[:, i]) for i in range(3)], axis=-1)
+    return np.round(out).astype(np.uint8)
+
+
+def mask_preview(pattern: np.ndarray, rows: int) -> np.ndarray:
+    """A sampling pattern as a uint8 image ``(H, W)`` (255 = sampled); a column mask ``(W,)``/``(1, W)`` is repeated over ``rows``."""
+    pattern = np.asarray(pattern, dtype=bool)
+    pattern = pattern[None] if pattern.ndim == 1 else pattern
+    if pattern.shape[0] == 1:
+        pattern = np.broadcast_to(pattern, (rows, pattern.shape[1]))
+    return pattern.astype(np.uint8) * 255
+
+
+def kspace_preview(kspace: np.ndarray) -> np.ndarray:
+    """Log-magnitude k-space ``(C, H, W)`` or ``(H, W)`` as an RGB image ``(H, W, 3)`` (viridis, 5 decades)."""
+    return colorize(kspace_log_magnitude(kspace), -5.0, 0.0, KSPACE_COLORSCALE)

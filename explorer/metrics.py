@@ -1,5 +1,8 @@
 """Image-quality metrics exactly as ``fastmri.evaluate`` computes them.
 
+``fastmri.evaluate`` is imported on first use (it pulls in scipy.stats: ~0.6 s that the
+app's first page does not need).
+
 All metrics compare magnitude images centre-cropped to the target size, with
 ``data_range = target.max()`` (fastMRI's per-volume convention applied per slice).
 """
@@ -8,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from fastmri import evaluate
 
 from explorer.errors import ExplorerError
 from explorer.physics import center_crop
@@ -38,6 +40,11 @@ def to_magnitude(image: torch.Tensor | np.ndarray, shape: tuple[int, int]) -> np
     return center_crop(torch.from_numpy(np.ascontiguousarray(image)), shape).numpy().astype(np.float32)
 
 
+def warm_up() -> None:
+    """Import ``fastmri.evaluate`` now (it is otherwise imported by the first :func:`compute_metrics`)."""
+    from fastmri import evaluate  # noqa: F401, PLC0415
+
+
 def compute_metrics(target: np.ndarray, recon: np.ndarray) -> dict[str, float]:
     """SSIM, PSNR (dB) and NMSE of ``recon`` against ``target`` via ``fastmri.evaluate``.
 
@@ -48,6 +55,8 @@ def compute_metrics(target: np.ndarray, recon: np.ndarray) -> dict[str, float]:
     Returns:
         ``{"ssim": ..., "psnr": ..., "nmse": ...}``.
     """
+    from fastmri import evaluate  # noqa: PLC0415 (lazy: see module docstring)
+
     if target.shape != recon.shape:
         raise ExplorerError(f"target {target.shape} and reconstruction {recon.shape} differ in shape")
     gt = np.asarray(target, dtype=np.float64)[None]

@@ -5,9 +5,9 @@ The app and the CLI both go through :func:`prepare` and :func:`run_method`.
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -40,6 +40,7 @@ class Problem:
     sampled: SampledMask
     y: torch.Tensor
     device: torch.device
+    _maps_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def target(self) -> np.ndarray | None:
@@ -51,9 +52,24 @@ class Problem:
         """Size every output is centre-cropped to before display and metrics."""
         return self.slice.target_shape
 
-    @cached_property
+    @property
+    def maps_ready(self) -> bool:
+        """Whether the coil maps have been estimated already (see :attr:`maps_and_seconds`)."""
+        return "_maps" in self.__dict__
+
+    @property
     def maps_and_seconds(self) -> tuple[torch.Tensor | None, float]:
-        """ESPIRiT maps ``(1, C, H, W)`` from the calibration region of ``y`` (None single-coil), and their time."""
+        """ESPIRiT maps ``(1, C, H, W)`` from the calibration region of ``y`` (None single-coil), and their time.
+
+        Estimated once, on first access, under a lock: the app may start the estimate in a
+        background thread (:func:`explorer.ui.warmup.prefetch`) before a method asks for it.
+        """
+        with self._maps_lock:
+            if "_maps" not in self.__dict__:
+                object.__setattr__(self, "_maps", self._estimate_maps())
+            return self.__dict__["_maps"]
+
+    def _estimate_maps(self) -> tuple[torch.Tensor | None, float]:
         if self.y.shape[1] == 1:
             return None, 0.0
         from explorer.espirit import calib_shape_for, espirit_maps  # noqa: PLC0415
@@ -135,7 +151,7 @@ def run_method(problem: Problem, name: str, config=None, progress: ProgressFn | 
     spec = get_method(name)
     config = config if config is not None else spec.config_cls()
     needs_maps = spec.needs_maps(config)
-    maps_cached = "maps_and_seconds" in problem.__dict__
+    maps_cached = problem.maps_ready
     op = problem.operator(needs_maps)
     maps_seconds = problem.maps_and_seconds[1] if needs_maps and not maps_cached else 0.0
     recon = spec.factory(config)

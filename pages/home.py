@@ -1,13 +1,17 @@
 """Home: what the explorer is for, and an interactive primer on accelerated MRI."""
+# ruff: noqa: E402
+
+from explorer.ui import state
+
+state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import streamlit as st
 
 from explorer import figures
 from explorer.masks import MaskConfig
 from explorer.recon.base import available_methods, get_method
-from explorer.ui import cache, state, widgets
+from explorer.ui import cache, widgets
 
-state.require_router()
 
 RECONSTRUCT = "pages/reconstruct.py"
 

@@ -2,6 +2,11 @@
 
 Thin page: widgets -> (Request of frozen configs) -> cached library calls -> one figure.
 """
+# ruff: noqa: E402
+
+from explorer.ui import state
+
+state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import numpy as np
 import streamlit as st
@@ -9,9 +14,7 @@ import streamlit as st
 from explorer import figures
 from explorer.data.sources import PLANES
 from explorer.recon.base import available_methods
-from explorer.ui import cache, state, widgets
-
-state.require_router()
+from explorer.ui import cache, warmup, widgets
 
 FAMILY_LABELS = {"baseline": "baseline", "sparse": "sparse / ℓ1", "untrained": "un-trained network",
                  "trained": "trained network"}
@@ -47,16 +50,15 @@ with widgets.stop_on_error():
             st.caption(f"{volume.name}: a single slice")
         mask_cfg = widgets.mask_controls("reconstruct.mask", default_type="equispaced" if source.family == "brain" else "random")
     problem = cache.problem(source, plane, index, mask_cfg)
+warmup.prefetch(problem)  # coil maps + first-run imports, in the background while the page renders
 
 sampled = problem.sampled
 h, w = problem.slice.shape
 pattern = sampled.pattern((h, w))
-preview_px = 300
-mask_col.plotly_chart(figures.mask_figure(pattern, f"Mask · {h}×{w}", height=preview_px),
-                      key="reconstruct.mask_fig", config={"displayModeBar": False}, theme=None)
-kspace_col.plotly_chart(figures.kspace_figure(problem.y[0].cpu().numpy(), "Sampled k-space (log₁₀ |k|)",
-                                              height=preview_px),
-                        key="reconstruct.kspace_fig", config={"displayModeBar": False}, theme=None)
+mask_col.image(figures.mask_preview(pattern, h), caption=f"Sampling mask · {h}×{w} (white = sampled)",
+               width="stretch")
+kspace_col.image(figures.kspace_preview(problem.y[0].cpu().numpy()), width="stretch",
+                 caption="Sampled k-space, log₁₀ |k| / max over 5 decades (coil RSS)")
 if sampled.config is None:
     setup.warning("This file is already undersampled (fastMRI test data): its own mask is used and the "
                   "mask settings are ignored.", icon=":material/info:")
@@ -79,6 +81,7 @@ with widgets.stop_on_error(), st.container():  # always present: keeps the figur
             st.caption(spec.description)
             configs.append((name, widgets.method_config(spec, "reconstruct.params")))
 request = state.Request(source, plane, int(index), mask_cfg, tuple(configs))
+cache.speculate(source, plane, int(index), mask_cfg, configs)  # cheap methods start before Run is pressed
 if st.button("Run reconstruction", type="primary", icon=":material/play_arrow:", disabled=not chosen,
              key="reconstruct.run"):
     st.session_state[state.REQUEST] = request

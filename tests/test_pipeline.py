@@ -45,3 +45,23 @@ def test_too_small_centre_is_a_clear_error(small_sample):
     with pytest.raises(ExplorerError, match="too small for ESPIRiT|fully sampled centre"):
         run_method(p, "sense")
     assert np.isfinite(run_method(p, "zero_filled").image).all()
+
+
+def test_maps_are_estimated_once_under_concurrent_access(small_sample, monkeypatch):
+    import threading
+
+    import explorer.pipeline as pipeline
+
+    p = prepare(small_sample, MaskConfig("random", 3, 0.2, seed=2))
+    assert not p.maps_ready
+    count = []
+    real = pipeline.Problem._estimate_maps
+    monkeypatch.setattr(pipeline.Problem, "_estimate_maps", lambda self: count.append(1) or real(self))
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(p.maps_and_seconds[0])) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(count) == 1 and p.maps_ready
+    assert all(m is got[0] for m in got)

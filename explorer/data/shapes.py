@@ -29,7 +29,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft as sfft
 import torch
 
 F32 = np.float32
@@ -246,8 +245,8 @@ class NoiseVolume:
                     planes[k] = torch.view_as_complex(torch.randn((H, W, 2), generator=gen)).numpy()
                 acc[s] += F32(weights[s, j]) * planes[k]
         self.spec = torch.fft.fft2(torch.from_numpy(acc))
-        self.kx = sfft.fftfreq(W, d=g.px).astype(F32)[None, None, :]
-        self.ky = sfft.fftfreq(H, d=g.px).astype(F32)[None, :, None]
+        self.kx = np.fft.fftfreq(W, d=g.px).astype(F32)[None, None, :]
+        self.ky = np.fft.fftfreq(H, d=g.px).astype(F32)[None, :, None]
 
     def band(self, filt, grad: bool = False):
         """Filter the noise with ``filt(kx, ky)`` (cycles/mm, real and even).
@@ -318,8 +317,8 @@ def psf_blur(img: np.ndarray, g: Grid, fwhm_pe: float = 1.1, fwhm_ro: float = 0.
         blurred ``(S, H, W)`` float32.
     """
     H, W = img.shape[-2:]
-    kx = sfft.rfftfreq(W).astype(F32)[None, None, :]
-    ky = sfft.fftfreq(H).astype(F32)[None, :, None]
+    kx = np.fft.rfftfreq(W).astype(F32)[None, None, :]
+    ky = np.fft.fftfreq(H).astype(F32)[None, :, None]
     c = F32(np.pi**2 / (4 * np.log(2)))
     filt = np.exp(-c * ((fwhm_pe * kx) ** 2 + (fwhm_ro * ky) ** 2))
     spec = torch.fft.rfft2(torch.from_numpy(np.ascontiguousarray(img, dtype=F32))) * torch.from_numpy(filt)

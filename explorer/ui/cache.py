@@ -10,10 +10,16 @@ Results are computed OUTSIDE the cached function so a live progress bar can be d
 the method's progress callback (Streamlit replays ``st`` calls made inside cached
 functions, which breaks for elements created outside them). :func:`cached_result` looks
 up, :func:`run` computes on a miss and stores.
+
+:func:`speculate` starts the cheap (baseline-family) methods of the current settings in
+one background worker thread before the user presses Run; a finished speculative result
+counts as cached, a running one is waited for instead of being computed twice.
 """
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import streamlit as st
@@ -21,7 +27,7 @@ import streamlit as st
 from explorer.device import describe_device, get_device
 from explorer.masks import MaskConfig
 from explorer.pipeline import MethodResult, Problem, prepare, run_method
-from explorer.recon.base import ProgressFn
+from explorer.recon.base import ProgressFn, get_method
 from explorer.ui.state import Source
 
 
@@ -112,11 +118,55 @@ def _key(source: Source, plane: str, index: int, mask: MaskConfig, method: str, 
 
 
 def cached_result(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config) -> MethodResult | None:
-    """The cached result, or ``None`` if this exact experiment has not run yet."""
+    """The cached result (or a finished speculative one), or ``None`` if this experiment has not run yet."""
+    key = _key(source, plane, index, mask, method, config)
     try:
-        return _result_store(_key(source, plane, index, mask, method, config), None)
+        return _result_store(key, None)
     except _NotCached:
+        pass
+    with _speculative_lock:
+        future = _speculative.get(key)
+        if future is None or not future.done():
+            return None
+        del _speculative[key]
+    return _adopt(key, future)
+
+
+SPECULATE_FAMILIES = ("baseline",)  # methods cheap enough (well under a second) to run before asked
+_MAX_SPECULATIVE = 8
+_speculative: dict[tuple, Future] = {}
+_speculative_lock = threading.Lock()
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explorer-speculate")
+
+
+def _adopt(key: tuple, future: Future) -> MethodResult | None:
+    """Store a speculative future's result in the result cache (``None`` if it failed: the real run reports it)."""
+    try:
+        result = future.result()
+    except Exception:  # noqa: BLE001 - the same failure is raised again, with its message, by run()
         return None
+    return _result_store(key, result)
+
+
+def speculate(source: Source, plane: str, index: int, mask: MaskConfig, methods) -> None:
+    """Start the cheap ones of ``methods`` (``[(name, config)]``) in the background worker.
+
+    Only methods of :data:`SPECULATE_FAMILIES` run, and only if not cached yet. Queued work
+    for other settings is cancelled, so dragging a slider does not pile up jobs.
+    """
+    keys = {_key(source, plane, index, mask, name, config): (name, config) for name, config in methods
+            if get_method(name).family in SPECULATE_FAMILIES}
+    keys = {key: nc for key, nc in keys.items() if cached_result(source, plane, index, mask, *nc) is None}
+    if not keys:
+        return
+    prob = problem(source, plane, index, mask)  # in the script thread: st.cache_resource
+    with _speculative_lock:
+        for key, future in list(_speculative.items()):
+            if key not in keys and (future.cancel() or len(_speculative) >= _MAX_SPECULATIVE):
+                del _speculative[key]
+        for key, (name, config) in keys.items():
+            if key not in _speculative:
+                _speculative[key] = _worker.submit(run_method, prob, name, config)
 
 
 def run(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config,
@@ -125,5 +175,12 @@ def run(source: Source, plane: str, index: int, mask: MaskConfig, method: str, c
     hit = cached_result(source, plane, index, mask, method, config)
     if hit is not None:
         return hit
+    key = _key(source, plane, index, mask, method, config)
+    with _speculative_lock:
+        future = _speculative.pop(key, None)
+    if future is not None and not future.cancel():
+        adopted = _adopt(key, future)  # running: wait for it rather than compute it twice
+        if adopted is not None:
+            return adopted
     result = run_method(problem(source, plane, index, mask), method, config, progress=progress)
-    return _result_store(_key(source, plane, index, mask, method, config), result)
+    return _result_store(key, result)

@@ -118,7 +118,7 @@ def test_reconstruct_page_runs_and_caches(monkeypatch):
     at.number_input(key="reconstruct.mask.acceleration").set_value(3.0).run()
     assert "0.1067" in at.toggle(key="reconstruct.mask.cf_default").label
     assert any("Actual acceleration" in m.value for m in at.markdown)
-    assert {"reconstruct.mask_fig", "reconstruct.kspace_fig"} <= {c.key for c in at.main.get("plotly_chart")}
+    assert len(at.main.get("image")) == 2  # static mask and k-space previews
     assert not at.dataframe  # nothing run yet
 
     _run_button(at).click().run()
@@ -157,7 +157,25 @@ def test_reconstruct_page_runs_and_caches(monkeypatch):
     assert _figure(at, "reconstruct.figure") == before  # same chart: the browser keeps its zoom
     _run_button(at).click().run()
     assert not any("Settings changed" in i.value for i in at.info)
-    assert calls == ["zero_filled", "sense"]
+    assert sorted(calls) == ["sense", "zero_filled"]  # each once (speculatively or on Run)
+
+
+def test_cheap_methods_run_speculatively_once(monkeypatch):
+    """The page starts the baseline methods before Run; pressing Run reuses them, nothing runs twice."""
+    import explorer.ui.cache as cache_mod  # noqa: PLC0415
+
+    calls = []
+    real = cache_mod.run_method
+    monkeypatch.setattr(cache_mod, "run_method", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    at = _reconstruct(_app())
+    at.number_input(key="reconstruct.mask.seed").set_value(7).run()
+    for future in list(cache_mod._speculative.values()):
+        future.result(timeout=TIMEOUT)
+    assert sorted(calls) == ["sense", "zero_filled"]
+    _run_button(at).click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    assert list(at.dataframe[0].value["Method"]) == ["Zero-filled", "SENSE (CG)"]
+    assert sorted(calls) == ["sense", "zero_filled"]
 
 
 @dataclass(frozen=True)

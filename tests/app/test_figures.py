@@ -150,3 +150,19 @@ def test_window_and_error_sliders(images):
     assert err.steps[err.active].args[0]["coloraxis2.cmax"] == pytest.approx(0.123 * unit)
     assert len(figures.comparison_figure(None, recons).layout.sliders) == 2
     assert not figures.comparison_figure(target, recons, controls=False).layout.sliders
+
+
+def test_static_previews():
+    pattern = np.zeros(12, dtype=bool)
+    pattern[[0, 5, 6]] = True
+    img = figures.mask_preview(pattern, rows=20)
+    assert img.shape == (20, 12) and img.dtype == np.uint8
+    assert set(np.unique(img)) == {0, 255} and (img[:, 5] == 255).all() and (img[:, 1] == 0).all()
+    k = np.zeros((2, 16, 12), np.complex64)
+    k[:, 8, 6] = 1.0
+    rgb = figures.kspace_preview(k)
+    assert rgb.shape == (16, 12, 3) and rgb.dtype == np.uint8
+    # the peak takes viridis' top colour (yellow), zero entries its bottom one (dark purple)
+    assert tuple(rgb[8, 6]) == (253, 231, 37) and tuple(rgb[0, 0]) == (68, 1, 84)
+    mid = figures.colorize(np.array([[0.0, 0.5, 1.0]]), 0.0, 1.0, "gray")
+    assert tuple(mid[0, 0]) == (0, 0, 0) and min(mid[0, 2]) >= 250 and 100 < mid[0, 1, 0] < 150
