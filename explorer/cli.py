@@ -132,6 +132,8 @@ def _cmd_recon(args) -> int:
     volume = open_volume(data, plane=args.plane)
     index = volume.num_slices // 2 if args.slice is None else args.slice
     problem = prepare(volume.read_slice(index), mask_cfg, device)
+    anatomy = problem.slice.meta.anatomy  # data-dependent defaults (tuned lam, matching checkpoint)
+    configs = [spec.make_config(params[spec.name], anatomy=anatomy) for spec in specs]
 
     results = []
     for spec, config in zip(specs, configs):

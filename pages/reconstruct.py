@@ -79,7 +79,7 @@ with widgets.stop_on_error(), st.container():  # always present: keeps the figur
         spec = methods[name]
         with columns[i % 3].expander(f"**{spec.label}** parameters", icon=":material/settings:"):
             st.caption(spec.description)
-            configs.append((name, widgets.method_config(spec, "reconstruct.params")))
+            configs.append((name, widgets.method_config(spec, "reconstruct.params", anatomy=problem.slice.meta.anatomy)))
 request = state.Request(source, plane, int(index), mask_cfg, tuple(configs))
 cache.speculate(source, plane, int(index), mask_cfg, configs)  # cheap methods start before Run is pressed
 if st.button("Run reconstruction", type="primary", icon=":material/play_arrow:", disabled=not chosen,

@@ -230,7 +230,7 @@ class IsmrmrdVolume:
                 k = torch.from_numpy(np.asarray(hf["kspace"][index], np.complex64))
         meta = SliceMeta(source=self.source, index=index, num_slices=self.num_slices, challenge=self.challenge,
                          padding=self.padding, encoding_size=self.encoding_size, recon_size=self.recon_size,
-                         attrs={"plane": self.plane, "format": "ismrmrd"})
+                         attrs={"plane": self.plane, "format": "ismrmrd", "anatomy": "knee"})
         return Slice(kspace=k, target=reference_from_kspace(k, self.shape).numpy(), meta=meta)
 
     def _cache_file(self) -> Path:

@@ -8,6 +8,20 @@ import numpy as np
 import torch
 
 
+def anatomy_of(acquisition, source: str = "") -> str | None:
+    """Anatomy (``"knee"``/``"brain"``/``None``) of a fastMRI protocol name (see :attr:`SliceMeta.anatomy`)."""
+    if isinstance(acquisition, bytes):
+        acquisition = acquisition.decode(errors="replace")
+    name = str(acquisition or "").upper()
+    if name.startswith("CORPD"):
+        return "knee"
+    if name.startswith("AX"):
+        return "brain"
+    if source.startswith("sample:"):
+        return source.split(":", 1)[1] or None
+    return None
+
+
 @dataclass(frozen=True)
 class SliceMeta:
     """Metadata of one slice.
@@ -31,6 +45,17 @@ class SliceMeta:
     encoding_size: tuple[int, int, int] | None = None
     recon_size: tuple[int, int, int] | None = None
     attrs: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def anatomy(self) -> str | None:
+        """``"knee"``, ``"brain"`` or ``None`` (unknown), from the protocol name in ``attrs["acquisition"]``.
+
+        fastMRI knee protocols are ``CORPD_FBK`` / ``CORPDFS_FBK`` (the embedded knee sample and
+        the converted Stanford knees use them too); brain protocols are axial: ``AXT1``,
+        ``AXT1PRE``, ``AXT1POST``, ``AXT2``, ``AXFLAIR``. A reader that knows better sets
+        ``attrs["anatomy"]`` (the raw ISMRMRD reader: mridata.org's Stanford volumes are knees).
+        """
+        return self.attrs.get("anatomy") or anatomy_of(self.attrs.get("acquisition"), self.source)
 
 
 @dataclass(frozen=True, eq=False)

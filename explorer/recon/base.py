@@ -62,6 +62,9 @@ class MethodSpec:
         factory: ``config -> Reconstructor``.
         description: one line shown in the UI.
         needs_maps: ``config -> bool``: whether it needs coil sensitivity maps.
+        anatomy_defaults: ``anatomy ("knee" | "brain" | None) -> {param: value}``: defaults that
+            depend on the data (a tuned ``lam``, the checkpoint trained on that anatomy); they
+            replace the config class defaults in :meth:`params` and :meth:`make_config`.
     """
 
     name: str
@@ -71,19 +74,22 @@ class MethodSpec:
     factory: Callable[[Any], Reconstructor]
     description: str
     needs_maps: Callable[[Any], bool]
+    anatomy_defaults: Callable[[str | None], dict[str, Any]] = lambda anatomy: {}
 
-    def params(self) -> list[ParamSpec]:
-        """The parameters with their types, defaults and help."""
+    def params(self, anatomy: str | None = None) -> list[ParamSpec]:
+        """The parameters with their types, defaults (for data of ``anatomy``) and help."""
         hints = typing.get_type_hints(self.config_cls)
+        defaults = self.anatomy_defaults(anatomy)
         out = []
         for f in dataclasses.fields(self.config_cls):
             md = f.metadata
-            out.append(ParamSpec(f.name, hints[f.name], f.default, md.get("help", ""), md.get("min"), md.get("max"), md.get("choices")))
+            out.append(ParamSpec(f.name, hints[f.name], defaults.get(f.name, f.default), md.get("help", ""),
+                                 md.get("min"), md.get("max"), md.get("choices")))
         return out
 
-    def make_config(self, values: dict[str, Any] | None = None):
-        """Build a validated config from ``values`` (strings are converted)."""
-        values = dict(values or {})
+    def make_config(self, values: dict[str, Any] | None = None, anatomy: str | None = None):
+        """Build a validated config from ``values`` (strings are converted) over the defaults for ``anatomy``."""
+        values = {**self.anatomy_defaults(anatomy), **dict(values or {})}
         specs = {p.name: p for p in self.params()}
         kwargs = {}
         for key, raw in values.items():
@@ -97,13 +103,14 @@ REGISTRY: dict[str, MethodSpec] = {}
 
 
 def register(name: str, label: str, family: str, config_cls: type, description: str,
-             needs_maps: Callable[[Any], bool] = lambda cfg: False):
-    """Decorator registering ``factory(config) -> Reconstructor`` under ``name``."""
+             needs_maps: Callable[[Any], bool] = lambda cfg: False,
+             anatomy_defaults: Callable[[str | None], dict[str, Any]] = lambda anatomy: {}):
+    """Decorator registering ``factory(config) -> Reconstructor`` under ``name`` (see :class:`MethodSpec`)."""
 
     def deco(factory):
         if name in REGISTRY:
             raise RuntimeError(f"method {name!r} registered twice")
-        REGISTRY[name] = MethodSpec(name, label, family, config_cls, factory, description, needs_maps)
+        REGISTRY[name] = MethodSpec(name, label, family, config_cls, factory, description, needs_maps, anatomy_defaults)
         return factory
 
     return deco

@@ -42,7 +42,7 @@ _OUTPUT_HELP = "dc_rss: measured k-space re-inserted into the coil images, then 
 
 
 def tuned_lambda(method: str, family: str | None = None) -> float:
-    """The stored tuned ``lam`` of ``method`` ("l1" or "tv") for a sample ``family`` (default: "default")."""
+    """The stored tuned ``lam`` of ``method`` ("l1" or "tv") for an anatomy ``family`` (unknown or None: "default")."""
     table = TUNED[method]
     return float(table.get(family or "default", table["default"]))
 
@@ -209,7 +209,7 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 
 @register("l1", "l1-wavelet", "sparse", L1Config,
           "Compressed sensing: FISTA on 1/2||Ax-y||^2 + lam||Wx||_1 (orthogonal wavelet, ESPIRiT maps).",
-          needs_maps=lambda cfg: True)
+          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("l1", anatomy)})
 def l1_method(config: L1Config):
     """l1-wavelet reconstructor (see :func:`l1_wavelet`, :func:`combine`)."""
 
@@ -222,7 +222,7 @@ def l1_method(config: L1Config):
 
 @register("tv", "Total variation", "sparse", TVConfig,
           "Compressed sensing: primal-dual on 1/2||Ax-y||^2 + lam TV(x) (isotropic, ESPIRiT maps).",
-          needs_maps=lambda cfg: True)
+          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("tv", anatomy)})
 def tv_method(config: TVConfig):
     """Total-variation reconstructor (see :func:`total_variation`, :func:`combine`)."""
 

@@ -97,21 +97,26 @@ def _float_step(default: float, lo: float | None, hi: float | None) -> float:
     return 10.0 ** math.floor(math.log10(scale)) / 10
 
 
-def method_config(spec: MethodSpec, key_prefix: str, container=st):
-    """Render ``spec``'s parameters and return its validated frozen config.
+def method_config(spec: MethodSpec, key_prefix: str, container=st, anatomy: str | None = None):
+    """Render ``spec``'s parameters (defaults for data of ``anatomy``) and return its validated frozen config.
+
+    Parameters whose default depends on the anatomy get widget keys per anatomy, so switching
+    between knee and brain data shows each anatomy's default (and keeps the user's edits per anatomy).
 
     Raises:
         ExplorerError: a value the method rejects (range, type, choices).
     """
-    params = spec.params()
+    params = spec.params(anatomy)
     if not params:
         container.caption("This method has no parameters.")
-        return spec.make_config({})
-    keys = {p.name: f"{key_prefix}.{spec.name}.{p.name}" for p in params}
+        return spec.make_config({}, anatomy=anatomy)
+    varying = set(spec.anatomy_defaults(anatomy))
+    keys = {p.name: f"{key_prefix}.{spec.name}.{p.name}" + (f".{anatomy or 'any'}" if p.name in varying else "")
+            for p in params}
     values = {p.name: param_widget(p, keys[p.name], container) for p in params}
     container.button("Reset to defaults", key=f"{key_prefix}.{spec.name}.__reset", type="tertiary",
                      icon=":material/restart_alt:", on_click=_reset, args=(list(keys.values()),))
-    return spec.make_config({k: v for k, v in values.items() if v is not None})
+    return spec.make_config({k: v for k, v in values.items() if v is not None}, anatomy=anatomy)
 
 
 def _reset(keys: list[str]) -> None:

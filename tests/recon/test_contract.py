@@ -94,3 +94,17 @@ def test_sense_inverts_fully_sampled_data_and_beats_zero_filled_when_undersample
 def test_zero_filled_is_rss_of_inverse_fft():
     y, op, _ = _problem()
     torch.testing.assert_close(build("zero_filled")(y, op).real, rss(ifft2c(y), dim=1))
+
+
+def test_anatomy_defaults_apply_under_user_values():
+    from explorer.data.slice import anatomy_of
+    from explorer.recon.sparse import tuned_lambda
+
+    spec = get_method("l1")
+    assert spec.make_config({}, anatomy="knee").lam == tuned_lambda("l1", "knee")
+    assert spec.make_config({}, anatomy="brain").lam == tuned_lambda("l1", "brain")
+    assert spec.make_config({"lam": "0.02"}, anatomy="knee").lam == 0.02  # the user's value wins
+    assert {p.name: p.default for p in spec.params("knee")}["lam"] == tuned_lambda("l1", "knee")
+    assert get_method("zero_filled").make_config({}, anatomy="knee") == get_method("zero_filled").make_config({})
+    assert anatomy_of("CORPDFS_FBK") == "knee" and anatomy_of(b"AXFLAIR") == "brain" and anatomy_of("") is None
+    assert anatomy_of(None, "sample:brain") == "brain"
