@@ -337,3 +337,32 @@ def mask_preview(pattern: np.ndarray, rows: int) -> np.ndarray:
 def kspace_preview(kspace: np.ndarray) -> np.ndarray:
     """Log-magnitude k-space ``(C, H, W)`` or ``(H, W)`` as an RGB image ``(H, W, 3)`` (viridis, 5 decades)."""
     return colorize(kspace_log_magnitude(kspace), -5.0, 0.0, KSPACE_COLORSCALE)
+
+
+def loss_figure(curves: Mapping[str, "list[tuple[int, float]] | tuple"], *, height: int = 260,
+                max_points: int = 600) -> go.Figure:
+    """Fit loss against iteration, one line per method, log-scaled loss axis.
+
+    Args:
+        curves: ``{label: [(step, loss), ...]}``; empty curves are skipped.
+        height: figure height in pixels.
+        max_points: longer curves are thinned (evenly, keeping the last point) to this many.
+
+    Returns:
+        a plotly figure.
+    """
+    fig = go.Figure()
+    for label, points in curves.items():
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        pts = pts[np.isfinite(pts[:, 1]) & (pts[:, 1] > 0)]
+        if not len(pts):
+            continue
+        if len(pts) > max_points:
+            keep = np.unique(np.r_[np.linspace(0, len(pts) - 1, max_points).round().astype(int), len(pts) - 1])
+            pts = pts[keep]
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines", name=label,
+                                 hovertemplate=f"<b>{label}</b><br>step %{{x}}<br>loss %{{y:.4g}}<extra></extra>"))
+    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=30, b=40),
+                      xaxis_title="iteration", yaxis_title="data-consistency loss", yaxis_type="log",
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), showlegend=True)
+    return fig

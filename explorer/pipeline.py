@@ -135,6 +135,10 @@ class MethodResult:
         metrics: ``{"ssim", "psnr", "nmse"}`` or ``None`` without a reference.
         seconds: wall time of the reconstruction (coil maps excluded: see ``maps_seconds``).
         maps_seconds: time spent estimating coil maps for it (0 if cached or unused).
+        history: ``((step, loss), ...)`` for methods that report a ``"loss"`` (fits), else empty.
+        steps: ``(last step reported, total)`` for methods that report progress, else ``None``.
+        stopped: True if the progress callback asked the method to stop early (it then
+            returned its best estimate so far).
     """
 
     method: str
@@ -144,6 +148,25 @@ class MethodResult:
     metrics: dict[str, float] | None
     seconds: float
     maps_seconds: float = 0.0
+    history: tuple[tuple[int, float], ...] = ()
+    steps: tuple[int, int] | None = None
+    stopped: bool = False
+
+
+class _Recorder:
+    """Progress callback wrapper recording the loss history and whether a stop was asked."""
+
+    def __init__(self, progress: ProgressFn | None):
+        self.progress, self.history, self.steps, self.stopped = progress, [], None, False
+
+    def __call__(self, step: int, total: int, info: dict) -> bool | None:
+        self.steps = (int(step), int(total))
+        loss = (info or {}).get("loss")
+        if isinstance(loss, (int, float)):
+            self.history.append((int(step), float(loss)))
+        if self.progress is not None and self.progress(step, total, info):
+            self.stopped = True
+        return True if self.stopped else None
 
 
 def run_method(problem: Problem, name: str, config=None, progress: ProgressFn | None = None) -> MethodResult:
@@ -155,15 +178,17 @@ def run_method(problem: Problem, name: str, config=None, progress: ProgressFn | 
     op = problem.operator(needs_maps)
     maps_seconds = problem.maps_and_seconds[1] if needs_maps and not maps_cached else 0.0
     recon = spec.factory(config)
+    recorder = _Recorder(progress)
     _sync(problem.device)
     start = time.perf_counter()
     with torch.no_grad():
-        x = recon(problem.y, op, progress=progress)
+        x = recon(problem.y, op, progress=recorder)
     _sync(problem.device)
     seconds = time.perf_counter() - start
     image = to_magnitude(x[0], problem.crop)
     metrics = compute_metrics(problem.target, image) if problem.target is not None else None
-    return MethodResult(name, spec.label, config, image, metrics, seconds, maps_seconds)
+    return MethodResult(name, spec.label, config, image, metrics, seconds, maps_seconds,
+                        tuple(recorder.history), recorder.steps, recorder.stopped)
 
 
 def zero_filled_image(problem: Problem) -> np.ndarray:

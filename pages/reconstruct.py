@@ -82,8 +82,9 @@ with widgets.stop_on_error(), st.container():  # always present: keeps the figur
             configs.append((name, widgets.method_config(spec, "reconstruct.params", anatomy=problem.slice.meta.anatomy)))
 request = state.Request(source, plane, int(index), mask_cfg, tuple(configs))
 cache.speculate(source, plane, int(index), mask_cfg, configs)  # cheap methods start before Run is pressed
-if st.button("Run reconstruction", type="primary", icon=":material/play_arrow:", disabled=not chosen,
-             key="reconstruct.run"):
+run_pressed = st.button("Run reconstruction", type="primary", icon=":material/play_arrow:", disabled=not chosen,
+                        key="reconstruct.run")
+if run_pressed:
     st.session_state[state.REQUEST] = request
 
 # ---------------------------------------------------------------- 3. results
@@ -100,9 +101,14 @@ if shown != request:
                "Press **Run reconstruction** to update.", icon=":material/history:")
 with widgets.stop_on_error():
     shown_problem = cache.problem(shown.source, shown.plane, shown.index, shown.mask)
-    results, failures = widgets.run_with_status(shown, labels, progress)
+    results, failures = widgets.run_with_status(shown, labels, progress, refit_stopped=run_pressed)
 for name, message in failures.items():
     notes.error(f"**{labels.get(name, name)}** failed: {message}", icon=":material/error:")
+for r in results:
+    if r.stopped:
+        done = f" at step {r.steps[0]} of {r.steps[1]}" if r.steps else ""
+        notes.warning(f"**{r.label}** was stopped{done}: its best image so far is shown. Press **Run reconstruction** "
+                      "to run it again in full.", icon=":material/stop_circle:")
 if not results:
     st.stop()
 target = shown_problem.target
@@ -144,3 +150,11 @@ with download_col:
     widgets.download_buttons(results, stem, (0.0, ref_max), key="reconstruct.dl")
     st.caption(f"PNGs are windowed to [0, {ref_name}]; .npy files hold the float32 magnitude "
                f"({target_shape[0]}×{target_shape[1]}).")
+
+fits = {r.label: r.history for r in results if r.history}
+if fits:
+    with st.expander("Fit loss curves", icon=":material/show_chart:"):
+        st.plotly_chart(figures.loss_figure(fits), key="reconstruct.loss_fig", theme=None,
+                        config={"displaylogo": False})
+        st.caption("Relative data-consistency loss ||M F G(z) − y||² / ||y||² of each fit per iteration; the "
+                   "image shown is the one with the lowest loss (early stopping keeps the best iterate).")

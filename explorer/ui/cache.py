@@ -118,34 +118,55 @@ def _key(source: Source, plane: str, index: int, mask: MaskConfig, method: str, 
 
 
 def cached_result(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config) -> MethodResult | None:
-    """The cached result (or a finished speculative one), or ``None`` if this experiment has not run yet."""
+    """The cached result (or a finished in-flight one), or ``None`` if this experiment has not run yet."""
     key = _key(source, plane, index, mask, method, config)
     try:
         return _result_store(key, None)
     except _NotCached:
         pass
-    with _speculative_lock:
-        future = _speculative.get(key)
+    with _inflight_lock:
+        future = _inflight.get(key)
         if future is None or not future.done():
-            return None
-        del _speculative[key]
-    return _adopt(key, future)
+            return _stopped.get(key)
+        del _inflight[key]
+    return _adopt(key, future) or _stopped.get(key)
 
 
 SPECULATE_FAMILIES = ("baseline",)  # methods cheap enough (well under a second) to run before asked
 _MAX_SPECULATIVE = 8
-_speculative: dict[tuple, Future] = {}
-_speculative_lock = threading.Lock()
+# Computations under way, by result key: speculative ones (in _worker) and foreground ones (in
+# a script thread). A script run that needs a result being computed waits for it instead of
+# computing it twice: e.g. the run Streamlit starts when the user stops a long fit, while the
+# interrupted run is still finishing that fit with its best image.
+_inflight: dict[tuple, Future] = {}
+_inflight_lock = threading.Lock()
 _worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explorer-speculate")
 
 
+# Results of fits stopped early (by the user): shown like cached ones, but kept out of the
+# result cache so that pressing Run again fits anew (st.cache_data cannot drop one entry).
+_MAX_STOPPED = 32
+_stopped: dict[tuple, MethodResult] = {}
+
+
+def _store(key: tuple, result: MethodResult) -> MethodResult:
+    with _inflight_lock:
+        if result.stopped:
+            _stopped[key] = result
+            while len(_stopped) > _MAX_STOPPED:
+                del _stopped[next(iter(_stopped))]
+            return result
+        _stopped.pop(key, None)
+    return _result_store(key, result)
+
+
 def _adopt(key: tuple, future: Future) -> MethodResult | None:
-    """Store a speculative future's result in the result cache (``None`` if it failed: the real run reports it)."""
+    """Store a finished future's result (``None`` if it failed: a fresh run reports the failure)."""
     try:
         result = future.result()
     except Exception:  # noqa: BLE001 - the same failure is raised again, with its message, by run()
         return None
-    return _result_store(key, result)
+    return _store(key, result)
 
 
 def speculate(source: Source, plane: str, index: int, mask: MaskConfig, methods) -> None:
@@ -160,27 +181,52 @@ def speculate(source: Source, plane: str, index: int, mask: MaskConfig, methods)
     if not keys:
         return
     prob = problem(source, plane, index, mask)  # in the script thread: st.cache_resource
-    with _speculative_lock:
-        for key, future in list(_speculative.items()):
-            if key not in keys and (future.cancel() or len(_speculative) >= _MAX_SPECULATIVE):
-                del _speculative[key]
+    with _inflight_lock:
+        for key, future in list(_inflight.items()):
+            if key not in keys and (future.cancel() or (future.done() and len(_inflight) >= _MAX_SPECULATIVE)):
+                del _inflight[key]
         for key, (name, config) in keys.items():
-            if key not in _speculative:
-                _speculative[key] = _worker.submit(run_method, prob, name, config)
+            if key not in _inflight:
+                _inflight[key] = _worker.submit(run_method, prob, name, config)
 
 
 def run(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config,
-        progress: ProgressFn | None = None) -> MethodResult:
-    """The cached result, or run ``method`` (reporting to ``progress``) and cache it."""
-    hit = cached_result(source, plane, index, mask, method, config)
-    if hit is not None:
-        return hit
+        progress: ProgressFn | None = None, refit_stopped: bool = False) -> MethodResult:
+    """The cached result, or run ``method`` (reporting to ``progress``) and cache it.
+
+    A result being computed elsewhere (speculatively, or by an interrupted script run) is
+    waited for. ``refit_stopped``: a cached result that was stopped early is computed again.
+    """
     key = _key(source, plane, index, mask, method, config)
-    with _speculative_lock:
-        future = _speculative.pop(key, None)
-    if future is not None and not future.cancel():
-        adopted = _adopt(key, future)  # running: wait for it rather than compute it twice
-        if adopted is not None:
+    hit = cached_result(source, plane, index, mask, method, config)
+    if hit is not None and not (refit_stopped and hit.stopped):
+        return hit
+    with _inflight_lock:
+        future = _inflight.get(key)
+        if future is not None and future.cancel():
+            future = None
+        if future is None:
+            mine: Future = Future()
+            mine.set_running_or_notify_cancel()
+            _inflight[key] = mine
+    if future is not None:
+        adopted = _adopt(key, future)  # computed elsewhere: wait for it rather than compute it twice
+        if adopted is not None and not (refit_stopped and adopted.stopped):
             return adopted
-    result = run_method(problem(source, plane, index, mask), method, config, progress=progress)
-    return _result_store(key, result)
+        return run(source, plane, index, mask, method, config, progress, refit_stopped)
+    try:
+        result = run_method(problem(source, plane, index, mask), method, config, progress=progress)
+    except BaseException as exc:  # waiters then compute it themselves (and report any error)
+        _forget(key, mine)
+        mine.set_exception(exc if isinstance(exc, Exception) else RuntimeError("interrupted"))
+        raise
+    stored = _store(key, result)  # stored before it leaves _inflight: no window for a second computation
+    mine.set_result(result)
+    _forget(key, mine)
+    return stored
+
+
+def _forget(key: tuple, future: Future) -> None:
+    with _inflight_lock:
+        if _inflight.get(key) is future:
+            del _inflight[key]

@@ -16,9 +16,11 @@ from typing import Iterator
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from explorer.errors import ExplorerError
 from explorer.export import metrics_csv, npy_bytes, png_bytes
+from explorer.figures import loss_figure
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
 from explorer.recon.base import MethodSpec, ParamSpec
 
@@ -162,28 +164,55 @@ def mask_controls(key_prefix: str, container=st, default_type: str = "random") -
 # --------------------------------------------------------------------------- running
 
 class _Throttled:
-    """Progress callback driving an ``st.progress`` bar, at most ~10 updates a second."""
+    """Progress callback driving an ``st.progress`` bar (and a live loss curve), ~10 updates a second.
 
-    def __init__(self, bar, label: str):
-        self.bar, self.label, self.last = bar, label, 0.0
+    Any user interaction while a method runs makes Streamlit interrupt this script run at
+    its next ``st`` call, i.e. inside this callback. The interruption is caught and turned
+    into a stop request (the method returns its best estimate so far, which gets cached) and
+    re-raised by :func:`run_with_status` once that result is stored.
+    """
 
-    def __call__(self, step: int, total: int, info: dict) -> None:
+    CURVE_SECONDS = 0.5  # the loss curve is redrawn at most twice a second
+
+    def __init__(self, bar, label: str, curve=None):
+        self.bar, self.label, self.curve = bar, label, curve
+        self.last = self.last_curve = 0.0
+        self.losses: list[tuple[int, float]] = []
+        self.interrupt: BaseException | None = None
+
+    def __call__(self, step: int, total: int, info: dict) -> bool | None:
+        loss = (info or {}).get("loss")
+        if isinstance(loss, (int, float)):
+            self.losses.append((int(step), float(loss)))
+        if self.interrupt is not None:
+            return True
         now = time.perf_counter()
         if step < total and now - self.last < 0.1:
             return None
         self.last = now
         extra = " · ".join(f"{k} {v:.3g}" for k, v in (info or {}).items() if isinstance(v, (int, float)))
         text = f"{self.label}: step {step}/{total}" + (f" · {extra}" if extra else "")
-        self.bar.progress(min(max(step / max(total, 1), 0.0), 1.0), text=text)
+        try:
+            self.bar.progress(min(max(step / max(total, 1), 0.0), 1.0), text=text)
+            if self.curve is not None and self.losses and (step >= total or now - self.last_curve >= self.CURVE_SECONDS):
+                self.last_curve = now
+                self.curve.plotly_chart(loss_figure({self.label: self.losses}, height=220), theme=None,
+                                        config={"displayModeBar": False})
+        except ScriptControlException as exc:  # the user clicked something: stop, keep the best image
+            self.interrupt = exc
+            return True
         return None
 
 
-def run_with_status(request, labels: dict[str, str], container=None) -> tuple[list, dict[str, str]]:
+def run_with_status(request, labels: dict[str, str], container=None, refit_stopped: bool = False,
+                    slow_families: tuple[str, ...] = ("sparse", "untrained", "trained")) -> tuple[list, dict[str, str]]:
     """Results of every method in ``request`` (a :class:`~explorer.ui.state.Request`).
 
     Cached results return at once; if any method must run, an ``st.status`` box shows a
-    progress bar per method (fed by its progress callback) and its wall time. A method
-    that fails with an :class:`ExplorerError` does not stop the others.
+    progress bar per method (fed by its progress callback), a live loss curve for fits and
+    their wall time, with a Stop button when a slow method runs: stopping (or any other
+    click) ends the running fit early and keeps its best image. A method that fails with an
+    :class:`ExplorerError` does not stop the others.
 
     Args:
         request: what to run.
@@ -191,31 +220,47 @@ def run_with_status(request, labels: dict[str, str], container=None) -> tuple[li
         container: where the status box goes (default: here). Pass a container that is
             always present so the elements after it keep their positions: Streamlit
             remounts a chart whose position changed, losing the user's zoom.
+        refit_stopped: run again the methods whose shown result was stopped early.
+        slow_families: method families for which the Stop button is offered.
 
     Returns:
         ``(results in request order without the failed ones, {method: error message})``.
     """
+    from explorer.recon.base import get_method  # noqa: PLC0415
     from explorer.ui import cache  # noqa: PLC0415
 
     args = (request.source, request.plane, request.index, request.mask)
     results = {name: cache.cached_result(*args, name, config) for name, config in request.methods}
+    if refit_stopped:
+        results = {name: (None if r is not None and r.stopped else r) for name, r in results.items()}
     errors: dict[str, str] = {}
     missing = [(n, c) for n, c in request.methods if results[n] is None]
     if missing:
         start = time.perf_counter()
         box = container if container is not None else st
         with box.status(f"Reconstructing with {len(missing)} method(s)…", expanded=True) as status:
+            if any(get_method(n).family in slow_families for n, _ in missing):
+                st.button("Stop", key="run_with_status.stop", icon=":material/stop_circle:",
+                          help="Stop the running method now and keep its best image so far (clicking anything "
+                               "else on the page does the same).")
             for name, config in missing:
                 label = labels.get(name, name)
                 bar = st.progress(0.0, text=f"{label}: starting…")
+                feedback = _Throttled(bar, label, st.empty() if get_method(name).family == "untrained" else None)
                 try:
-                    result = cache.run(*args, name, config, progress=_Throttled(bar, label))
+                    result = cache.run(*args, name, config, progress=feedback, refit_stopped=refit_stopped)
                 except ExplorerError as exc:
                     errors[name] = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
+                    if feedback.interrupt is not None:
+                        raise feedback.interrupt from None
                     bar.progress(1.0, text=f"{label}: failed")
                     continue
+                if feedback.interrupt is not None:
+                    raise feedback.interrupt  # result stored: now let Streamlit rerun or stop
                 maps = f" (+ {result.maps_seconds:.2f} s coil maps)" if result.maps_seconds else ""
-                bar.progress(1.0, text=f"{label}: done in {result.seconds:.2f} s{maps}")
+                what = (f"stopped at step {result.steps[0]}/{result.steps[1]}" if result.stopped and result.steps
+                        else "done")
+                bar.progress(1.0, text=f"{label}: {what} in {result.seconds:.2f} s{maps}")
                 results[name] = result
             elapsed = time.perf_counter() - start
             if errors:

@@ -169,7 +169,7 @@ def test_cheap_methods_run_speculatively_once(monkeypatch):
     monkeypatch.setattr(cache_mod, "run_method", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
     at = _reconstruct(_app())
     at.number_input(key="reconstruct.mask.seed").set_value(7).run()
-    for future in list(cache_mod._speculative.values()):
+    for future in list(cache_mod._inflight.values()):
         future.result(timeout=TIMEOUT)
     assert sorted(calls) == ["sense", "zero_filled"]
     _run_button(at).click().run()
@@ -225,6 +225,71 @@ def test_parameters_render_generically_from_paramspec(monkeypatch):
 
     at.button(key=f"{prefix}.__reset").click().run()
     assert at.number_input(key=f"{prefix}.steps").value == 3
+
+
+ISSUE3_TINY = {  # (method, {param: value}): sparse and un-trained methods with tiny settings
+    "l1": {"iterations": 5},
+    "tv": {"iterations": 5},
+    "convdecoder": {"iterations": 6, "width": 8, "layers": 3},
+    "deep_decoder": {"iterations": 6, "width": 8, "layers": 3},
+    "dip": {"iterations": 6, "width": 8, "layers": 2},
+}
+
+
+def test_each_sparse_and_untrained_method_runs_in_the_page():
+    at = _reconstruct(_app())
+    at.number_input(key="reconstruct.mask.acceleration").set_value(3.0).run()
+    at.multiselect(key="reconstruct.methods").set_value(["zero_filled", *ISSUE3_TINY]).run()
+    # l1/TV show the lam tuned for the data's anatomy (knee sample) as their default
+    from explorer.recon.sparse import tuned_lambda  # noqa: PLC0415
+
+    assert at.number_input(key="reconstruct.params.l1.lam.knee").value == pytest.approx(tuned_lambda("l1", "knee"))
+    for name, params in ISSUE3_TINY.items():
+        for param, value in params.items():
+            at.number_input(key=f"reconstruct.params.{name}.{param}").set_value(value)
+    at.run()
+    _run_button(at).click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    table = at.dataframe[0].value
+    assert list(table["Method"]) == ["Zero-filled", "l1-wavelet", "Total variation", "ConvDecoder", "Deep Decoder",
+                                     "Deep Image Prior"]
+    assert table["SSIM"].between(0, 1).all() and (table["Recon (s)"] > 0).all()
+    assert len(_figure(at, "reconstruct.figure")["data"]) == 1 + 2 * 6
+    # the three fits report their data-consistency loss: one curve each, 6 points
+    curves = _figure(at, "reconstruct.loss_fig")["data"]
+    assert [c["name"] for c in curves] == ["ConvDecoder", "Deep Decoder", "Deep Image Prior"]
+    assert all(len(_values(c["x"])) == 6 for c in curves)
+    assert not any("stopped" in w.value for w in at.warning)
+
+
+def _values(array) -> list:
+    """Plotly JSON arrays: a list, or a base64 typed array {"dtype", "bdata"}."""
+    if isinstance(array, dict):
+        import base64  # noqa: PLC0415
+
+        return list(np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]))
+    return list(array)
+
+
+def test_progress_feedback_turns_an_interruption_into_a_stop():
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException  # noqa: PLC0415
+
+    from explorer.ui.widgets import _Throttled  # noqa: PLC0415
+
+    class Bar:
+        calls = 0
+
+        def progress(self, value, text=""):
+            Bar.calls += 1
+            if Bar.calls >= 2:
+                raise StopException()  # what Streamlit raises at the next st call after a click
+
+    feedback = _Throttled(Bar(), "fit")
+    assert feedback(1, 100, {"loss": 0.5}) is None
+    feedback.last = 0.0  # past the throttle
+    assert feedback(2, 100, {"loss": 0.4}) is True and isinstance(feedback.interrupt, StopException)
+    assert feedback(3, 100, {"loss": 0.3}) is True  # keeps asking to stop; no further st calls
+    assert Bar.calls == 2 and feedback.losses == [(1, 0.5), (2, 0.4), (3, 0.3)]
 
 
 # ----------------------------------------------------------------------------- data sources

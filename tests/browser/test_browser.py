@@ -183,6 +183,45 @@ def test_reconstruct_linked_zoom(server, browser):
         page.close()
 
 
+def test_stopping_a_fit_keeps_its_best_image(server, browser):
+    """Run a deliberately endless DIP fit, press Stop: the fit ends early and its best image is shown."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1200})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{server}/reconstruct")
+        page.wait_for_selector(".st-key-reconstruct-run button", timeout=60_000)
+        box = page.locator(".st-key-reconstruct-mask-acceleration input")
+        box.fill("3")
+        box.press("Enter")
+        page.wait_for_selector(".st-key-reconstruct-mask-cf_default:has-text('at 3×')", timeout=30_000)
+        chooser = page.locator(".st-key-reconstruct-methods input")
+        chooser.click()
+        chooser.fill("Deep Image")
+        chooser.press("Enter")
+        page.keyboard.press("Escape")
+        page.get_by_text("Deep Image Prior parameters").click()
+        iterations = page.locator(".st-key-reconstruct-params-dip-iterations input")
+        iterations.wait_for(timeout=30_000)
+        iterations.fill("100000")
+        iterations.press("Enter")
+        page.wait_for_timeout(1000)  # let the rerun with the new setting finish
+        page.locator(".st-key-reconstruct-run button").click()
+        page.wait_for_selector("text=/Deep Image Prior: step [0-9]{2,}/", timeout=120_000)
+        page.locator(".st-key-run_with_status-stop button").first.click()
+        page.wait_for_selector("text=was stopped at step", timeout=60_000)
+        page.wait_for_function(f"() => document.querySelector('{FIGURE}')?.data?.length === 7", timeout=60_000)
+        warning = page.locator("[data-testid='stAlertContentWarning']", has_text="Deep Image Prior").inner_text()
+        step = int(warning.split("at step ")[1].split(" ")[0])
+        assert 10 <= step < 100000
+        table = page.locator("[data-testid='stDataFrame']")
+        table.wait_for(timeout=30_000)
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+        assert not errors, errors
+    finally:
+        page.close()
+
+
 def test_bad_upload_shows_error(server, browser, tmp_path):
     bad = tmp_path / "broken.h5"
     bad.write_bytes(b"definitely not HDF5")
