@@ -68,3 +68,20 @@ def one_thread():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# Tiny architectures of the trained networks (random weights) for fast tests.
+TINY_ARCH = {
+    "unet": {"chans": 4, "num_pool_layers": 2},
+    "varnet": {"num_cascades": 2, "chans": 4, "pools": 2, "sens_chans": 2, "sens_pools": 1},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory):
+    """Randomly initialised tiny U-net and VarNet checkpoints ``{"unet": path, "varnet": path}`` (a knee card)."""
+    from explorer.recon.checkpoints import random_checkpoint
+
+    directory = tmp_path_factory.mktemp("checkpoints")
+    return {kind: random_checkpoint(kind, arch, directory / f"{kind}_tiny.pt", seed=0, card={"data": {"anatomy": "knee"}})
+            for kind, arch in TINY_ARCH.items()}

@@ -140,7 +140,9 @@ def build(name: str, config=None) -> Reconstructor:
     return spec.factory(config if config is not None else spec.config_cls())
 
 
-BUILTIN_MODULES: tuple[str, ...] = ("explorer.recon.classical", "explorer.recon.sparse", "explorer.recon.untrained")
+BUILTIN_MODULES: tuple[str, ...] = (
+    "explorer.recon.classical", "explorer.recon.sparse", "explorer.recon.untrained", "explorer.recon.trained",
+)
 
 
 def _load_builtin_methods() -> None:

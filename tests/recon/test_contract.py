@@ -21,6 +21,13 @@ TINY: dict[str, dict] = {
 H, W, C = 32, 32, 4
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _tiny_trained_checkpoints(tiny_checkpoints):
+    """The trained networks run on tiny random-weight checkpoints (session fixture in conftest)."""
+    for name, path in tiny_checkpoints.items():
+        TINY[name] = {"checkpoint": str(path)}
+
+
 def _problem(coils=C):
     mask = torch.zeros(1, 1, 1, W, dtype=torch.bool)
     mask[..., ::3] = True
