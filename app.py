@@ -15,6 +15,7 @@ st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/ne
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/tune:"),
+    st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
 ]
 page = st.navigation(pages)
 state.router_ready()

@@ -13,6 +13,7 @@ import streamlit as st
 
 from explorer import figures
 from explorer.data.sources import PLANES
+from explorer.errors import ExplorerError
 from explorer.recon.base import available_methods
 from explorer.ui import cache, warmup, widgets
 
@@ -104,7 +105,16 @@ with widgets.stop_on_error():
     results, failures = widgets.run_with_status(shown, labels, progress, refit_stopped=run_pressed)
 for name, message in failures.items():
     notes.error(f"**{labels.get(name, name)}** failed: {message}", icon=":material/error:")
+anatomy = shown_problem.slice.meta.anatomy
 for r in results:
+    try:
+        note = methods[r.method].describe(r.config, anatomy) if r.method in methods else None
+    except ExplorerError:
+        note = None
+    if note:
+        shift = "shift" in note
+        notes.info(f"**{r.label}**: {note}" + (" (trained on another anatomy: a distribution shift)" if shift else ""),
+                   icon=":material/swap_horiz:" if shift else ":material/model_training:")
     if r.stopped:
         done = f" at step {r.steps[0]} of {r.steps[1]}" if r.steps else ""
         notes.warning(f"**{r.label}** was stopped{done}: its best image so far is shown. Press **Run reconstruction** "

@@ -65,6 +65,8 @@ class MethodSpec:
         anatomy_defaults: ``anatomy ("knee" | "brain" | None) -> {param: value}``: defaults that
             depend on the data (a tuned ``lam``, the checkpoint trained on that anatomy); they
             replace the config class defaults in :meth:`params` and :meth:`make_config`.
+        describe: ``(config, anatomy) -> str | None``: a note on a configured run for the UI (e.g. which
+            checkpoint, and whether it meets an anatomy it was not trained on).
     """
 
     name: str
@@ -75,6 +77,7 @@ class MethodSpec:
     description: str
     needs_maps: Callable[[Any], bool]
     anatomy_defaults: Callable[[str | None], dict[str, Any]] = lambda anatomy: {}
+    describe: Callable[[Any, str | None], str | None] = lambda config, anatomy: None
 
     def params(self, anatomy: str | None = None) -> list[ParamSpec]:
         """The parameters with their types, defaults (for data of ``anatomy``) and help."""
@@ -104,13 +107,15 @@ REGISTRY: dict[str, MethodSpec] = {}
 
 def register(name: str, label: str, family: str, config_cls: type, description: str,
              needs_maps: Callable[[Any], bool] = lambda cfg: False,
-             anatomy_defaults: Callable[[str | None], dict[str, Any]] = lambda anatomy: {}):
+             anatomy_defaults: Callable[[str | None], dict[str, Any]] = lambda anatomy: {},
+             describe: Callable[[Any, str | None], str | None] = lambda config, anatomy: None):
     """Decorator registering ``factory(config) -> Reconstructor`` under ``name`` (see :class:`MethodSpec`)."""
 
     def deco(factory):
         if name in REGISTRY:
             raise RuntimeError(f"method {name!r} registered twice")
-        REGISTRY[name] = MethodSpec(name, label, family, config_cls, factory, description, needs_maps, anatomy_defaults)
+        REGISTRY[name] = MethodSpec(name, label, family, config_cls, factory, description, needs_maps, anatomy_defaults,
+                                    describe)
         return factory
 
     return deco

@@ -266,7 +266,7 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
         if "Unsupported global" in str(exc) or (is_zip or head[:1] == b"\x80"):
             raise ExplorerError(refused) from None
         raise ExplorerError(f"{path.name} is not a PyTorch {what} file") from None
-    except (RuntimeError, EOFError, KeyError, ValueError, OSError, AttributeError, TypeError, IndexError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any other failure (struct.error on junk bytes...): not a torch file
         reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
         raise ExplorerError(f"{path.name} is not a readable PyTorch {what} file ({reason})") from None
 
@@ -517,3 +517,57 @@ def describe_checkpoint(kind: str, path_or_name: str | Path, data_anatomy: str |
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ExplorerError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+
+
+# ----------------------------------------------------------------------------- catalogue (Models page, CLI)
+
+
+def summary(path_or_name: str | Path, kind: str | None = None) -> dict[str, Any]:
+    """One catalogue row for a checkpoint file (its card, or what its weights reveal).
+
+    Args:
+        path_or_name: a file, or ``"knee"`` / ``"brain"`` with ``kind`` (a shipped checkpoint).
+        kind: expected model kind (``None``: recognised from the file).
+
+    Returns:
+        ``{"model", "kind", "trained on", "architecture", "weights (M)", "size (MB)", "steps",
+        "val SSIM", "file"}`` (``None`` where unknown).
+
+    Raises:
+        ExplorerError: missing, unreadable, refused (pickled objects) or mismatched file.
+    """
+    path = resolve(path_or_name, kind) if kind is not None else Path(str(path_or_name)).expanduser()
+    ckpt = load_checkpoint(path, kind)
+    card = ckpt.card or {}
+    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    anatomy = data.get("anatomy")
+    origin = ("random weights" if card.get("random_init") else
+              f"{anatomy or 'unknown anatomy'} ({data.get('challenge', '?')}, {data.get('slices', '?')} slices)" if card
+              else "external state dict (no model card)")
+    return {
+        "model": LABELS[ckpt.kind],
+        "kind": ckpt.kind,
+        "trained on": origin,
+        "architecture": _arch_text(ckpt.kind, ckpt.arch),
+        "weights (M)": round(sum(v.numel() for v in ckpt.state_dict.values()) / 1e6, 2),
+        "size (MB)": round(path.stat().st_size / 2**20, 1),
+        "steps": card.get("steps"),
+        "val SSIM": round(float(card["val_ssim"]), 4) if isinstance(card.get("val_ssim"), (int, float)) else None,
+        "file": str(path),
+    }
+
+
+def shipped_catalog() -> list[dict[str, Any]]:
+    """Rows for every shipped checkpoint slot (``kind`` x ``anatomy``); a missing one carries its train command.
+
+    Each row is :func:`summary` (plus ``"name"``) or ``{"name", "model", "kind", "missing": command}``.
+    """
+    rows = []
+    for kind in KINDS:
+        for anatomy in ANATOMIES:
+            name = f"{kind}_{anatomy}"
+            if not shipped_path(kind, anatomy).is_file():
+                rows.append({"name": name, "model": LABELS[kind], "kind": kind, "missing": TRAIN_COMMANDS[(kind, anatomy)]})
+                continue
+            rows.append({"name": name, **summary(anatomy, kind)})
+    return rows

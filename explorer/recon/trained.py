@@ -242,7 +242,7 @@ def _anatomy_defaults(anatomy: str | None) -> dict[str, str]:
 
 @register("unet", "U-net", "trained", UnetConfig,
           "fastMRI U-net trained end to end: zero-filled RSS magnitude in, de-aliased magnitude out.",
-          anatomy_defaults=_anatomy_defaults)
+          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy))
 def unet(config: UnetConfig) -> Reconstructor:
     """fastMRI's U-net (Ronneberger et al. 2015; Zbontar et al. 2018) from a checkpoint."""
     return _factory("unet")(config)
@@ -250,7 +250,7 @@ def unet(config: UnetConfig) -> Reconstructor:
 
 @register("varnet", "E2E VarNet", "trained", VarNetConfig,
           "fastMRI end-to-end VarNet: learned coil maps, cascades of U-net + soft data consistency in k-space.",
-          anatomy_defaults=_anatomy_defaults)
+          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy))
 def varnet(config: VarNetConfig) -> Reconstructor:
     """End-to-end variational network (Sriram et al. 2020) from a checkpoint."""
     return _factory("varnet")(config)

@@ -1,0 +1,71 @@
+"""Checkpoints the user added in this session (Models page): validated paths and saved uploads.
+
+A checkpoint is added only after :func:`explorer.recon.checkpoints.summary` has read it with
+``torch.load(weights_only=True)`` and recognised its architecture, so a file holding pickled
+objects, or weights of an unknown architecture, is refused before it is listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from explorer.errors import ExplorerError
+
+_ADDED = "explorer.checkpoints.added"  # {path: summary row}
+SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def added() -> dict[str, dict]:
+    """The checkpoints added in this session, ``{path: summary row}`` in the order they were added."""
+    return st.session_state.setdefault(_ADDED, {})
+
+
+def add_path(text: str) -> dict:
+    """Validate the checkpoint file at ``text`` and add it; returns its summary row.
+
+    Raises:
+        ExplorerError: empty, missing, unreadable, refused or unrecognised file.
+    """
+    from explorer.recon.checkpoints import summary  # noqa: PLC0415
+
+    text = (text or "").strip()
+    if not text:
+        raise ExplorerError("enter the path of a checkpoint file (.pt)")
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ExplorerError(f"no such file: {path}")
+    row = summary(path.resolve())
+    added()[row["file"]] = row
+    return row
+
+
+def add_upload(name: str, data: bytes | memoryview) -> dict:
+    """Save uploaded bytes under a content-hash name, validate them and add them; returns the summary row.
+
+    Raises:
+        ExplorerError: wrong suffix, empty, or a file :func:`add_path` refuses (the saved copy is removed).
+    """
+    if not name.lower().endswith(SUFFIXES):
+        raise ExplorerError(f"{name}: upload a PyTorch checkpoint ({', '.join(SUFFIXES)})")
+    if len(data) == 0:
+        raise ExplorerError(f"{name}: the uploaded file is empty")
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80]
+    folder = Path(tempfile.gettempdir()) / "mri-explorer-checkpoints"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{digest}-{safe}"
+    if not path.is_file() or path.stat().st_size != len(data):
+        tmp = path.with_name(path.name + f".part-{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    try:
+        return add_path(str(path))
+    except ExplorerError:
+        path.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,39 @@
+"""AppTest: trained networks in the Reconstruct page, the anatomy-shift label and a missing checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from explorer.recon.checkpoints import random_checkpoint
+from tests.conftest import TINY_ARCH
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def test_trained_nets_run_and_a_knee_checkpoint_on_brain_data_is_labelled(tmp_path, monkeypatch):
+    folder = tmp_path / "shipped"  # knee checkpoints only: brain ones "not trained yet"
+    for kind in ("unet", "varnet"):
+        random_checkpoint(kind, TINY_ARCH[kind], folder / f"{kind}_knee.pt", card={"data": {"anatomy": "knee"}})
+    monkeypatch.setenv("EXPLORER_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("EXPLORER_SAMPLE_SIZE", "64")
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.switch_page("pages/reconstruct.py").run()
+    at.selectbox(key="src.family").set_value("brain").run()
+    at.number_input(key="reconstruct.mask.acceleration").set_value(3.0).run()
+    at.multiselect(key="reconstruct.methods").set_value(["zero_filled", "unet", "varnet"]).run()
+    # brain data: "auto" means the brain checkpoints
+    assert at.text_input(key="reconstruct.params.unet.checkpoint.brain").value == "brain"
+    at.text_input(key="reconstruct.params.varnet.checkpoint.brain").set_value("knee").run()
+    at.button(key="reconstruct.run").click().run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "U-net" in errors[0] and "missing" in errors[0] and "--model unet" in errors[0]
+    assert list(at.dataframe[0].value["Method"]) == ["Zero-filled", "E2E VarNet"]
+    infos = [i.value for i in at.info]
+    assert any("E2E VarNet" in i and "knee checkpoint · on brain data: anatomy shift" in i for i in infos), infos
