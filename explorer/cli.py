@@ -67,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", default=[], metavar="NAME.PARAM=VALUE", help="other method parameters (e.g. l1.iterations=30)")
     t.add_argument("--json", action="store_true", help="print one JSON object")
 
+    e = sub.add_parser("evaluate", help="mean SSIM/PSNR/NMSE of methods over every slice of a directory of volumes")
+    e.add_argument("--data", required=True, help="directory of fastMRI-layout .h5 volumes with references (or one file)")
+    e.add_argument("--method", action="append", required=True, help="method name (repeatable)")
+    e.add_argument("--set", action="append", default=[], metavar="NAME.PARAM=VALUE", help="method parameter")
+    e.add_argument("--mask", default="random", help="random, equispaced, equispaced_fraction, magic, magic_fraction, poisson")
+    e.add_argument("--acceleration", type=float, default=4.0)
+    e.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
+    e.add_argument("--seed", type=int, default=0, help="mask seed of the first slice (slice i uses seed + i)")
+    e.add_argument("--max-slices", type=int, default=None, help="score at most this many slices, evenly spread")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
     tr = sub.add_parser("train", help="train a U-net or E2E VarNet on a directory of fastMRI-layout .h5 volumes")
     tr.add_argument("--model", required=True, choices=("unet", "varnet"))
     tr.add_argument("--data", required=True, help="directory of training volumes (searched recursively)")
@@ -272,6 +283,35 @@ _ARCH_FLAGS = {  # CLI flag -> constructor kwarg, per model
 }
 
 
+def _cmd_evaluate(args) -> int:
+    from explorer.evaluate import evaluate  # noqa: PLC0415
+    from explorer.masks import MaskConfig  # noqa: PLC0415
+
+    if len(set(args.method)) != len(args.method):
+        raise ExplorerError("each --method may be given once")
+    if args.max_slices is not None and args.max_slices < 1:
+        raise ExplorerError("--max-slices must be at least 1")
+    params = _parse_sets(args.set, args.method)
+    mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
+    with _Progress("evaluate", enabled=not args.json) as bar:
+        result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices,
+                          progress=lambda done, total, label: bar(done, total, {}))
+    rows = result.summary()
+    if args.json:
+        print(json.dumps({"data": args.data, "slices": [list(s) for s in result.slices], "skipped": list(result.skipped),
+                          "mask": {"type": mask_cfg.type, "acceleration": mask_cfg.acceleration,
+                                   "center_fraction": mask_cfg.resolved_center_fraction, "seed": mask_cfg.seed},
+                          "results": rows}))
+        return 0
+    print(f"{len(result.slices)} slices from {args.data}  mask {mask_cfg.type} {mask_cfg.acceleration:g}x "
+          f"(seed {mask_cfg.seed} + slice number)" + (f"  skipped {len(result.skipped)} file(s) without reference" if result.skipped else ""))
+    print(f"{'method':<16}{'SSIM':>16}{'PSNR (dB)':>16}{'NMSE':>18}{'seconds':>9}")
+    for r in rows:
+        print(f"{r['method']:<16}{r['ssim']:>9.4f} ± {r['ssim_std']:.3f}{r['psnr']:>9.2f} ± {r['psnr_std']:.2f}"
+              f"{r['nmse']:>10.4f} ± {r['nmse_std']:.3f}{r['seconds']:9.2f}")
+    return 0
+
+
 def _cmd_train(args) -> int:
     from explorer.train import TrainOptions, train  # noqa: PLC0415
 
@@ -323,5 +363,5 @@ class _Progress:
         return False
 
 
-_COMMANDS = {"sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files, "tune": _cmd_tune,
+_COMMANDS = {"evaluate": _cmd_evaluate, "sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files, "tune": _cmd_tune,
              "train": _cmd_train}
