@@ -126,3 +126,29 @@ def test_module_entry_point_in_a_subprocess(multicoil_file):
     proc = subprocess.run([sys.executable, "-m", "explorer", "recon", "--data", str(multicoil_file), "--slice", "7",
                            "--method", "zero_filled"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stderr.startswith("error: slice 7 out of range") and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_stops_a_fit_and_keeps_its_best_image(tmp_path):
+    """SIGINT during an (endless) DIP fit: the fit stops, the result is still printed, exit 0."""
+    import os
+    import signal
+    import time
+
+    sample = tmp_path / "s"
+    assert main(["sample", "--out", str(sample), "--family", "knee", "--size", "32", "--slices", "1", "--coils", "2"]) == 0
+    data = next(sample.glob("*.h5"))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "recon", "--data", str(data), "--acceleration", "3",
+                             "--method", "dip", "--set", "dip.iterations=100000", "--set", "dip.width=8", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(8)  # imports + a few hundred fit steps
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped at step" in err and "best image so far is kept" in err
+    row = json.loads(out)["results"][0]
+    assert row["method"] == "dip" and 0 < row["ssim"] <= 1
