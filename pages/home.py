@@ -99,8 +99,10 @@ families = [
     ("untrained", "Un-trained networks", "Deep Decoder / ConvDecoder / Deep Image Prior: fit the weights of a "
      "randomly initialised convolutional generator to the measurements of this one scan. A few hyper-parameters, "
      "no training data; minutes per slice."),
-    ("trained", "Trained networks", "U-net and end-to-end VarNet trained on thousands of fastMRI scans (~50 million "
-     "parameters): one forward pass, best image quality in distribution."),
+    ("trained", "Trained networks", "U-net and end-to-end VarNet, trained end to end on many scans (the published "
+     "fastMRI models: thousands of scans, up to ~500 million parameters): one forward pass, best image quality in "
+     "distribution. Small demo checkpoints trained on the embedded sample ship with the explorer; published "
+     "fastMRI weights can be added on the Models page."),
 ]
 for col, (family, title, text) in zip(st.columns(3), families):
     with col.container(border=True):
@@ -109,6 +111,8 @@ for col, (family, title, text) in zip(st.columns(3), families):
         names = registered.get(family)
         st.caption("Available: " + ", ".join(names) if names else "Not registered in this build yet.")
         st.page_link(RECONSTRUCT, label="Compare on the Reconstruct page", icon=":material/arrow_forward:")
+        if family == "trained":
+            st.page_link("pages/models.py", label="Checkpoints on the Models page", icon=":material/arrow_forward:")
 baselines = registered.get("baseline")
 if baselines:
     st.caption("Baselines for reference: " + ", ".join(baselines) + ".")
