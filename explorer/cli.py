@@ -302,6 +302,8 @@ def _cmd_evaluate(args) -> int:
         result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices,
                           progress=lambda done, total, label: bar(done, total, {}))
     rows = result.summary()
+    if bar.stop_requested:
+        print(f"evaluate: stopped after {len(result.slices)} slice(s); the figures cover those", file=sys.stderr)
     if args.json:
         print(json.dumps({"data": args.data, "slices": [list(s) for s in result.slices], "skipped": list(result.skipped),
                           "mask": {"type": mask_cfg.type, "acceleration": mask_cfg.acceleration,

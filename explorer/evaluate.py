@@ -63,7 +63,8 @@ def evaluate(data: str | Path, methods: list[str], mask: MaskConfig, configs: di
         configs: ``{method: {param: value}}`` overrides; other parameters take the defaults for
             each slice's anatomy (tuned ``lam``, matching checkpoint).
         max_slices: score at most this many slices (evenly spread over the set); ``None``: all.
-        progress: ``progress(done, total, label)`` after each slice.
+        progress: ``progress(done, total, label)`` after each slice; returning True stops the
+            evaluation there (the result then covers the slices scored so far).
 
     Raises:
         ExplorerError: no volumes, no slice with a reference, bad method or parameter.
@@ -97,8 +98,9 @@ def evaluate(data: str | Path, methods: list[str], mask: MaskConfig, configs: di
             for k in METRIC_NAMES:
                 metrics[spec.name][k].append(result.metrics[k])
             seconds[spec.name].append(result.seconds)
-        if progress is not None:
-            progress(n + 1, len(refs), f"{f.name}[{i}]")
+        if progress is not None and progress(n + 1, len(refs), f"{f.name}[{i}]"):
+            refs = refs[:n + 1]
+            break
     return Evaluation(tuple(methods), tuple((f.name, i) for f, i in refs),
                       {m: {k: np.asarray(v) for k, v in d.items()} for m, d in metrics.items()},
                       {m: np.asarray(v) for m, v in seconds.items()}, tuple(skipped))

@@ -187,8 +187,9 @@ def run_method(problem: Problem, name: str, config=None, progress: ProgressFn | 
     seconds = time.perf_counter() - start
     image = to_magnitude(x[0], problem.crop)
     metrics = compute_metrics(problem.target, image) if problem.target is not None else None
+    stopped = recorder.stopped and recorder.steps is not None and recorder.steps[0] < recorder.steps[1]
     return MethodResult(name, spec.label, config, image, metrics, seconds, maps_seconds,
-                        tuple(recorder.history), recorder.steps, recorder.stopped)
+                        tuple(recorder.history), recorder.steps, stopped)
 
 
 def zero_filled_image(problem: Problem) -> np.ndarray:

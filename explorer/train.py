@@ -270,8 +270,7 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
             if progress is not None and progress(st["step"], total, {"loss": value}):
                 stopped = True
                 break
-    except KeyboardInterrupt:
-        save_state()
+    except KeyboardInterrupt:  # a hard abort may land mid-update: keep the last consistent (periodic) state
         raise
     run_validation()
     card = _write_checkpoint(out, model, kind, arch, o, trainset, valset, mask_cfg, st, per_epoch, lr, seconds())

@@ -26,7 +26,11 @@ st.subheader("Shipped checkpoints", divider="gray")
 st.markdown("Trained with `python -m explorer train` on the embedded sample (4× random masks, centre 0.08). "
             "In **Reconstruct**, `checkpoint = auto` picks the one trained on the data's anatomy; `knee` / `brain` "
             "force one (a knee checkpoint on brain data is the anatomy shift studied by the robustness pages).")
-rows = checkpoints.shipped_catalog()
+try:
+    rows = checkpoints.shipped_catalog()
+except ExplorerError as exc:  # e.g. a damaged file in EXPLORER_CHECKPOINT_DIR: say so, keep the page
+    widgets.show_error(exc)
+    rows = []
 present = [r for r in rows if "missing" not in r]
 if present:
     table = pd.DataFrame([{"name": r["name"], **{c: r[c] for c in COLUMNS}} for r in present])
@@ -63,7 +67,7 @@ try:
         upload = st.file_uploader("Checkpoint file", type=[s.lstrip(".") for s in checkpoint_store.SUFFIXES],
                                   key="models.upload")
         if upload is not None:
-            row = checkpoint_store.add_upload(upload.name, upload.getbuffer())
+            row = checkpoint_store.add_upload(upload.name, upload.getbuffer(), upload.file_id)
             st.success(f"Added {row['model']} ({row['architecture']}).", icon=":material/check_circle:")
 except ExplorerError as exc:  # one line; the rest of the page (the added checkpoints) stays
     widgets.show_error(exc)

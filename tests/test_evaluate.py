@@ -70,3 +70,10 @@ def test_cli_json_and_errors(test_dir, capsys, tmp_path):
         assert main(["evaluate", "--method", "zero_filled", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_progress_can_stop_an_evaluation(test_dir):
+    d, _, _ = test_dir
+    seen = []
+    ev = evaluate(d, ["zero_filled"], MASK, progress=lambda done, total, label: seen.append(done) or done == 2)
+    assert seen == [1, 2] and len(ev.slices) == 2 and len(ev.metrics["zero_filled"]["ssim"]) == 2

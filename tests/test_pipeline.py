@@ -65,3 +65,25 @@ def test_maps_are_estimated_once_under_concurrent_access(small_sample, monkeypat
         t.join()
     assert len(count) == 1 and p.maps_ready
     assert all(m is got[0] for m in got)
+
+
+def test_a_stop_request_after_the_last_step_does_not_mark_the_result_stopped(small_sample, monkeypatch):
+    from explorer.recon import base
+
+    def one_shot(config):
+        def recon(y, op, progress=None):
+            for step in (1, 2):
+                if progress is not None and progress(step, 2, {"loss": 1.0 / step}):
+                    break
+            return torch.zeros(y.shape[0], *y.shape[-2:], dtype=y.dtype)
+        return recon
+
+    base.available_methods()
+    monkeypatch.setitem(base.REGISTRY, "two_steps", base.MethodSpec(
+        "two_steps", "Two steps", "sparse", base.get_method("zero_filled").config_cls, one_shot, "test", lambda c: False))
+    p = prepare(small_sample, MaskConfig("random", 3, 0.2, seed=1))
+    asks = []
+    done = run_method(p, "two_steps", progress=lambda s, t, i: asks.append(s) or s == 2)  # asks to stop at the end
+    assert done.steps == (2, 2) and not done.stopped and done.history == ((1, 1.0), (2, 0.5))
+    early = run_method(p, "two_steps", progress=lambda s, t, i: True)  # asks to stop after step 1
+    assert early.steps == (1, 2) and early.stopped

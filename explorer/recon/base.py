@@ -67,6 +67,8 @@ class MethodSpec:
             replace the config class defaults in :meth:`params` and :meth:`make_config`.
         describe: ``(config, anatomy) -> str | None``: a note on a configured run for the UI (e.g. which
             checkpoint, and whether it meets an anatomy it was not trained on).
+        cache_token: ``config -> hashable``: what else a result depends on besides the config (e.g.
+            the identity of a checkpoint file, so retrained weights are not served from a cache).
     """
 
     name: str
@@ -78,6 +80,7 @@ class MethodSpec:
     needs_maps: Callable[[Any], bool]
     anatomy_defaults: Callable[[str | None], dict[str, Any]] = lambda anatomy: {}
     describe: Callable[[Any, str | None], str | None] = lambda config, anatomy: None
+    cache_token: Callable[[Any], Any] = lambda config: None
 
     def params(self, anatomy: str | None = None) -> list[ParamSpec]:
         """The parameters with their types, defaults (for data of ``anatomy``) and help."""
@@ -108,14 +111,15 @@ REGISTRY: dict[str, MethodSpec] = {}
 def register(name: str, label: str, family: str, config_cls: type, description: str,
              needs_maps: Callable[[Any], bool] = lambda cfg: False,
              anatomy_defaults: Callable[[str | None], dict[str, Any]] = lambda anatomy: {},
-             describe: Callable[[Any, str | None], str | None] = lambda config, anatomy: None):
+             describe: Callable[[Any, str | None], str | None] = lambda config, anatomy: None,
+             cache_token: Callable[[Any], Any] = lambda config: None):
     """Decorator registering ``factory(config) -> Reconstructor`` under ``name`` (see :class:`MethodSpec`)."""
 
     def deco(factory):
         if name in REGISTRY:
             raise RuntimeError(f"method {name!r} registered twice")
         REGISTRY[name] = MethodSpec(name, label, family, config_cls, factory, description, needs_maps, anatomy_defaults,
-                                    describe)
+                                    describe, cache_token)
         return factory
 
     return deco

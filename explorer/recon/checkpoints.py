@@ -252,9 +252,12 @@ def safe_torch_load(path: str | Path, what: str = "checkpoint") -> Any:
     path = Path(path).expanduser()
     if not path.is_file():
         raise ExplorerError(f"no such {what} file: {path}")
-    is_zip = zipfile.is_zipfile(path)
-    with open(path, "rb") as fh:
-        head = fh.read(2)
+    try:
+        is_zip = zipfile.is_zipfile(path)
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+    except OSError as exc:
+        raise ExplorerError(f"cannot read {path} ({exc.strerror or exc})") from None
     refused = f"{path.name} is not a plain state dict/checkpoint; refused (it holds pickled objects other than tensors)"
     try:
         with warnings.catch_warnings():

@@ -242,7 +242,8 @@ def _anatomy_defaults(anatomy: str | None) -> dict[str, str]:
 
 @register("unet", "U-net", "trained", UnetConfig,
           "fastMRI U-net trained end to end: zero-filled RSS magnitude in, de-aliased magnitude out.",
-          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy))
+          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
+          cache_token=lambda config: file_token(config))
 def unet(config: UnetConfig) -> Reconstructor:
     """fastMRI's U-net (Ronneberger et al. 2015; Zbontar et al. 2018) from a checkpoint."""
     return _factory("unet")(config)
@@ -250,7 +251,8 @@ def unet(config: UnetConfig) -> Reconstructor:
 
 @register("varnet", "E2E VarNet", "trained", VarNetConfig,
           "fastMRI end-to-end VarNet: learned coil maps, cascades of U-net + soft data consistency in k-space.",
-          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy))
+          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
+          cache_token=lambda config: file_token(config))
 def varnet(config: VarNetConfig) -> Reconstructor:
     """End-to-end variational network (Sriram et al. 2020) from a checkpoint."""
     return _factory("varnet")(config)
@@ -272,3 +274,14 @@ def describe(config, anatomy: str | None) -> str:
         anatomy: the data's anatomy (``SliceMeta.anatomy``).
     """
     return ckpts.describe_checkpoint(KIND_OF_CONFIG[type(config)], config.checkpoint, anatomy)
+
+
+def file_token(config) -> tuple[str, int, int]:
+    """``(resolved checkpoint path, mtime_ns, size)``: results cached for one file version only.
+
+    Raises:
+        ExplorerError: the checkpoint cannot be resolved (missing file).
+    """
+    path = ckpts.resolve(config.checkpoint, KIND_OF_CONFIG[type(config)]).resolve()
+    stat = path.stat()
+    return str(path), stat.st_mtime_ns, stat.st_size

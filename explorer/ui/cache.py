@@ -25,6 +25,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.device import describe_device, get_device
+from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.pipeline import MethodResult, Problem, prepare, run_method
 from explorer.recon.base import ProgressFn, get_method
@@ -114,11 +115,20 @@ def _result_store(key: tuple, _fresh: MethodResult | None) -> MethodResult:
 
 
 def _key(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config) -> tuple:
-    return (source, plane, int(index), mask, method, type(config).__qualname__, config, _device_key())
+    """Result-cache key; includes the method's cache token (e.g. the identity of a checkpoint file)."""
+    try:
+        token = get_method(method).cache_token(config)
+    except ExplorerError:
+        token = None  # e.g. a missing checkpoint: running it reports the error
+    return (source, plane, int(index), mask, method, type(config).__qualname__, config, token, _device_key())
 
 
 def cached_result(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config) -> MethodResult | None:
-    """The cached result (or a finished in-flight one), or ``None`` if this experiment has not run yet."""
+    """The cached (or finished in-flight) result, else a result stopped early, else ``None``.
+
+    While the experiment is being computed elsewhere, ``None``: :func:`run` then waits for it
+    (showing an older stopped result instead would hide the new one).
+    """
     key = _key(source, plane, index, mask, method, config)
     try:
         return _result_store(key, None)
@@ -126,10 +136,9 @@ def cached_result(source: Source, plane: str, index: int, mask: MaskConfig, meth
         pass
     with _inflight_lock:
         future = _inflight.get(key)
-        if future is None or not future.done():
-            return _stopped.get(key)
-        del _inflight[key]
-    return _adopt(key, future) or _stopped.get(key)
+    if future is not None:
+        return _adopt_done(key, future) if future.done() else None
+    return _stopped.get(key)
 
 
 SPECULATE_FAMILIES = ("baseline",)  # methods cheap enough (well under a second) to run before asked
@@ -160,13 +169,17 @@ def _store(key: tuple, result: MethodResult) -> MethodResult:
     return _result_store(key, result)
 
 
-def _adopt(key: tuple, future: Future) -> MethodResult | None:
-    """Store a finished future's result (``None`` if it failed: a fresh run reports the failure)."""
+def _adopt_done(key: tuple, future: Future) -> MethodResult | None:
+    """Store a finished future's result, then drop the future (``None`` if it failed: a fresh run reports it).
+
+    Stored before the future leaves ``_inflight``: no moment when neither holds the result.
+    """
     try:
-        result = future.result()
+        result = _store(key, future.result())
     except Exception:  # noqa: BLE001 - the same failure is raised again, with its message, by run()
-        return None
-    return _store(key, result)
+        result = None
+    _forget(key, future)
+    return result
 
 
 def speculate(source: Source, plane: str, index: int, mask: MaskConfig, methods) -> None:
@@ -198,22 +211,21 @@ def run(source: Source, plane: str, index: int, mask: MaskConfig, method: str, c
     waited for. ``refit_stopped``: a cached result that was stopped early is computed again.
     """
     key = _key(source, plane, index, mask, method, config)
-    hit = cached_result(source, plane, index, mask, method, config)
-    if hit is not None and not (refit_stopped and hit.stopped):
-        return hit
-    with _inflight_lock:
-        future = _inflight.get(key)
-        if future is not None and future.cancel():
-            future = None
-        if future is None:
-            mine: Future = Future()
-            mine.set_running_or_notify_cancel()
-            _inflight[key] = mine
-    if future is not None:
-        adopted = _adopt(key, future)  # computed elsewhere: wait for it rather than compute it twice
-        if adopted is not None and not (refit_stopped and adopted.stopped):
-            return adopted
-        return run(source, plane, index, mask, method, config, progress, refit_stopped)
+    while True:
+        hit = cached_result(source, plane, index, mask, method, config)  # None while computed elsewhere
+        if hit is not None and not (refit_stopped and hit.stopped):
+            return hit
+        with _inflight_lock:
+            future = _inflight.get(key)
+            if future is not None and future.cancel():  # queued speculation: run it here, with progress
+                del _inflight[key]
+                future = None
+            if future is None:
+                mine: Future = Future()
+                mine.set_running_or_notify_cancel()
+                _inflight[key] = mine
+                break
+        future.exception()  # computed elsewhere: wait, then adopt it (next loop) instead of computing twice
     try:
         result = run_method(problem(source, plane, index, mask), method, config, progress=progress)
     except BaseException as exc:  # waiters then compute it themselves (and report any error)

@@ -8,7 +8,6 @@ objects, or weights of an unknown architecture, is refused before it is listed.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import tempfile
 from pathlib import Path
@@ -18,6 +17,7 @@ import streamlit as st
 from explorer.errors import ExplorerError
 
 _ADDED = "explorer.checkpoints.added"  # {path: summary row}
+_UPLOADED = "explorer.checkpoints.uploaded"  # {uploader file_id: path}: each upload is validated once
 SUFFIXES = (".pt", ".pth", ".ckpt")
 
 
@@ -45,12 +45,18 @@ def add_path(text: str) -> dict:
     return row
 
 
-def add_upload(name: str, data: bytes | memoryview) -> dict:
+def add_upload(name: str, data: bytes | memoryview, file_id: str | None = None) -> dict:
     """Save uploaded bytes under a content-hash name, validate them and add them; returns the summary row.
+
+    With the uploader's ``file_id``, an upload already added returns its row at once (Streamlit
+    re-delivers the file on every rerun while it stays in the widget).
 
     Raises:
         ExplorerError: wrong suffix, empty, or a file :func:`add_path` refuses (the saved copy is removed).
     """
+    known = st.session_state.setdefault(_UPLOADED, {})
+    if file_id is not None and known.get(file_id) in added():
+        return added()[known[file_id]]
     if not name.lower().endswith(SUFFIXES):
         raise ExplorerError(f"{name}: upload a PyTorch checkpoint ({', '.join(SUFFIXES)})")
     if len(data) == 0:
@@ -61,11 +67,14 @@ def add_upload(name: str, data: bytes | memoryview) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}-{safe}"
     if not path.is_file() or path.stat().st_size != len(data):
-        tmp = path.with_name(path.name + f".part-{os.getpid()}")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=path.name, suffix=".part", delete=False) as tmp:
+            tmp.write(data)  # a private name: concurrent uploads of the same file cannot collide
+        Path(tmp.name).replace(path)
     try:
-        return add_path(str(path))
+        row = add_path(str(path))
     except ExplorerError:
         path.unlink(missing_ok=True)
         raise
+    if file_id is not None:
+        known[file_id] = row["file"]
+    return row

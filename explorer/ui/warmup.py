@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import streamlit as st
@@ -25,6 +26,8 @@ if TYPE_CHECKING:  # not at run time: preload_charts() runs before torch is impo
 _PRELOADED = "explorer.warmup.preloaded"
 _started: weakref.WeakSet = weakref.WeakSet()
 _started_lock = threading.Lock()
+_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explorer-prefetch")
+_queued: list[Future] = []  # at most one job waits: a newer problem replaces it
 
 
 def preload_charts() -> None:
@@ -55,11 +58,16 @@ def _warm(problem: Problem) -> None:
 
 
 def prefetch(problem: Problem) -> None:
-    """Start warming up for ``problem`` in a daemon thread (once per problem; no-op when done)."""
+    """Warm up for ``problem`` in the background worker (once per problem; no-op when done).
+
+    One worker thread: a job still queued for an older problem (the user moved on) is cancelled.
+    """
     if problem.maps_ready:
         return
     with _started_lock:
         if problem in _started:
             return
         _started.add(problem)
-    threading.Thread(target=_warm, args=(problem,), name="explorer-prefetch", daemon=True).start()
+        for future in _queued:
+            future.cancel()
+        _queued[:] = [_worker.submit(_warm, problem)]

@@ -1,5 +1,6 @@
 """Trained networks (U-net, E2E VarNet): fastMRI equivalence, checkpoint loading and safety, resolution."""
 
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -307,3 +308,15 @@ def test_readme_lists_the_commands_that_train_the_shipped_checkpoints():
     assert "## Trained networks" in readme
     for command in ckpts.TRAIN_COMMANDS.values():
         assert command in readme.replace("\\\n    ", "")
+
+
+def test_cache_token_follows_the_checkpoint_file(tmp_path):
+    from explorer.recon.trained import UnetConfig, file_token
+
+    path = ckpts.random_checkpoint("unet", {"chans": 4, "num_pool_layers": 2}, tmp_path / "u.pt", seed=0)
+    config = UnetConfig(checkpoint=str(path))
+    first = file_token(config)
+    assert get_method("unet").cache_token(config) == first
+    ckpts.random_checkpoint("unet", {"chans": 4, "num_pool_layers": 2}, path, seed=1)  # retrained weights
+    os.utime(path, ns=(first[1] + 10**9, first[1] + 10**9))
+    assert file_token(config) != first

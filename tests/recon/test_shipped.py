@@ -1,0 +1,41 @@
+"""The shipped demo checkpoints (assets/checkpoints): present, small, loadable with weights_only, and
+better than l1-wavelet on a held-back slice of their own anatomy (the paper's ordering)."""
+
+from __future__ import annotations
+
+import pytest
+
+from explorer.data.fastmri import FastMRIVolume
+from explorer.data.sample import SampleSpec, write_sample
+from explorer.masks import MaskConfig
+from explorer.pipeline import prepare, run_method
+from explorer.recon import checkpoints as ckpts
+from explorer.recon.base import get_method
+
+ANATOMIES = ("knee", "brain")
+
+
+def test_shipped_checkpoints_are_present_small_and_carded():
+    paths = [ckpts.shipped_path(kind, anatomy) for kind in ckpts.KINDS for anatomy in ANATOMIES]
+    missing = [p.name for p in paths if not p.is_file()]
+    assert not missing, f"missing shipped checkpoints: {missing}"
+    assert sum(p.stat().st_size for p in paths) < 50 * 2**20
+    for kind in ckpts.KINDS:
+        for anatomy in ANATOMIES:
+            ckpt = ckpts.load_checkpoint(ckpts.shipped_path(kind, anatomy), kind)  # torch.load(weights_only=True)
+            card = ckpt.card
+            assert card["data"]["anatomy"] == anatomy and card["mask"] == {"type": "random", "acceleration": 4.0,
+                                                                         "center_fraction": 0.08}
+            assert card["steps"] > 0 and 0 < card["val_ssim"] <= 1
+            assert ckpts.shipped_path(kind, anatomy).with_suffix(".json").is_file()
+
+
+@pytest.mark.parametrize("anatomy", ANATOMIES)
+def test_trained_nets_beat_l1_on_a_held_back_slice(anatomy, tmp_path):
+    # subject 201 is held back from training (subjects 1-24) and validation (101-103)
+    path = write_sample(tmp_path, SampleSpec(family=anatomy, size=320, slices=1, coils=8, seed=201))
+    problem = prepare(FastMRIVolume(path).read_slice(0), MaskConfig("random", 4, 0.08, seed=1))
+    ssim = {name: run_method(problem, name, get_method(name).make_config({}, anatomy=anatomy)).metrics["ssim"]
+            for name in ("zero_filled", "l1", "unet", "varnet")}
+    assert ssim["unet"] > ssim["l1"] > ssim["zero_filled"], ssim
+    assert ssim["varnet"] > ssim["l1"], ssim
