@@ -78,6 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
     e.add_argument("--seed", type=int, default=0, help="mask seed of the first slice (slice i uses seed + i)")
     e.add_argument("--max-slices", type=int, default=None, help="score at most this many slices, evenly spread")
+    e.add_argument("--batch-size", type=int, default=8, help="slices per forward pass of the trained networks")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
     tr = sub.add_parser("train", help="train a U-net or E2E VarNet on a directory of fastMRI-layout .h5 volumes")
@@ -296,10 +297,12 @@ def _cmd_evaluate(args) -> int:
         raise ExplorerError("each --method may be given once")
     if args.max_slices is not None and args.max_slices < 1:
         raise ExplorerError("--max-slices must be at least 1")
+    if args.batch_size < 1:
+        raise ExplorerError("--batch-size must be at least 1")
     params = _parse_sets(args.set, args.method)
     mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
     with _Progress("evaluate", enabled=not args.json) as bar:
-        result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices,
+        result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices, batch_size=args.batch_size,
                           progress=lambda done, total, label: bar(done, total, {}))
     rows = result.summary()
     if bar.stop_requested:

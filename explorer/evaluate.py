@@ -17,7 +17,7 @@ from explorer.data.fastmri import FastMRIVolume, list_volumes
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.metrics import METRIC_NAMES
-from explorer.pipeline import prepare, run_method
+from explorer.pipeline import prepare, run_batch, run_method
 from explorer.recon.base import get_method
 
 
@@ -51,8 +51,11 @@ class Evaluation:
         return rows
 
 
+BATCH_FAMILIES = ("trained",)  # network inference runs on batches of slices
+
+
 def evaluate(data: str | Path, methods: list[str], mask: MaskConfig, configs: dict[str, dict] | None = None,
-             max_slices: int | None = None, device=None,
+             max_slices: int | None = None, device=None, batch_size: int = 8,
              progress: Callable[[int, int, str], None] | None = None) -> Evaluation:
     """Score ``methods`` on every slice of the volumes under ``data`` (a directory or one ``.h5``).
 
@@ -63,6 +66,8 @@ def evaluate(data: str | Path, methods: list[str], mask: MaskConfig, configs: di
         configs: ``{method: {param: value}}`` overrides; other parameters take the defaults for
             each slice's anatomy (tuned ``lam``, matching checkpoint).
         max_slices: score at most this many slices (evenly spread over the set); ``None``: all.
+        batch_size: trained networks reconstruct up to this many slices (same shape and anatomy)
+            per forward pass; their ``seconds`` are per slice.
         progress: ``progress(done, total, label)`` after each slice; returning True stops the
             evaluation there (the result then covers the slices scored so far).
 
@@ -88,19 +93,38 @@ def evaluate(data: str | Path, methods: list[str], mask: MaskConfig, configs: di
         raise ExplorerError(f"no volume under {path} has reference images to score against")
     if max_slices is not None and max_slices < len(refs):
         refs = [refs[int(i)] for i in np.linspace(0, len(refs) - 1, max_slices).round()]
-    metrics = {m: {k: [] for k in METRIC_NAMES} for m in methods}
-    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    scores: dict[str, dict[int, tuple[dict, float]]] = {m: {} for m in methods}  # method -> slice -> (metrics, s)
+    batched = [s for s in specs if s.family in BATCH_FAMILIES and batch_size > 1]
+    pending: list[tuple[int, object, str | None]] = []  # (slice number, problem, anatomy) awaiting a batch
+
+    def flush() -> None:
+        for spec in batched:
+            config = spec.make_config(configs.get(spec.name), anatomy=pending[0][2])
+            for (n, _, _), r in zip(pending, run_batch([p for _, p, _ in pending], spec.name, config)):
+                scores[spec.name][n] = (r.metrics, r.seconds)
+        pending.clear()
+
     for n, (f, i) in enumerate(refs):
         slc = FastMRIVolume(f).read_slice(i)
         problem = prepare(slc, replace(mask, seed=mask.seed + n), device)
+        anatomy = slc.meta.anatomy
         for spec in specs:
-            result = run_method(problem, spec.name, spec.make_config(configs.get(spec.name), anatomy=slc.meta.anatomy))
-            for k in METRIC_NAMES:
-                metrics[spec.name][k].append(result.metrics[k])
-            seconds[spec.name].append(result.seconds)
+            if spec not in batched:
+                result = run_method(problem, spec.name, spec.make_config(configs.get(spec.name), anatomy=anatomy))
+                scores[spec.name][n] = (result.metrics, result.seconds)
+        if batched:
+            if pending and (pending[0][2] != anatomy or pending[0][1].y.shape != problem.y.shape):
+                flush()
+            pending.append((n, problem, anatomy))
+            if len(pending) >= batch_size:
+                flush()
         if progress is not None and progress(n + 1, len(refs), f"{f.name}[{i}]"):
             refs = refs[:n + 1]
             break
+    if pending:
+        flush()
+    metrics = {m: {k: [scores[m][n][0][k] for n in range(len(refs))] for k in METRIC_NAMES} for m in methods}
+    seconds = {m: [scores[m][n][1] for n in range(len(refs))] for m in methods}
     return Evaluation(tuple(methods), tuple((f.name, i) for f, i in refs),
                       {m: {k: np.asarray(v) for k, v in d.items()} for m, d in metrics.items()},
                       {m: np.asarray(v) for m, v in seconds.items()}, tuple(skipped))

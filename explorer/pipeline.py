@@ -192,6 +192,43 @@ def run_method(problem: Problem, name: str, config=None, progress: ProgressFn | 
                         tuple(recorder.history), recorder.steps, stopped)
 
 
+def run_batch(problems: list[Problem], name: str, config=None) -> list[MethodResult]:
+    """Reconstruct several problems in one call (one batch through a network), scoring each.
+
+    For methods that need no coil maps (e.g. the trained networks); every problem must have
+    the same k-space shape and device. Each result's ``seconds`` is the batch's time divided
+    by its size.
+
+    Raises:
+        ExplorerError: the method needs coil maps, or the problems differ in shape or device.
+    """
+    spec = get_method(name)
+    config = config if config is not None else spec.config_cls()
+    if not problems:
+        return []
+    if spec.needs_maps(config):
+        raise ExplorerError(f"{name} needs coil maps: run it slice by slice")
+    if len({(tuple(p.y.shape), p.device) for p in problems}) != 1:
+        raise ExplorerError("a batch needs slices of one k-space shape on one device")
+    device = problems[0].device
+    y = torch.cat([p.y for p in problems])  # (B, C, H, W)
+    masks = [p.sampled.mask.to(device) for p in problems]
+    mask = torch.cat([m.expand(1, 1, *max((tuple(m.shape[-2:]) for m in masks), key=lambda s: s[0])) for m in masks])
+    recon = spec.factory(config)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.no_grad():
+        x = recon(y, Operator(mask=mask, maps=None))
+    _sync(device)
+    seconds = (time.perf_counter() - start) / len(problems)
+    results = []
+    for i, p in enumerate(problems):
+        image = to_magnitude(x[i], p.crop)
+        metrics = compute_metrics(p.target, image) if p.target is not None else None
+        results.append(MethodResult(name, spec.label, config, image, metrics, seconds))
+    return results
+
+
 def zero_filled_image(problem: Problem) -> np.ndarray:
     """Zero-filled RSS magnitude ``(h, w)`` (for previews)."""
     return run_method(problem, "zero_filled").image

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import h5py
+import numpy as np
 import pytest
 
 from explorer.cli import main
@@ -77,3 +78,14 @@ def test_progress_can_stop_an_evaluation(test_dir):
     seen = []
     ev = evaluate(d, ["zero_filled"], MASK, progress=lambda done, total, label: seen.append(done) or done == 2)
     assert seen == [1, 2] and len(ev.slices) == 2 and len(ev.metrics["zero_filled"]["ssim"]) == 2
+
+
+def test_trained_networks_run_in_batches_with_the_same_scores(test_dir, tiny_checkpoints):
+    d, _, _ = test_dir
+    sets = {"unet": {"checkpoint": str(tiny_checkpoints["unet"]), "crop": 32},
+            "varnet": {"checkpoint": str(tiny_checkpoints["varnet"]), "crop": 32}}
+    one = evaluate(d, ["unet", "varnet"], MASK, configs=sets, batch_size=1)
+    three = evaluate(d, ["unet", "varnet"], MASK, configs=sets, batch_size=3)
+    for m in ("unet", "varnet"):
+        for k in ("ssim", "psnr", "nmse"):
+            np.testing.assert_allclose(three.metrics[m][k], one.metrics[m][k], rtol=1e-4, atol=1e-6)

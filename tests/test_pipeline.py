@@ -87,3 +87,16 @@ def test_a_stop_request_after_the_last_step_does_not_mark_the_result_stopped(sma
     assert done.steps == (2, 2) and not done.stopped and done.history == ((1, 1.0), (2, 0.5))
     early = run_method(p, "two_steps", progress=lambda s, t, i: True)  # asks to stop after step 1
     assert early.steps == (1, 2) and early.stopped
+
+
+def test_run_batch_matches_single_runs_and_refuses_map_methods(small_sample):
+    from explorer.pipeline import run_batch
+
+    problems = [prepare(small_sample, MaskConfig("random", 3, 0.2, seed=s)) for s in (1, 2)]
+    batch = run_batch(problems, "zero_filled")
+    for p, r in zip(problems, batch):
+        single = run_method(p, "zero_filled")
+        np.testing.assert_allclose(r.image, single.image, rtol=1e-5, atol=1e-9)
+        assert r.metrics["ssim"] == pytest.approx(single.metrics["ssim"], abs=1e-6)
+    with pytest.raises(ExplorerError, match="needs coil maps"):
+        run_batch(problems, "sense")
