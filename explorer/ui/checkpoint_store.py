@@ -7,14 +7,12 @@ objects, or weights of an unknown architecture, is refused before it is listed.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import tempfile
 from pathlib import Path
 
 import streamlit as st
 
 from explorer.errors import ExplorerError
+from explorer.ui.state import store_bytes
 
 _ADDED = "explorer.checkpoints.added"  # {path: summary row}
 _UPLOADED = "explorer.checkpoints.uploaded"  # {uploader file_id: path}: each upload is validated once
@@ -59,17 +57,7 @@ def add_upload(name: str, data: bytes | memoryview, file_id: str | None = None) 
         return added()[known[file_id]]
     if not name.lower().endswith(SUFFIXES):
         raise ExplorerError(f"{name}: upload a PyTorch checkpoint ({', '.join(SUFFIXES)})")
-    if len(data) == 0:
-        raise ExplorerError(f"{name}: the uploaded file is empty")
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80]
-    folder = Path(tempfile.gettempdir()) / "mri-explorer-checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}-{safe}"
-    if not path.is_file() or path.stat().st_size != len(data):
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=path.name, suffix=".part", delete=False) as tmp:
-            tmp.write(data)  # a private name: concurrent uploads of the same file cannot collide
-        Path(tmp.name).replace(path)
+    path = store_bytes(name, data, "mri-explorer-checkpoints")
     try:
         row = add_path(str(path))
     except ExplorerError:

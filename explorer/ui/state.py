@@ -125,17 +125,26 @@ def save_upload(name: str, data: bytes | memoryview) -> Path:
     """
     if not name.lower().endswith(".h5"):
         raise ExplorerError(f"{name}: only .h5 files (fastMRI or raw ISMRMRD) can be uploaded")
+    return store_bytes(name, data, "mri-explorer-uploads")
+
+
+def store_bytes(name: str, data: bytes | memoryview, folder_name: str) -> Path:
+    """Write ``data`` to ``<tempdir>/<folder_name>/<content hash>-<name>`` (idempotent; atomic, private temp name).
+
+    Raises:
+        ExplorerError: empty data.
+    """
     if len(data) == 0:
         raise ExplorerError(f"{name}: the uploaded file is empty")
     digest = hashlib.sha256(data).hexdigest()[:16]
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80]
-    folder = Path(tempfile.gettempdir()) / "mri-explorer-uploads"
+    folder = Path(tempfile.gettempdir()) / folder_name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{digest}-{safe}"
     if not path.is_file() or path.stat().st_size != len(data):
-        tmp = path.with_name(path.name + f".part-{os.getpid()}")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=path.name, suffix=".part", delete=False) as tmp:
+            tmp.write(data)  # a private name: concurrent uploads of the same file cannot collide
+        Path(tmp.name).replace(path)
     return path
 
 
