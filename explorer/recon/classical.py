@@ -6,8 +6,25 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explorer.physics import Operator, ifft2c, rss
+from explorer.physics import Operator, fft2c, ifft2c, rss
 from explorer.recon.base import ProgressFn, register
+
+OUTPUTS: tuple[str, ...] = ("dc_rss", "image")
+_OUTPUT_HELP = "dc_rss: measured k-space re-inserted into the coil images, then root-sum-of-squares; image: the SENSE image x"
+
+
+def combine(x: torch.Tensor, y: torch.Tensor, op: Operator, output: str) -> torch.Tensor:
+    """A method's output from its SENSE image ``x`` ``(B, H, W)`` and the measurements ``y`` ``(B, C, H, W)``.
+
+    ``"image"``: ``x`` itself. ``"dc_rss"``: the coil images ``S x`` with the measured k-space
+    re-inserted where sampled, combined by root-sum-of-squares: comparable with fastMRI's RSS
+    reference, which keeps the signal (and noise) outside the ESPIRiT support that ``x`` lacks.
+    """
+    if output == "image":
+        return x
+    coils = x.unsqueeze(1) if op.maps is None else op.maps * x.unsqueeze(1)
+    images = ifft2c(y * op.mask + fft2c(coils) * ~op.mask)
+    return images[:, 0] if op.maps is None else rss(images, dim=1).to(x.dtype)
 
 
 @dataclass(frozen=True)
@@ -37,6 +54,7 @@ class SenseConfig:
 
     iterations: int = field(default=10, metadata={"help": "conjugate-gradient iterations (fixed count)", "min": 1, "max": 500})
     l2: float = field(default=0.0, metadata={"help": "Tikhonov weight lambda in (A^H A + lambda I) x = A^H y (A has unit norm, so lambda is scale-free)", "min": 0.0, "max": 10.0})
+    output: str = field(default="dc_rss", metadata={"help": _OUTPUT_HELP, "choices": OUTPUTS})
 
 
 @register("sense", "SENSE (CG)", "baseline", SenseConfig,
@@ -47,7 +65,8 @@ def sense(config: SenseConfig):
 
     def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
         rhs = op.adjoint(y)
-        return conjugate_gradient(lambda x: op.normal(x) + config.l2 * x, rhs, config.iterations, progress)
+        x = conjugate_gradient(lambda x: op.normal(x) + config.l2 * x, rhs, config.iterations, progress)
+        return combine(x, y, op, config.output)
 
     return recon
 

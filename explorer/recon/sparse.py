@@ -31,14 +31,13 @@ import torch.nn.functional as F
 from explorer.physics import Operator, fft2c, ifft2c, rss
 from explorer.recon import solvers
 from explorer.recon.base import ProgressFn, register
+from explorer.recon.classical import _OUTPUT_HELP, OUTPUTS, combine
 
 TUNED_PATH = Path(__file__).with_name("tuned_lambdas.json")
 TUNED: dict = json.loads(TUNED_PATH.read_text())
 PERCENTILE = 0.99
 WAVELETS: tuple[str, ...] = ("haar", "db2", "db3", "db4", "db6", "sym4", "coif2")
-OUTPUTS: tuple[str, ...] = ("dc_rss", "image")
 TV_DUAL_RATIO = 6.0  # primal-dual: dual step sigma = TV_DUAL_RATIO * lam (tuned: steps balance the dual ball radius)
-_OUTPUT_HELP = "dc_rss: measured k-space re-inserted into the coil images, then root-sum-of-squares; image: the SENSE image x"
 
 
 def tuned_lambda(method: str, family: str | None = None) -> float:
@@ -165,15 +164,6 @@ def total_variation(y: torch.Tensor, op: Operator, lam: float, iterations: int,
                                           lambda p: solvers.project_l2_balls(p, lam_t), tau, sigma),
         state, iterations, progress)
     return state.x * s
-
-
-def combine(x: torch.Tensor, y: torch.Tensor, op: Operator, output: str) -> torch.Tensor:
-    """The method output from the SENSE image ``x`` ``(B, H, W)``: see the module docstring."""
-    if output == "image":
-        return x
-    coils = x.unsqueeze(1) if op.maps is None else op.maps * x.unsqueeze(1)
-    images = ifft2c(y * op.mask + fft2c(coils) * ~op.mask)
-    return images[:, 0] if op.maps is None else rss(images, dim=1).to(x.dtype)
 
 
 def l1_objective(x: torch.Tensor, y: torch.Tensor, op: Operator, lam: float, wavelet: str = "db4",

@@ -91,9 +91,12 @@ def test_config_is_frozen_hashable_and_documented(name):
 def test_sense_inverts_fully_sampled_data_and_beats_zero_filled_when_undersampled():
     y, op, x = _problem()
     full = op.with_mask(torch.ones(1, 1, 1, W, dtype=torch.bool))
-    xs = build("sense")(full.forward(x), full)
+    image = get_method("sense").make_config({"output": "image"})
+    xs = build("sense", image)(full.forward(x), full)
     torch.testing.assert_close(xs, x, rtol=1e-3, atol=1e-3)
-    err_sense = (build("sense")(y, op).abs() - x.abs()).norm()
+    # default output dc_rss: fully sampled, that is exactly the RSS of the measured coil images
+    torch.testing.assert_close(build("sense")(full.forward(x), full).real, rss(ifft2c(full.forward(x)), dim=1))
+    err_sense = (build("sense", image)(y, op).abs() - x.abs()).norm()
     err_zf = (build("zero_filled")(y, op).abs() - x.abs()).norm()
     assert err_sense < 0.8 * err_zf
 

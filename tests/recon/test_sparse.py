@@ -163,7 +163,7 @@ def test_objective_decreases(method):
 @pytest.mark.parametrize("method", ["l1", "tv"])
 def test_small_lambda_approaches_sense_least_squares(method):
     y, op, _ = _problem(32, 32, 4, every=2, noise=0.02, dtype=torch.complex128)
-    sense = build("sense", SenseConfig(iterations=100))(y, op)
+    sense = build("sense", SenseConfig(iterations=100, output="image"))(y, op)
     x = {"l1": lambda: l1_wavelet(y, op, 1e-9, 400, "db4", 3), "tv": lambda: total_variation(y, op, 1e-9, 400)}[method]()
     assert float((x - sense).norm() / sense.norm()) < 1e-3
 
