@@ -90,10 +90,6 @@ if run_pressed:
 
 # ---------------------------------------------------------------- 3. results
 shown = st.session_state.get(state.REQUEST)
-if shown is None and chosen and all(methods[n].family in cache.SPECULATE_FAMILIES for n in chosen):
-    # First visit with only quick methods chosen (the defaults): show them at once; they have
-    # been computing in the background since the settings were known.
-    shown = st.session_state[state.REQUEST] = request
 if shown is None:
     st.info("Choose methods and press **Run reconstruction**.", icon=":material/play_arrow:")
     st.stop()
