@@ -35,6 +35,7 @@ from explorer.masks import MaskConfig  # noqa: E402
 from explorer.metrics import compute_metrics, to_magnitude  # noqa: E402
 from explorer.pipeline import prepare  # noqa: E402
 from explorer.recon import checkpoints as ckpts  # noqa: E402
+from explorer.recon import model_store  # noqa: E402
 from explorer.recon.base import build, get_method  # noqa: E402
 
 
@@ -80,7 +81,7 @@ def bench_one(label: str, kind: str, path: Path, problem, device: torch.device, 
         with torch.no_grad():
             return recon(y, op)
 
-    model = ckpts.load_model(path, kind, device)
+    model = model_store.load_model(path, kind, device)
 
     def theirs():
         with torch.inference_mode():
@@ -112,7 +113,7 @@ def main() -> None:
     notes, models = [], []
     for kind in ckpts.KINDS:
         for anatomy in ckpts.ANATOMIES:
-            path = ckpts.shipped_path(kind, anatomy)
+            path = model_store.shipped_path(kind, anatomy)
             if path.is_file():
                 models.append((f"{kind}_{anatomy} (shipped)", kind, path))
             else:
@@ -132,7 +133,7 @@ def main() -> None:
         for label, kind, path in models:
             row = bench_one(label, kind, path, problem, device, args.repeats)
             print(f"{row[0]:<32}{row[1]:>7}{row[2]:>9.2f}{row[3]:>12.3f}{row[4]:>11.3f}{row[5]:>12.2e}{row[6]:>7.3f}{row[7]:>8.4f}")
-            ckpts.clear_cache()
+            model_store.clear_cache()
     for note in notes:
         print(note)
     for f in tmp.iterdir():

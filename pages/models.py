@@ -18,6 +18,7 @@ st.caption("Trained networks (fastMRI's U-net and end-to-end VarNet) and their c
            "and sparse recovery need no checkpoint: they fit each slice on their own.")
 
 from explorer.recon import checkpoints  # torch: imported after the first elements are on screen
+from explorer.recon import model_store
 
 COLUMNS = ["model", "trained on", "architecture", "weights (M)", "size (MB)", "steps", "val SSIM"]
 
@@ -27,7 +28,7 @@ st.markdown("Trained with `python -m explorer train` on the embedded sample (4×
             "In **Reconstruct**, `checkpoint = auto` picks the one trained on the data's anatomy; `knee` / `brain` "
             "force one (a knee checkpoint on brain data is the anatomy shift studied by the robustness pages).")
 try:
-    rows = checkpoints.shipped_catalog()
+    rows = model_store.shipped_catalog()
 except ExplorerError as exc:  # e.g. a damaged file in EXPLORER_CHECKPOINT_DIR: say so, keep the page
     widgets.show_error(exc)
     rows = []

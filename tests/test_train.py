@@ -12,6 +12,7 @@ from explorer.data.sample import SampleSpec, write_sample
 from explorer.errors import ExplorerError
 from explorer.physics import Operator
 from explorer.recon import checkpoints as ckpts
+from explorer.recon import model_store
 from explorer.recon.base import build, get_method
 from explorer.train import TrainOptions, state_path, train
 from tests.conftest import TINY_ARCH, multicoil_kspace
@@ -106,7 +107,7 @@ def test_half_checkpoints_and_single_coil_unet(dataset, tmp_path):
     payload = torch.load(result.checkpoint, weights_only=True)
     assert all(v.dtype == torch.float16 for v in payload["state_dict"].values())
     assert result.card["weights_dtype"] == "float16" and result.card["data"]["anatomy"] == "brain"
-    assert all(p.dtype == torch.float32 for p in ckpts.load_model(result.checkpoint, "unet").parameters())
+    assert all(p.dtype == torch.float32 for p in model_store.load_model(result.checkpoint, "unet").parameters())
 
 
 def run(capsys, *argv):

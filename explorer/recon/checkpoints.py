@@ -1,4 +1,4 @@
-"""Checkpoints of the trained networks: save, load safely, recognise, cache, model cards.
+"""Checkpoint files of the trained networks: build, recognise, save, load safely, model cards.
 
 Models are ``fastmri.models.Unet`` and ``fastmri.models.VarNet`` themselves, so official fastMRI
 state dicts load unchanged. Accepted files (all read with ``torch.load(weights_only=True)``: a
@@ -21,17 +21,14 @@ executing anything):
 The architecture comes from the state dict's key set and tensor shapes (:func:`recognise`); a
 card that claims another architecture is an error. Weights are always returned as float32.
 
-Shipped demo checkpoints live in ``assets/checkpoints/{unet,varnet}_{knee,brain}.pt`` (override the
-directory with ``EXPLORER_CHECKPOINT_DIR``); :data:`TRAIN_COMMANDS` gives the command that trains
-each. Nothing is ever downloaded.
+Where checkpoints live (the shipped ones), resolving a ``checkpoint`` parameter and the cache of
+loaded models are in :mod:`explorer.recon.model_store`. Nothing is ever downloaded.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
 import json
-import os
 import pickle
 import re
 import warnings
@@ -65,22 +62,6 @@ RECOGNISED: dict[str, tuple[str, ...]] = {
     "unet": ("in_chans", "out_chans", "chans", "num_pool_layers"),
     "varnet": ("num_cascades", "sens_chans", "sens_pools", "chans", "pools"),
 }
-
-#: How each shipped checkpoint is trained (README "Trained networks" lists the same commands).
-#: (Sized to train in about 40 minutes each on 2 CPU cores and to run interactively there.)
-SHIPPED_ARCH = {"unet": "--chans 16 --pools 4", "varnet": "--cascades 5 --chans 10 --pools 3 --sens-chans 4 --sens-pools 3"}
-SHIPPED_SCHEDULE = {"unet": "--steps 600 --batch-size 4", "varnet": "--steps 500 --batch-size 1"}
-TRAIN_COMMANDS: dict[tuple[str, str], str] = {
-    (kind, anatomy): (
-        f"python -m explorer train --model {kind} --data data/train/{anatomy} --val data/val/{anatomy} "
-        f"--challenge multicoil --mask random --acceleration 4 --center-fraction 0.08 {SHIPPED_ARCH[kind]} "
-        f"{SHIPPED_SCHEDULE[kind]} --val-slices 5 --save-every 50 --seed 0 --half --state runs/{kind}_{anatomy}.state.pt "
-        f"--out assets/checkpoints/{kind}_{anatomy}.pt"
-    )
-    for kind in KINDS
-    for anatomy in ANATOMIES
-}
-
 
 class Checkpoint(NamedTuple):
     """A loaded checkpoint.
@@ -386,191 +367,6 @@ def random_checkpoint(kind: str, arch: dict[str, Any] | None, path: str | Path, 
                            {"random_init": {"seed": seed}, **(card or {})}, half=half)
 
 
-# ----------------------------------------------------------------------------- resolution and cache
-
-
-def checkpoint_dir() -> Path:
-    """Directory of the shipped checkpoints: ``$EXPLORER_CHECKPOINT_DIR`` or ``assets/checkpoints``."""
-    env = os.environ.get("EXPLORER_CHECKPOINT_DIR", "").strip()
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
-
-
-def shipped_path(kind: str, anatomy: str) -> Path:
-    """``<checkpoint_dir>/<kind>_<anatomy>.pt``."""
-    return checkpoint_dir() / f"{kind}_{anatomy}.pt"
-
-
-def resolve(spec: str | Path, kind: str) -> Path:
-    """The file a ``checkpoint`` parameter names.
-
-    Args:
-        spec: ``"auto"`` (the knee checkpoint; the registry replaces it with the data's anatomy),
-            ``"knee"`` / ``"brain"`` (the shipped checkpoint), or a file path.
-        kind: ``"unet"`` or ``"varnet"``.
-
-    Raises:
-        ExplorerError: a shipped checkpoint is missing (the message gives the command that trains
-            it); a named file is missing.
-    """
-    _check_kind(kind)
-    text = str(spec).strip()
-    name = "knee" if text in ("", "auto") else text
-    if name in ANATOMIES:
-        path = shipped_path(kind, name)
-        if not path.is_file():
-            raise ExplorerError(f"the shipped {LABELS[kind]} {name} checkpoint {path} is missing; "
-                                f"train it with: {TRAIN_COMMANDS[(kind, name)]}")
-        return path
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise ExplorerError(f"no such {kind} checkpoint file: {path}")
-    return path
-
-
-def load_model(path_or_name: str | Path, kind: str, device: torch.device | str | None = None) -> nn.Module:
-    """The model of a checkpoint, cached: eval mode, parameters with ``requires_grad=False``.
-
-    The cache key is (resolved path, mtime, size, kind, device), so a rewritten file is reloaded.
-    The returned module is SHARED: never modify it (train, ``.to()``, ``requires_grad_``); deep-copy
-    it first (``copy.deepcopy``) to adapt it (test-time training). Gradients w.r.t. the input still flow.
-
-    Args:
-        path_or_name: a file, or ``"auto"`` / ``"knee"`` / ``"brain"`` (see :func:`resolve`).
-        kind: ``"unet"`` or ``"varnet"``.
-        device: where to put it (default CPU).
-    """
-    path = resolve(path_or_name, kind).resolve()
-    stat = path.stat()
-    return _cached_model(str(path), stat.st_mtime_ns, stat.st_size, kind, str(device_key(device)))
-
-
-def device_key(device: torch.device | str | None) -> torch.device:
-    """``device`` with an explicit index for CUDA (``cuda`` -> ``cuda:0``), CPU by default: one cache entry per GPU."""
-    device = torch.device(device or "cpu")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_model(path: str, mtime_ns: int, size: int, kind: str, device: str) -> nn.Module:
-    model = model_from_checkpoint(load_checkpoint(path, kind))
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.to(device)
-
-
-def clear_cache() -> None:
-    """Forget the cached models and cards."""
-    _cached_model.cache_clear()
-    _cached_info.cache_clear()
-
-
-def checkpoint_info(path_or_name: str | Path, kind: str) -> dict[str, Any]:
-    """``{"path", "kind", "arch", "card"}`` of a checkpoint (cached; reads the ``.json`` sidecar when present)."""
-    path = resolve(path_or_name, kind).resolve()
-    stat = path.stat()
-    return _cached_info(str(path), stat.st_mtime_ns, kind)
-
-
-@functools.lru_cache(maxsize=32)
-def _cached_info(path: str, mtime_ns: int, kind: str) -> dict[str, Any]:
-    ckpt = load_checkpoint(path, kind)
-    return {"path": path, "kind": ckpt.kind, "arch": ckpt.arch, "card": ckpt.card}
-
-
-def checkpoint_anatomy(kind: str, path_or_name: str | Path) -> str | None:
-    """Anatomy a checkpoint was trained on: ``"knee"`` / ``"brain"`` / ``None`` (unknown).
-
-    Shipped names answer directly; files answer from their model card (``data.anatomy``).
-    """
-    text = str(path_or_name).strip()
-    if text in ("", "auto"):
-        return "knee"
-    if text in ANATOMIES:
-        return text
-    card = checkpoint_info(text, kind)["card"]
-    anatomy = (card.get("data") or {}).get("anatomy") if isinstance(card.get("data"), dict) else None
-    return anatomy if anatomy in ANATOMIES else None
-
-
-def describe_checkpoint(kind: str, path_or_name: str | Path, data_anatomy: str | None) -> str:
-    """One line for the UI, e.g. ``"knee checkpoint · on brain data: anatomy shift"``.
-
-    Args:
-        kind: model kind; path_or_name: the ``checkpoint`` parameter; data_anatomy: the slice's anatomy.
-    """
-    trained_on = checkpoint_anatomy(kind, path_or_name)
-    text = str(path_or_name).strip()
-    if text in ("", "auto", *ANATOMIES):
-        what = f"{trained_on} checkpoint"
-    else:
-        card = checkpoint_info(text, kind)["card"]
-        words = ["random-weights"] if card.get("random_init") else ([] if card else ["external"])
-        words += [trained_on] if trained_on else []
-        what = " ".join([*words, f"checkpoint {Path(text).name}"]) + ("" if trained_on else " (anatomy unknown)")
-    if data_anatomy is None or trained_on is None:
-        return what
-    if trained_on == data_anatomy:
-        return f"{what} · on {data_anatomy} data"
-    return f"{what} · on {data_anatomy} data: anatomy shift"
-
-
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ExplorerError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
-
-
-# ----------------------------------------------------------------------------- catalogue (Models page, CLI)
-
-
-def summary(path_or_name: str | Path, kind: str | None = None) -> dict[str, Any]:
-    """One catalogue row for a checkpoint file (its card, or what its weights reveal).
-
-    Args:
-        path_or_name: a file, or ``"knee"`` / ``"brain"`` with ``kind`` (a shipped checkpoint).
-        kind: expected model kind (``None``: recognised from the file).
-
-    Returns:
-        ``{"model", "kind", "trained on", "architecture", "weights (M)", "size (MB)", "steps",
-        "val SSIM", "file"}`` (``None`` where unknown).
-
-    Raises:
-        ExplorerError: missing, unreadable, refused (pickled objects) or mismatched file.
-    """
-    path = resolve(path_or_name, kind) if kind is not None else Path(str(path_or_name)).expanduser()
-    ckpt = load_checkpoint(path, kind)
-    card = ckpt.card or {}
-    data = card.get("data") if isinstance(card.get("data"), dict) else {}
-    anatomy = data.get("anatomy")
-    origin = ("random weights" if card.get("random_init") else
-              f"{anatomy or 'unknown anatomy'} ({data.get('challenge', '?')}, {data.get('slices', '?')} slices)" if card
-              else "external state dict (no model card)")
-    return {
-        "model": LABELS[ckpt.kind],
-        "kind": ckpt.kind,
-        "trained on": origin,
-        "architecture": _arch_text(ckpt.kind, ckpt.arch),
-        "weights (M)": round(sum(v.numel() for v in ckpt.state_dict.values()) / 1e6, 2),
-        "size (MB)": round(path.stat().st_size / 2**20, 1),
-        "steps": card.get("steps"),
-        "val SSIM": round(float(card["val_ssim"]), 4) if isinstance(card.get("val_ssim"), (int, float)) else None,
-        "file": str(path),
-    }
-
-
-def shipped_catalog() -> list[dict[str, Any]]:
-    """Rows for every shipped checkpoint slot (``kind`` x ``anatomy``); a missing one carries its train command.
-
-    Each row is :func:`summary` (plus ``"name"``) or ``{"name", "model", "kind", "missing": command}``.
-    """
-    rows = []
-    for kind in KINDS:
-        for anatomy in ANATOMIES:
-            name = f"{kind}_{anatomy}"
-            if not shipped_path(kind, anatomy).is_file():
-                rows.append({"name": name, "model": LABELS[kind], "kind": kind, "missing": TRAIN_COMMANDS[(kind, anatomy)]})
-                continue
-            rows.append({"name": name, **summary(anatomy, kind)})
-    return rows

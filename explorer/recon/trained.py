@@ -14,7 +14,7 @@ The contract returns a complex image ``(B, H, W)`` of the k-space size: the crop
 capped at the k-space size (fastMRI's references are 320x320).
 
 Reconstructors run on the device of ``y`` with a cached, shared model
-(:func:`explorer.recon.checkpoints.load_model`) that they never modify; they run under
+(:func:`explorer.recon.model_store.load_model`) that they never modify; they run under
 ``torch.inference_mode`` unless a gradient is needed (``y`` or the model's parameters require
 grad and grad mode is on): outputs are differentiable w.r.t. ``y``. :func:`make_recon` builds a
 reconstructor around any model (e.g. a deep copy adapted at test time).
@@ -34,6 +34,7 @@ from explorer.device import get_device
 from explorer.errors import ExplorerError
 from explorer.physics import Operator, center_crop
 from explorer.recon import checkpoints as ckpts
+from explorer.recon import model_store
 from explorer.recon.base import ProgressFn, Reconstructor, register
 
 EPS = 1e-11  # fastMRI's normalisation epsilon
@@ -222,13 +223,13 @@ def _pool_count(kind: str, model: nn.Module) -> int:
 
 def _factory(kind: str):
     def factory(config) -> Reconstructor:
-        device = ckpts.device_key(get_device())  # fail early (missing / refused / unusable file), warm the cache
-        recons = {str(device): make_recon(kind, ckpts.load_model(config.checkpoint, kind, device), config.crop)}
+        device = model_store.device_key(get_device())  # fail early (missing / refused / unusable file), warm the cache
+        recons = {str(device): make_recon(kind, model_store.load_model(config.checkpoint, kind, device), config.crop)}
 
         def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
-            key = str(ckpts.device_key(y.device))
+            key = str(model_store.device_key(y.device))
             if key not in recons:
-                recons[key] = make_recon(kind, ckpts.load_model(config.checkpoint, kind, y.device), config.crop)
+                recons[key] = make_recon(kind, model_store.load_model(config.checkpoint, kind, y.device), config.crop)
             return recons[key](y, op, progress)
 
         return recon
@@ -263,7 +264,7 @@ def varnet(config: VarNetConfig) -> Reconstructor:
 
 def checkpoint_anatomy(config) -> str | None:
     """Anatomy the config's checkpoint was trained on (``"knee"`` / ``"brain"`` / ``None`` unknown)."""
-    return ckpts.checkpoint_anatomy(KIND_OF_CONFIG[type(config)], config.checkpoint)
+    return model_store.checkpoint_anatomy(KIND_OF_CONFIG[type(config)], config.checkpoint)
 
 
 def describe(config, anatomy: str | None) -> str:
@@ -273,7 +274,7 @@ def describe(config, anatomy: str | None) -> str:
         config: a :class:`UnetConfig` / :class:`VarNetConfig`.
         anatomy: the data's anatomy (``SliceMeta.anatomy``).
     """
-    return ckpts.describe_checkpoint(KIND_OF_CONFIG[type(config)], config.checkpoint, anatomy)
+    return model_store.describe_checkpoint(KIND_OF_CONFIG[type(config)], config.checkpoint, anatomy)
 
 
 def file_token(config) -> tuple[str, int, int]:
@@ -282,6 +283,6 @@ def file_token(config) -> tuple[str, int, int]:
     Raises:
         ExplorerError: the checkpoint cannot be resolved (missing file).
     """
-    path = ckpts.resolve(config.checkpoint, KIND_OF_CONFIG[type(config)]).resolve()
+    path = model_store.resolve(config.checkpoint, KIND_OF_CONFIG[type(config)]).resolve()
     stat = path.stat()
     return str(path), stat.st_mtime_ns, stat.st_size

@@ -1,6 +1,6 @@
 """Checkpoints the user added in this session (Models page): validated paths and saved uploads.
 
-A checkpoint is added only after :func:`explorer.recon.checkpoints.summary` has read it with
+A checkpoint is added only after :func:`explorer.recon.model_store.summary` has read it with
 ``torch.load(weights_only=True)`` and recognised its architecture, so a file holding pickled
 objects, or weights of an unknown architecture, is refused before it is listed.
 """
@@ -30,7 +30,7 @@ def add_path(text: str) -> dict:
     Raises:
         ExplorerError: empty, missing, unreadable, refused or unrecognised file.
     """
-    from explorer.recon.checkpoints import summary  # noqa: PLC0415
+    from explorer.recon.model_store import summary  # noqa: PLC0415
 
     text = (text or "").strip()
     if not text:

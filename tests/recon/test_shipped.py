@@ -10,24 +10,25 @@ from explorer.data.sample import SampleSpec, write_sample
 from explorer.masks import MaskConfig
 from explorer.pipeline import prepare, run_method
 from explorer.recon import checkpoints as ckpts
+from explorer.recon import model_store
 from explorer.recon.base import get_method
 
 ANATOMIES = ("knee", "brain")
 
 
 def test_shipped_checkpoints_are_present_small_and_carded():
-    paths = [ckpts.shipped_path(kind, anatomy) for kind in ckpts.KINDS for anatomy in ANATOMIES]
+    paths = [model_store.shipped_path(kind, anatomy) for kind in ckpts.KINDS for anatomy in ANATOMIES]
     missing = [p.name for p in paths if not p.is_file()]
     assert not missing, f"missing shipped checkpoints: {missing}"
     assert sum(p.stat().st_size for p in paths) < 50 * 2**20
     for kind in ckpts.KINDS:
         for anatomy in ANATOMIES:
-            ckpt = ckpts.load_checkpoint(ckpts.shipped_path(kind, anatomy), kind)  # torch.load(weights_only=True)
+            ckpt = ckpts.load_checkpoint(model_store.shipped_path(kind, anatomy), kind)  # torch.load(weights_only=True)
             card = ckpt.card
             assert card["data"]["anatomy"] == anatomy and card["mask"] == {"type": "random", "acceleration": 4.0,
                                                                          "center_fraction": 0.08}
             assert card["steps"] > 0 and 0 < card["val_ssim"] <= 1
-            assert ckpts.shipped_path(kind, anatomy).with_suffix(".json").is_file()
+            assert model_store.shipped_path(kind, anatomy).with_suffix(".json").is_file()
 
 
 @pytest.mark.parametrize("anatomy", ANATOMIES)

@@ -13,6 +13,7 @@ from fastmri.data.transforms import UnetDataTransform, VarNetDataTransform
 from explorer.errors import ExplorerError
 from explorer.physics import Operator, center_crop, fft2c
 from explorer.recon import checkpoints as ckpts
+from explorer.recon import model_store
 from explorer.recon.base import build, get_method
 from explorer.recon.trained import checkpoint_anatomy, describe, make_recon
 from tests.conftest import TINY_ARCH, phantom, smooth_maps
@@ -43,7 +44,7 @@ def test_unet_matches_fastmri_transform_and_model(tiny_checkpoints, coils):
     kspace = y[0, 0].numpy() if coils == 1 else y[0].numpy()
     sample = UnetDataTransform("singlecoil" if coils == 1 else "multicoil")(
         kspace, None, np.zeros((CROP, CROP), np.float32), {}, "f.h5", 0)
-    model = ckpts.load_model(tiny_checkpoints["unet"], "unet")
+    model = model_store.load_model(tiny_checkpoints["unet"], "unet")
     with torch.no_grad():
         ref = model(sample.image[None, None])[0, 0] * sample.std + sample.mean
     assert torch.equal(center_crop(out[0].real, (CROP, CROP)), ref)
@@ -58,7 +59,7 @@ def test_varnet_matches_fastmri_transform_and_model(tiny_checkpoints):
     out = _recon("varnet", tiny_checkpoints["varnet"])(y, Operator(mask))
     attrs = {"padding_left": 0, "padding_right": W, "recon_size": (CROP, CROP), "max": 1.0}
     sample = VarNetDataTransform()(y[0].numpy(), mask.reshape(W).numpy().astype(np.float32), None, attrs, "f.h5", 0)
-    model = ckpts.load_model(tiny_checkpoints["varnet"], "varnet")
+    model = model_store.load_model(tiny_checkpoints["varnet"], "varnet")
     with torch.no_grad():
         ref = model(sample.masked_kspace[None], sample.mask[None], sample.num_low_frequencies)[0]
     assert torch.equal(center_crop(out[0].real, (CROP, CROP)), center_crop(ref, (CROP, CROP)))
@@ -77,14 +78,14 @@ def test_varnet_accepts_2d_masks(tiny_checkpoints):
 @pytest.mark.parametrize("name", ["unet", "varnet"])
 def test_gradient_flows_and_shared_model_is_untouched(tiny_checkpoints, name):
     y, mask = _data(4)
-    model = ckpts.load_model(tiny_checkpoints[name], name)
+    model = model_store.load_model(tiny_checkpoints[name], name)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     y = y.clone().requires_grad_(True)
     x = _recon(name, tiny_checkpoints[name])(y, Operator(mask))
     (g,) = torch.autograd.grad(x.abs().pow(2).sum(), y)
     assert torch.isfinite(torch.view_as_real(g)).all() and g.abs().sum() > 0
     assert (g[..., ~mask[0, 0, 0]] == 0).all()  # unsampled entries do not enter the reconstruction
-    assert ckpts.load_model(tiny_checkpoints[name], name) is model and not model.training
+    assert model_store.load_model(tiny_checkpoints[name], name) is model and not model.training
     assert all(not p.requires_grad for p in model.parameters())
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
@@ -107,7 +108,7 @@ def test_deep_copy_with_trainable_parameters_gets_gradients(tiny_checkpoints):
     import copy
 
     y, mask = _data(4)
-    shared = ckpts.load_model(tiny_checkpoints["unet"], "unet")
+    shared = model_store.load_model(tiny_checkpoints["unet"], "unet")
     model = copy.deepcopy(shared).requires_grad_(True)
     x = make_recon("unet", model, CROP)(y, Operator(mask))
     x.abs().sum().backward()
@@ -168,7 +169,7 @@ def test_plain_and_lightning_files_load_through_the_same_path(tmp_path, kind, ar
 
 def test_mismatches_are_clear_one_line_errors(tmp_path, tiny_checkpoints):
     with pytest.raises(ExplorerError, match=r"holds a unet checkpoint, not a varnet"):
-        ckpts.load_model(tiny_checkpoints["unet"], "varnet")
+        model_store.load_model(tiny_checkpoints["unet"], "varnet")
     with pytest.raises(ExplorerError, match=r"holds a varnet checkpoint"):
         _recon("unet", tiny_checkpoints["varnet"])
     payload = torch.load(tiny_checkpoints["unet"], weights_only=True)
@@ -180,7 +181,7 @@ def test_mismatches_are_clear_one_line_errors(tmp_path, tiny_checkpoints):
     del sd["cascades.1.dc_weight"]
     torch.save(sd, tmp_path / "incomplete.pt")
     with pytest.raises(ExplorerError, match=r"weights do not fit varnet\(.*1 missing \(e\.g\. cascades\.1\.dc_weight\)") as err:
-        ckpts.load_model(tmp_path / "incomplete.pt", "varnet")
+        model_store.load_model(tmp_path / "incomplete.pt", "varnet")
     assert "\n" not in str(err.value)
     torch.save({"encoder.weight": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(ExplorerError, match=r"not a U-net or VarNet state dict"):
@@ -212,7 +213,7 @@ def test_malicious_pickle_is_refused_without_running_it(tmp_path, layout):
         path.write_bytes(pickle.dumps({"x": _Evil(marker)}, protocol=int(layout[-1])))
     assert not marker.exists()
     with pytest.raises(ExplorerError, match=r"evil\.pt is not a plain state dict/checkpoint; refused"):
-        ckpts.load_model(path, "unet")
+        model_store.load_model(path, "unet")
     assert not marker.exists()
     with pytest.raises(ExplorerError, match="refused"):
         _recon("unet", path)
@@ -255,10 +256,10 @@ def test_half_precision_checkpoints_are_smaller_and_load_as_float32(tmp_path):
 
 def test_cache_reloads_a_rewritten_file(tmp_path):
     path = ckpts.random_checkpoint("unet", TINY_ARCH["unet"], tmp_path / "m.pt", seed=0)
-    first = ckpts.load_model(path, "unet")
-    assert ckpts.load_model(path, "unet") is first
+    first = model_store.load_model(path, "unet")
+    assert model_store.load_model(path, "unet") is first
     ckpts.random_checkpoint("unet", TINY_ARCH["unet"], tmp_path / "m.pt", seed=1)
-    second = ckpts.load_model(path, "unet")
+    second = model_store.load_model(path, "unet")
     assert second is not first
     assert not torch.equal(next(first.parameters()), next(second.parameters()))
 
@@ -273,7 +274,7 @@ def test_auto_resolves_to_the_shipped_checkpoint_of_the_data_anatomy(tmp_path, m
     assert spec.make_config({}, anatomy=None).checkpoint == "knee"
     assert spec.make_config({"checkpoint": "brain"}, anatomy="knee").checkpoint == "brain"  # the user's value wins
     assert {p.name: p.default for p in spec.params("brain")}["checkpoint"] == "brain"
-    assert ckpts.resolve("auto", "unet") == ckpts.resolve("knee", "unet") == tmp_path / "unet_knee.pt"
+    assert model_store.resolve("auto", "unet") == model_store.resolve("knee", "unet") == tmp_path / "unet_knee.pt"
     y, mask = _data(4)
     for config in (spec.config_cls(), spec.make_config({}, anatomy="knee")):
         x = spec.factory(config)(y, Operator(mask))
@@ -282,7 +283,7 @@ def test_auto_resolves_to_the_shipped_checkpoint_of_the_data_anatomy(tmp_path, m
         spec.factory(spec.make_config({}, anatomy="brain"))
     message = str(err.value)
     assert "brain checkpoint" in message and "missing" in message and "\n" not in message
-    assert ckpts.TRAIN_COMMANDS[("unet", "brain")] in message
+    assert model_store.TRAIN_COMMANDS[("unet", "brain")] in message
 
 
 def test_describe_names_the_checkpoint_and_the_anatomy_shift(tmp_path, monkeypatch, tiny_checkpoints):
@@ -306,7 +307,7 @@ def test_describe_names_the_checkpoint_and_the_anatomy_shift(tmp_path, monkeypat
 def test_readme_lists_the_commands_that_train_the_shipped_checkpoints():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "## Trained networks" in readme
-    for command in ckpts.TRAIN_COMMANDS.values():
+    for command in model_store.TRAIN_COMMANDS.values():
         assert command in readme.replace("\\\n    ", "")
 
 
