@@ -2,23 +2,38 @@
 
 Run: ``streamlit run app.py [-- --data-dir DIR]``.
 
+This one file plays two roles:
+
+* imported as a module (``streamlit run`` imports it to find ``app``, an ``st.App``): it
+  declares the server, whose start-up hook preloads torch and the sample before any browser
+  connects (:mod:`explorer.ui.startup`);
+* run as ``__main__`` (every script run of every session, and ``AppTest``): the router.
+
 Pages call ``state.require_router()`` first: Streamlit may run a ``pages/*.py`` file on its
 own (legacy ``pages/`` folder handling), and then the page runs this router around itself.
 """
 
 import streamlit as st
 
-from explorer.ui import state, warmup
+if __name__ != "__main__":
+    from explorer.ui.startup import lifespan
 
-st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/neurology:", layout="wide")
+    app = st.App(__file__, lifespan=lifespan)
+else:
+    from explorer.ui import startup, state, warmup
 
-pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/tune:"),
-    st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
-]
-page = st.navigation(pages)
-state.router_ready()
-warmup.preload_charts()
-state.sidebar_source()
-page.run()
+    st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/neurology:", layout="wide")
+    # The browser loads plotly.js (about a second) while the server finishes its start-up preload.
+    startup.wait(charts_only=True)
+    warmup.preload_charts()
+    startup.wait()
+
+    pages = [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/tune:"),
+        st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
+    ]
+    page = st.navigation(pages)
+    state.router_ready()
+    state.sidebar_source()
+    page.run()

@@ -6,12 +6,16 @@ the process is spawned and stops when the Reconstruct page's comparison figure (
 SENSE and their error maps) is drawn after pressing Run as soon as the button exists. "cold" uses an
 empty sample cache (the sample is generated), "warm disk" reuses the cached sample file. The cached
 rerun presses Run again with unchanged settings and stops when the script run has finished.
+``--compare-preload`` alternates starts with the server's start-up preload on and off
+(``EXPLORER_PRELOAD``, see explorer/ui/startup.py) on the cached sample and prints both medians.
 Targets (issue 2): cold start <= 5 s, cached rerun <= 0.5 s. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import tempfile
 import time
@@ -58,22 +62,39 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--size", type=int, default=320)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--compare-preload", action="store_true", help="alternate preload on/off (cached sample)")
     args = p.parse_args()
     from playwright.sync_api import sync_playwright
 
     rows = []
     with sync_playwright() as pw, tempfile.TemporaryDirectory() as tmp:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for i in range(args.repeat):
-            cold_cache = Path(tmp) / f"cold{i}"
-            rows.append(("cold (sample generated)", one_start(browser, cold_cache, args.size, Path(tmp) / "log")))
-            rows.append(("warm disk (sample cached)", one_start(browser, cold_cache, args.size, Path(tmp) / "log")))
+        if args.compare_preload:
+            cache = Path(tmp) / "cache"
+            one_start(browser, cache, args.size, Path(tmp) / "log")  # writes the sample (not counted)
+            for _ in range(args.repeat):
+                for flag in ("1", "0"):
+                    os.environ["EXPLORER_PRELOAD"] = flag
+                    rows.append((f"warm disk, preload {'on' if flag == '1' else 'off'}",
+                                 one_start(browser, cache, args.size, Path(tmp) / "log")))
+            os.environ.pop("EXPLORER_PRELOAD")
+        else:
+            for i in range(args.repeat):
+                cold_cache = Path(tmp) / f"cold{i}"
+                rows.append(("cold (sample generated)", one_start(browser, cold_cache, args.size, Path(tmp) / "log")))
+                rows.append(("warm disk (sample cached)", one_start(browser, cold_cache, args.size, Path(tmp) / "log")))
         browser.close()
     print(f"\n## App latency, {args.size}x{args.size} 8-coil sample, zero-filled + SENSE, CPU")
     print("| start | server healthy (s) | page ready (s) | first reconstruction shown (s) | cached rerun (s) |")
     print("|---|---|---|---|---|")
     for name, r in rows:
         print(f"| {name} | {r['server']:.2f} | {r['page']:.2f} | {r['first']:.2f} | {r['rerun']:.2f} |")
+    print("\n| start | runs | median page ready (s) | median first reconstruction (s) | best first (s) |")
+    print("|---|---|---|---|---|")
+    for name in dict.fromkeys(name for name, _ in rows):
+        got = [r for n, r in rows if n == name]
+        print(f"| {name} | {len(got)} | {statistics.median(r['page'] for r in got):.2f} | "
+              f"{statistics.median(r['first'] for r in got):.2f} | {min(r['first'] for r in got):.2f} |")
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -48,6 +49,7 @@ SCALE = 4.0e-4  # image intensity of fat / CSF near the coils (fastMRI knee-like
 SNR = 30.0  # median tissue signal / noise standard deviation (per real/imaginary part)
 NOISE_CORRELATION = 0.15  # between neighbouring coils
 MAX_SLICES, MAX_COILS = 256, 32
+_GENERATING = threading.Lock()  # one generation at a time per process (a second caller waits for it)
 MAX_SAMPLES = 1 << 27  # slices * coils * size^2: 1 GiB of complex64 k-space
 
 _ACQUISITION = {"knee": "CORPD_FBK", "brain": "AXT2"}
@@ -268,7 +270,8 @@ def sample_path(spec: SampleSpec = SampleSpec()) -> Path:
 
     The name carries :data:`GENERATOR_VERSION`, so a changed generator never serves
     a stale file. Generation writes into a private temporary directory and renames,
-    so concurrent callers never see a partial file.
+    so concurrent callers never see a partial file; callers in one process wait for
+    one generation instead of repeating it.
 
     Raises:
         ExplorerError: invalid spec, or the cache directory is not writable.
@@ -278,16 +281,19 @@ def sample_path(spec: SampleSpec = SampleSpec()) -> Path:
     path = directory / f"{Path(file_name(spec)).stem}_g{GENERATOR_VERSION}.h5"
     if path.is_file():
         return path
-    tmp = None
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=directory))
-        os.replace(write_sample(tmp, spec), path)
-    except OSError as exc:
-        raise ExplorerError(
-            f"cannot write the sample cache in {directory} ({exc.strerror or exc}); set EXPLORER_CACHE_DIR"
-        ) from None
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with _GENERATING:  # e.g. the app's start-up preload and a first page run ask at once
+        if path.is_file():
+            return path
+        tmp = None
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".sample-", dir=directory))
+            os.replace(write_sample(tmp, spec), path)
+        except OSError as exc:
+            raise ExplorerError(
+                f"cannot write the sample cache in {directory} ({exc.strerror or exc}); set EXPLORER_CACHE_DIR"
+            ) from None
+        finally:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
     return path

@@ -85,11 +85,23 @@ def browser():
             b.close()
 
 
+_LOGS: dict[str, Path] = {}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("browser")
+    _LOGS["server"] = tmp / "streamlit.log"
     with streamlit_server(tmp / "cache", 64, tmp / "streamlit.log") as url:
         yield url
+
+
+def test_server_preloads_at_start_up(server):
+    """``streamlit run app.py`` serves app.py's st.App, whose lifespan hook preloads torch and the sample."""
+    deadline = time.monotonic() + 60
+    while "explorer: preload" not in (log := _LOGS["server"].read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "explorer: preloaded torch, fastMRI, plotly and the sample in" in log, log[-2000:]
 
 
 def _axis_ranges(page) -> dict[str, list[float]]:

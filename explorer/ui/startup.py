@@ -1,0 +1,85 @@
+"""Server start-up: preload what every first page run needs, before any browser connects.
+
+``streamlit run app.py`` finds the ``st.App`` in ``app.py`` and serves it with uvicorn; its
+:func:`lifespan` hook runs once when the server starts. It starts one daemon thread,
+:func:`preload`, which imports torch, fastMRI, plotly and the method modules and
+materialises the default embedded sample, while the browser is still downloading and
+starting Streamlit's front end (about a second on a small machine). The first script run
+then finds these modules in ``sys.modules`` (or waits on Python's import lock for the one
+being imported, never importing it twice) and the sample file on disk
+(:func:`explorer.data.sample.sample_path` lets one caller per process generate it).
+
+Nothing here changes results: it only moves work earlier. ``EXPLORER_PRELOAD=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+from streamlit.logger import get_logger
+
+_LOG = get_logger(__name__)  # Streamlit's handler and level: lines appear in the server log
+_started = threading.Event()  # set by lifespan() when it starts preload()
+_charts_ready = threading.Event()  # set once preload() has imported pandas
+_done = threading.Event()  # set when preload() has finished
+
+
+def preload() -> None:
+    """Import the modules a first page run needs and write the default sample; log failures.
+
+    Never raises: a failure here (say an unwritable cache directory) is reported again, with
+    its message, by the page that needs the same thing. ``fastmri.evaluate`` (scipy) is left
+    to :func:`explorer.ui.warmup.prefetch`, which runs once the page is on screen.
+    """
+    t0 = time.perf_counter()
+    try:
+        try:
+            import pandas  # noqa: F401, PLC0415 (plotly peeks at it: see wait())
+        finally:
+            _charts_ready.set()
+        from explorer.data.sample import SampleSpec, sample_path  # noqa: PLC0415 (torch, h5py)
+        from explorer.ui import state  # noqa: PLC0415
+
+        if not state.default_data_dir():  # the app opens on the embedded sample
+            sample_path(SampleSpec(family="knee", size=state.sample_size()))
+        from explorer import figures, pipeline  # noqa: F401, PLC0415 (plotly, fastmri.data)
+        from explorer.recon.base import available_methods  # noqa: PLC0415
+        from explorer.ui import cache, widgets  # noqa: F401, PLC0415 (pandas, streamlit elements)
+
+        available_methods()
+        _LOG.info("explorer: preloaded torch, fastMRI, plotly and the sample in %.2f s", time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        _LOG.warning("explorer: preload failed after %.2f s: %s", time.perf_counter() - t0, exc)
+    finally:
+        _done.set()
+
+
+def wait(charts_only: bool = False, timeout: float = 120.0) -> None:
+    """Block until :func:`preload` has finished, if it was started (else return at once).
+
+    The router calls this before its first import of torch & co.: importing the same modules
+    from two threads at once is not safe for every library (plotly, for one, reads a
+    half-imported pandas from ``sys.modules``), and the GIL would serialise the work anyway.
+    ``charts_only``: wait only until plotly figures can be built safely (pandas imported),
+    which is what :func:`explorer.ui.warmup.preload_charts` needs.
+    """
+    if _started.is_set():
+        (_charts_ready if charts_only else _done).wait(timeout)
+
+
+def enabled() -> bool:
+    """Whether to preload (``EXPLORER_PRELOAD`` unset or not ``0``)."""
+    return os.environ.get("EXPLORER_PRELOAD", "1").strip() != "0"
+
+
+@asynccontextmanager
+async def lifespan(_app: Any) -> AsyncIterator[None]:
+    """``st.App`` lifespan: start :func:`preload` in a daemon thread, then serve."""
+    if enabled():
+        _started.set()
+        threading.Thread(target=preload, name="explorer-preload", daemon=True).start()
+    yield None
