@@ -44,14 +44,16 @@ def preload() -> None:
         from explorer.data.sample import SampleSpec, sample_path  # noqa: PLC0415 (torch, h5py)
         from explorer.ui import state  # noqa: PLC0415
 
+        what = "torch, fastMRI, plotly"
         if not state.default_data_dir():  # the app opens on the embedded sample
             sample_path(SampleSpec(family="knee", size=state.sample_size()))
+            what += " and the knee sample"
         from explorer import figures, pipeline  # noqa: F401, PLC0415 (plotly, fastmri.data)
         from explorer.recon.base import available_methods  # noqa: PLC0415
         from explorer.ui import cache, widgets  # noqa: F401, PLC0415 (pandas, streamlit elements)
 
         available_methods()
-        _LOG.info("explorer: preloaded torch, fastMRI, plotly and the sample in %.2f s", time.perf_counter() - t0)
+        _LOG.info("explorer: preloaded %s in %.2f s", what, time.perf_counter() - t0)
     except Exception as exc:  # noqa: BLE001 - see docstring
         _LOG.warning("explorer: preload failed after %.2f s: %s", time.perf_counter() - t0, exc)
     finally:

@@ -101,7 +101,7 @@ def test_server_preloads_at_start_up(server):
     deadline = time.monotonic() + 60
     while "explorer: preload" not in (log := _LOGS["server"].read_text()) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert "explorer: preloaded torch, fastMRI, plotly and the sample in" in log, log[-2000:]
+    assert "explorer: preloaded torch, fastMRI, plotly and the knee sample in" in log, log[-2000:]
 
 
 def _axis_ranges(page) -> dict[str, list[float]]:
