@@ -49,9 +49,9 @@ SCALE = 4.0e-4  # image intensity of fat / CSF near the coils (fastMRI knee-like
 SNR = 30.0  # median tissue signal / noise standard deviation (per real/imaginary part)
 NOISE_CORRELATION = 0.15  # between neighbouring coils
 MAX_SLICES, MAX_COILS = 256, 32
-_GENERATING = threading.Lock()  # one generation at a time per process (a second caller waits for it)
 MAX_SAMPLES = 1 << 27  # slices * coils * size^2: 1 GiB of complex64 k-space
 
+_GENERATING = threading.Lock()  # one generation at a time per process (a second caller waits for it)
 _ACQUISITION = {"knee": "CORPD_FBK", "brain": "AXT2"}
 
 

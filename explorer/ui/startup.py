@@ -4,10 +4,9 @@
 :func:`lifespan` hook runs once when the server starts. It starts one daemon thread,
 :func:`preload`, which imports torch, fastMRI, plotly and the method modules and
 materialises the default embedded sample, while the browser is still downloading and
-starting Streamlit's front end (about a second on a small machine). The first script run
-then finds these modules in ``sys.modules`` (or waits on Python's import lock for the one
-being imported, never importing it twice) and the sample file on disk
-(:func:`explorer.data.sample.sample_path` lets one caller per process generate it).
+starting Streamlit's front end (about a second on a small machine). The router waits for
+it (:func:`wait`) before its own heavy imports, then finds the modules in ``sys.modules`` and
+the sample file on disk.
 
 Nothing here changes results: it only moves work earlier. ``EXPLORER_PRELOAD=0`` turns it off.
 """
