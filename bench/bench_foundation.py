@@ -24,7 +24,7 @@ from explorer.data.sample import SampleSpec, generate, sample_path  # noqa: E402
 from explorer.data.sources import open_volume  # noqa: E402
 from explorer.device import get_device  # noqa: E402
 from explorer.masks import MaskConfig  # noqa: E402
-from explorer.pipeline import prepare, run_method  # noqa: E402
+from explorer.engine import prepare, run_method  # noqa: E402
 from explorer.recon.base import available_methods  # noqa: E402
 
 

@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from explorer.data.sources import open_volume  # noqa: E402
 from explorer.masks import MaskConfig  # noqa: E402
 from explorer.metrics import compute_metrics, to_magnitude  # noqa: E402
-from explorer.pipeline import prepare  # noqa: E402
+from explorer.engine import prepare  # noqa: E402
 from explorer.recon import checkpoints as ckpts  # noqa: E402
 from explorer.recon import model_store  # noqa: E402
 from explorer.recon.base import build, get_method  # noqa: E402

@@ -24,7 +24,7 @@ import torch  # noqa: E402
 from explorer.data.sources import open_volume  # noqa: E402
 from explorer.device import describe_device, get_device  # noqa: E402
 from explorer.masks import MaskConfig  # noqa: E402
-from explorer.pipeline import prepare, run_method  # noqa: E402
+from explorer.engine import prepare, run_method  # noqa: E402
 from explorer.recon.base import get_method  # noqa: E402
 
 METHODS = ("convdecoder", "deep_decoder", "dip")

@@ -9,3 +9,5 @@ is loaded: with OpenMP's default busy-waiting, torch's multi-threaded kernels sl
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+__version__ = "0.4.0.dev0"

@@ -6,6 +6,7 @@ Every bad input exits with status 2 and one line ``error: ...`` on stderr.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
@@ -44,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--acceleration", type=float, default=4.0)
     r.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
     r.add_argument("--seed", type=int, default=0, help="mask seed")
-    r.add_argument("--method", action="append", required=True, help="method name (repeatable); see `methods`")
-    r.add_argument("--set", action="append", default=[], metavar="NAME.PARAM=VALUE", help="method parameter")
+    r.add_argument("--method", action="append", required=True, metavar="METHOD | LABEL=METHOD",
+                   help="method (repeatable); LABEL=METHOD runs another instance under its own label; see `methods`")
+    r.add_argument("--set", action="append", default=[], metavar="LABEL.PARAM=VALUE", help="parameter of a method instance")
     r.add_argument("--out", default=None, help="write target/mask/<method> .npy+.png and metrics.csv here")
     r.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -71,14 +73,18 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="mean SSIM/PSNR/NMSE of methods over every slice of a directory of volumes")
     e.add_argument("--data", required=True, help="directory of fastMRI-layout .h5 volumes with references (or one file)")
-    e.add_argument("--method", action="append", required=True, help="method name (repeatable)")
-    e.add_argument("--set", action="append", default=[], metavar="NAME.PARAM=VALUE", help="method parameter")
+    e.add_argument("--method", action="append", required=True, metavar="METHOD | LABEL=METHOD",
+                   help="method (repeatable); LABEL=METHOD runs another instance under its own label")
+    e.add_argument("--set", action="append", default=[], metavar="LABEL.PARAM=VALUE", help="parameter of a method instance")
     e.add_argument("--mask", default="random", help="random, equispaced, equispaced_fraction, magic, magic_fraction, poisson")
     e.add_argument("--acceleration", type=float, default=4.0)
     e.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
     e.add_argument("--seed", type=int, default=0, help="mask seed of the first slice (slice i uses seed + i)")
     e.add_argument("--max-slices", type=int, default=None, help="score at most this many slices, evenly spread")
     e.add_argument("--batch-size", type=int, default=8, help="slices per forward pass of the trained networks")
+    e.add_argument("--out", default=None, help="write every record (metrics, timings, provenance) to this Parquet table")
+    e.add_argument("--resume", action="store_true", help="continue the --out table: reuse the rows of finished tasks")
+    e.add_argument("--csv", default=None, help="also export the records as CSV here")
     e.add_argument("--json", action="store_true", help="print one JSON object")
 
     tr = sub.add_parser("train", help="train a U-net or E2E VarNet on a directory of fastMRI-layout .h5 volumes")
@@ -138,31 +144,45 @@ def _cmd_sample(args) -> int:
     return 0
 
 
-def _parse_sets(sets: list[str], methods: list[str]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {m: {} for m in methods}
+def _parse_sets(sets: list[str], labels: list[str]) -> dict[str, dict[str, str]]:
+    """``--set LABEL.PARAM=VALUE`` items -> ``{label: {param: value}}`` for the given instance labels."""
+    out: dict[str, dict[str, str]] = {m: {} for m in labels}
     for item in sets:
         key, sep, value = item.partition("=")
-        name, dot, param = key.partition(".")
-        if not sep or not dot or not param:
-            raise ExplorerError(f"--set expects NAME.PARAM=VALUE, got {item!r}")
+        name, dot, param = key.rpartition(".")  # labels may hold dots; parameter names never do
+        if not sep or not dot or not param or not name:
+            raise ExplorerError(f"--set expects LABEL.PARAM=VALUE, got {item!r}")
         if name not in out:
-            raise ExplorerError(f"--set {item!r} names method {name!r}, which is not in --method")
+            raise ExplorerError(f"--set {item!r} names {name!r}, which is not a --method label")
         out[name][param] = value
     return out
+
+
+RESERVED_LABELS = ("target", "mask", "metrics")  # file names that --out writes besides the methods'
+
+
+def _instances(methods: list[str], sets: list[str], anatomy: str | None = None):
+    """``--method METHOD | LABEL=METHOD`` and ``--set LABEL.PARAM=VALUE`` -> method instances (for ``anatomy``)."""
+    from explorer.evaluate import instances_for, parse_instance  # noqa: PLC0415
+
+    pairs = [parse_instance(m) for m in methods]
+    labels = [label for label, _ in pairs]
+    if len(set(labels)) != len(labels):
+        raise ExplorerError("each --method label may be given once (use LABEL=METHOD for several instances)")
+    for label in labels:
+        if label in RESERVED_LABELS:
+            raise ExplorerError(f"--method label {label!r} is reserved (it names an output file); choose another")
+    params = _parse_sets(sets, labels)
+    return instances_for(pairs, params, anatomy), params
 
 
 def _cmd_recon(args) -> int:
     from explorer.data.sources import open_volume  # noqa: PLC0415
     from explorer.device import get_device  # noqa: PLC0415
+    from explorer.engine import prepare, run_method  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
-    from explorer.pipeline import prepare, run_method  # noqa: PLC0415
-    from explorer.recon.base import get_method  # noqa: PLC0415
 
-    if len(set(args.method)) != len(args.method):
-        raise ExplorerError("each --method may be given once")
-    specs = [get_method(name) for name in args.method]
-    params = _parse_sets(args.set, args.method)
-    configs = [spec.make_config(params[spec.name]) for spec in specs]
+    instances, params = _instances(args.method, args.set)  # validated before any work
     mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
     data = args.data
     if args.data_dir and not data.startswith("sample:") and not Path(data).is_absolute():
@@ -172,16 +192,17 @@ def _cmd_recon(args) -> int:
     index = volume.num_slices // 2 if args.slice is None else args.slice
     problem = prepare(volume.read_slice(index), mask_cfg, device)
     anatomy = problem.slice.meta.anatomy  # data-dependent defaults (tuned lam, matching checkpoint)
-    configs = [spec.make_config(params[spec.name], anatomy=anatomy) for spec in specs]
+    instances, _ = _instances(args.method, args.set, anatomy)
 
     results = []
-    for spec, config in zip(specs, configs):
-        with _Progress(spec.label, enabled=not args.json) as progress:
-            results.append(run_method(problem, spec.name, config, progress=progress))
+    for instance in instances:
+        with _Progress(instance.display, enabled=not args.json) as progress:
+            results.append(run_method(problem, instance, progress=progress))
         if results[-1].stopped:
             done = f" at step {results[-1].steps[0]}/{results[-1].steps[1]}" if results[-1].steps else ""
-            print(f"{spec.label}: stopped{done}; its best image so far is kept", file=sys.stderr)
-    rows = [{"method": r.method, **(r.metrics or {"ssim": None, "psnr": None, "nmse": None}), "seconds": r.seconds} for r in results]
+            print(f"{instance.display}: stopped{done}; its best image so far is kept", file=sys.stderr)
+    rows = [{"method": r.method, "label": r.instance, **(r.metrics or {"ssim": None, "psnr": None, "nmse": None}),
+             "seconds": r.seconds} for r in results]
     sampled = problem.sampled
     mask_info = {
         "type": "acquired" if sampled.config is None else mask_cfg.type,
@@ -193,7 +214,7 @@ def _cmd_recon(args) -> int:
     if args.out:
         from explorer.export import write_results  # noqa: PLC0415
 
-        write_results(args.out, problem.target, sampled.pattern(problem.slice.shape), {r.method: r.image for r in results}, rows)
+        write_results(args.out, problem.target, sampled.pattern(problem.slice.shape), {r.instance: r.image for r in results}, rows)
     if args.json:
         print(json.dumps({
             "file": data, "slice": index, "shape": list(problem.slice.shape), "coils": problem.slice.num_coils,
@@ -206,7 +227,7 @@ def _cmd_recon(args) -> int:
         print(f"{'method':<16}{'SSIM':>8}{'PSNR':>8}{'NMSE':>10}{'seconds':>9}")
         for row in rows:
             metric = (f"{row['ssim']:8.4f}{row['psnr']:8.2f}{row['nmse']:10.4f}" if row["ssim"] is not None else f"{'-':>8}{'-':>8}{'-':>10}")
-            print(f"{row['method']:<16}{metric}{row['seconds']:9.2f}")
+            print(f"{row['label']:<16}{metric}{row['seconds']:9.2f}")
         if problem.target is None:
             print("no reference image in this file (test data): metrics not computed")
     return 0
@@ -218,6 +239,7 @@ def _cmd_methods(args) -> int:
     methods = available_methods()
     listing = [{
         "name": m.name, "label": m.label, "family": m.family, "description": m.description,
+        "capabilities": dataclasses.asdict(m.capabilities),
         "params": [{"name": p.name, "type": p.type.__name__, "default": p.default, "help": p.help,
                     "min": p.min, "max": p.max, "choices": list(p.choices) if p.choices else None} for p in m.params()],
     } for m in methods]
@@ -225,7 +247,9 @@ def _cmd_methods(args) -> int:
         print(json.dumps(listing))
         return 0
     for m in listing:
-        print(f"{m['name']:<14}{m['label']} - {m['description']}")
+        caps = m["capabilities"]
+        print(f"{m['name']:<14}{m['label']} - {m['description']}  [gradient {caps['gradient']}, cost {caps['cost']}"
+              f"{', trained weights' if caps['weights'] else ''}{', batches slices' if caps['batches'] else ''}]")
         for p in m["params"]:
             print(f"    {m['name']}.{p['name']}={p['default']!r}  ({p['type']}) {p['help']}")
     return 0
@@ -293,33 +317,63 @@ def _cmd_evaluate(args) -> int:
     from explorer.evaluate import evaluate  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
 
-    if len(set(args.method)) != len(args.method):
-        raise ExplorerError("each --method may be given once")
     if args.max_slices is not None and args.max_slices < 1:
         raise ExplorerError("--max-slices must be at least 1")
     if args.batch_size < 1:
         raise ExplorerError("--batch-size must be at least 1")
-    params = _parse_sets(args.set, args.method)
+    _, params = _instances(args.method, args.set)
+    table = _table_path(args.out, args.resume)
     mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
     with _Progress("evaluate", enabled=not args.json) as bar:
         result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices, batch_size=args.batch_size,
-                          progress=lambda done, total, label: bar(done, total, {}))
+                          progress=lambda done, total, label: bar(done, total, {}), table=table, resume=args.resume)
     rows = result.summary()
     if bar.stop_requested:
         print(f"evaluate: stopped after {len(result.slices)} slice(s); the figures cover those", file=sys.stderr)
+    if args.csv and table is not None:
+        from explorer.engine.table import read_records, write_csv  # noqa: PLC0415
+
+        write_csv(args.csv, read_records(table))
+    elif args.csv:
+        raise ExplorerError("--csv exports the --out table: give --out too")
     if args.json:
         print(json.dumps({"data": args.data, "slices": [list(s) for s in result.slices], "skipped": list(result.skipped),
                           "mask": {"type": mask_cfg.type, "acceleration": mask_cfg.acceleration,
                                    "center_fraction": mask_cfg.resolved_center_fraction, "seed": mask_cfg.seed},
-                          "results": rows}))
+                          "resumed": result.resumed, "table": None if table is None else str(table), "results": rows}))
         return 0
     print(f"{len(result.slices)} slices from {args.data}  mask {mask_cfg.type} {mask_cfg.acceleration:g}x "
-          f"(seed {mask_cfg.seed} + slice number)" + (f"  skipped {len(result.skipped)} file(s) without reference" if result.skipped else ""))
+          f"(seed {mask_cfg.seed} + slice number)" + (f"  skipped {len(result.skipped)} file(s) without reference" if result.skipped else "")
+          + (f"  ({result.resumed} record(s) reused from {table})" if result.resumed else ""))
     print(f"{'method':<16}{'SSIM':>16}{'PSNR (dB)':>16}{'NMSE':>18}{'seconds':>9}")
     for r in rows:
-        print(f"{r['method']:<16}{r['ssim']:>9.4f} ± {r['ssim_std']:.3f}{r['psnr']:>9.2f} ± {r['psnr_std']:.2f}"
+        print(f"{r['label']:<16}{r['ssim']:>9.4f} ± {r['ssim_std']:.3f}{r['psnr']:>9.2f} ± {r['psnr_std']:.2f}"
               f"{r['nmse']:>10.4f} ± {r['nmse_std']:.3f}{r['seconds']:9.2f}")
     return 0
+
+
+def _table_path(out: str | None, resume: bool) -> Path | None:
+    """The results table of ``--out`` (checked before any work): an existing one only with ``--resume``."""
+    if out is None:
+        if resume:
+            raise ExplorerError("--resume continues an --out table: give --out")
+        return None
+    if not out.strip():
+        raise ExplorerError("--out is empty")
+    path = Path(out).expanduser()
+    if path.suffix.lower() != ".parquet":
+        raise ExplorerError(f"--out must name a .parquet table, got {path.name}")
+    if path.is_dir():
+        raise ExplorerError(f"--out {path} is a directory")
+    if path.exists() and not resume:
+        raise ExplorerError(f"{path} exists: add --resume to continue it, or choose another --out")
+    if not path.parent.exists():
+        raise ExplorerError(f"the folder of --out does not exist: {path.parent}")
+    if resume and path.exists():
+        from explorer.engine.table import read_table  # noqa: PLC0415
+
+        read_table(path)  # a clear error now if it is not a results table
+    return path
 
 
 def _cmd_train(args) -> int:

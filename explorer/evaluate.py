@@ -1,12 +1,17 @@
-"""Test-set evaluation: mean metrics of several methods over every slice of a directory of volumes.
+"""Test-set evaluation: mean metrics of several method instances over every slice of a directory of volumes.
 
 The papers' protocol: each slice is undersampled with its own mask (seed ``seed + i`` for the
 i-th slice overall, so every method sees the same masks) and scored against its reference
 exactly as in :mod:`explorer.metrics`. Files without a reference (fastMRI test files) are skipped.
+
+An evaluation is a loop over :class:`~explorer.engine.tasks.Task` s (one per slice and method
+instance) run by :func:`~explorer.engine.tasks.run_tasks`; with a ``table`` its records go to a Parquet
+file after every task, and ``resume`` reuses the rows of finished tasks found there.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -14,23 +19,27 @@ from typing import Callable
 import numpy as np
 
 from explorer.data.fastmri import FastMRIVolume, list_volumes
+from explorer.data.slice import anatomy_of
+from explorer.engine.table import done_keys, read_records, write_records
+from explorer.engine.tasks import ProblemCache, Record, Task, run_tasks
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.metrics import METRIC_NAMES
-from explorer.pipeline import prepare, run_batch, run_method
-from explorer.recon.base import get_method
+from explorer.recon.base import MethodInstance, get_method
 
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Per-slice metrics of each method.
+    """Per-slice metrics of each method instance.
 
     Attributes:
-        methods: method names, in the order given.
+        methods: instance labels, in the order given.
         slices: ``(file name, slice index)`` of every scored slice.
-        metrics: ``{method: {metric: array (n_slices,)}}``.
-        seconds: ``{method: array (n_slices,)}`` reconstruction wall times.
+        metrics: ``{label: {metric: array (n_slices,)}}``.
+        seconds: ``{label: array (n_slices,)}`` reconstruction wall times.
         skipped: files without a reference image.
+        names: ``{label: registry method name}``.
+        resumed: how many records came from the table instead of being computed.
     """
 
     methods: tuple[str, ...]
@@ -38,12 +47,14 @@ class Evaluation:
     metrics: dict[str, dict[str, np.ndarray]]
     seconds: dict[str, np.ndarray]
     skipped: tuple[str, ...]
+    names: dict[str, str] | None = None
+    resumed: int = 0
 
     def summary(self) -> list[dict]:
-        """One row per method: mean and standard deviation of each metric, mean seconds, slice count."""
+        """One row per instance: mean and standard deviation of each metric, mean seconds, slice count."""
         rows = []
         for m in self.methods:
-            row = {"method": m, "slices": len(self.slices)}
+            row = {"method": (self.names or {}).get(m, m), "label": m, "slices": len(self.slices)}
             for k in METRIC_NAMES:
                 row[k], row[f"{k}_std"] = float(self.metrics[m][k].mean()), float(self.metrics[m][k].std())
             row["seconds"] = float(self.seconds[m].mean())
@@ -51,80 +62,128 @@ class Evaluation:
         return rows
 
 
-BATCH_FAMILIES = ("trained",)  # network inference runs on batches of slices
+def parse_instance(text: str) -> tuple[str, str]:
+    """``"LABEL=METHOD"`` -> ``(label, method)``; a plain ``"METHOD"`` is its own label.
+
+    Raises:
+        ExplorerError: an empty label or method.
+    """
+    label, sep, name = text.partition("=")
+    label, name = (label.strip(), name.strip()) if sep else (text.strip(), text.strip())
+    if not label or not name:
+        raise ExplorerError(f"--method takes METHOD or LABEL=METHOD, got {text!r}")
+    return label, name
 
 
-def evaluate(data: str | Path, methods: list[str], mask: MaskConfig, configs: dict[str, dict] | None = None,
-             max_slices: int | None = None, device=None, batch_size: int = 8,
-             progress: Callable[[int, int, str], None] | None = None) -> Evaluation:
-    """Score ``methods`` on every slice of the volumes under ``data`` (a directory or one ``.h5``).
+def instances_for(methods: Sequence[str | tuple[str, str]], configs: dict[str, dict] | None,
+                  anatomy: str | None) -> list[MethodInstance]:
+    """Method instances for data of ``anatomy``: user ``configs[label]`` over the anatomy's defaults.
+
+    Raises:
+        ExplorerError: duplicate labels, unknown method or parameter.
+    """
+    pairs = [parse_instance(m) if isinstance(m, str) else m for m in methods]
+    labels = [label for label, _ in pairs]
+    if len(set(labels)) != len(labels):
+        raise ExplorerError("each method label may be given once (use LABEL=METHOD for several instances)")
+    configs = configs or {}
+    return [MethodInstance(label, name, get_method(name).make_config(configs.get(label), anatomy=anatomy))
+            for label, name in pairs]
+
+
+def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig,
+             configs: dict[str, dict] | None = None, max_slices: int | None = None, device=None,
+             batch_size: int = 8, progress: Callable[[int, int, str], bool | None] | None = None,
+             table: str | Path | None = None, resume: bool = False) -> Evaluation:
+    """Score method instances on every slice of the volumes under ``data`` (a directory or one ``.h5``).
 
     Args:
         data: directory of fastMRI-layout volumes (searched recursively) or one file.
-        methods: registry names.
+        methods: registry names, or ``"LABEL=METHOD"`` / ``(label, method)`` instances.
         mask: the mask family; slice ``i`` uses ``seed = mask.seed + i``.
-        configs: ``{method: {param: value}}`` overrides; other parameters take the defaults for
+        configs: ``{label: {param: value}}`` overrides; other parameters take the defaults for
             each slice's anatomy (tuned ``lam``, matching checkpoint).
         max_slices: score at most this many slices (evenly spread over the set); ``None``: all.
-        batch_size: trained networks reconstruct up to this many slices (same shape and anatomy)
-            per forward pass; their ``seconds`` are per slice.
-        progress: ``progress(done, total, label)`` after each slice; returning True stops the
-            evaluation there (the result then covers the slices scored so far).
+        batch_size: methods that batch slices (``capabilities.batches``) reconstruct up to this many
+            slices (same shape and anatomy) per call; their ``seconds`` are per slice.
+        progress: ``progress(done, total, label)`` as slices complete, in order; returning True stops
+            the evaluation there (the result then covers the slices scored so far).
+        table: a Parquet file to write every record to (rewritten atomically after each task).
+        resume: reuse the rows of tasks already finished in ``table`` instead of computing them.
 
     Raises:
-        ExplorerError: no volumes, no slice with a reference, bad method or parameter.
+        ExplorerError: no volumes, no slice with a reference, bad method or parameter, a failed task.
     """
-    specs = [get_method(m) for m in methods]
-    configs = configs or {}
-    for spec in specs:
-        spec.make_config(configs.get(spec.name))  # validate before any work
+    instances_for(methods, configs, None)  # validate names, labels and parameters before any work
     path = Path(data).expanduser()
     files = [path] if path.is_file() else list_volumes(path)
     if not files:
         raise ExplorerError(f"no .h5 volumes under {path}")
-    refs, skipped = [], []
+    refs, skipped, anatomy = [], [], {}
     for f in files:
         vol = FastMRIVolume(f)
         if vol.has_mask and not vol.has_target:  # fastMRI test file: undersampled, no reference
             skipped.append(f.name)
             continue
+        anatomy[f] = vol.attrs.get("anatomy") or anatomy_of(vol.attrs.get("acquisition"), vol.source)
         refs += [(f, i) for i in range(vol.num_slices)]
     if not refs:
         raise ExplorerError(f"no volume under {path} has reference images to score against")
     if max_slices is not None and max_slices < len(refs):
         refs = [refs[int(i)] for i in np.linspace(0, len(refs) - 1, max_slices).round()]
-    scores: dict[str, dict[int, tuple[dict, float]]] = {m: {} for m in methods}  # method -> slice -> (metrics, s)
-    batched = [s for s in specs if s.family in BATCH_FAMILIES and batch_size > 1]
-    pending: list[tuple[int, object, str | None]] = []  # (slice number, problem, anatomy) awaiting a batch
+    per_anatomy = {a: instances_for(methods, configs, a) for a in set(anatomy.values())}
+    labels = [inst.label for inst in next(iter(per_anatomy.values()))]
+    names = {inst.label: inst.name for inst in next(iter(per_anatomy.values()))}
+    device = None if device is None else str(device)
 
-    def flush() -> None:
-        for spec in batched:
-            config = spec.make_config(configs.get(spec.name), anatomy=pending[0][2])
-            for (n, _, _), r in zip(pending, run_batch([p for _, p, _ in pending], spec.name, config)):
-                scores[spec.name][n] = (r.metrics, r.seconds)
-        pending.clear()
+    def slice_tasks(n: int) -> list[Task]:
+        f, i = refs[n]
+        return [Task(str(f), i, inst, replace(mask, seed=mask.seed + n), device=device) for inst in per_anatomy[anatomy[f]]]
 
-    for n, (f, i) in enumerate(refs):
-        slc = FastMRIVolume(f).read_slice(i)
-        problem = prepare(slc, replace(mask, seed=mask.seed + n), device)
-        anatomy = slc.meta.anatomy
-        for spec in specs:
-            if spec not in batched:
-                result = run_method(problem, spec.name, spec.make_config(configs.get(spec.name), anatomy=anatomy))
-                scores[spec.name][n] = (result.metrics, result.seconds)
-        if batched:
-            if pending and (pending[0][2] != anatomy or pending[0][1].y.shape != problem.y.shape):
-                flush()
-            pending.append((n, problem, anatomy))
-            if len(pending) >= batch_size:
-                flush()
-        if progress is not None and progress(n + 1, len(refs), f"{f.name}[{i}]"):
-            refs = refs[:n + 1]
-            break
-    if pending:
-        flush()
-    metrics = {m: {k: [scores[m][n][0][k] for n in range(len(refs))] for k in METRIC_NAMES} for m in methods}
-    seconds = {m: [scores[m][n][1] for n in range(len(refs))] for m in methods}
-    return Evaluation(tuple(methods), tuple((f.name, i) for f, i in refs),
-                      {m: {k: np.asarray(v) for k, v in d.items()} for m, d in metrics.items()},
-                      {m: np.asarray(v) for m, v in seconds.items()}, tuple(skipped))
+    previous = read_records(table) if table is not None and resume else []
+    reuse = {r.task_key: r for r in previous if r.task_key in done_keys(previous)}
+    kept = [r for r in previous if r.task_key not in reuse] if table is not None and resume else []
+    records: dict[str, Record] = {}
+    stopped = False
+    done_slices = 0
+
+    def tasks() -> Iterator[Task]:
+        for n in range(len(refs)):
+            for task in slice_tasks(n):
+                if task.key() in reuse:
+                    records[task.key()] = reuse[task.key()]
+                else:
+                    yield task
+
+    def report() -> None:
+        nonlocal done_slices, stopped
+        while not stopped and done_slices < len(refs) and all(t.key() in records for t in slice_tasks(done_slices)):
+            done_slices += 1
+            f, i = refs[done_slices - 1]
+            if progress is not None and progress(done_slices, len(refs), f"{f.name}[{i}]"):
+                stopped = True
+
+    computed = 0
+    for record in run_tasks(tasks(), batch_size=batch_size, problems=ProblemCache(size=batch_size + 2),
+                            stop=lambda: stopped):
+        records[record.task_key] = record
+        computed += 1
+        if table is not None:
+            write_records(table, [*(r for r in kept if r.task_key not in records), *records.values()])
+        if record.error is not None:
+            raise ExplorerError(f"{record.label} on {record.file}[{record.slice}]: {record.error}")
+        report()
+    report()
+    n_done = done_slices
+    metrics = {m: {k: [] for k in METRIC_NAMES} for m in labels}
+    seconds: dict[str, list] = {m: [] for m in labels}
+    for n in range(n_done):
+        for task in slice_tasks(n):
+            r = records[task.key()]
+            for k in METRIC_NAMES:
+                metrics[r.label][k].append(getattr(r, k))
+            seconds[r.label].append(r.seconds)
+    return Evaluation(tuple(labels), tuple((f.name, i) for f, i in refs[:n_done]),
+                      {m: {k: np.asarray(v, dtype=float) for k, v in d.items()} for m, d in metrics.items()},
+                      {m: np.asarray(v, dtype=float) for m, v in seconds.items()}, tuple(skipped), names,
+                      resumed=len(records) - computed)

@@ -10,7 +10,7 @@ from typing import Iterable
 import numpy as np
 from PIL import Image
 
-METRICS_COLUMNS = ("method", "ssim", "psnr", "nmse", "seconds")
+METRICS_COLUMNS = ("method", "label", "ssim", "psnr", "nmse", "seconds")
 
 
 def png_bytes(image: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> bytes:
@@ -32,7 +32,7 @@ def npy_bytes(array: np.ndarray) -> bytes:
 
 
 def metrics_csv(rows: Iterable[dict]) -> str:
-    """CSV text with columns method, ssim, psnr, nmse, seconds (blank when undefined)."""
+    """CSV text with columns method, label, ssim, psnr, nmse, seconds (blank when undefined)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -43,7 +43,7 @@ def metrics_csv(rows: Iterable[dict]) -> str:
 
 def write_results(out_dir: str | Path, target: np.ndarray | None, pattern: np.ndarray,
                   images: dict[str, np.ndarray], rows: list[dict]) -> list[Path]:
-    """Write target.npy/png, mask.npy/png, <method>.npy/png and metrics.csv into ``out_dir``.
+    """Write target.npy/png, mask.npy/png, <label>.npy/png (``images`` by instance label) and metrics.csv into ``out_dir``.
 
     Images share one window ``[0, max(target)]`` (or the max over images without a target).
 

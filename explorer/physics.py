@@ -40,8 +40,23 @@ def ifft2c(k: torch.Tensor) -> torch.Tensor:
     return torch.fft.fftshift(k, dim=(-2, -1))
 
 
+def abs2(x: torch.Tensor) -> torch.Tensor:
+    """``|x|^2`` of a complex or real tensor, with finite gradients everywhere (torch's ``sgn(0) = 0``)."""
+    return x.abs() ** 2
+
+
+def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
+    """``sqrt(x)`` for ``x >= 0`` (the same values) whose gradient is 0 instead of inf/NaN where ``x == 0``.
+
+    The subgradient 0 at an exact zero: an RSS or magnitude image that is exactly zero somewhere
+    (zero-filled air, zero padding) stays differentiable w.r.t. the k-space.
+    """
+    positive = x > 0
+    return torch.where(positive, x, torch.ones_like(x)).sqrt() * positive
+
+
 def rss(coil_images: torch.Tensor, dim: int = -3) -> torch.Tensor:
-    """Root-sum-of-squares coil combination.
+    """Root-sum-of-squares coil combination (finite gradients where a pixel is exactly zero).
 
     Args:
         coil_images: complex or real tensor ``(B, C, H, W)`` (coil axis ``dim``).
@@ -49,7 +64,12 @@ def rss(coil_images: torch.Tensor, dim: int = -3) -> torch.Tensor:
     Returns:
         real tensor ``(B, H, W)``.
     """
-    return torch.sqrt((coil_images.abs() ** 2).sum(dim))
+    return safe_sqrt(abs2(coil_images).sum(dim))
+
+
+def magnitude(x: torch.Tensor) -> torch.Tensor:
+    """``|x|`` with finite gradients where ``x == 0`` (see :func:`safe_sqrt`)."""
+    return safe_sqrt(abs2(x))
 
 
 def center_crop(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

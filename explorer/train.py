@@ -34,9 +34,7 @@ import torch
 
 from explorer.device import get_device
 from explorer.errors import ExplorerError
-from explorer.masks import MaskConfig, make_mask
-from explorer.metrics import compute_metrics, to_magnitude
-from explorer.physics import Operator
+from explorer.masks import MaskConfig
 from explorer.recon import checkpoints as ckpts
 from explorer.recon.trained import make_recon
 from explorer.train_data import SliceSet, batch_loss, make_example, val_indices
@@ -285,19 +283,21 @@ def validate(kind: str, model: torch.nn.Module, valset: SliceSet, mask_cfg: Mask
              limit: int = 0) -> float:
     """Mean SSIM of ``model`` over the validation slices (slice ``i`` masked with seed ``VAL_SEED + i``).
 
-    The model is put in eval mode; reconstruction is the explorer's (:func:`make_recon`), cropped to
-    each reference.
+    The model is put in eval mode; each slice goes through the engine (:func:`~explorer.engine.prepare`,
+    :func:`~explorer.engine.reconstruct` with the explorer's reconstructor around ``model``, cropped to
+    each reference, and :func:`~explorer.engine.score`), as every other scored reconstruction.
     """
+    from explorer.engine import MethodInstance, prepare, reconstruct, score  # noqa: PLC0415
+
     model.eval()
     scores = []
     with torch.no_grad():
         for i in val_indices(len(valset), limit):
             sl = valset.read(i)
-            sampled = make_mask(dataclasses.replace(mask_cfg, seed=VAL_SEED + i), sl.shape, sl.meta.padding)
-            mask = sampled.mask.to(device)
-            y = sl.kspace.to(device).unsqueeze(0) * mask
-            x = make_recon(kind, model, tuple(sl.target.shape))(y, Operator(mask))
-            scores.append(compute_metrics(sl.target, to_magnitude(x[0], sl.target.shape))["ssim"])
+            problem = prepare(sl, dataclasses.replace(mask_cfg, seed=VAL_SEED + i), device)
+            recon = make_recon(kind, model, tuple(sl.target.shape))
+            x = reconstruct(problem, MethodInstance.of(kind), reconstructor=recon)  # checkpoint kinds are method names
+            scores.append(score(problem, x).metrics["ssim"])
     return float(np.mean(scores))
 
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from explorer import figures
 from explorer.masks import MaskConfig
-from explorer.recon.base import available_methods, get_method
+from explorer.recon.base import MethodInstance, available_methods
 from explorer.ui import cache, widgets
 
 
@@ -60,8 +60,7 @@ else:
                                      "coherent folded copies.")
         mask = MaskConfig(mask_type, float(acceleration), None, 0)
         problem = cache.problem(source, "kxky", index, mask)
-        zero_filled = get_method("zero_filled")
-        zf = cache.run(source, "kxky", index, mask, "zero_filled", zero_filled.make_config({}))
+        zf = cache.run(source, "kxky", index, mask, MethodInstance.of("zero_filled"))
     slc = problem.slice
     ref = slc.target if slc.target is not None else zf.image
     window = (0.0, float(ref.max()))

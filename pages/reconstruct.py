@@ -14,11 +14,25 @@ import streamlit as st
 from explorer import figures
 from explorer.data.sources import PLANES
 from explorer.errors import ExplorerError
-from explorer.recon.base import available_methods
+from explorer.recon.base import MethodInstance, available_methods
 from explorer.ui import cache, warmup, widgets
 
 FAMILY_LABELS = {"baseline": "baseline", "sparse": "sparse / ℓ1", "untrained": "un-trained network",
                  "trained": "trained network"}
+EXTRA = "reconstruct.extra_instances"  # [(method name, instance number >= 2), ...]
+
+
+def add_instance(name: str) -> None:
+    """Add another instance of method ``name`` (numbered 2, 3, ...)."""
+    extra = st.session_state.setdefault(EXTRA, [])
+    taken = {n for m, n in extra if m == name}
+    extra.append((name, next(n for n in range(2, 100) if n not in taken)))
+
+
+def remove_instance(name: str, number: int) -> None:
+    st.session_state[EXTRA] = [(m, n) for m, n in st.session_state.get(EXTRA, []) if (m, n) != (name, number)]
+
+
 PLANE_HELP = ("Raw 3D ISMRMRD volumes: kx-ky planes are the papers' 2D slices (1D masks); ky-kz planes "
               "(after an inverse FFT along the readout) suit 2D Poisson masks.")
 
@@ -73,16 +87,30 @@ defaults = [name for name in ("zero_filled", "sense") if name in methods]
 chosen = st.multiselect("Methods to compare", list(methods), default=defaults, key="reconstruct.methods",
                         format_func=lambda n: f"{labels[n]} ({FAMILY_LABELS.get(methods[n].family, methods[n].family)})",
                         help="Any registered method; its parameters appear below with their defaults.")
-configs = []
+extras = [(name, n) for name, n in st.session_state.setdefault(EXTRA, []) if name in chosen]
+add_col, add_button = st.columns([3, 1], vertical_alignment="bottom")
+if chosen:
+    another = add_col.selectbox("Add another instance of a chosen method (e.g. a second checkpoint)", chosen,
+                                format_func=labels.get, key="reconstruct.add_method",
+                                help="The same method again under its own label and parameters, side by side.")
+    add_button.button("Add instance", icon=":material/add:", key="reconstruct.add_instance",
+                      on_click=add_instance, args=(another,))
+slots = [(name, "", name) for name in chosen] + [(name, f"#{n}", f"{labels[name]} #{n}") for name, n in extras]
+instances = []
 with widgets.stop_on_error(), st.container():  # always present: keeps the figure's position fixed
-    columns = st.columns(3) if chosen else []
-    for i, name in enumerate(chosen):
+    columns = st.columns(3) if slots else []
+    for i, (name, slot, label) in enumerate(slots):
         spec = methods[name]
-        with columns[i % 3].expander(f"**{spec.label}** parameters", icon=":material/settings:"):
+        title = spec.label if not slot else label
+        with columns[i % 3].expander(f"**{title}** parameters", icon=":material/settings:"):
             st.caption(spec.description)
-            configs.append((name, widgets.method_config(spec, "reconstruct.params", anatomy=problem.slice.meta.anatomy)))
-request = state.Request(source, plane, int(index), mask_cfg, tuple(configs))
-cache.speculate(source, plane, int(index), mask_cfg, configs)  # cheap methods start before Run is pressed
+            config = widgets.method_config(spec, "reconstruct.params", anatomy=problem.slice.meta.anatomy, slot=slot)
+            if slot:
+                st.button("Remove this instance", key=f"reconstruct.remove.{name}{slot}", type="tertiary",
+                          icon=":material/delete:", on_click=remove_instance, args=(name, int(slot[1:])))
+        instances.append(MethodInstance(label, name, config))
+request = state.Request(source, plane, int(index), mask_cfg, tuple(instances))
+cache.speculate(source, plane, int(index), mask_cfg, instances)  # instant methods start before Run is pressed
 run_pressed = st.button("Run reconstruction", type="primary", icon=":material/play_arrow:", disabled=not chosen,
                         key="reconstruct.run")
 if run_pressed:
@@ -102,9 +130,10 @@ if shown != request:
                "Press **Run reconstruction** to update.", icon=":material/history:")
 with widgets.stop_on_error():
     shown_problem = cache.problem(shown.source, shown.plane, shown.index, shown.mask)
-    results, failures = widgets.run_with_status(shown, labels, progress, refit_stopped=run_pressed)
-for name, message in failures.items():
-    notes.error(f"**{labels.get(name, name)}** failed: {message}", icon=":material/error:")
+    results, failures = widgets.run_with_status(shown, progress, refit_stopped=run_pressed)
+displays = {inst.label: inst.display for inst in shown.methods}
+for label, message in failures.items():
+    notes.error(f"**{displays.get(label, label)}** failed: {message}", icon=":material/error:")
 anatomy = shown_problem.slice.meta.anatomy
 for r in results:
     try:

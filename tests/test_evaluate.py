@@ -14,7 +14,7 @@ from explorer.data.sample import SampleSpec, write_sample
 from explorer.errors import ExplorerError
 from explorer.evaluate import evaluate
 from explorer.masks import MaskConfig
-from explorer.pipeline import prepare, run_method
+from explorer.engine import prepare, run_method
 
 MASK = MaskConfig("random", 3, None, seed=4)
 

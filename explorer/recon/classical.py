@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from explorer.physics import Operator, fft2c, ifft2c, rss
-from explorer.recon.base import ProgressFn, register
+from explorer.recon.base import Capabilities, ProgressFn, Throttle, register
 
 OUTPUTS: tuple[str, ...] = ("dc_rss", "image")
 _OUTPUT_HELP = "dc_rss: measured k-space re-inserted into the coil images, then root-sum-of-squares; image: the SENSE image x"
@@ -36,7 +36,8 @@ class ZeroFilledConfig:
 
 @register("zero_filled", "Zero-filled", "baseline", ZeroFilledConfig,
           "Inverse FFT of the zero-filled k-space (RSS over coils, as fastMRI).",
-          needs_maps=lambda cfg: cfg.combine == "sense")
+          needs_maps=lambda cfg: cfg.combine == "sense",
+          capabilities=Capabilities(gradient="exact", batches=True, cost="instant"))
 def zero_filled(config: ZeroFilledConfig):
     """Zero-filled recon: ``rss(ifft2c(y))`` (real-valued, returned as complex) or ``A^H y``."""
 
@@ -59,7 +60,7 @@ class SenseConfig:
 
 @register("sense", "SENSE (CG)", "baseline", SenseConfig,
           "Least-squares SENSE with ESPIRiT maps, solved by conjugate gradient.",
-          needs_maps=lambda cfg: True)
+          needs_maps=lambda cfg: True, capabilities=Capabilities(gradient="exact", cost="instant"))
 def sense(config: SenseConfig):
     """SENSE: ``argmin_x ||A x - y||^2 + lambda ||x||^2`` by ``iterations`` CG steps."""
 
@@ -74,7 +75,8 @@ def sense(config: SenseConfig):
 def conjugate_gradient(normal, rhs: torch.Tensor, iterations: int, progress: ProgressFn | None = None) -> torch.Tensor:
     """Solve ``normal(x) = rhs`` for Hermitian positive semi-definite ``normal`` by CG.
 
-    Out-of-place throughout, so autograd differentiates through the iterations.
+    Out-of-place throughout, so autograd differentiates through the iterations. No host
+    synchronisation per iteration: the residual is read only when progress is due.
 
     Args:
         normal: callable image ``(B, H, W)`` -> image ``(B, H, W)``.
@@ -89,17 +91,18 @@ def conjugate_gradient(normal, rhs: torch.Tensor, iterations: int, progress: Pro
     p = r
     rs = _dot(r, r)
     eps = torch.finfo(rhs.real.dtype).tiny
+    throttle = Throttle(progress)
     for it in range(iterations):
         ap = normal(p)
         alpha = rs / _dot(p, ap).clamp_min(eps)
         x = x + alpha * p
         r = r - alpha * ap
         rs_new = _dot(r, r)
-        if progress is not None and progress(it + 1, iterations, {"residual": float(rs_new.sum().sqrt())}):
-            break
-        if bool((rs_new == 0).all()):
-            break
-        p = r + (rs_new / rs.clamp_min(eps)) * p
+        if throttle.due(it + 1, iterations):
+            residual = rs_new.sum().sqrt()
+            if throttle.report(it + 1, iterations, {"residual": float(residual)}) or float(residual) == 0:
+                break
+        p = r + (rs_new / rs.clamp_min(eps)) * p  # exact convergence (r = 0) leaves x fixed: p = 0, alpha = 0
         rs = rs_new
     return x
 

@@ -21,7 +21,9 @@ import torch
 from torch import nn
 
 from explorer.physics import fft2c, ifft2c, rss
-from explorer.recon.base import ProgressFn
+from explorer.recon.base import ProgressFn, Throttle
+
+PATIENCE_CHECK = 25  # on a GPU, the early-stopping rule reads the best step this often (a synchronisation)
 
 
 class FitResult(NamedTuple):
@@ -82,8 +84,10 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, it
         lr: Adam learning rate.
         patience: stop after this many steps without a new best loss (0 = never).
         amp: run the network in bfloat16 autocast (CUDA only; ignored elsewhere).
-        progress: ``progress(step_offset + step, total, {"loss", "best"})`` after every
-            step; returning True stops the fit (the best output so far is kept).
+        progress: ``progress(step_offset + step, total, {"loss", "best", "history"})``, at most every
+            :data:`~explorer.recon.base.PROGRESS_INTERVAL` seconds and after the last step, with
+            ``history`` the ``(step, loss)`` of every step since the previous report; returning
+            True stops the fit (the best output so far is kept).
         step_offset, total: for reporting several fits as one run (default: 0, ``iterations``).
 
     Returns:
@@ -99,8 +103,17 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, it
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     use_amp = amp and z.device.type == "cuda"
     total = iterations if total is None else total
+    throttle = Throttle(progress)
+    # The best iterate is tracked on the device (no host synchronisation per step); the patience
+    # rule reads it every step on the CPU, and on a GPU only every PATIENCE_CHECK steps or when reporting.
+    check_every = 1 if z.device.type == "cpu" else PATIENCE_CHECK
     net.train()
-    best, best_loss, best_step, losses, stopped = None, float("inf"), 0, [], False
+    best = None
+    best_loss = torch.full((), float("inf"), device=y.device)
+    best_step = torch.zeros((), dtype=torch.long, device=y.device)
+    losses: list[torch.Tensor] = []
+    reported = 0  # losses[:reported] have been reported
+    stopped = False
     with torch.enable_grad():
         for step in range(1, iterations + 1):
             optimizer.zero_grad(set_to_none=True)
@@ -109,18 +122,27 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, it
             coils = as_coil_images(out)
             loss = (((fft2c(coils) - target) * maskf).abs() ** 2).sum() / energy
             loss.backward()
-            value = float(loss.detach())
+            value = loss.detach()
             losses.append(value)
-            if value < best_loss:  # the output that produced this loss (weights before the update)
-                best, best_loss, best_step = coils.detach().clone(), value, step
+            improved = value < best_loss  # the output that produced this loss (weights before the update)
+            best = coils.detach().clone() if best is None else torch.where(improved, coils.detach(), best)
+            best_step = torch.where(improved, step, best_step)
+            best_loss = torch.minimum(best_loss, value)
             optimizer.step()
-            if progress is not None and progress(step_offset + step, total, {"loss": value, "best": best_loss}):
-                stopped = True
-                break
-            if patience and step - best_step >= patience:
+            if throttle.due(step_offset + step, total):
+                start = reported
+                reported = len(losses)
+                recent = torch.stack(losses[start:]).tolist()  # one synchronisation per report
+                history = [(step_offset + start + j + 1, v) for j, v in enumerate(recent)]
+                if throttle.report(step_offset + step, total, {"loss": recent[-1], "best": float(best_loss),
+                                                               "history": history}):
+                    stopped = True
+                    break
+            if patience and step % check_every == 0 and step - int(best_step) >= patience:
                 break
     images = torch.zeros_like(y) if best is None else best / s
-    return FitResult(images.to(torch.complex64), losses, best_loss, best_step, stopped, s)
+    history = torch.stack(losses).tolist() if losses else []
+    return FitResult(images.to(torch.complex64), history, float(best_loss), int(best_step), stopped, s)
 
 
 def consistent_rss(coil_images: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

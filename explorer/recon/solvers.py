@@ -24,7 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from explorer.physics import Operator
-from explorer.recon.base import ProgressFn
+import torch.utils.checkpoint
+
+from explorer.recon.base import ProgressFn, Throttle
 
 # Floor of magnitudes inside ratios: keeps the gradients of |c| finite at c = 0.
 _EPS = 1e-12
@@ -279,14 +281,25 @@ def condat_vu_step(state: PrimalDualState, gradient: Callable, op: Callable, op_
     return PrimalDualState(x, p), info
 
 
-def iterate(step: Callable, state, iterations: int, progress: ProgressFn | None = None):
+def iterate(step: Callable, state, iterations: int, progress: ProgressFn | None = None, checkpoint: bool = False):
     """Run ``state, info = step(state)`` ``iterations`` times.
 
-    ``progress(k, iterations, info)`` is called after each step; when it returns True the loop
-    stops and the current state is returned (the best estimate so far).
+    ``progress(k, iterations, info)`` is called at most every :data:`~explorer.recon.base.PROGRESS_INTERVAL`
+    seconds and after the last step (the info tensors are read, a GPU synchronisation, only then);
+    when it returns True the loop stops and the current state is returned (the best estimate so far).
+
+    Args:
+        checkpoint: gradient checkpointing per step (``torch.utils.checkpoint``, non-reentrant): the
+            autograd graph keeps only each step's input state and recomputes the step in the
+            backward pass, so differentiating through hundreds of iterations costs the memory of the
+            states (a few images per step) instead of every intermediate k-space.
     """
+    throttle = Throttle(progress)
     for k in range(iterations):
-        state, info = step(state)
-        if progress is not None and progress(k + 1, iterations, {key: float(v) for key, v in info.items()}):
+        if checkpoint:
+            state, info = torch.utils.checkpoint.checkpoint(step, state, use_reentrant=False)
+        else:
+            state, info = step(state)
+        if throttle.due(k + 1, iterations) and throttle.report(k + 1, iterations, {key: float(v) for key, v in info.items()}):
             break
     return state

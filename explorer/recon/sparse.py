@@ -30,7 +30,7 @@ import torch.nn.functional as F
 
 from explorer.physics import Operator, fft2c, ifft2c, rss
 from explorer.recon import solvers
-from explorer.recon.base import ProgressFn, register
+from explorer.recon.base import Capabilities, ProgressFn, register
 from explorer.recon.classical import _OUTPUT_HELP, OUTPUTS, combine
 
 TUNED_PATH = Path(__file__).with_name("tuned_lambdas.json")
@@ -127,7 +127,7 @@ def l1_wavelet(y: torch.Tensor, op: Operator, lam: float, iterations: int, wavel
 
     x0 = y.new_zeros(y.shape[0], h + ph, w + pw)
     state = solvers.iterate(lambda st: solvers.fista_step(st, gradient, prox, step), solvers.FistaState(x0, x0, 1.0),
-                            iterations, progress)
+                            iterations, progress, checkpoint=_differentiable(y, op))
     return state.x[..., :h, :w] * s
 
 
@@ -162,7 +162,7 @@ def total_variation(y: torch.Tensor, op: Operator, lam: float, iterations: int,
     state = solvers.iterate(
         lambda st: solvers.condat_vu_step(st, gradient, solvers.grad2d, solvers.grad2d_adjoint,
                                           lambda p: solvers.project_l2_balls(p, lam_t), tau, sigma),
-        state, iterations, progress)
+        state, iterations, progress, checkpoint=_differentiable(y, op))
     return state.x * s
 
 
@@ -179,6 +179,11 @@ def tv_objective(x: torch.Tensor, y: torch.Tensor, op: Operator, lam: float) -> 
     """``1/2||A x_n - y_n||^2 + lam ||x_n||_TV`` per item ``(B,)`` (normalised as :func:`l1_objective`)."""
     s = data_scale(y, op).reshape(-1, 1, 1)
     return _data_term(x / s, y / s[..., None], op) + lam * solvers.tv_norm(x / s)
+
+
+def _differentiable(y: torch.Tensor, op: Operator) -> bool:
+    """Whether autograd records the iterations (then they are checkpointed: see :func:`solvers.iterate`)."""
+    return torch.is_grad_enabled() and (y.requires_grad or (op.maps is not None and op.maps.requires_grad))
 
 
 def _info(r: torch.Tensor, progress: ProgressFn | None) -> dict:
@@ -199,7 +204,8 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 
 @register("l1", "l1-wavelet", "sparse", L1Config,
           "Compressed sensing: FISTA on 1/2||Ax-y||^2 + lam||Wx||_1 (orthogonal wavelet, ESPIRiT maps).",
-          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("l1", anatomy)})
+          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("l1", anatomy)},
+          capabilities=Capabilities(gradient="exact", cost="interactive"))
 def l1_method(config: L1Config):
     """l1-wavelet reconstructor (see :func:`l1_wavelet`, :func:`combine`)."""
 
@@ -212,7 +218,8 @@ def l1_method(config: L1Config):
 
 @register("tv", "Total variation", "sparse", TVConfig,
           "Compressed sensing: primal-dual on 1/2||Ax-y||^2 + lam TV(x) (isotropic, ESPIRiT maps).",
-          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("tv", anatomy)})
+          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("tv", anatomy)},
+          capabilities=Capabilities(gradient="exact", cost="interactive"))
 def tv_method(config: TVConfig):
     """Total-variation reconstructor (see :func:`total_variation`, :func:`combine`)."""
 

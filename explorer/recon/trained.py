@@ -16,14 +16,17 @@ capped at the k-space size (fastMRI's references are 320x320).
 Reconstructors run on the device of ``y`` with a cached, shared model
 (:func:`explorer.recon.model_store.load_model`) that they never modify; they run under
 ``torch.inference_mode`` unless a gradient is needed (``y`` or the model's parameters require
-grad and grad mode is on): outputs are differentiable w.r.t. ``y``. :func:`make_recon` builds a
-reconstructor around any model (e.g. a deep copy adapted at test time).
+grad and grad mode is on): outputs are differentiable w.r.t. ``y``. They are
+:class:`~explorer.recon.base.NetworkReconstructor` s: ``module`` is the network, ``with_module``
+rebuilds the reconstructor around another one (e.g. a deep copy adapted at test time), and
+``kspace(y, op)`` is the predicted multi-coil k-space of a self-supervised loss.
 """
 
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -32,10 +35,10 @@ from torch import nn
 
 from explorer.device import get_device
 from explorer.errors import ExplorerError
-from explorer.physics import Operator, center_crop
+from explorer.physics import Operator, center_crop, fft2c, safe_sqrt
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
-from explorer.recon.base import ProgressFn, Reconstructor, register
+from explorer.recon.base import Capabilities, ProgressFn, Reconstructor, register
 
 EPS = 1e-11  # fastMRI's normalisation epsilon
 CLAMP = 6.0
@@ -114,22 +117,12 @@ def unet_input(y: torch.Tensor, mask: torch.Tensor, crop: tuple[int, int]) -> Un
 
     coils = fastmri.ifft2c(torch.view_as_real(y * mask))  # (B, C, H, W, 2)
     coils = complex_center_crop(coils, crop)
-    mag = _safe_sqrt((coils**2).sum(dim=-1))  # fastmri.complex_abs, (B, C, h, w)
-    image = mag[:, 0] if mag.shape[1] == 1 else _safe_sqrt((mag**2).sum(dim=1))  # fastmri.rss
+    mag = safe_sqrt((coils**2).sum(dim=-1))  # fastmri.complex_abs, (B, C, h, w)
+    image = mag[:, 0] if mag.shape[1] == 1 else safe_sqrt((mag**2).sum(dim=1))  # fastmri.rss
     flat = image.reshape(image.shape[0], -1)
     mean, std = flat.mean(dim=1), flat.std(dim=1)
     image = ((image - mean[:, None, None]) / (std[:, None, None] + EPS)).clamp(-CLAMP, CLAMP)
     return UnetInput(image, mean, std)
-
-
-def _safe_sqrt(x: torch.Tensor) -> torch.Tensor:
-    """``x.sqrt()`` (the same values) with a zero instead of a NaN gradient where ``x == 0``.
-
-    Zero-filled images can hold exact zeros; fastMRI's ``complex_abs`` / ``rss`` would then give NaN
-    gradients w.r.t. the k-space.
-    """
-    positive = x > 0
-    return torch.where(positive, x, torch.ones_like(x)).sqrt() * positive
 
 
 def unet_forward(model: nn.Module, inp: UnetInput) -> torch.Tensor:
@@ -166,75 +159,207 @@ def varnet_forward(model: nn.Module, y: torch.Tensor, mask: torch.Tensor) -> tor
     return model(masked, mask5, num_low)
 
 
+def varnet_kspace(model: nn.Module, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """VarNet's final predicted multi-coil k-space ``(B, C, H, W)`` complex (``VarNet.forward`` before its RSS).
+
+    The same computation as ``model(...)`` (sensitivity network, then the cascades) stopped before
+    ``rss(complex_abs(ifft2c(.)))``: :func:`varnet_forward` is the RSS of its inverse FFT.
+    """
+    mask5, num_low = varnet_mask(mask)
+    masked = torch.view_as_real(y * mask)
+    sens_maps = model.sens_net(masked, mask5, num_low)
+    kspace = masked.clone()
+    for cascade in model.cascades:
+        kspace = cascade(kspace, masked, mask5, sens_maps)
+    return torch.view_as_complex(kspace.contiguous())
+
+
 # ----------------------------------------------------------------------------- reconstructors
 
 
-def make_recon(kind: str, model: nn.Module, crop: int | tuple[int, int] = DEFAULT_CROP) -> Reconstructor:
-    """A reconstructor around ``model`` (never modified; must sit on the device of ``y``).
+class _NetworkRecon:
+    """A reconstructor around a fastMRI network (a :class:`~explorer.recon.base.NetworkReconstructor`).
+
+    The module is never modified here; it must sit on the device of ``y``. Runs under
+    ``torch.inference_mode`` unless a gradient is needed (grad mode on and ``y`` or a parameter
+    requires grad), so outputs are differentiable w.r.t. ``y`` (and the weights of a trainable copy).
+    Subclasses give :meth:`_magnitude` (the network's magnitude image inside the crop) and :meth:`kspace`.
 
     Args:
-        kind: ``"unet"`` or ``"varnet"``.
-        model: ``fastmri.models.Unet`` (1 in / 1 out channel) or ``VarNet``.
+        module: the network.
         crop: crop side (or ``(h, w)``), capped at the k-space size.
-
-    Returns:
-        ``recon(y (B, C, H, W), op, progress=None) -> x (B, H, W)`` complex64, zero outside the crop.
     """
-    if kind not in ckpts.KINDS:
-        raise ExplorerError(f"unknown model kind {kind!r}")
-    pools = _pool_count(kind, model)
-    if kind == "unet" and (getattr(model, "in_chans", 1), getattr(model, "out_chans", 1)) != (1, 1):
-        raise ExplorerError(f"this U-net has {model.in_chans} input / {model.out_chans} output channels; "
-                            "the explorer's U-net maps a magnitude image to a magnitude image (1 / 1)")
 
-    def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
+    label = "network"
+
+    def __init__(self, module: nn.Module, crop: int | tuple[int, int] = DEFAULT_CROP):
+        self.module, self.crop = module, crop
+        self.pools = self._pool_count(module)
+
+    def with_module(self, module: nn.Module) -> "_NetworkRecon":
+        """The same reconstructor around ``module`` (e.g. a trainable deep copy)."""
+        return type(self)(module, self.crop)
+
+    def _pool_count(self, module: nn.Module) -> int:
+        unets = [m for m in module.modules() if hasattr(m, "num_pool_layers")]
+        return max((int(m.num_pool_layers) for m in unets), default=0)
+
+    def _smallest(self, shape: tuple[int, int], hw: tuple[int, int]) -> int:
+        return min(hw)
+
+    def _check(self, y: torch.Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
         if y.ndim != 4 or not y.is_complex():
             raise ValueError(f"y must be complex k-space (B, C, H, W), got {tuple(y.shape)} {y.dtype}")
         shape = tuple(y.shape[-2:])
-        hw = crop_shape(shape, crop)
-        smallest = min(hw) if kind == "unet" else min(shape)
-        if smallest < 2 ** pools:
-            raise ExplorerError(f"a {min(hw)}-pixel image is too small for this {ckpts.LABELS[kind]} ({pools} pooling layers)")
+        hw = crop_shape(shape, self.crop)
+        smallest = self._smallest(shape, hw)
+        if smallest < 2 ** self.pools:
+            raise ExplorerError(f"a {smallest}-pixel image is too small for this {self.label} ({self.pools} pooling layers)")
+        return shape, hw
+
+    def _grad_context(self, y: torch.Tensor):
+        need = torch.is_grad_enabled() and (y.requires_grad or any(p.requires_grad for p in self.module.parameters()))
+        return need, (contextlib.nullcontext() if need else torch.inference_mode())
+
+    def _magnitude(self, y: torch.Tensor, mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
+        """``x (B, H, W)`` complex64: the network's magnitude (zero phase) inside the crop, zero outside."""
+        shape, hw = self._check(y)
         mask = op.mask.to(y.device)
-        need_grad = torch.is_grad_enabled() and (y.requires_grad or any(p.requires_grad for p in model.parameters()))
-        with contextlib.nullcontext() if need_grad else torch.inference_mode():
-            if kind == "unet":
-                magnitude = unet_forward(model, unet_input(y, mask, hw))
-            else:
-                magnitude = center_crop(varnet_forward(model, y, mask), hw)
-            x = torch.complex(magnitude, torch.zeros_like(magnitude))
-            x = pad_to(x, shape)
-        if not need_grad:
-            with torch.no_grad():
-                x = x.clone()  # an ordinary tensor: inference tensors cannot be saved for a later backward
+        need_grad, context = self._grad_context(y)
+        with context:
+            magnitude = self._magnitude(y, mask, hw)
+            x = pad_to(torch.complex(magnitude, torch.zeros_like(magnitude)), shape)
         if progress is not None:
             progress(1, 1, {})
-        return x
+        return self._as_tensor(x, need_grad)
 
-    return recon
-
-
-def _pool_count(kind: str, model: nn.Module) -> int:
-    if kind == "unet":
-        return int(getattr(model, "num_pool_layers", 0))
-    unets = [m for m in model.modules() if hasattr(m, "num_pool_layers")]
-    return max((int(m.num_pool_layers) for m in unets), default=0)
+    def _as_tensor(self, x: torch.Tensor, need_grad: bool) -> torch.Tensor:
+        """An ordinary tensor: inference tensors cannot be saved for a later backward."""
+        if need_grad:
+            return x
+        with torch.no_grad():
+            return x.clone()
 
 
-def _factory(kind: str):
-    def factory(config) -> Reconstructor:
+class UnetRecon(_NetworkRecon):
+    """fastMRI's U-net fed as ``UnetDataTransform`` feeds it (see the module docstring).
+
+    :meth:`kspace`: the U-net outputs a magnitude only. Its complex image takes the phase of the
+    SENSE-combined zero-filled image ``A^H y`` (``op``'s ESPIRiT maps; single-coil the zero-filled
+    image itself), and outside the crop (where the network has no output) that image itself; the
+    predicted k-space is ``F S x``. With fully sampled ``y = F S x*`` and unit-norm maps,
+    ``A^H y = x*``: a network that returns ``|x*|`` then predicts ``y`` exactly (zero self-supervised loss).
+    """
+
+    label = "U-net"
+
+    def __init__(self, module: nn.Module, crop: int | tuple[int, int] = DEFAULT_CROP):
+        if (getattr(module, "in_chans", 1), getattr(module, "out_chans", 1)) != (1, 1):
+            raise ExplorerError(f"this U-net has {module.in_chans} input / {module.out_chans} output channels; "
+                                "the explorer's U-net maps a magnitude image to a magnitude image (1 / 1)")
+        super().__init__(module, crop)
+
+    def _pool_count(self, module: nn.Module) -> int:
+        return int(getattr(module, "num_pool_layers", 0))
+
+    def _magnitude(self, y, mask, hw):
+        return unet_forward(self.module, unet_input(y, mask, hw))
+
+    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
+        """Predicted multi-coil k-space ``F S x`` ``(B, C, H, W)`` (see the class docstring)."""
+        shape, hw = self._check(y)
+        need_grad, context = self._grad_context(y)
+        with context:
+            zero_filled = op.adjoint(y)  # (B, H, W): A^H y
+            magnitude = self._magnitude(y, op.mask.to(y.device), hw)
+            phase = torch.sgn(center_crop(zero_filled, hw))
+            inside = pad_to(magnitude.to(phase.dtype) * phase, shape)
+            support = pad_to(torch.ones_like(magnitude), shape) > 0
+            x = torch.where(support, inside, zero_filled)
+            coils = x.unsqueeze(1) if op.maps is None else op.maps * x.unsqueeze(1)
+            k = fft2c(coils)
+        return self._as_tensor(k, need_grad)
+
+
+class VarNetRecon(_NetworkRecon):
+    """fastMRI's end-to-end VarNet (sensitivity network included), fed as ``VarNetDataTransform`` feeds it.
+
+    :meth:`kspace`: its own final predicted multi-coil k-space (:func:`varnet_kspace`); the output is
+    the RSS of its inverse FFT, centre-cropped.
+    """
+
+    label = "E2E VarNet"
+
+    def _smallest(self, shape, hw) -> int:
+        return min(shape)
+
+    def _magnitude(self, y, mask, hw):
+        return center_crop(varnet_forward(self.module, y, mask), hw)
+
+    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
+        """Predicted multi-coil k-space ``(B, C, H, W)`` (the cascades' output; ``op``'s maps are not used)."""
+        self._check(y)
+        need_grad, context = self._grad_context(y)
+        with context:
+            k = varnet_kspace(self.module, y, op.mask.to(y.device))
+        return self._as_tensor(k, need_grad)
+
+
+RECON_CLASSES: dict[str, type[_NetworkRecon]] = {"unet": UnetRecon, "varnet": VarNetRecon}
+
+
+def make_recon(kind: str, model: nn.Module, crop: int | tuple[int, int] = DEFAULT_CROP) -> _NetworkRecon:
+    """A reconstructor around ``model`` of checkpoint kind ``kind`` (``"unet"`` / ``"varnet"``).
+
+    Returns:
+        a :class:`UnetRecon` / :class:`VarNetRecon`: ``recon(y (B, C, H, W), op, progress=None) -> x (B, H, W)``
+        complex64, zero outside the crop.
+    """
+    if kind not in RECON_CLASSES:
+        raise ExplorerError(f"unknown model kind {kind!r}")
+    return RECON_CLASSES[kind](model, crop)
+
+
+class CheckpointRecon:
+    """A method's reconstructor: the shared cached model of a checkpoint, loaded per device of ``y``.
+
+    ``module`` is the model on the compute device (frozen, eval mode: never modify it);
+    :meth:`with_module` gives a fixed-module reconstructor (e.g. around a trainable deep copy).
+    """
+
+    def __init__(self, kind: str, checkpoint: str, crop: int):
+        self.kind, self.checkpoint, self.crop = kind, checkpoint, crop
         device = model_store.device_key(get_device())  # fail early (missing / refused / unusable file), warm the cache
-        recons = {str(device): make_recon(kind, model_store.load_model(config.checkpoint, kind, device), config.crop)}
+        self._default = str(device)
+        self._recons = {self._default: make_recon(kind, model_store.load_model(checkpoint, kind, device), crop)}
 
-        def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
-            key = str(model_store.device_key(y.device))
-            if key not in recons:
-                recons[key] = make_recon(kind, model_store.load_model(config.checkpoint, kind, y.device), config.crop)
-            return recons[key](y, op, progress)
+    @property
+    def module(self) -> nn.Module:
+        """The shared model on the compute device (frozen: deep-copy it to adapt it)."""
+        return self._recons[self._default].module
 
-        return recon
+    def _for(self, device: torch.device) -> _NetworkRecon:
+        key = str(model_store.device_key(device))
+        if key not in self._recons:
+            self._recons[key] = make_recon(self.kind, model_store.load_model(self.checkpoint, self.kind, device), self.crop)
+        return self._recons[key]
 
-    return factory
+    def with_module(self, module: nn.Module) -> _NetworkRecon:
+        """A reconstructor around ``module`` instead of the shared model."""
+        return self._recons[self._default].with_module(module)
+
+    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
+        """The predicted multi-coil k-space ``(B, C, H, W)`` (see :class:`UnetRecon` / :class:`VarNetRecon`)."""
+        return self._for(y.device).kspace(y, op)
+
+    def __call__(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
+        return self._for(y.device)(y, op, progress)
+
+
+CAPABILITIES = Capabilities(gradient="exact", weights=True, batches=True, cost="interactive")
 
 
 def _anatomy_defaults(anatomy: str | None) -> dict[str, str]:
@@ -244,19 +369,21 @@ def _anatomy_defaults(anatomy: str | None) -> dict[str, str]:
 @register("unet", "U-net", "trained", UnetConfig,
           "fastMRI U-net trained end to end: zero-filled RSS magnitude in, de-aliased magnitude out.",
           anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
-          cache_token=lambda config: file_token(config))
+          cache_token=lambda config: file_token(config), capabilities=CAPABILITIES,
+          weights_file=lambda config: weights_file(config))
 def unet(config: UnetConfig) -> Reconstructor:
     """fastMRI's U-net (Ronneberger et al. 2015; Zbontar et al. 2018) from a checkpoint."""
-    return _factory("unet")(config)
+    return CheckpointRecon("unet", config.checkpoint, config.crop)
 
 
 @register("varnet", "E2E VarNet", "trained", VarNetConfig,
           "fastMRI end-to-end VarNet: learned coil maps, cascades of U-net + soft data consistency in k-space.",
           anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
-          cache_token=lambda config: file_token(config))
+          cache_token=lambda config: file_token(config), capabilities=CAPABILITIES,
+          weights_file=lambda config: weights_file(config))
 def varnet(config: VarNetConfig) -> Reconstructor:
     """End-to-end variational network (Sriram et al. 2020) from a checkpoint."""
-    return _factory("varnet")(config)
+    return CheckpointRecon("varnet", config.checkpoint, config.crop)
 
 
 # ----------------------------------------------------------------------------- labels for the app
@@ -283,6 +410,15 @@ def file_token(config) -> tuple[str, int, int]:
     Raises:
         ExplorerError: the checkpoint cannot be resolved (missing file).
     """
-    path = model_store.resolve(config.checkpoint, KIND_OF_CONFIG[type(config)]).resolve()
+    path = weights_file(config)
     stat = path.stat()
     return str(path), stat.st_mtime_ns, stat.st_size
+
+
+def weights_file(config) -> Path:
+    """The resolved checkpoint file of a configured U-net / VarNet.
+
+    Raises:
+        ExplorerError: the checkpoint cannot be resolved (missing file).
+    """
+    return model_store.resolve(config.checkpoint, KIND_OF_CONFIG[type(config)]).resolve()

@@ -29,7 +29,7 @@ from torch import nn
 
 from explorer.physics import Operator
 from explorer.recon import untrained_nets as nets
-from explorer.recon.base import ProgressFn, register
+from explorer.recon.base import Capabilities, ProgressFn, register
 from explorer.recon.fit import consistent_rss, fit
 
 
@@ -96,42 +96,66 @@ DeepDecoderConfig = _make_config("deep_decoder", "DeepDecoderConfig", "Deep Deco
 DipConfig = _make_config("dip", "DipConfig", "Deep Image Prior", "encoder-decoder scales (>= 1)")
 
 
-def untrained_recon(make_net: Callable[[tuple[int, int], int, FitSettings], nn.Module], config):
-    """A reconstructor that fits ``make_net(out_size, out_channels, settings)`` per batch item.
+class UntrainedRecon:
+    """A reconstructor that fits ``make_net(out_size, out_channels, settings)`` to each batch item.
+
+    ``recon(y, op) = DC(fit(y, op).detach(), y)``: the fit is not differentiated, so the output
+    depends on ``y`` under autograd through the data-consistency step only (capability
+    ``gradient="data_consistency"``); the robustness loops optimise a fit jointly instead.
 
     Args:
         make_net: builds the (uninitialised) generator for ``(H, W)`` and ``2 * C`` output channels.
         config: the method's config (``settings()``, ``seed``, ``patience``, ``amp``).
-
-    Batch items are fitted one after another, each from the same seeded network, and reported
-    to ``progress`` as one run of ``B * iterations`` steps; after a stop request the remaining
-    items are not fitted (they come back zero-filled).
-
-    Returns:
-        ``recon(y (B, C, H, W), op, progress=None) -> x (B, H, W)`` complex64 (RSS, zero phase).
-        ``x`` is differentiable w.r.t. ``y`` through the data-consistency step (the fit itself
-        is not differentiated).
     """
-    settings = config.settings()
 
-    def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
+    def __init__(self, make_net: Callable[[tuple[int, int], int, FitSettings], nn.Module], config):
+        self.make_net, self.config, self.settings = make_net, config, config.settings()
+
+    def fit(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
+        """Fitted coil images ``(B, C, H, W)`` complex64 (the best-loss output of each item's fit, detached).
+
+        Batch items are fitted one after another, each from the same seeded network, and reported
+        to ``progress`` as one run of ``B * iterations`` steps; after a stop request the remaining
+        items are not fitted (their coil images are zero: zero-filled after data consistency).
+        """
         if y.ndim != 4 or not y.is_complex():
             raise ValueError(f"y must be complex k-space (B, C, H, W), got {tuple(y.shape)} {y.dtype}")
         b, c, h, w = y.shape
         mask = op.mask.to(y.device)
-        images, stopped = [], False
+        settings, config = self.settings, self.config
+        coils, stopped = [], False
         for i in range(b):
             mask_i = mask[i if mask.shape[0] > 1 else 0]
             generator = torch.Generator().manual_seed(config.seed)
-            net, z = nets.build(partial(make_net, (h, w), 2 * c, settings), generator, y.device)
+            net, z = nets.build(partial(self.make_net, (h, w), 2 * c, settings), generator, y.device)
             iterations = 0 if stopped else settings.iterations
             result = fit(net, z, y[i], mask_i, iterations, settings.lr, config.patience, config.amp,
                          progress, step_offset=i * settings.iterations, total=b * settings.iterations)
             stopped = stopped or result.stopped
-            images.append(consistent_rss(result.coil_images, y[i], mask_i))
+            coils.append(result.coil_images)
+        return torch.stack(coils)
+
+    @staticmethod
+    def data_consistency(coils: torch.Tensor, y: torch.Tensor, op: Operator) -> torch.Tensor:
+        """``x (B, H, W)`` complex64: sampled k-space of ``coils`` ``(B, C, H, W)`` replaced by ``y``, then RSS.
+
+        Differentiable w.r.t. ``y`` (and ``coils``).
+        """
+        mask = op.mask.to(y.device)
+        images = [consistent_rss(coils[i], y[i], mask[i if mask.shape[0] > 1 else 0]) for i in range(y.shape[0])]
         return torch.stack(images).to(torch.complex64)
 
-    return recon
+    def __call__(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
+        """``recon(y (B, C, H, W), op, progress=None) -> x (B, H, W)`` complex64 (RSS, zero phase)."""
+        return self.data_consistency(self.fit(y, op, progress), y, op)
+
+
+def untrained_recon(make_net: Callable[[tuple[int, int], int, FitSettings], nn.Module], config) -> UntrainedRecon:
+    """The :class:`UntrainedRecon` of ``make_net`` with ``config``."""
+    return UntrainedRecon(make_net, config)
+
+
+CAPABILITIES = Capabilities(gradient="data_consistency", cost="long")
 
 
 def _convdecoder_net(size, channels, s: FitSettings) -> nn.Module:
@@ -147,21 +171,24 @@ def _dip_net(size, channels, s: FitSettings) -> nn.Module:
 
 
 @register("convdecoder", "ConvDecoder", "untrained", ConvDecoderConfig,
-          "Un-trained ConvDecoder (upsample -> conv3x3 -> ReLU -> BatchNorm) fitted to all coils; data consistency, RSS.")
+          "Un-trained ConvDecoder (upsample -> conv3x3 -> ReLU -> BatchNorm) fitted to all coils; data consistency, RSS.",
+          capabilities=CAPABILITIES)
 def convdecoder(config):
     """ConvDecoder (Darestani & Heckel 2021)."""
     return untrained_recon(_convdecoder_net, config)
 
 
 @register("deep_decoder", "Deep Decoder", "untrained", DeepDecoderConfig,
-          "Un-trained Deep Decoder (1x1 convs, bilinear upsampling, channel norm) fitted to all coils; DC, RSS.")
+          "Un-trained Deep Decoder (1x1 convs, bilinear upsampling, channel norm) fitted to all coils; DC, RSS.",
+          capabilities=CAPABILITIES)
 def deep_decoder(config):
     """Deep Decoder (Heckel & Hand 2019)."""
     return untrained_recon(_deep_decoder_net, config)
 
 
 @register("dip", "Deep Image Prior", "untrained", DipConfig,
-          "Un-trained encoder-decoder with skips (DIP) fed with fixed noise, fitted to all coils; DC, RSS.")
+          "Un-trained encoder-decoder with skips (DIP) fed with fixed noise, fitted to all coils; DC, RSS.",
+          capabilities=CAPABILITIES)
 def dip(config):
     """Deep Image Prior (Ulyanov et al. 2018) with the multi-coil fitting of Darestani & Heckel."""
     return untrained_recon(_dip_net, config)

@@ -1,25 +1,28 @@
 """Cached wrappers around the library for the app.
 
 * ``st.cache_resource`` (shared objects, never mutated): volumes, slices and prepared
-  :class:`~explorer.pipeline.Problem` s (which memoise their ESPIRiT maps, so every method
+  :class:`~explorer.engine.Problem` s (which memoise their ESPIRiT maps, so every method
   on the same slice and mask reuses one set of coil maps).
-* ``st.cache_data`` (pickled copies): :class:`~explorer.pipeline.MethodResult` s keyed by
-  ``(source, plane, slice, MaskConfig, method, config)``.
+* ``st.cache_data`` (pickled copies): :class:`~explorer.engine.MethodResult` s keyed by
+  ``(source, plane, slice, MaskConfig, method, config)``, shared by all sessions and by every
+  instance (label) with that method and config.
 
 Results are computed OUTSIDE the cached function so a live progress bar can be driven by
 the method's progress callback (Streamlit replays ``st`` calls made inside cached
 functions, which breaks for elements created outside them). :func:`cached_result` looks
 up, :func:`run` computes on a miss and stores.
 
-:func:`speculate` starts the cheap (baseline-family) methods of the current settings in
-one background worker thread before the user presses Run; a finished speculative result
-counts as cached, a running one is waited for instead of being computed twice.
+Computations belong to the browser session that started them (:mod:`explorer.ui.jobs`): Stop
+stops only that session's job, a result stopped early is never shown to another session, and
+:func:`speculate` (the instant methods of the current settings, started in one background worker
+before the user presses Run) cancels only its own session's queued work.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+import dataclasses
+import functools
+import uuid
 from pathlib import Path
 
 import streamlit as st
@@ -27,8 +30,9 @@ import streamlit as st
 from explorer.device import describe_device, get_device
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
-from explorer.pipeline import MethodResult, Problem, prepare, run_method
-from explorer.recon.base import ProgressFn, get_method
+from explorer.engine import MethodInstance, MethodResult, Problem, prepare, run_method
+from explorer.recon.base import ProgressFn
+from explorer.ui.jobs import Jobs
 from explorer.ui.state import Source
 
 
@@ -114,131 +118,67 @@ def _result_store(key: tuple, _fresh: MethodResult | None) -> MethodResult:
     return _fresh
 
 
-def _key(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config) -> tuple:
-    """Result-cache key; includes the method's cache token (e.g. the identity of a checkpoint file)."""
-    try:
-        token = get_method(method).cache_token(config)
-    except ExplorerError:
-        token = None  # e.g. a missing checkpoint: running it reports the error
-    return (source, plane, int(index), mask, method, type(config).__qualname__, config, token, _device_key())
-
-
-def cached_result(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config) -> MethodResult | None:
-    """The cached (or finished in-flight) result, else a result stopped early, else ``None``.
-
-    While the experiment is being computed elsewhere, ``None``: :func:`run` then waits for it
-    (showing an older stopped result instead would hide the new one).
-    """
-    key = _key(source, plane, index, mask, method, config)
+def _get(key: tuple) -> MethodResult:
     try:
         return _result_store(key, None)
     except _NotCached:
-        pass
-    with _inflight_lock:
-        future = _inflight.get(key)
-    if future is not None:
-        return _adopt_done(key, future) if future.done() else None
-    return _stopped.get(key)
+        raise KeyError(key) from None
 
 
-SPECULATE_FAMILIES = ("baseline",)  # methods cheap enough (well under a second) to run before asked
-_MAX_SPECULATIVE = 8
-# Computations under way, by result key: speculative ones (in _worker) and foreground ones (in
-# a script thread). A script run that needs a result being computed waits for it instead of
-# computing it twice: e.g. the run Streamlit starts when the user stops a long fit, while the
-# interrupted run is still finishing that fit with its best image.
-_inflight: dict[tuple, Future] = {}
-_inflight_lock = threading.Lock()
-_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="explorer-speculate")
+JOBS = Jobs(get=_get, put=_result_store, stopped=lambda r: r.stopped)
+_OWNER = "explorer.session_owner"
 
 
-# Results of fits stopped early (by the user): shown like cached ones, but kept out of the
-# result cache so that pressing Run again fits anew (st.cache_data cannot drop one entry).
-_MAX_STOPPED = 32
-_stopped: dict[tuple, MethodResult] = {}
+def owner() -> str:
+    """This browser session's id (jobs and stopped results belong to it)."""
+    if _OWNER not in st.session_state:
+        st.session_state[_OWNER] = uuid.uuid4().hex
+    return st.session_state[_OWNER]
 
 
-def _store(key: tuple, result: MethodResult) -> MethodResult:
-    with _inflight_lock:
-        if result.stopped:
-            _stopped[key] = result
-            while len(_stopped) > _MAX_STOPPED:
-                del _stopped[next(iter(_stopped))]
-            return result
-        _stopped.pop(key, None)
-    return _result_store(key, result)
-
-
-def _adopt_done(key: tuple, future: Future) -> MethodResult | None:
-    """Store a finished future's result, then drop the future (``None`` if it failed: a fresh run reports it).
-
-    Stored before the future leaves ``_inflight``: no moment when neither holds the result.
-    """
+def _key(source: Source, plane: str, index: int, mask: MaskConfig, instance: MethodInstance) -> tuple:
+    """Result-cache key (the instance's method and config, not its label); includes the method's cache
+    token (e.g. the identity of a checkpoint file)."""
     try:
-        result = _store(key, future.result())
-    except Exception:  # noqa: BLE001 - the same failure is raised again, with its message, by run()
-        result = None
-    _forget(key, future)
-    return result
+        token = instance.spec.cache_token(instance.config)
+    except ExplorerError:
+        token = None  # e.g. a missing checkpoint: running it reports the error
+    return (source, plane, int(index), mask, instance.name, type(instance.config).__qualname__, instance.config, token,
+            _device_key())
 
 
-def speculate(source: Source, plane: str, index: int, mask: MaskConfig, methods) -> None:
-    """Start the cheap ones of ``methods`` (``[(name, config)]``) in the background worker.
+def _labelled(result: MethodResult | None, instance: MethodInstance) -> MethodResult | None:
+    """The result under the instance's label (results are shared between instances of one config)."""
+    if result is None or (result.instance == instance.label and result.label == instance.display):
+        return result
+    return dataclasses.replace(result, label=instance.display, instance=instance.label)
 
-    Only methods of :data:`SPECULATE_FAMILIES` run, and only if not cached yet. Queued work
-    for other settings is cancelled, so dragging a slider does not pile up jobs.
+
+def cached_result(source: Source, plane: str, index: int, mask: MaskConfig, instance: MethodInstance) -> MethodResult | None:
+    """The shared cached result, else this session's finished job, else its result stopped early, else ``None``."""
+    return _labelled(JOBS.cached(owner(), _key(source, plane, index, mask, instance)), instance)
+
+
+def speculate(source: Source, plane: str, index: int, mask: MaskConfig, instances) -> None:
+    """Start the instant ones of ``instances`` (``capabilities.cost == "instant"``) in the background worker.
+
+    Only this session's queued work for other settings is cancelled.
     """
-    keys = {_key(source, plane, index, mask, name, config): (name, config) for name, config in methods
-            if get_method(name).family in SPECULATE_FAMILIES}
-    keys = {key: nc for key, nc in keys.items() if cached_result(source, plane, index, mask, *nc) is None}
-    if not keys:
+    cheap = [i for i in instances if i.capabilities.cost == "instant"]
+    if not cheap:
         return
     prob = problem(source, plane, index, mask)  # in the script thread: st.cache_resource
-    with _inflight_lock:
-        for key, future in list(_inflight.items()):
-            if key not in keys and (future.cancel() or (future.done() and len(_inflight) >= _MAX_SPECULATIVE)):
-                del _inflight[key]
-        for key, (name, config) in keys.items():
-            if key not in _inflight:
-                _inflight[key] = _worker.submit(run_method, prob, name, config)
+    JOBS.speculate(owner(), {_key(source, plane, index, mask, i): functools.partial(run_method, prob, i) for i in cheap})
 
 
-def run(source: Source, plane: str, index: int, mask: MaskConfig, method: str, config,
+def run(source: Source, plane: str, index: int, mask: MaskConfig, instance: MethodInstance,
         progress: ProgressFn | None = None, refit_stopped: bool = False) -> MethodResult:
-    """The cached result, or run ``method`` (reporting to ``progress``) and cache it.
+    """The cached result, or run ``instance`` (reporting to ``progress``) as this session's job and cache it.
 
-    A result being computed elsewhere (speculatively, or by an interrupted script run) is
-    waited for. ``refit_stopped``: a cached result that was stopped early is computed again.
+    This session's job under way (speculative, or an interrupted script run) is waited for.
+    ``refit_stopped``: a result that was stopped early is computed again.
     """
-    key = _key(source, plane, index, mask, method, config)
-    while True:
-        hit = cached_result(source, plane, index, mask, method, config)  # None while computed elsewhere
-        if hit is not None and not (refit_stopped and hit.stopped):
-            return hit
-        with _inflight_lock:
-            future = _inflight.get(key)
-            if future is not None and future.cancel():  # queued speculation: run it here, with progress
-                del _inflight[key]
-                future = None
-            if future is None:
-                mine: Future = Future()
-                mine.set_running_or_notify_cancel()
-                _inflight[key] = mine
-                break
-        future.exception()  # computed elsewhere: wait, then adopt it (next loop) instead of computing twice
-    try:
-        result = run_method(problem(source, plane, index, mask), method, config, progress=progress)
-    except BaseException as exc:  # waiters then compute it themselves (and report any error)
-        _forget(key, mine)
-        mine.set_exception(exc if isinstance(exc, Exception) else RuntimeError("interrupted"))
-        raise
-    stored = _store(key, result)  # stored before it leaves _inflight: no window for a second computation
-    mine.set_result(result)
-    _forget(key, mine)
-    return stored
-
-
-def _forget(key: tuple, future: Future) -> None:
-    with _inflight_lock:
-        if _inflight.get(key) is future:
-            del _inflight[key]
+    key = _key(source, plane, index, mask, instance)
+    prob = problem(source, plane, index, mask)
+    result = JOBS.run(owner(), key, lambda: run_method(prob, instance, progress=progress), refit_stopped)
+    return _labelled(result, instance)

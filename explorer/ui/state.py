@@ -75,7 +75,7 @@ class Request:
     plane: str
     index: int
     mask: object  # explorer.masks.MaskConfig
-    methods: tuple[tuple[str, object], ...]  # ((method name, frozen config), ...)
+    methods: tuple  # (explorer.recon.base.MethodInstance, ...): label, method, frozen config
 
 
 def sample_size() -> int:

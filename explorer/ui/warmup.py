@@ -7,7 +7,7 @@
 * :func:`prefetch`: once a page has shown its controls, a background thread imports what the
   first reconstruction needs (``fastmri.evaluate``, the method modules) and estimates the slice's
   ESPIRiT coil maps, while the browser renders the page and the user chooses settings.
-  :class:`~explorer.pipeline.Problem` estimates its maps under a lock, so a method that asks
+  :class:`~explorer.engine.Problem` estimates its maps under a lock, so a method that asks
   for them meanwhile waits for the same estimate instead of computing it twice.
 """
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 if TYPE_CHECKING:  # not at run time: preload_charts() runs before torch is imported
-    from explorer.pipeline import Problem
+    from explorer.engine import Problem
 
 _PRELOADED = "explorer.warmup.preloaded"
 _started: weakref.WeakSet = weakref.WeakSet()

@@ -18,6 +18,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
+from explorer.engine.core import loss_history
 from explorer.errors import ExplorerError
 from explorer.export import metrics_csv, npy_bytes, png_bytes
 from explorer.figures import loss_figure
@@ -99,11 +100,12 @@ def _float_step(default: float, lo: float | None, hi: float | None) -> float:
     return 10.0 ** math.floor(math.log10(scale)) / 10
 
 
-def method_config(spec: MethodSpec, key_prefix: str, container=st, anatomy: str | None = None):
+def method_config(spec: MethodSpec, key_prefix: str, container=st, anatomy: str | None = None, slot: str = ""):
     """Render ``spec``'s parameters (defaults for data of ``anatomy``) and return its validated frozen config.
 
     Parameters whose default depends on the anatomy get widget keys per anatomy, so switching
     between knee and brain data shows each anatomy's default (and keeps the user's edits per anatomy).
+    ``slot`` tells several instances of one method apart (their widgets get their own keys).
 
     Raises:
         ExplorerError: a value the method rejects (range, type, choices).
@@ -113,10 +115,10 @@ def method_config(spec: MethodSpec, key_prefix: str, container=st, anatomy: str 
         container.caption("This method has no parameters.")
         return spec.make_config({}, anatomy=anatomy)
     varying = set(spec.anatomy_defaults(anatomy))
-    keys = {p.name: f"{key_prefix}.{spec.name}.{p.name}" + (f".{anatomy or 'any'}" if p.name in varying else "")
+    keys = {p.name: f"{key_prefix}.{spec.name}{slot}.{p.name}" + (f".{anatomy or 'any'}" if p.name in varying else "")
             for p in params}
     values = {p.name: param_widget(p, keys[p.name], container) for p in params}
-    container.button("Reset to defaults", key=f"{key_prefix}.{spec.name}.__reset", type="tertiary",
+    container.button("Reset to defaults", key=f"{key_prefix}.{spec.name}{slot}.__reset", type="tertiary",
                      icon=":material/restart_alt:", on_click=_reset, args=(list(keys.values()),))
     return spec.make_config({k: v for k, v in values.items() if v is not None}, anatomy=anatomy)
 
@@ -181,16 +183,14 @@ class _Throttled:
         self.interrupt: BaseException | None = None
 
     def __call__(self, step: int, total: int, info: dict) -> bool | None:
-        loss = (info or {}).get("loss")
-        if isinstance(loss, (int, float)):
-            self.losses.append((int(step), float(loss)))
+        self.losses.extend(loss_history(step, info))
         if self.interrupt is not None:
             return True
         now = time.perf_counter()
         if step < total and now - self.last < 0.1:
             return None
         self.last = now
-        extra = " · ".join(f"{k} {v:.3g}" for k, v in (info or {}).items() if isinstance(v, (int, float)))
+        extra = " · ".join(f"{k} {v:.3g}" for k, v in (info or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool))
         text = f"{self.label}: step {step}/{total}" + (f" · {extra}" if extra else "")
         try:
             self.bar.progress(min(max(step / max(total, 1), 0.0), 1.0), text=text)
@@ -204,53 +204,49 @@ class _Throttled:
         return None
 
 
-def run_with_status(request, labels: dict[str, str], container=None, refit_stopped: bool = False,
-                    slow_families: tuple[str, ...] = ("sparse", "untrained", "trained")) -> tuple[list, dict[str, str]]:
-    """Results of every method in ``request`` (a :class:`~explorer.ui.state.Request`).
+def run_with_status(request, container=None, refit_stopped: bool = False) -> tuple[list, dict[str, str]]:
+    """Results of every method instance in ``request`` (a :class:`~explorer.ui.state.Request`).
 
-    Cached results return at once; if any method must run, an ``st.status`` box shows a
-    progress bar per method (fed by its progress callback), a live loss curve for fits and
-    their wall time, with a Stop button when a slow method runs: stopping (or any other
-    click) ends the running fit early and keeps its best image. A method that fails with an
-    :class:`ExplorerError` does not stop the others.
+    Cached results return at once; if any instance must run, an ``st.status`` box shows a
+    progress bar per instance (fed by its progress callback), a live loss curve for long fits
+    (``capabilities.cost == "long"``) and their wall time, with a Stop button when a method that is
+    not instant runs: stopping (or any other click) ends the running fit early and keeps its best
+    image. An instance that fails with an :class:`ExplorerError` does not stop the others.
 
     Args:
         request: what to run.
-        labels: display names by method name.
         container: where the status box goes (default: here). Pass a container that is
             always present so the elements after it keep their positions: Streamlit
             remounts a chart whose position changed, losing the user's zoom.
-        refit_stopped: run again the methods whose shown result was stopped early.
-        slow_families: method families for which the Stop button is offered.
+        refit_stopped: run again the instances whose shown result was stopped early.
 
     Returns:
-        ``(results in request order without the failed ones, {method: error message})``.
+        ``(results in request order without the failed ones, {instance label: error message})``.
     """
-    from explorer.recon.base import get_method  # noqa: PLC0415
     from explorer.ui import cache  # noqa: PLC0415
 
     args = (request.source, request.plane, request.index, request.mask)
-    results = {name: cache.cached_result(*args, name, config) for name, config in request.methods}
+    results = {inst.label: cache.cached_result(*args, inst) for inst in request.methods}
     if refit_stopped:
-        results = {name: (None if r is not None and r.stopped else r) for name, r in results.items()}
+        results = {label: (None if r is not None and r.stopped else r) for label, r in results.items()}
     errors: dict[str, str] = {}
-    missing = [(n, c) for n, c in request.methods if results[n] is None]
+    missing = [inst for inst in request.methods if results[inst.label] is None]
     if missing:
         start = time.perf_counter()
         box = container if container is not None else st
         with box.status(f"Reconstructing with {len(missing)} method(s)…", expanded=True) as status:
-            if any(get_method(n).family in slow_families for n, _ in missing):
+            if any(inst.capabilities.cost != "instant" for inst in missing):
                 st.button("Stop", key="run_with_status.stop", icon=":material/stop_circle:",
                           help="Stop the running method now and keep its best image so far (clicking anything "
                                "else on the page does the same).")
-            for name, config in missing:
-                label = labels.get(name, name)
+            for inst in missing:
+                label = inst.display
                 bar = st.progress(0.0, text=f"{label}: starting…")
-                feedback = _Throttled(bar, label, st.empty() if get_method(name).family == "untrained" else None)
+                feedback = _Throttled(bar, label, st.empty() if inst.capabilities.long else None)
                 try:
-                    result = cache.run(*args, name, config, progress=feedback, refit_stopped=refit_stopped)
+                    result = cache.run(*args, inst, progress=feedback, refit_stopped=refit_stopped)
                 except ExplorerError as exc:
-                    errors[name] = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
+                    errors[inst.label] = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
                     if feedback.interrupt is not None:
                         raise feedback.interrupt from None
                     bar.progress(1.0, text=f"{label}: failed")
@@ -261,14 +257,14 @@ def run_with_status(request, labels: dict[str, str], container=None, refit_stopp
                 what = (f"stopped at step {result.steps[0]}/{result.steps[1]}" if result.stopped and result.steps
                         else "done")
                 bar.progress(1.0, text=f"{label}: {what} in {result.seconds:.2f} s{maps}")
-                results[name] = result
+                results[inst.label] = result
             elapsed = time.perf_counter() - start
             if errors:
                 status.update(label=f"{len(errors)} of {len(missing)} method(s) failed", state="error", expanded=False)
             else:
                 status.update(label=f"Reconstructed {len(missing)} method(s) in {elapsed:.1f} s", state="complete",
                               expanded=False)
-    return [results[name] for name, _ in request.methods if results[name] is not None], errors
+    return [results[inst.label] for inst in request.methods if results[inst.label] is not None], errors
 
 
 # --------------------------------------------------------------------------- results
@@ -283,7 +279,7 @@ _METRIC_COLUMNS = {
 
 
 def metrics_table(results: list, key: str) -> pd.DataFrame:
-    """Show (and return) one row per :class:`~explorer.pipeline.MethodResult`: SSIM, PSNR, NMSE
+    """Show (and return) one row per :class:`~explorer.engine.MethodResult`: SSIM, PSNR, NMSE
     (when there is a reference) and timings."""
     table = pd.DataFrame([{
         "Method": r.label,
@@ -302,10 +298,10 @@ def download_buttons(results: list, stem: str, window: tuple[float, float], key:
     for r in results:
         name, npy, png = st.columns([2, 1, 1], vertical_alignment="center")
         name.write(r.label)
-        npy.download_button(".npy", npy_bytes(r.image), f"{stem}_{r.method}.npy", "application/octet-stream",
-                            key=f"{key}.npy.{r.method}", on_click="ignore", icon=":material/download:")
-        png.download_button(".png", png_bytes(r.image, *window), f"{stem}_{r.method}.png", "image/png",
-                            key=f"{key}.png.{r.method}", on_click="ignore", icon=":material/download:")
-    rows = [{"method": r.method, **(r.metrics or {}), "seconds": r.seconds} for r in results]
+        npy.download_button(".npy", npy_bytes(r.image), f"{stem}_{r.instance}.npy", "application/octet-stream",
+                            key=f"{key}.npy.{r.instance}", on_click="ignore", icon=":material/download:")
+        png.download_button(".png", png_bytes(r.image, *window), f"{stem}_{r.instance}.png", "image/png",
+                            key=f"{key}.png.{r.instance}", on_click="ignore", icon=":material/download:")
+    rows = [{"method": r.method, "label": r.instance, **(r.metrics or {}), "seconds": r.seconds} for r in results]
     st.download_button("Metrics (.csv)", metrics_csv(rows), f"{stem}_metrics.csv", "text/csv",
                        key=f"{key}.csv", on_click="ignore", icon=":material/table:")

@@ -139,7 +139,7 @@ def test_reconstruct_page_runs_and_caches(monkeypatch):
     import explorer.ui.cache as cache_mod  # noqa: PLC0415
 
     real = cache_mod.run_method
-    monkeypatch.setattr(cache_mod, "run_method", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    monkeypatch.setattr(cache_mod, "run_method", lambda *a, **k: calls.append(getattr(a[1], "name", a[1])) or real(*a, **k))
     before = _figure(at, "reconstruct.figure")
     start = time.perf_counter()
     at.run()
@@ -161,21 +161,22 @@ def test_reconstruct_page_runs_and_caches(monkeypatch):
 
 
 def test_cheap_methods_run_speculatively_once(monkeypatch):
-    """The page starts the baseline methods before Run; pressing Run reuses them, nothing runs twice."""
+    """The page starts the instant methods before Run; pressing Run reuses them, nothing runs twice."""
     import explorer.ui.cache as cache_mod  # noqa: PLC0415
 
     calls = []
     real = cache_mod.run_method
-    monkeypatch.setattr(cache_mod, "run_method", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    monkeypatch.setattr(cache_mod, "run_method",
+                        lambda *a, **k: calls.append((a[1].name, a[0].sampled.config.seed)) or real(*a, **k))
     at = _reconstruct(_app())
     at.number_input(key="reconstruct.mask.seed").set_value(7).run()
-    for future in list(cache_mod._inflight.values()):
-        future.result(timeout=TIMEOUT)
-    assert sorted(calls) == ["sense", "zero_filled"]
+    cache_mod.JOBS.wait(timeout=TIMEOUT)
+    assert sorted(name for name, seed in calls if seed == 7) == ["sense", "zero_filled"]
+    before = len(calls)
     _run_button(at).click().run()
     assert not at.exception and not _errors(at), _errors(at)
     assert list(at.dataframe[0].value["Method"]) == ["Zero-filled", "SENSE (CG)"]
-    assert sorted(calls) == ["sense", "zero_filled"]
+    assert len(calls) == before  # Run reused the speculative results
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,8 @@ def test_parameters_render_generically_from_paramspec(monkeypatch):
     at.selectbox(key=f"{prefix}.combine").set_value("sum").run()
     _run_button(at).click().run()
     assert not at.exception and not _errors(at), _errors(at)
-    assert at.session_state[state.REQUEST].methods == (("all_types", _AllTypesConfig(7, 0.5, True, "sum", "hello")),)
+    (instance,) = at.session_state[state.REQUEST].methods
+    assert (instance.label, instance.name, instance.config) == ("all_types", "all_types", _AllTypesConfig(7, 0.5, True, "sum", "hello"))
     assert len(_figure(at, "reconstruct.figure")["data"]) == 3
     assert 0 < at.dataframe[0].value["SSIM"].iloc[0] <= 1
 

@@ -8,7 +8,7 @@ from explorer.data.sources import open_volume
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.physics import center_crop, ifft2c, rss
-from explorer.pipeline import prepare
+from explorer.engine import prepare
 from tests.conftest import multicoil_kspace
 
 

@@ -14,7 +14,7 @@ from explorer.data.sources import open_volume
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.physics import Operator, ifft2c, rss
-from explorer.pipeline import prepare, run_method
+from explorer.engine import prepare, run_method
 from explorer.recon import solvers
 from explorer.recon.base import build
 from explorer.recon.classical import SenseConfig
@@ -179,7 +179,17 @@ def test_lambda_is_scale_invariant(method, output):
 
 
 @pytest.mark.parametrize("method", ["l1", "tv"])
-def test_progress_reports_and_stops_early(method):
+def test_progress_is_throttled_to_a_few_reports_a_second(method):
+    y, op, _ = _problem()
+    seen = []
+    build(method, {"l1": L1Config(iterations=50), "tv": TVConfig(iterations=50)}[method])(
+        y, op, progress=lambda step, total, info: seen.append(step))
+    assert seen[0] == 1 and seen[-1] == 50 and len(seen) < 10  # 50 fast steps: the first, the last, few between
+
+
+@pytest.mark.parametrize("method", ["l1", "tv"])
+def test_progress_reports_and_stops_early(method, monkeypatch):
+    monkeypatch.setattr("explorer.recon.base.PROGRESS_INTERVAL", 0.0)  # report every step
     y, op, _ = _problem()
     seen = []
     stop = lambda step, total, info: seen.append((step, total, info["residual"])) or step == 3

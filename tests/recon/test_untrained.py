@@ -61,7 +61,8 @@ def test_deterministic_under_seed_and_seed_matters(name):
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_stop_request_returns_early_with_a_finite_image(name):
+def test_stop_request_returns_early_with_a_finite_image(name, monkeypatch):
+    monkeypatch.setattr("explorer.recon.base.PROGRESS_INTERVAL", 0.0)  # report every step
     y, op = _problem()
     calls = []
 
@@ -83,11 +84,19 @@ def test_odd_sizes_and_scale_invariance(name):
     torch.testing.assert_close(_recon(name, iterations=10)(2.0**-20 * y, op), 2.0**-20 * x, rtol=1e-5, atol=0)
 
 
-def test_patience_stops_a_stalled_fit():
+def test_patience_stops_a_stalled_fit(monkeypatch):
+    monkeypatch.setattr("explorer.recon.base.PROGRESS_INTERVAL", 0.0)  # report every step
     y, op = _problem()
     seen = []
     _recon("convdecoder", iterations=200, lr=0.9, patience=3)(y, op, progress=lambda s, t, i: seen.append(s))
-    assert len(seen) < 200
+    assert 3 < len(seen) < 200 and seen == list(range(1, len(seen) + 1))
+
+
+def test_fit_progress_is_throttled():
+    y, op = _problem()
+    seen = []
+    _recon("convdecoder", iterations=60)(y, op, progress=lambda s, t, i: seen.append(s))
+    assert seen[0] == 1 and seen[-1] == 60 and len(seen) < 60
 
 
 def test_presets_and_overrides():

@@ -1,0 +1,181 @@
+"""The undersampled problem of one slice: measurements, mask, coil maps and how the maps are chosen.
+
+:func:`prepare` undersamples a :class:`~explorer.data.slice.Slice`; a :class:`Problem` estimates its
+ESPIRiT maps once (on first use) and can be perturbed (:meth:`Problem.perturbed`) under an explicit
+coil-maps policy. Problems pickle (for process pools and distributed executors).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from explorer.data.slice import Slice
+from explorer.device import get_device
+from explorer.errors import ExplorerError
+from explorer.masks import MaskConfig, SampledMask, make_mask, mask_from_columns
+from explorer.physics import Operator
+
+MAX_CALIB = 24
+KERNEL = 6
+MIN_KERNEL = 3
+
+#: Coil-maps policies of a perturbed problem. ``"fixed"``: the maps estimated once from the clean
+#: measured data (the default, as BART and the papers do); ``"reestimate"``: ESPIRiT again on the
+#: perturbed data (detached: no gradient flows through ESPIRiT).
+MAPS_POLICIES: tuple[str, ...] = ("fixed", "reestimate")
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """An undersampled reconstruction problem for one slice.
+
+    Attributes:
+        slice: the source :class:`Slice`.
+        sampled: the realised :class:`SampledMask`.
+        y: measured k-space ``(1, C, H, W)`` complex64 on ``device`` (zero where unsampled); may
+            require grad (a perturbed problem in an attack).
+        device: compute device.
+        maps_policy: where the coil maps come from: ``"measured"`` (ESPIRiT on this ``y``, the clean
+            problem), ``"fixed"`` (the clean problem's maps, given at creation) or ``"reestimate"``
+            (ESPIRiT on this perturbed ``y``, detached).
+    """
+
+    slice: Slice
+    sampled: SampledMask
+    y: torch.Tensor
+    device: torch.device
+    maps_policy: str = "measured"
+    _maps_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k != "_maps_lock"}
+        state["device"] = str(self.device)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "device", torch.device(state["device"]))
+        object.__setattr__(self, "_maps_lock", threading.Lock())
+
+    @property
+    def target(self):
+        """Reference magnitude ``(h, w)`` numpy array, or ``None`` (test files)."""
+        return self.slice.target
+
+    @property
+    def crop(self) -> tuple[int, int]:
+        """Size every output is centre-cropped to before display and metrics."""
+        return self.slice.target_shape
+
+    @property
+    def maps_ready(self) -> bool:
+        """Whether the coil maps have been estimated already (see :attr:`maps_and_seconds`)."""
+        return "_maps" in self.__dict__
+
+    @property
+    def maps_and_seconds(self) -> tuple[torch.Tensor | None, float]:
+        """ESPIRiT maps ``(1, C, H, W)`` (None single-coil), and the seconds their estimate took.
+
+        Estimated once, on first access, under a lock (the app may start the estimate in a
+        background thread before a method asks for it); a ``"fixed"`` perturbed problem carries
+        its clean problem's maps from creation and never estimates any.
+        """
+        with self._maps_lock:
+            if "_maps" not in self.__dict__:
+                object.__setattr__(self, "_maps", self._estimate_maps())
+            return self.__dict__["_maps"]
+
+    def _estimate_maps(self) -> tuple[torch.Tensor | None, float]:
+        if self.maps_policy == "fixed":  # never: the maps are set at creation (guard against a silent re-estimate)
+            raise ExplorerError("a perturbed problem with fixed coil maps has no maps to estimate")
+        if self.y.shape[1] == 1:
+            return None, 0.0
+        from explorer.espirit import calib_shape_for, espirit_maps  # noqa: PLC0415
+
+        start = time.perf_counter()
+        h = self.y.shape[-2]
+        if self.sampled.mask.shape[-2] == 1:
+            calib = calib_shape_for(self.sampled.mask.reshape(-1).cpu(), h, MAX_CALIB, kernel_width=MIN_KERNEL)
+        else:
+            side = min(self.sampled.num_low_frequencies, MAX_CALIB)
+            calib = (side, side)
+        if min(calib) < MIN_KERNEL:
+            raise ExplorerError(f"the fully sampled centre ({calib[0]}x{calib[1]}) is too small for ESPIRiT; raise the centre fraction")
+        kernel = espirit_kernel_width(calib, self.y.shape[1])
+        maps = espirit_maps(self.y.detach(), calib_shape=calib, kernel_width=kernel)
+        return maps, time.perf_counter() - start
+
+    def operator(self, with_maps: bool) -> Operator:
+        """The measurement operator, with ESPIRiT maps when ``with_maps`` (and multicoil)."""
+        maps = self.maps_and_seconds[0] if with_maps else None
+        return Operator(mask=self.sampled.mask.to(self.device), maps=maps)
+
+    @property
+    def kspace(self) -> torch.Tensor:
+        """The slice's fully sampled k-space ``(1, C, H, W)`` on the device (the attack budget's reference)."""
+        return self.slice.kspace.to(self.device).unsqueeze(0)
+
+    def perturbed(self, e: torch.Tensor | None = None, y: torch.Tensor | None = None, maps: str = "fixed") -> Problem:
+        """The problem with perturbed measurements, under an explicit coil-maps policy.
+
+        Args:
+            e: a perturbation ``(1, C, H, W)`` of the full k-space, applied before the mask:
+                ``y' = M (k + e)`` (only sampled entries matter); or
+            y: new measurements ``(1, C, H, W)`` (masked here).
+            maps: ``"fixed"`` (default): this problem's maps (estimated now if needed) are carried
+                over and never recomputed; ``"reestimate"``: ESPIRiT on the new measurements (detached).
+
+        Gradients flow from the new problem's ``y`` to ``e`` / ``y``.
+
+        Raises:
+            ExplorerError: neither or both of ``e`` and ``y``; an unknown policy.
+        """
+        if (e is None) == (y is None):
+            raise ExplorerError("give a perturbation e or new measurements y (one of them)")
+        if maps not in MAPS_POLICIES:
+            raise ExplorerError(f"coil-maps policy must be one of {', '.join(MAPS_POLICIES)}, got {maps!r}")
+        mask = self.sampled.mask.to(self.device)
+        new_y = (self.kspace + e) * mask if e is not None else y.to(self.device) * mask
+        if tuple(new_y.shape) != tuple(self.y.shape):
+            raise ExplorerError(f"perturbed measurements {tuple(new_y.shape)} do not match {tuple(self.y.shape)}")
+        out = Problem(self.slice, self.sampled, new_y, self.device, maps_policy=maps)
+        if maps == "fixed":
+            object.__setattr__(out, "_maps", (self.maps_and_seconds[0], 0.0))
+        return out
+
+
+def espirit_kernel_width(calib: tuple[int, int], coils: int) -> int:
+    """ESPIRiT kernel width for a calibration region ``calib = (rows, cols)``.
+
+    The standard 6x6 kernel, narrowed when the region holds too few patches for
+    the calibration matrix to separate the signal subspace from its null space
+    (fewer patches than half the ``k * k * coils`` kernel entries; happens with the
+    narrow centres of small images). The standard 24x24 region keeps k = 6 up to 15 coils.
+    """
+    for k in range(min(KERNEL, *calib), MIN_KERNEL, -1):
+        if 2 * (calib[0] - k + 1) * (calib[1] - k + 1) >= k * k * coils:
+            return k
+    return MIN_KERNEL
+
+
+def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | str | None = None) -> Problem:
+    """Undersample ``slice_`` with ``mask``.
+
+    A test file's own mask (``slice_.acquired_mask``) takes precedence over ``mask``,
+    since its k-space is already undersampled.
+
+    Returns:
+        :class:`Problem`.
+    """
+    device = torch.device(device) if device is not None else get_device()
+    if slice_.acquired_mask is not None:
+        sampled = mask_from_columns(slice_.acquired_mask, slice_.meta.padding)
+    else:
+        sampled = make_mask(mask or MaskConfig(), slice_.shape, slice_.meta.padding)
+    y = (slice_.kspace.to(device) * sampled.mask[0].to(device)).unsqueeze(0)
+    return Problem(slice=slice_, sampled=sampled, y=y, device=device)
