@@ -105,3 +105,160 @@ def test_run_batch_matches_single_runs_also_with_each_problems_own_maps(small_sa
     bigger = dataclasses.replace(other, y=torch.zeros(1, 8, 64, 32, dtype=torch.complex64))
     with pytest.raises(ExplorerError, match="one k-space shape"):
         run_batch([other, bigger], "zero_filled")
+
+
+# ----------------------------------------------------------------------------- reconstruct / score / maps policy
+
+
+def test_reconstruct_is_a_tensor_in_the_callers_grad_mode_and_score_matches_run_method(small_sample):
+    from explorer.engine import MethodInstance, reconstruct, score
+
+    p = prepare(small_sample, MaskConfig("random", 3, 0.2, seed=1))
+    sense = MethodInstance.of("sense")
+    x = reconstruct(p, sense)
+    assert isinstance(x, torch.Tensor) and x.shape == (1, 64, 64) and x.device == p.device
+    result = run_method(p, sense)
+    scored = score(p, x)
+    np.testing.assert_array_equal(scored.image, result.image)
+    assert scored.metrics == result.metrics and not x.requires_grad
+    y = p.y.clone().requires_grad_(True)
+    with torch.enable_grad():
+        x = reconstruct(p.perturbed(y=y), sense)
+        (g,) = torch.autograd.grad(x.abs().sum(), y)
+    assert x.requires_grad and torch.isfinite(g.real).all() and g.abs().sum() > 0
+
+
+def test_a_perturbed_problem_keeps_the_clean_maps_unless_asked_to_reestimate(small_sample, monkeypatch):
+    import explorer.engine.problem as problem_mod
+
+    p = prepare(small_sample, MaskConfig("random", 3, 0.2, seed=2))
+    clean_maps = p.maps_and_seconds[0]
+    count = []
+    real = problem_mod.Problem._estimate_maps
+    monkeypatch.setattr(problem_mod.Problem, "_estimate_maps", lambda self: count.append(1) or real(self))
+    g = torch.Generator().manual_seed(0)
+    e = 0.3 * p.kspace.norm() * torch.randn(p.kspace.shape, generator=g, dtype=torch.complex64) / p.kspace.numel() ** 0.5
+    fixed = p.perturbed(e=e)
+    assert fixed.maps_policy == "fixed" and fixed.maps_and_seconds[0] is clean_maps and count == []
+    assert torch.equal(fixed.y, (p.kspace + e) * p.sampled.mask)
+    assert run_method(fixed, "sense").metrics["ssim"] < run_method(p, "sense").metrics["ssim"]
+    assert count == []  # reconstructing the perturbed problem never re-estimated maps
+    again = p.perturbed(e=e, maps="reestimate")
+    assert not again.maps_ready and again.maps_and_seconds[0] is not clean_maps and count == [1]
+    assert not torch.allclose(again.maps_and_seconds[0], clean_maps)
+    with pytest.raises(ExplorerError, match="one of"):
+        p.perturbed(e=e, y=p.y)
+    with pytest.raises(ExplorerError, match="policy"):
+        p.perturbed(e=e, maps="sometimes")
+
+
+def test_problems_pickle_with_their_maps(small_sample):
+    import pickle
+
+    p = prepare(small_sample, MaskConfig("random", 3, 0.2, seed=1))
+    p.maps_and_seconds  # noqa: B018 (estimate)
+    q = pickle.loads(pickle.dumps(p))
+    assert q.maps_ready and torch.equal(q.maps_and_seconds[0], p.maps_and_seconds[0]) and torch.equal(q.y, p.y)
+    assert q.device == p.device and q.sampled.config == p.sampled.config
+    assert run_method(q, "sense").metrics == run_method(p, "sense").metrics
+    fixed = pickle.loads(pickle.dumps(p.perturbed(y=p.y * 1.1)))
+    assert fixed.maps_policy == "fixed" and torch.equal(fixed.maps_and_seconds[0], p.maps_and_seconds[0])
+
+
+# ----------------------------------------------------------------------------- method instances
+
+
+def test_instances_of_one_method_run_side_by_side_under_their_labels(small_sample, tiny_checkpoints):
+    from explorer.engine import MethodInstance
+
+    p = prepare(small_sample, MaskConfig("random", 3, 0.2, seed=1))
+    a = MethodInstance.of("l1", {"lam": 0.001, "iterations": 5}, label="l1 weak")
+    b = MethodInstance.of("l1", {"lam": 0.1, "iterations": 5}, label="l1 strong")
+    ra, rb = run_method(p, a), run_method(p, b)
+    assert (ra.label, ra.instance, rb.label, rb.instance) == ("l1 weak", "l1 weak", "l1 strong", "l1 strong")
+    assert ra.method == rb.method == "l1" and ra.metrics != rb.metrics
+    assert MethodInstance.of("sense").display == "SENSE (CG)"
+    with pytest.raises(ExplorerError, match="label"):
+        MethodInstance("", "sense")
+    with pytest.raises(ExplorerError, match="label"):
+        MethodInstance("a/b", "sense")
+    with pytest.raises(ExplorerError, match="is not a"):
+        MethodInstance("x", "sense", a.config)
+
+
+# ----------------------------------------------------------------------------- networks: copies and k-space
+
+
+def test_adapting_a_trainable_copy_changes_neither_the_cached_model_nor_cached_results(small_sample, tiny_checkpoints):
+    from explorer.engine import MethodInstance, kspace_loss, reconstruct, score, trainable_copy
+
+    p = prepare(small_sample, MaskConfig("random", 3, 0.2, seed=1))
+    for kind, path in tiny_checkpoints.items():
+        instance = MethodInstance.of(kind, {"checkpoint": str(path), "crop": 64})
+        shared = instance.build().module
+        before = {k: v.clone() for k, v in shared.state_dict().items()}
+        result = run_method(p, instance)
+        copy_ = trainable_copy(instance)
+        assert copy_.module is not shared and all(q.requires_grad for q in copy_.module.parameters())
+        optimizer = torch.optim.Adam(copy_.module.parameters(), lr=1e-2)
+        op = p.operator(True)
+        losses = []
+        for _ in range(3):
+            optimizer.zero_grad()
+            loss = kspace_loss(copy_.kspace(p.y, op), p.y, op.mask).sum()
+            loss.backward()
+            optimizer.step()
+            losses.append(float(loss.detach()))
+        assert all(torch.equal(before[k], v) for k, v in shared.state_dict().items())  # the shared model is untouched
+        assert all(not q.requires_grad for q in shared.parameters()) and not shared.training
+        assert any(not torch.equal(before[k], v) for k, v in copy_.module.state_dict().items())
+        again = run_method(p, instance)
+        np.testing.assert_array_equal(again.image, result.image)  # a cached result is unchanged
+        with torch.no_grad():
+            adapted = reconstruct(p, instance, reconstructor=copy_)
+        assert not np.allclose(score(p, adapted).image, result.image)  # the adapted copy reconstructs differently
+    with pytest.raises(ExplorerError, match="no trained weights"):
+        trainable_copy(MethodInstance.of("sense"))
+
+
+def test_kspace_loss_is_zero_at_the_true_image_for_every_network(tiny_checkpoints):
+    from torch import nn
+
+    from explorer.engine import kspace_loss
+    from explorer.physics import Operator, center_crop, fft2c, ifft2c, rss
+    from explorer.recon.trained import UnetRecon, unet_input
+    from tests.conftest import phantom, smooth_maps
+
+    h = w = 32
+    maps = smooth_maps(4, h, w)[None]
+    x_true = phantom(h, w)[None]
+    mask = torch.zeros(1, 1, 1, w, dtype=torch.bool)
+    mask[..., ::2] = True
+    op = Operator(mask, maps)
+    y = op.forward(x_true)
+    assert float(kspace_loss(fft2c(maps * x_true.unsqueeze(1)), y, mask)) == 0.0
+
+    class Oracle(nn.Module):  # a "U-net" that returns the true magnitude (normalised as the U-net's output)
+        in_chans = out_chans = 1
+        num_pool_layers = 0
+
+        def __init__(self, inp):
+            super().__init__()
+            self.out = ((x_true.abs() - inp.mean[:, None, None]) / inp.std[:, None, None]).float()
+
+        def forward(self, image):
+            return self.out.unsqueeze(1)
+
+    full = op.with_mask(torch.ones_like(mask))
+    y_full = full.forward(x_true)
+    oracle = UnetRecon(Oracle(unet_input(y_full, full.mask, (h, w))), crop=h)
+    # phase from A^H y (= x* when fully sampled, unit-norm maps): the predicted k-space is y itself
+    assert float(kspace_loss(oracle.kspace(y_full, full), y_full, full.mask)) < 1e-5
+    # VarNet: its predicted k-space is what its image summarises (RSS of the inverse FFT)
+    from explorer.engine import MethodInstance
+
+    varnet = MethodInstance.of("varnet", {"checkpoint": str(tiny_checkpoints["varnet"]), "crop": h}).build()
+    with torch.no_grad():
+        k = varnet.kspace(y, op)
+        torch.testing.assert_close(center_crop(rss(ifft2c(k), dim=1), (h, w)), varnet(y, op).real, rtol=1e-4, atol=1e-6)
+    assert k.shape == y.shape
