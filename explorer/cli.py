@@ -280,7 +280,7 @@ def _cmd_tune(args) -> int:
     from explorer.device import get_device  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.recon.base import get_method  # noqa: PLC0415
-    from explorer.recon.tune import DEFAULT_GRID, tune_volume  # noqa: PLC0415
+    from explorer.tune import DEFAULT_GRID, tune_volume  # noqa: PLC0415
 
     spec = get_method(args.method)
     config = spec.make_config(_parse_sets(args.set, [spec.name])[spec.name])

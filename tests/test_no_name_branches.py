@@ -58,3 +58,18 @@ def test_the_scanner_catches_planted_branches():
 @pytest.mark.parametrize("path", SCANNED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_orchestration_code_never_branches_on_method_names_or_families(path):
     assert violations(path.read_text(), str(path)) == []
+
+
+ORCHESTRATION = ("explorer.engine", "explorer.evaluate", "explorer.tune", "explorer.cli", "explorer.ui",
+                 "explorer.train", "explorer.robustness", "explorer.study")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "recon").glob("*.py")), ids=lambda p: p.name)
+def test_the_method_layer_never_imports_the_orchestration_layer(path):
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert not [m for m in imported if m.startswith(ORCHESTRATION)]

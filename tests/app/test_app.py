@@ -425,3 +425,25 @@ def test_bad_sample_size_is_a_clean_error(monkeypatch):
     monkeypatch.setenv("EXPLORER_SAMPLE_SIZE", "huge")
     at = _app()
     assert any("EXPLORER_SAMPLE_SIZE" in e for e in _errors(at, at.sidebar))
+
+
+def test_a_second_instance_of_a_method_runs_beside_the_first():
+    at = _reconstruct(_app())
+    at.multiselect(key="reconstruct.methods").set_value(["sense"]).run()
+    at.selectbox(key="reconstruct.add_method").set_value("sense")
+    at.button(key="reconstruct.add_instance").click().run()
+    assert not at.exception
+    at.number_input(key="reconstruct.params.sense#2.iterations").set_value(1).run()
+    _run_button(at).click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    table = at.dataframe[0].value
+    assert list(table["Method"]) == ["SENSE (CG)", "SENSE (CG) #2"]
+    assert table["SSIM"].iloc[0] != table["SSIM"].iloc[1]  # 10 CG iterations vs 1
+    (first, second) = at.session_state[state.REQUEST].methods
+    assert (first.label, second.label, second.config.iterations) == ("sense", "SENSE (CG) #2", 1)
+    names = [t["text"] for t in _figure(at, "reconstruct.figure")["layout"]["annotations"] if "SENSE" in t.get("text", "")]
+    assert any("#2" in n for n in names)
+    at.button(key="reconstruct.remove.sense#2").click().run()
+    assert not at.exception
+    with pytest.raises(KeyError):
+        at.number_input(key="reconstruct.params.sense#2.iterations")

@@ -28,7 +28,7 @@ from explorer.recon.sparse import (
     tuned_lambda,
     tv_objective,
 )
-from explorer.recon.tune import tune, tune_volume
+from explorer.tune import tune, tune_volume
 from tests.conftest import phantom, smooth_maps
 
 pytestmark = pytest.mark.usefixtures("one_thread")
