@@ -9,12 +9,11 @@ import argparse
 import dataclasses
 import json
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from explorer.errors import ExplorerError
+from explorer.progress import Progress as _Progress
 
 
 class _Parser(argparse.ArgumentParser):
@@ -322,7 +321,11 @@ def _cmd_evaluate(args) -> int:
     if args.batch_size < 1:
         raise ExplorerError("--batch-size must be at least 1")
     _, params = _instances(args.method, args.set)
-    table = _table_path(args.out, args.resume)
+    from explorer.engine.table import output_table  # noqa: PLC0415
+
+    table = output_table(args.out, args.resume)
+    if args.csv and table is None:
+        raise ExplorerError("--csv exports the --out table: give --out too")
     mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
     with _Progress("evaluate", enabled=not args.json) as bar:
         result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices, batch_size=args.batch_size,
@@ -330,12 +333,10 @@ def _cmd_evaluate(args) -> int:
     rows = result.summary()
     if bar.stop_requested:
         print(f"evaluate: stopped after {len(result.slices)} slice(s); the figures cover those", file=sys.stderr)
-    if args.csv and table is not None:
+    if args.csv:
         from explorer.engine.table import read_records, write_csv  # noqa: PLC0415
 
         write_csv(args.csv, read_records(table))
-    elif args.csv:
-        raise ExplorerError("--csv exports the --out table: give --out too")
     if args.json:
         print(json.dumps({"data": args.data, "slices": [list(s) for s in result.slices], "skipped": list(result.skipped),
                           "mask": {"type": mask_cfg.type, "acceleration": mask_cfg.acceleration,
@@ -350,30 +351,6 @@ def _cmd_evaluate(args) -> int:
         print(f"{r['label']:<16}{r['ssim']:>9.4f} ± {r['ssim_std']:.3f}{r['psnr']:>9.2f} ± {r['psnr_std']:.2f}"
               f"{r['nmse']:>10.4f} ± {r['nmse_std']:.3f}{r['seconds']:9.2f}")
     return 0
-
-
-def _table_path(out: str | None, resume: bool) -> Path | None:
-    """The results table of ``--out`` (checked before any work): an existing one only with ``--resume``."""
-    if out is None:
-        if resume:
-            raise ExplorerError("--resume continues an --out table: give --out")
-        return None
-    if not out.strip():
-        raise ExplorerError("--out is empty")
-    path = Path(out).expanduser()
-    if path.suffix.lower() != ".parquet":
-        raise ExplorerError(f"--out must name a .parquet table, got {path.name}")
-    if path.is_dir():
-        raise ExplorerError(f"--out {path} is a directory")
-    if path.exists() and not resume:
-        raise ExplorerError(f"{path} exists: add --resume to continue it, or choose another --out")
-    if not path.parent.exists():
-        raise ExplorerError(f"the folder of --out does not exist: {path.parent}")
-    if resume and path.exists():
-        from explorer.engine.table import read_table  # noqa: PLC0415
-
-        read_table(path)  # a clear error now if it is not a results table
-    return path
 
 
 def _cmd_train(args) -> int:
@@ -398,47 +375,6 @@ def _cmd_train(args) -> int:
     with _Progress(f"train {args.model}", enabled=True) as progress:
         train(options, progress=progress, log=lambda line: print(line, flush=True))
     return 0
-
-
-class _Progress:
-    """A tqdm progress bar on stderr fed by a progress callback; Ctrl-C asks the work to stop.
-
-    While active, the first Ctrl-C makes the callback return True: fits stop and keep their
-    best image, training stops and writes its checkpoint. A second Ctrl-C interrupts at once.
-    """
-
-    def __init__(self, label: str, enabled: bool):
-        self.label, self.enabled, self.bar = label, enabled and sys.stderr.isatty(), None
-        self.stop_requested, self._previous = False, None
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._on_interrupt)
-        return self
-
-    def _on_interrupt(self, signum, frame):
-        if self.stop_requested:
-            raise KeyboardInterrupt
-        self.stop_requested = True
-        print(f"\n{self.label}: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
-
-    def __call__(self, step: int, total: int, info: dict):
-        if self.enabled:
-            if self.bar is None:
-                from tqdm import tqdm  # noqa: PLC0415
-
-                self.bar = tqdm(total=total, desc=self.label, file=sys.stderr, leave=False)
-            self.bar.update(step - self.bar.n)
-            if info:
-                self.bar.set_postfix({k: f"{v:.3g}" for k, v in info.items() if isinstance(v, (int, float))})
-        return True if self.stop_requested else None
-
-    def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        if self.bar is not None:
-            self.bar.close()
-        return False
 
 
 _COMMANDS = {"evaluate": _cmd_evaluate, "sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files, "tune": _cmd_tune,

@@ -28,7 +28,7 @@ from explorer.data.slice import Slice, anatomy_of
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig, make_mask
 from explorer.physics import center_crop
-from explorer.recon.trained import CLAMP, EPS, crop_shape, unet_input, varnet_forward
+from explorer.recon.fastmri_transforms import CLAMP, EPS, crop_shape, unet_input, varnet_forward
 
 
 @dataclass(frozen=True)

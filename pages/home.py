@@ -90,8 +90,11 @@ else:
 # ---------------------------------------------------------------- method families
 st.subheader("Three families of reconstruction methods", divider="gray")
 registered: dict[str, list[str]] = {}
+with_weights: set[str] = set()  # families whose methods own trained weights: they get the Models page link
 for spec in available_methods():
     registered.setdefault(spec.family, []).append(spec.label)
+    if spec.capabilities.weights:
+        with_weights.add(spec.family)
 families = [
     ("sparse", "Sparse recovery (ℓ1)", "Classical compressed sensing: minimise ‖Ax − y‖² + λ‖Ψx‖₁ with a wavelet or "
      "total-variation prior and ESPIRiT coil maps. One parameter (λ), no training data."),
@@ -110,7 +113,7 @@ for col, (family, title, text) in zip(st.columns(3), families):
         names = registered.get(family)
         st.caption("Available: " + ", ".join(names) if names else "Not registered in this build yet.")
         st.page_link(RECONSTRUCT, label="Compare on the Reconstruct page", icon=":material/arrow_forward:")
-        if family == "trained":
+        if family in with_weights:
             st.page_link("pages/models.py", label="Checkpoints on the Models page", icon=":material/arrow_forward:")
 baselines = registered.get("baseline")
 if baselines:

@@ -19,6 +19,7 @@ from explorer.ui import cache, warmup, widgets
 
 FAMILY_LABELS = {"baseline": "baseline", "sparse": "sparse / ℓ1", "untrained": "un-trained network",
                  "trained": "trained network"}
+DEFAULT_MASK = {"brain": "equispaced"}  # fastMRI challenge masks by anatomy (knee: random)
 EXTRA = "reconstruct.extra_instances"  # [(method name, instance number >= 2), ...]
 
 
@@ -63,7 +64,7 @@ with widgets.stop_on_error():
         else:
             index = 0
             st.caption(f"{volume.name}: a single slice")
-        mask_cfg = widgets.mask_controls("reconstruct.mask", default_type="equispaced" if source.family == "brain" else "random")
+        mask_cfg = widgets.mask_controls("reconstruct.mask", default_type=DEFAULT_MASK.get(source.family, "random"))
     problem = cache.problem(source, plane, index, mask_cfg)
 warmup.prefetch(problem)  # coil maps + first-run imports, in the background while the page renders
 
@@ -83,7 +84,7 @@ setup.markdown(f"**Actual acceleration R = {sampled.acceleration:.2f}** · {line
 
 # ---------------------------------------------------------------- 2. methods
 st.subheader("2 · Methods", divider="gray")
-defaults = [name for name in ("zero_filled", "sense") if name in methods]
+defaults = [name for name, spec in methods.items() if spec.capabilities.cost == "instant"]  # the baselines
 chosen = st.multiselect("Methods to compare", list(methods), default=defaults, key="reconstruct.methods",
                         format_func=lambda n: f"{labels[n]} ({FAMILY_LABELS.get(methods[n].family, methods[n].family)})",
                         help="Any registered method; its parameters appear below with their defaults.")

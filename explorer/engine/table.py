@@ -77,3 +77,25 @@ def write_csv(path: str | Path, records: Iterable[Record]) -> None:
 def done_keys(records: Iterable[Record]) -> set[str]:
     """Task keys of the records that finished without error (a resumed run skips them)."""
     return {r.task_key for r in records if r.error is None}
+
+
+def output_table(out: str | None, resume: bool) -> Path | None:
+    """The results table of ``--out`` (checked before any work): an existing one only with ``--resume``."""
+    if out is None:
+        if resume:
+            raise ExplorerError("--resume continues an --out table: give --out")
+        return None
+    if not out.strip():
+        raise ExplorerError("--out is empty")
+    path = Path(out).expanduser()
+    if path.suffix.lower() != ".parquet":
+        raise ExplorerError(f"--out must name a .parquet table, got {path.name}")
+    if path.is_dir():
+        raise ExplorerError(f"--out {path} is a directory")
+    if path.exists() and not resume:
+        raise ExplorerError(f"{path} exists: add --resume to continue it, or choose another --out")
+    if not path.parent.exists():
+        raise ExplorerError(f"the folder of --out does not exist: {path.parent}")
+    if resume and path.exists():
+        read_table(path)  # a clear error now if it is not a results table
+    return path

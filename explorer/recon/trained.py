@@ -1,6 +1,6 @@
 """Trained networks: fastMRI's U-net and end-to-end VarNet behind the reconstructor contract.
 
-Both wrap ``fastmri.models`` themselves and reproduce fastMRI's data transforms:
+Both wrap ``fastmri.models`` themselves and reproduce fastMRI's data transforms (:mod:`explorer.recon.fastmri_transforms`):
 
 * U-net (``UnetDataTransform`` + ``UnetModule``): zero-filled image ``ifft2c(y)``, centre-cropped to
   the reference size, magnitude (coil RSS for multicoil), instance-normalised ``(x - mean) / (std +
@@ -24,24 +24,31 @@ rebuilds the reconstructor around another one (e.g. a deep copy adapted at test 
 
 from __future__ import annotations
 
+import abc
 import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from explorer.device import get_device
 from explorer.errors import ExplorerError
-from explorer.physics import Operator, center_crop, fft2c, safe_sqrt
+from explorer.physics import Operator, center_crop, fft2c
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
+from explorer.recon.fastmri_transforms import (  # noqa: F401 (re-exported)
+    CLAMP,
+    EPS,
+    crop_shape,
+    pad_to,
+    unet_forward,
+    unet_input,
+    varnet_forward,
+    varnet_kspace,
+)
 from explorer.recon.base import Capabilities, ProgressFn, Reconstructor, register
 
-EPS = 1e-11  # fastMRI's normalisation epsilon
-CLAMP = 6.0
 DEFAULT_CROP = 320
 
 _CHECKPOINT_HELP = ("auto: the shipped checkpoint trained on the data's anatomy; knee / brain: that shipped "
@@ -70,114 +77,10 @@ class VarNetConfig:
 KIND_OF_CONFIG = {UnetConfig: "unet", VarNetConfig: "varnet"}
 
 
-# ----------------------------------------------------------------------------- transforms
-
-
-def crop_shape(shape: tuple[int, int], crop: int | tuple[int, int]) -> tuple[int, int]:
-    """The crop ``(h, w)`` for k-space of size ``shape = (H, W)``: ``crop`` capped per dimension."""
-    ch, cw = (crop, crop) if isinstance(crop, int) else crop
-    return min(int(ch), shape[0]), min(int(cw), shape[1])
-
-
-def pad_to(image: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """Zero-pad a centre crop ``(B, h, w)`` back to ``(B, H, W)`` (inverse of :func:`center_crop`)."""
-    h, w = image.shape[-2:]
-    top, left = (shape[0] - h) // 2, (shape[1] - w) // 2
-    if (h, w) == tuple(shape):
-        return image
-    return F.pad(image, (left, shape[1] - w - left, top, shape[0] - h - top))
-
-
-class UnetInput(NamedTuple):
-    """U-net input (``UnetDataTransform``).
-
-    Attributes:
-        image: normalised, clamped magnitude ``(B, h, w)``.
-        mean, std: per-item normalisation ``(B,)``.
-    """
-
-    image: torch.Tensor
-    mean: torch.Tensor
-    std: torch.Tensor
-
-
-def unet_input(y: torch.Tensor, mask: torch.Tensor, crop: tuple[int, int]) -> UnetInput:
-    """fastMRI's U-net input from measured k-space.
-
-    Args:
-        y: complex k-space ``(B, C, H, W)`` (``C = 1``: single-coil, magnitude; else coil RSS).
-        mask: bool, broadcastable to ``y`` (``y`` is multiplied by it).
-        crop: ``(h, w)`` centre crop of the zero-filled image.
-
-    Returns:
-        :class:`UnetInput`.
-    """
-    import fastmri  # noqa: PLC0415
-    from fastmri.data.transforms import complex_center_crop  # noqa: PLC0415
-
-    coils = fastmri.ifft2c(torch.view_as_real(y * mask))  # (B, C, H, W, 2)
-    coils = complex_center_crop(coils, crop)
-    mag = safe_sqrt((coils**2).sum(dim=-1))  # fastmri.complex_abs, (B, C, h, w)
-    image = mag[:, 0] if mag.shape[1] == 1 else safe_sqrt((mag**2).sum(dim=1))  # fastmri.rss
-    flat = image.reshape(image.shape[0], -1)
-    mean, std = flat.mean(dim=1), flat.std(dim=1)
-    image = ((image - mean[:, None, None]) / (std[:, None, None] + EPS)).clamp(-CLAMP, CLAMP)
-    return UnetInput(image, mean, std)
-
-
-def unet_forward(model: nn.Module, inp: UnetInput) -> torch.Tensor:
-    """De-normalised U-net output ``(B, h, w)`` (``UnetModule``: ``out * std + mean``)."""
-    out = model(inp.image.unsqueeze(1)).squeeze(1)
-    return out * inp.std[:, None, None] + inp.mean[:, None, None]
-
-
-def varnet_mask(mask: torch.Tensor) -> tuple[torch.Tensor, int | None]:
-    """VarNet's mask and ``num_low_frequencies`` from an operator mask.
-
-    Args:
-        mask: bool ``(B, 1, H|1, W)``.
-
-    Returns:
-        ``(mask5, num_low)``: bool ``(B, 1, 1, W, 1)`` for column masks with ``num_low=None`` (VarNet
-        finds the centre); bool ``(B, 1, H, W, 1)`` for 2D masks with ``num_low`` = the fully sampled
-        centre of the middle row (VarNet's own search reads the first row only).
-    """
-    mask5 = mask.bool().unsqueeze(-1)
-    if mask.shape[-2] == 1:
-        return mask5, None
-    row = mask[:, 0, mask.shape[-2] // 2, :].to(torch.int8)
-    cent = row.shape[1] // 2
-    left = torch.argmin(row[:, :cent].flip(1), dim=1)
-    right = torch.argmin(row[:, cent:], dim=1)
-    return mask5, max(int(2 * torch.min(left, right).min()), 1)
-
-
-def varnet_forward(model: nn.Module, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """VarNet's RSS magnitude ``(B, H, W)`` from measured k-space ``y`` ``(B, C, H, W)`` and a mask ``(B, 1, H|1, W)``."""
-    mask5, num_low = varnet_mask(mask)
-    masked = torch.view_as_real(y * mask)  # (B, C, H, W, 2)
-    return model(masked, mask5, num_low)
-
-
-def varnet_kspace(model: nn.Module, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """VarNet's final predicted multi-coil k-space ``(B, C, H, W)`` complex (``VarNet.forward`` before its RSS).
-
-    The same computation as ``model(...)`` (sensitivity network, then the cascades) stopped before
-    ``rss(complex_abs(ifft2c(.)))``: :func:`varnet_forward` is the RSS of its inverse FFT.
-    """
-    mask5, num_low = varnet_mask(mask)
-    masked = torch.view_as_real(y * mask)
-    sens_maps = model.sens_net(masked, mask5, num_low)
-    kspace = masked.clone()
-    for cascade in model.cascades:
-        kspace = cascade(kspace, masked, mask5, sens_maps)
-    return torch.view_as_complex(kspace.contiguous())
-
-
 # ----------------------------------------------------------------------------- reconstructors
 
 
-class _NetworkRecon:
+class _NetworkRecon(abc.ABC):
     """A reconstructor around a fastMRI network (a :class:`~explorer.recon.base.NetworkReconstructor`).
 
     The module is never modified here; it must sit on the device of ``y``. Runs under
@@ -221,8 +124,13 @@ class _NetworkRecon:
         need = torch.is_grad_enabled() and (y.requires_grad or any(p.requires_grad for p in self.module.parameters()))
         return need, (contextlib.nullcontext() if need else torch.inference_mode())
 
+    @abc.abstractmethod
     def _magnitude(self, y: torch.Tensor, mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        raise NotImplementedError
+        """The network's magnitude image ``(B, h, w)`` inside the crop ``hw``."""
+
+    @abc.abstractmethod
+    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
+        """The predicted multi-coil k-space ``(B, C, H, W)``."""
 
     def __call__(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
         """``x (B, H, W)`` complex64: the network's magnitude (zero phase) inside the crop, zero outside."""
