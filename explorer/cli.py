@@ -131,9 +131,26 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _output_dir(out: str) -> Path:
+    """An output directory, created now (before any work): one clear error if it cannot be."""
+    if not out.strip():
+        raise ExplorerError("--out is empty: give an output directory")
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ExplorerError(f"--out {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExplorerError(f"cannot create the --out directory {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise ExplorerError(f"the --out directory {path} is not writable")
+    return path
+
+
 def _cmd_sample(args) -> int:
     from explorer.data.sample import FAMILIES, SampleSpec, write_sample  # noqa: PLC0415
 
+    _output_dir(args.out)
     families = args.family or list(FAMILIES)
     for family in families:
         if family not in FAMILIES:
@@ -182,6 +199,8 @@ def _cmd_recon(args) -> int:
     from explorer.masks import MaskConfig  # noqa: PLC0415
 
     instances, params = _instances(args.method, args.set)  # validated before any work
+    if args.out is not None:
+        _output_dir(args.out)
     mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
     data = args.data
     if args.data_dir and not data.startswith("sample:") and not Path(data).is_absolute():
@@ -210,7 +229,7 @@ def _cmd_recon(args) -> int:
         "center_fraction": mask_cfg.resolved_center_fraction if sampled.config is not None else None,
         "seed": mask_cfg.seed if sampled.config is not None else None,
     }
-    if args.out:
+    if args.out is not None:
         from explorer.export import write_results  # noqa: PLC0415
 
         write_results(args.out, problem.target, sampled.pattern(problem.slice.shape), {r.instance: r.image for r in results}, rows)

@@ -131,6 +131,8 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
         raise ExplorerError(f"no volume under {path} has reference images to score against")
     if max_slices is not None and max_slices < len(refs):
         refs = [refs[int(i)] for i in np.linspace(0, len(refs) - 1, max_slices).round()]
+    if mask.seed + len(refs) - 1 >= 2**32:
+        raise ExplorerError(f"the mask seed of the last slice (seed + {len(refs) - 1}) would pass 2**32; choose a smaller --seed")
     per_anatomy = {a: instances_for(methods, configs, a) for a in set(anatomy.values())}
     labels = [inst.label for inst in next(iter(per_anatomy.values()))]
     names = {inst.label: inst.name for inst in next(iter(per_anatomy.values()))}

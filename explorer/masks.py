@@ -58,6 +58,10 @@ class MaskConfig:
             raise ExplorerError(f"acceleration must be >= 1, got {self.acceleration}")
         if self.type in INTEGER_ACCELERATION and float(self.acceleration) != int(self.acceleration):
             raise ExplorerError(f"{self.type} masks need an integer acceleration, got {self.acceleration}")
+        if self.type == "poisson" and self.acceleration <= 1:
+            raise ExplorerError(f"poisson masks need an acceleration above 1, got {self.acceleration:g}")
+        if not isinstance(self.seed, (int, np.integer)) or not 0 <= int(self.seed) < 2**32:
+            raise ExplorerError(f"the mask seed must be an integer in [0, 2**32), got {self.seed!r}")
         if self.type == "poisson" and self.acceleration > MAX_POISSON_ACCELERATION:
             raise ExplorerError(f"poisson masks support accelerations up to {MAX_POISSON_ACCELERATION:g}, got {self.acceleration:g}")
         cf = self.center_fraction

@@ -134,6 +134,10 @@ def _validate_options(o: TrainOptions) -> MaskConfig:
                              ("seed", o.seed, 0), ("val-slices", o.val_slices, 0)):
         if value < low:
             raise ExplorerError(f"--{name} must be >= {low}, got {value}")
+    if not 0 <= o.seed < 2**32:
+        raise ExplorerError(f"--seed must be in [0, 2**32), got {o.seed}")
+    if o.out.suffix.lower() != ".pt":
+        raise ExplorerError(f"--out must name a .pt checkpoint (its model card goes beside it as .json), got {o.out.name}")
     if o.steps is not None and o.steps < 1:
         raise ExplorerError(f"--steps must be >= 1, got {o.steps}")
     if o.lr is not None and not (math.isfinite(o.lr) and 0 < o.lr < 1):

@@ -152,3 +152,36 @@ def test_ctrl_c_stops_a_fit_and_keeps_its_best_image(tmp_path):
     assert "stopped at step" in err and "best image so far is kept" in err
     row = json.loads(out)["results"][0]
     assert row["method"] == "dip" and 0 < row["ssim"] <= 1
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--seed", "-1"], "seed"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--seed", "4294967296"], "2**32"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--mask", "poisson", "--acceleration", "1"], "above 1"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--out", ""], "--out is empty"),
+    (["train", "--model", "unet", "--data", ".", "--out", "card.json"], ".pt checkpoint"),
+    (["train", "--model", "unet", "--data", ".", "--out", "x.pt", "--seed", "99999999999999999999"], "--seed"),
+])
+def test_user_errors_exit_2_before_any_work(capsys, argv, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_out_that_is_a_file_or_cannot_be_created_is_refused_before_the_work(capsys, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    for command in (["recon", "--data", "sample:knee", "--method", "zero_filled"], ["sample"]):
+        assert main([*command, "--out", str(taken)]) == 2
+        assert "not a directory" in capsys.readouterr().err and taken.read_text() == "keep me"
+    assert main(["sample", "--out", str(taken / "below")]) == 2
+    assert "cannot create" in capsys.readouterr().err
+
+
+def test_a_network_too_small_for_its_pooling_is_a_clear_error(capsys, multicoil_file, tmp_path):
+    from explorer.recon.checkpoints import random_checkpoint
+
+    unet = random_checkpoint("unet", {"chans": 2, "num_pool_layers": 4}, tmp_path / "u4.pt", seed=0)  # needs 32 px
+    assert main(["recon", "--data", str(multicoil_file), "--method", "unet", "--set", f"unet.checkpoint={unet}",
+                 "--set", "unet.crop=17"]) == 2
+    assert "too small" in capsys.readouterr().err

@@ -116,7 +116,7 @@ class _NetworkRecon(abc.ABC):
         shape = tuple(y.shape[-2:])
         hw = crop_shape(shape, self.crop)
         smallest = self._smallest(shape, hw)
-        if smallest < 2 ** self.pools:
+        if smallest < 2 ** (self.pools + 1):  # the bottleneck needs >= 2x2 pixels (instance normalisation)
             raise ExplorerError(f"a {smallest}-pixel image is too small for this {self.label} ({self.pools} pooling layers)")
         return shape, hw
 
