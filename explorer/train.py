@@ -84,6 +84,7 @@ class TrainOptions:
     seed: int = 0
     resume: bool = False
     half: bool = False
+    force: bool = False
     state: Path | None = None
     val_slices: int = 0
     save_every: int = 200
@@ -209,7 +210,7 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     if o.resume:
         st = _load_state(state_file, saved_opts, model, optimizer)
     else:
-        _check_writable(out, state_file)
+        _check_writable(out, state_file, o.force)
 
     gen = torch.Generator()
     gen.set_state(st["rng"])
@@ -326,7 +327,13 @@ def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: S
     return json.loads(out.with_suffix(".json").read_text())
 
 
-def _check_writable(out: Path, state_file: Path) -> None:
+def _check_writable(out: Path, state_file: Path, force: bool = False) -> None:
+    """The outputs of a fresh run can be written, and (without ``force``) clobber nothing that exists."""
+    if not force:
+        existing = [p for p in (out, out.with_suffix(".json"), state_file) if p.exists()]
+        if existing:
+            raise ExplorerError(f"{existing[0]} exists: add --resume to continue that run, --force to overwrite it, "
+                                "or choose another --out")
     for path in (out, state_file):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

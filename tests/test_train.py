@@ -169,3 +169,14 @@ def test_cli_train_bad_inputs_exit_2_with_one_line(capsys, dataset, tmp_path, ca
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err, err
     assert message in err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_fresh_run_never_clobbers_existing_outputs_without_force(dataset, tmp_path):
+    first = train(_options(dataset, tmp_path, "unet", steps=2))
+    weights = first.checkpoint.read_bytes()
+    with pytest.raises(ExplorerError, match="--force"):
+        train(_options(dataset, tmp_path, "unet", steps=2, seed=1))
+    assert first.checkpoint.read_bytes() == weights  # untouched
+    again = train(_options(dataset, tmp_path, "unet", steps=2, seed=1, force=True))
+    assert again.checkpoint.read_bytes() != weights
+    assert train(_options(dataset, tmp_path, "unet", steps=4, seed=1, resume=True)).steps == 4  # --resume still works
