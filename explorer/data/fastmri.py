@@ -8,6 +8,8 @@ complex64; reference ``reconstruction_rss`` (multicoil) or ``reconstruction_esc`
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import h5py
@@ -62,6 +64,7 @@ class FastMRIVolume:
                 raise ExplorerError(f"{self.path.name}: kspace must be complex, got dtype {ds.dtype}")
             if min(ds.shape) < 1:
                 raise ExplorerError(f"{self.path.name}: kspace is empty {ds.shape}")
+            check_slice_size(self.path.name, ds.shape[1:])
             self.challenge = "multicoil" if ds.ndim == 4 else "singlecoil"
             self.num_slices = ds.shape[0]
             self.num_coils = ds.shape[1] if ds.ndim == 4 else 1
@@ -128,6 +131,31 @@ class FastMRIVolume:
         if self.header is None:
             return self.shape
         return (min(self.header.recon_size[0], self.shape[0]), min(self.header.recon_size[1], self.shape[1]))
+
+
+def max_slice_bytes() -> int:
+    """The largest k-space slice the explorer reads: ``EXPLORER_MAX_SLICE_MB`` (default 512 MiB).
+
+    A fastMRI slice is 15-20 coils x 640 x 368 complex64, about 30 MB; a reconstruction holds a few
+    copies of it (measurements, coil maps, images).
+    """
+    raw = os.environ.get("EXPLORER_MAX_SLICE_MB", "").strip()
+    try:
+        mb = float(raw) if raw else 512.0
+    except ValueError:
+        raise ExplorerError(f"EXPLORER_MAX_SLICE_MB must be a number, got {raw!r}") from None
+    return int(mb * 2**20)
+
+
+def check_slice_size(name: str, shape: tuple[int, ...]) -> None:
+    """Refuse a declared slice shape ``(C, H, W)`` / ``(H, W)`` whose complex64 k-space passes :func:`max_slice_bytes`.
+
+    Checked from the file's declared shape, before anything is allocated.
+    """
+    nbytes = 8 * int(np.prod([int(s) for s in shape], dtype=np.float64))
+    if nbytes > max_slice_bytes():
+        raise ExplorerError(f"{name}: one slice of {' x '.join(map(str, shape))} k-space needs {nbytes / 2**20:,.0f} MiB, past "
+                            f"the limit of {max_slice_bytes() / 2**20:,.0f} MiB (set EXPLORER_MAX_SLICE_MB to raise it)")
 
 
 def reference_from_kspace(kspace: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:

@@ -63,6 +63,14 @@ RECOGNISED: dict[str, tuple[str, ...]] = {
     "varnet": ("num_cascades", "sens_chans", "sens_pools", "chans", "pools"),
 }
 
+#: Bounds on architecture sizes, checked before a model is built (from a file or for training): a
+#: 13 KB state dict naming ``cascades.99999`` must not build 100,000 cascades. The published models use
+#: 12 cascades, 18/256 channels, 4 pools.
+ARCH_LIMITS: dict[str, int] = {"in_chans": 64, "out_chans": 64, "chans": 1024, "num_pool_layers": 8, "num_cascades": 64,
+                               "sens_chans": 1024, "sens_pools": 8, "pools": 8}
+MAX_BOTTLENECK = 8192  # channels of the deepest U-net layer (published U-net: 256 x 2^4 = 4096)
+
+
 class Checkpoint(NamedTuple):
     """A loaded checkpoint.
 
@@ -115,6 +123,13 @@ def check_arch(kind: str, arch: dict[str, Any] | None) -> dict[str, Any]:
         value = kwargs[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ExplorerError(f"{kind} {key} must be a positive integer, got {value!r}")
+        if value > ARCH_LIMITS[key]:
+            raise ExplorerError(f"{kind} {key} = {value} is past the limit {ARCH_LIMITS[key]} (checked before building "
+                                "the model; the published fastMRI models are well inside it)")
+    for chans, pools in (("chans", "num_pool_layers"), ("chans", "pools"), ("sens_chans", "sens_pools")):
+        if chans in kwargs and pools in kwargs and kwargs[chans] * 2 ** kwargs[pools] > MAX_BOTTLENECK:
+            raise ExplorerError(f"{kind} {chans} x 2^{pools} = {kwargs[chans] * 2 ** kwargs[pools]} bottleneck channels "
+                                f"is past the limit {MAX_BOTTLENECK}")
     return kwargs
 
 

@@ -141,3 +141,16 @@ def test_bad_files_raise_one_line_errors(tmp_path):
         open_volume(tmp_path / "absent.h5")
     with pytest.raises(ExplorerError, match="unknown sample family"):
         open_volume("sample:elbow")
+
+
+def test_declared_slice_sizes_past_the_limit_are_refused_before_reading(tmp_path, monkeypatch):
+    huge = tmp_path / "huge.h5"
+    with h5py.File(huge, "w") as f:  # a tiny file declaring 16 x 16384 x 16384 complex k-space (never written)
+        f.create_dataset("kspace", shape=(16, 16384, 16384), dtype=np.complex64)
+    with pytest.raises(ExplorerError, match="2,048 MiB, past the limit of 512 MiB"):
+        FastMRIVolume(huge)
+    monkeypatch.setenv("EXPLORER_MAX_SLICE_MB", "4096")
+    assert FastMRIVolume(huge).num_slices == 16  # the limit is configurable
+    monkeypatch.setenv("EXPLORER_MAX_SLICE_MB", "lots")
+    with pytest.raises(ExplorerError, match="EXPLORER_MAX_SLICE_MB"):
+        FastMRIVolume(huge)

@@ -321,3 +321,19 @@ def test_cache_token_follows_the_checkpoint_file(tmp_path):
     ckpts.random_checkpoint("unet", {"chans": 4, "num_pool_layers": 2}, path, seed=1)  # retrained weights
     os.utime(path, ns=(first[1] + 10**9, first[1] + 10**9))
     assert file_token(config) != first
+
+
+def test_architecture_sizes_are_bounded_before_any_model_is_built(tmp_path, tiny_checkpoints):
+    from explorer.recon import checkpoints as c
+
+    sd = torch.load(tiny_checkpoints["varnet"], weights_only=True)["state_dict"]
+    sd["cascades.99999.eta"] = torch.ones(1)  # 13 KB of file claiming 100,000 cascades
+    torch.save(sd, tmp_path / "evil.pt")
+    with pytest.raises(ExplorerError, match="num_cascades = 100000 is past the limit"):
+        c.model_from_checkpoint(c.load_checkpoint(tmp_path / "evil.pt", "varnet"))
+    with pytest.raises(ExplorerError, match="chans = 100000"):
+        c.build_model("unet", {"chans": 100000})
+    with pytest.raises(ExplorerError, match="bottleneck"):
+        c.build_model("unet", {"chans": 1024, "num_pool_layers": 8})
+    for kind in ("unet", "varnet"):  # the published architectures stay inside the limits
+        assert c.check_arch(kind, c.OFFICIAL_ARCH[kind]) == c.OFFICIAL_ARCH[kind]
