@@ -72,6 +72,7 @@ class FastMRIVolume:
             self.target_key = TARGET_KEYS[self.challenge]
             self.has_target = self.target_key in hf
             self.has_mask = "mask" in hf
+            self._check_companions(hf)
             self.attrs = {k: _plain(v) for k, v in hf.attrs.items()}
             self.header = parse_header(hf["ismrmrd_header"][()]) if "ismrmrd_header" in hf else None
         width = self.shape[1]
@@ -79,6 +80,20 @@ class FastMRIVolume:
             self.padding = self.header.padding
         else:
             self.padding = (0, width)
+
+    def _check_companions(self, hf: h5py.File) -> None:
+        """The reference and the test-set mask must match the k-space (one clear error now, not an IndexError later)."""
+        if self.has_target:
+            target = hf[self.target_key]
+            if not isinstance(target, h5py.Dataset) or target.ndim != 3 or target.shape[0] != self.num_slices:
+                shape = getattr(target, "shape", None)
+                raise ExplorerError(f"{self.path.name}: {self.target_key} {shape} must hold one 2D image for each of "
+                                    f"the {self.num_slices} k-space slices")
+        if self.has_mask:
+            mask = hf["mask"]
+            if not isinstance(mask, h5py.Dataset) or int(np.prod(mask.shape)) != self.shape[1]:
+                raise ExplorerError(f"{self.path.name}: mask {getattr(mask, 'shape', None)} must hold one entry per "
+                                    f"k-space column ({self.shape[1]})")
 
     @property
     def name(self) -> str:

@@ -49,6 +49,9 @@ def parse_header(xml: bytes | str) -> HeaderInfo:
         raise ExplorerError(f"ismrmrd_header is not valid XML ({exc})") from None
     enc = [_find_int(root, ["encoding", "encodedSpace", "matrixSize", a]) for a in "xyz"]
     rec = [_find_int(root, ["encoding", "reconSpace", "matrixSize", a]) for a in "xyz"]
+    for name, sizes in (("encodedSpace", enc), ("reconSpace", rec)):
+        if min(sizes) < 1:
+            raise ExplorerError(f"ismrmrd_header {name} matrix size {tuple(sizes)} must be positive")
     center = _find_int(root, ["encoding", "encodingLimits", "kspace_encoding_step_1", "center"])
     maximum = _find_int(root, ["encoding", "encodingLimits", "kspace_encoding_step_1", "maximum"])
     left = enc[1] // 2 - center

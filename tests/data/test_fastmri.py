@@ -154,3 +154,21 @@ def test_declared_slice_sizes_past_the_limit_are_refused_before_reading(tmp_path
     monkeypatch.setenv("EXPLORER_MAX_SLICE_MB", "lots")
     with pytest.raises(ExplorerError, match="EXPLORER_MAX_SLICE_MB"):
         FastMRIVolume(huge)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"reconstruction_rss": np.zeros((2, 16, 16), np.float32)}, "one 2D image for each of the 3"),
+    ({"mask": np.ones((2, 16), bool)}, "one entry per k-space column"),
+    ({"mask": np.ones(15, bool)}, "one entry per k-space column"),
+    ({"ismrmrd_header": "zero-recon"}, "reconSpace matrix size (0, 0, 1) must be positive"),
+])
+def test_companion_datasets_that_do_not_match_the_kspace_are_refused_at_open(tmp_path, extra, message):
+    from explorer.data.header import build_header
+
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as f:
+        f["kspace"] = np.zeros((3, 2, 16, 16), np.complex64)
+        for key, value in extra.items():
+            f[key] = build_header((16, 16, 1), (0, 0, 1)) if isinstance(value, str) else value
+    with pytest.raises(ExplorerError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        FastMRIVolume(path)
