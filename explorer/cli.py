@@ -125,6 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("error: out of memory: use a smaller slice, fewer methods or smaller settings", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001  (a bug: still one line unless debugging)
         if os.environ.get("EXPLORER_DEBUG"):
             raise

@@ -185,3 +185,15 @@ def test_a_network_too_small_for_its_pooling_is_a_clear_error(capsys, multicoil_
     assert main(["recon", "--data", str(multicoil_file), "--method", "unet", "--set", f"unet.checkpoint={unet}",
                  "--set", "unet.crop=17"]) == 2
     assert "too small" in capsys.readouterr().err
+
+
+def test_memory_errors_are_one_line_user_errors(capsys, monkeypatch):
+    import explorer.cli as cli
+
+    def boom(args):
+        raise MemoryError
+
+    monkeypatch.setitem(cli._COMMANDS, "methods", boom)
+    assert main(["methods"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: out of memory") and len(err.strip().splitlines()) == 1

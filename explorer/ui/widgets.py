@@ -52,6 +52,9 @@ def stop_on_error() -> Iterator[None]:
     except ExplorerError as exc:
         show_error(exc)
         st.stop()
+    except MemoryError:
+        show_error(ExplorerError("out of memory: use a smaller slice, fewer methods or smaller settings"))
+        st.stop()
 
 
 # --------------------------------------------------------------------------- parameters
