@@ -135,26 +135,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _output_dir(out: str) -> Path:
-    """An output directory, created now (before any work): one clear error if it cannot be."""
-    if not out.strip():
-        raise ExplorerError("--out is empty: give an output directory")
-    path = Path(out).expanduser()
-    if path.exists() and not path.is_dir():
-        raise ExplorerError(f"--out {path} exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExplorerError(f"cannot create the --out directory {path}: {exc.strerror or exc}") from None
-    if not os.access(path, os.W_OK):
-        raise ExplorerError(f"the --out directory {path} is not writable")
-    return path
-
-
 def _cmd_sample(args) -> int:
     from explorer.data.sample import FAMILIES, SampleSpec, write_sample  # noqa: PLC0415
 
-    _output_dir(args.out)
+    from explorer.export import output_dir  # noqa: PLC0415
+
+    output_dir(args.out)
     families = args.family or list(FAMILIES)
     for family in families:
         if family not in FAMILIES:
@@ -204,7 +190,9 @@ def _cmd_recon(args) -> int:
 
     instances, params = _instances(args.method, args.set)  # validated before any work
     if args.out is not None:
-        _output_dir(args.out)
+        from explorer.export import output_dir  # noqa: PLC0415
+
+        output_dir(args.out)
     mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
     data = args.data
     if args.data_dir and not data.startswith("sample:") and not Path(data).is_absolute():

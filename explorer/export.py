@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 from PIL import Image
+
+from explorer.errors import ExplorerError
 
 METRICS_COLUMNS = ("method", "label", "ssim", "psnr", "nmse", "seconds")
 
@@ -66,3 +69,19 @@ def write_results(out_dir: str | Path, target: np.ndarray | None, pattern: np.nd
     (out / "metrics.csv").write_text(metrics_csv(rows))
     written.append(out / "metrics.csv")
     return written
+
+
+def output_dir(out: str) -> Path:
+    """An output directory, created now (before any work): one clear error if it cannot be."""
+    if not out.strip():
+        raise ExplorerError("--out is empty: give an output directory")
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ExplorerError(f"--out {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExplorerError(f"cannot create the --out directory {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise ExplorerError(f"the --out directory {path} is not writable")
+    return path
