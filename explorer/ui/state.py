@@ -32,6 +32,7 @@ _UPLOADS = "explorer.uploads"  # {uploader file_id: saved path}
 _ROUTED_RUN = "explorer.routed_run"  # app.py ran in this script run (consumed by the page)
 APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
 
+UPLOADS = (Path(tempfile.gettempdir()) / "mri-explorer-uploads").resolve()  # the upload store (never browsed)
 SOURCE_KINDS = {"sample": "Embedded sample", "dir": "File from data directory", "upload": "Upload .h5"}
 DEFAULT_SAMPLE_SIZE = 320
 
@@ -219,22 +220,57 @@ def sidebar_source() -> Source | None:
     return source
 
 
-def _directory_source(sb) -> Source | None:
+def data_roots() -> list[Path]:
+    """The folders the data-directory browser may open: the configured data directory (``--data-dir`` /
+    ``EXPLORER_DATA_DIR``), else the directory the app was started in (symlinks resolved)."""
+    configured = default_data_dir()
+    return [Path(configured).expanduser().resolve() if configured else Path.cwd().resolve()]
+
+
+def confined(folder: str) -> Path:
+    """``folder`` (absolute, or relative to the first data root) resolved (``..`` and symlinks), if inside a data root.
+
+    Raises:
+        ExplorerError: the folder lies outside every data root, or is the upload store.
+    """
+    roots = data_roots()
+    path = Path(folder).expanduser()
+    path = (path if path.is_absolute() else roots[0] / path).resolve()
+    if not any(path == root or path.is_relative_to(root) for root in roots):
+        raise ExplorerError(f"{folder} is outside the data directory {roots[0]}; start the app with "
+                            "`-- --data-dir DIR` (or set EXPLORER_DATA_DIR) to browse another folder")
+    if path == UPLOADS or path.is_relative_to(UPLOADS):
+        raise ExplorerError("the upload store cannot be browsed; upload your file instead")
+    return path
+
+
+@st.cache_data(show_spinner="Listing the data directory…", max_entries=16, ttl=600)
+def _listing(folder: str, mtime_ns: int) -> list[str]:
+    """Volumes under ``folder`` (relative names), cached per folder and modification time; never the uploads."""
     from explorer.data.fastmri import list_volumes  # noqa: PLC0415
 
+    root = Path(folder)
+    roots = data_roots()
+    return [str(p.relative_to(root)) for p in list_volumes(root)
+            if any(p.resolve().is_relative_to(r) for r in roots) and not p.resolve().is_relative_to(UPLOADS)]
+
+
+def _directory_source(sb) -> Source | None:
     if "src.dir" not in st.session_state:
         st.session_state["src.dir"] = default_data_dir()
     folder = sb.text_input("Data directory", key="src.dir", placeholder="/data/fastmri/knee_multicoil_val",
-                           help="A folder with fastMRI .h5 files or raw ISMRMRD (mridata.org) files; "
-                                "set it with `streamlit run app.py -- --data-dir DIR` or EXPLORER_DATA_DIR.")
+                           help="A folder with fastMRI .h5 files or raw ISMRMRD (mridata.org) files, inside the data "
+                                "directory set with `streamlit run app.py -- --data-dir DIR` or EXPLORER_DATA_DIR "
+                                "(else the folder the app was started in).")
     if not folder.strip():
         sb.info("Enter a directory that holds .h5 volumes.", icon=":material/folder_open:")
         return None
-    root = Path(folder.strip()).expanduser()
-    files = list_volumes(root)
-    if not files:
+    root = confined(folder.strip())
+    if not root.is_dir():
+        raise ExplorerError(f"data directory not found: {root}")
+    names = _listing(str(root), root.stat().st_mtime_ns)
+    if not names:
         raise ExplorerError(f"no .h5 files under {root}")
-    names = [str(p.relative_to(root)) for p in files]
     name = sb.selectbox(f"Volume ({len(names)} found)", names, key="src.file")
     return file_source(root / name, "dir", name)
 

@@ -297,7 +297,8 @@ def test_progress_feedback_turns_an_interruption_into_a_stop():
 # ----------------------------------------------------------------------------- data sources
 
 
-def test_data_directory_and_test_file_without_reference(data_dir):
+def test_data_directory_and_test_file_without_reference(data_dir, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(data_dir))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["src.kind"] = "dir"
     at.session_state["src.dir"] = str(data_dir)
@@ -325,12 +326,13 @@ def test_data_directory_and_test_file_without_reference(data_dir):
     assert len(_figure(at, "reconstruct.figure")["data"]) == 1  # images only, no error maps
 
 
-def test_raw_ismrmrd_volume_offers_planes(tmp_path):
+def test_raw_ismrmrd_volume_offers_planes(tmp_path, monkeypatch):
     from explorer.data.ismrmrd_write import write_stanford_like  # noqa: PLC0415
 
     rng = np.random.default_rng(1)
     vol = (rng.standard_normal((4, 12, 32, 24)) + 1j * rng.standard_normal((4, 12, 32, 24))).astype(np.complex64)
     write_stanford_like(tmp_path / "raw" / "knee_raw.h5", vol)
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["src.kind"] = "dir"
     at.session_state["src.dir"] = str(tmp_path / "raw")
@@ -357,7 +359,8 @@ def test_data_dir_from_arguments_and_environment(monkeypatch, tmp_path):
     assert state.default_data_dir(["--data-dir", "/x"]) == "/x"
 
 
-def test_nonexistent_data_dir_shows_error_and_app_keeps_working():
+def test_nonexistent_data_dir_shows_error_and_app_keeps_working(monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", "/nonexistent/mri-data")
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.session_state["src.kind"] = "dir"
     at.session_state["src.dir"] = "/nonexistent/mri-data"
@@ -447,3 +450,24 @@ def test_a_second_instance_of_a_method_runs_beside_the_first():
     assert not at.exception
     with pytest.raises(KeyError):
         at.number_input(key="reconstruct.params.sense#2.iterations")
+
+
+def test_the_data_directory_browser_is_confined_to_the_data_roots(data_dir, monkeypatch, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    write_volume(outside / "secret.h5", np.zeros((1, 2, 8, 8), np.complex64))
+    (data_dir / "escape").symlink_to(outside, target_is_directory=True)
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(data_dir))
+    for folder in ("/", str(outside), str(data_dir / ".."), str(data_dir / "escape")):
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state["src.kind"] = "dir"
+        at.session_state["src.dir"] = folder
+        at.run()
+        assert not at.exception and any("outside the data directory" in e for e in _errors(at, at.sidebar)), folder
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["src.kind"] = "dir"
+    at.session_state["src.dir"] = "sub"  # relative to the data directory
+    at.run()
+    assert not at.exception and at.sidebar.selectbox(key="src.file").options == ["test_file.h5"]
+    at.session_state["src.dir"] = str(data_dir)
+    at.run()
+    assert not [n for n in at.sidebar.selectbox(key="src.file").options if "secret" in n]  # not through the symlink
