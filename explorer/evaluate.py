@@ -6,7 +6,7 @@ exactly as in :mod:`explorer.metrics`. Files without a reference (fastMRI test f
 
 An evaluation is a loop over :class:`~explorer.engine.tasks.Task` s (one per slice and method
 instance) run by :func:`~explorer.engine.tasks.run_tasks`; with a ``table`` its records go to a Parquet
-file after every task, and ``resume`` reuses the rows of finished tasks found there.
+file as slices complete, and ``resume`` reuses the rows of finished tasks found there.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
             slices (same shape and anatomy) per call; their ``seconds`` are per slice.
         progress: ``progress(done, total, label)`` as slices complete, in order; returning True stops
             the evaluation there (the result then covers the slices scored so far).
-        table: a Parquet file to write every record to (rewritten atomically after each task).
+        table: a Parquet file to write every record to (rewritten atomically as slices complete).
         resume: reuse the rows of tasks already finished in ``table`` instead of computing them.
 
     Raises:
@@ -157,25 +157,33 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
                 else:
                     yield task
 
-    def report() -> None:
+    def report() -> bool:
+        """Report the slices completed since the last call; True if any."""
         nonlocal done_slices, stopped
+        before = done_slices
         while not stopped and done_slices < len(refs) and all(t.key() in records for t in slice_tasks(done_slices)):
             done_slices += 1
             f, i = refs[done_slices - 1]
             if progress is not None and progress(done_slices, len(refs), f"{f.name}[{i}]"):
                 stopped = True
+        return done_slices > before
+
+    def save() -> None:
+        if table is not None:
+            write_records(table, [*(r for r in kept if r.task_key not in records), *records.values()])
 
     computed = 0
     for record in run_tasks(tasks(), batch_size=batch_size, problems=ProblemCache(size=batch_size + 2),
                             stop=lambda: stopped):
         records[record.task_key] = record
         computed += 1
-        if table is not None:
-            write_records(table, [*(r for r in kept if r.task_key not in records), *records.values()])
         if record.error is not None:
+            save()
             raise ExplorerError(f"{record.label} on {record.file}[{record.slice}]: {record.error}")
-        report()
+        if report():
+            save()  # once per completed slice (an atomic rewrite): an interruption loses at most that slice's work
     report()
+    save()
     n_done = done_slices
     metrics = {m: {k: [] for k in METRIC_NAMES} for m in labels}
     seconds: dict[str, list] = {m: [] for m in labels}

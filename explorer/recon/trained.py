@@ -37,9 +37,7 @@ from explorer.errors import ExplorerError
 from explorer.physics import Operator, center_crop, fft2c
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
-from explorer.recon.fastmri_transforms import (  # noqa: F401 (re-exported)
-    CLAMP,
-    EPS,
+from explorer.recon.fastmri_transforms import (  # noqa: F401 (unet_input re-exported)
     crop_shape,
     pad_to,
     unet_forward,
