@@ -56,6 +56,14 @@ def multicoil_file(tmp_path):
     return write_volume(tmp_path / "multi.h5", multicoil_kspace())
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_upload_store(tmp_path_factory):
+    """Uploads made by tests go to a private store, never the machine's shared temp folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_UPLOAD_DIR", str(tmp_path_factory.mktemp("uploads")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Run a module's tiny problems on one torch thread (restored afterwards)."""

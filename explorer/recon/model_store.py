@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -115,18 +117,102 @@ def device_key(device: torch.device | str | None) -> torch.device:
     return device
 
 
-@functools.lru_cache(maxsize=8)
+DEFAULT_MODEL_CACHE_MB = 4096
+
+
+def model_cache_limit() -> int:
+    """Bytes the shared model cache may hold: ``$EXPLORER_MODEL_CACHE_MB`` (default 4096 MB).
+
+    Bounded by bytes, not by count: one published fastMRI U-net alone is about 2 GB.
+
+    Raises:
+        ExplorerError: the variable is not a non-negative number.
+    """
+    text = os.environ.get("EXPLORER_MODEL_CACHE_MB", "").strip() or str(DEFAULT_MODEL_CACHE_MB)
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:
+        raise ExplorerError(f"EXPLORER_MODEL_CACHE_MB={text!r}: give a number of megabytes >= 0")
+    return int(mb * 2**20)
+
+
+def module_bytes(model: nn.Module) -> int:
+    """Bytes held by ``model``'s parameters and buffers."""
+    return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+
+
+class ModelCache:
+    """Least-recently-used models, evicted when their total bytes pass :func:`model_cache_limit`.
+
+    A model larger than the whole limit is returned without being kept. Thread-safe; a model being
+    loaded by one thread is loaded once (others wait for it).
+    """
+
+    def __init__(self):
+        self._models: OrderedDict[tuple, tuple[nn.Module, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple, threading.Lock] = {}
+
+    @property
+    def bytes(self) -> int:
+        """Bytes held now."""
+        with self._lock:
+            return sum(size for _, size in self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def get(self, key: tuple, load) -> nn.Module:
+        """The model under ``key``, calling ``load()`` on a miss."""
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key][0]
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._models:
+                    self._models.move_to_end(key)
+                    return self._models[key][0]
+            try:
+                model = load()
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
+            size, limit = module_bytes(model), model_cache_limit()
+            with self._lock:
+                if size <= limit:
+                    self._models[key] = (model, size)
+                    total = sum(s for _, s in self._models.values())
+                    while total > limit:
+                        _, (_, dropped) = self._models.popitem(last=False)
+                        total -= dropped
+            return model
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+MODELS = ModelCache()
+
+
 def _cached_model(path: str, mtime_ns: int, size: int, kind: str, device: str) -> nn.Module:
-    model = model_from_checkpoint(load_checkpoint(path, kind))
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model.to(device)
+    def build() -> nn.Module:
+        model = model_from_checkpoint(load_checkpoint(path, kind))
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.to(device)
+
+    return MODELS.get((path, mtime_ns, size, kind, device), build)
 
 
 def clear_cache() -> None:
     """Forget the cached models and cards."""
-    _cached_model.cache_clear()
+    MODELS.clear()
     _cached_info.cache_clear()
 
 

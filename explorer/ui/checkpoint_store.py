@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.errors import ExplorerError
+from explorer.ui import uploads
 from explorer.ui.state import store_bytes
 
 _ADDED = "explorer.checkpoints.added"  # {path: summary row}
@@ -57,11 +58,11 @@ def add_upload(name: str, data: bytes | memoryview, file_id: str | None = None) 
         return added()[known[file_id]]
     if not name.lower().endswith(SUFFIXES):
         raise ExplorerError(f"{name}: upload a PyTorch checkpoint ({', '.join(SUFFIXES)})")
-    path = store_bytes(name, data, "mri-explorer-checkpoints")
+    path = store_bytes(name, data)
     try:
         row = add_path(str(path))
     except ExplorerError:
-        path.unlink(missing_ok=True)
+        uploads.discard(path)
         raise
     if file_id is not None:
         known[file_id] = row["file"]

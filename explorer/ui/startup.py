@@ -77,10 +77,31 @@ def enabled() -> bool:
     return os.environ.get("EXPLORER_PRELOAD", "1").strip() != "0"
 
 
+SWEEP_INTERVAL_S = 60.0
+
+
+def sweep_uploads(stop: threading.Event) -> None:
+    """Every :data:`SWEEP_INTERVAL_S`: delete expired uploads and those of ended sessions (logs failures)."""
+    from explorer.ui import state, uploads  # noqa: PLC0415
+
+    while not stop.wait(SWEEP_INTERVAL_S):
+        try:
+            removed = uploads.sweep(active=state.session_alive)
+            if removed:
+                _LOG.info("explorer: removed %d expired upload(s) or ended session folder(s)", len(removed))
+        except Exception as exc:  # noqa: BLE001 - the sweeper must outlive a bad setting; pages report it
+            _LOG.warning("explorer: upload sweep failed: %s", exc)
+
+
 @asynccontextmanager
 async def lifespan(_app: Any) -> AsyncIterator[None]:
-    """``st.App`` lifespan: start :func:`preload` in a daemon thread, then serve."""
+    """``st.App`` lifespan: start :func:`preload` and the upload sweeper in daemon threads, then serve."""
     if enabled():
         _started.set()
         threading.Thread(target=preload, name="explorer-preload", daemon=True).start()
-    yield None
+    stop = threading.Event()
+    threading.Thread(target=sweep_uploads, args=(stop,), name="explorer-upload-sweeper", daemon=True).start()
+    try:
+        yield None
+    finally:
+        stop.set()

@@ -13,26 +13,25 @@ Environment:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
-import re
 import runpy
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
 
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
 from explorer.errors import ExplorerError
+from explorer.ui import uploads
 
 SOURCE = "explorer.source"  # the current Source (or None when the choice is invalid)
 REQUEST = "reconstruct.request"  # the last Request the user ran on the Reconstruct page
-_UPLOADS = "explorer.uploads"  # {uploader file_id: saved path}
+_UPLOADS = "explorer.uploads"  # {uploader file_id: saved path, or the one-line error it failed with}
 _ROUTED_RUN = "explorer.routed_run"  # app.py ran in this script run (consumed by the page)
 APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
 
-UPLOADS = (Path(tempfile.gettempdir()) / "mri-explorer-uploads").resolve()  # the upload store (never browsed)
 SOURCE_KINDS = {"sample": "Embedded sample", "dir": "File from data directory", "upload": "Upload .h5"}
 DEFAULT_SAMPLE_SIZE = 320
 
@@ -119,34 +118,50 @@ def sample_source(family: str) -> Source:
 
 
 def save_upload(name: str, data: bytes | memoryview) -> Path:
-    """Write uploaded bytes to a temp ``.h5`` named by their content hash (idempotent).
+    """Write uploaded bytes into this session's private upload folder (:mod:`explorer.ui.uploads`).
 
     Raises:
-        ExplorerError: empty upload or a name that is not ``.h5``.
+        ExplorerError: empty upload, a name that is not ``.h5``, or larger than the upload store.
     """
     if not name.lower().endswith(".h5"):
         raise ExplorerError(f"{name}: only .h5 files (fastMRI or raw ISMRMRD) can be uploaded")
-    return store_bytes(name, data, "mri-explorer-uploads")
+    return store_bytes(name, data)
 
 
-def store_bytes(name: str, data: bytes | memoryview, folder_name: str) -> Path:
-    """Write ``data`` to ``<tempdir>/<folder_name>/<content hash>-<name>`` (idempotent; atomic, private temp name).
+def store_bytes(name: str, data: bytes | memoryview) -> Path:
+    """Save ``data`` in this session's private upload folder (expired uploads are swept first)."""
+    uploads.sweep(active=session_alive)
+    return uploads.save(upload_token(), name, data)
 
-    Raises:
-        ExplorerError: empty data.
+
+_TOKEN = "explorer.upload_token"
+_TOKENS: dict[str, str] = {}  # upload token -> Streamlit session id (this server process)
+
+
+def upload_token() -> str:
+    """This session's private upload token (random; registered with its Streamlit session id)."""
+    if _TOKEN not in st.session_state:
+        st.session_state[_TOKEN] = uploads.new_token()
+    token = st.session_state[_TOKEN]
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _TOKENS[token] = ctx.session_id
+    return token
+
+
+def session_alive(token: str) -> bool:
+    """Whether the session that owns upload ``token`` is still connected to this server.
+
+    Without a running Streamlit server (AppTest, scripts) every token counts as alive (only the
+    time-to-live applies); a token this process never registered belongs to a session of an
+    earlier server: ended.
     """
-    if len(data) == 0:
-        raise ExplorerError(f"{name}: the uploaded file is empty")
-    digest = hashlib.sha256(data).hexdigest()[:16]
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80]
-    folder = Path(tempfile.gettempdir()) / folder_name
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest}-{safe}"
-    if not path.is_file() or path.stat().st_size != len(data):
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=path.name, suffix=".part", delete=False) as tmp:
-            tmp.write(data)  # a private name: concurrent uploads of the same file cannot collide
-        Path(tmp.name).replace(path)
-    return path
+    from streamlit.runtime import Runtime  # noqa: PLC0415
+
+    if not Runtime.exists():
+        return True
+    session = _TOKENS.get(token)
+    return session is not None and Runtime.instance().is_active_session(session)
 
 
 def router_ready() -> None:
@@ -239,7 +254,8 @@ def confined(folder: str) -> Path:
     if not any(path == root or path.is_relative_to(root) for root in roots):
         raise ExplorerError(f"{folder} is outside the data directory {roots[0]}; start the app with "
                             "`-- --data-dir DIR` (or set EXPLORER_DATA_DIR) to browse another folder")
-    if path == UPLOADS or path.is_relative_to(UPLOADS):
+    store = uploads.root()
+    if path == store or path.is_relative_to(store):
         raise ExplorerError("the upload store cannot be browsed; upload your file instead")
     return path
 
@@ -250,9 +266,9 @@ def _listing(folder: str, mtime_ns: int) -> list[str]:
     from explorer.data.fastmri import list_volumes  # noqa: PLC0415
 
     root = Path(folder)
-    roots = data_roots()
+    roots, store = data_roots(), uploads.root()
     return [str(p.relative_to(root)) for p in list_volumes(root)
-            if any(p.resolve().is_relative_to(r) for r in roots) and not p.resolve().is_relative_to(UPLOADS)]
+            if any(p.resolve().is_relative_to(r) for r in roots) and not p.resolve().is_relative_to(store)]
 
 
 def _directory_source(sb) -> Source | None:
@@ -282,8 +298,27 @@ def _upload_source(sb) -> Source | None:
         sb.info("Upload a fastMRI or raw ISMRMRD .h5 file.", icon=":material/upload_file:")
         return None
     saved = st.session_state.setdefault(_UPLOADS, {})
-    path = saved.get(upload.file_id)
-    if path is None or not Path(path).is_file():
-        path = save_upload(upload.name, upload.getbuffer())
-        saved[upload.file_id] = path
-    return file_source(path, "upload", upload.name)
+    entry = saved.get(upload.file_id)
+    if isinstance(entry, ExplorerError):
+        raise entry  # this file failed before: same message, nothing saved again
+    if entry is None or not Path(entry).is_file():
+        try:
+            entry = save_upload(upload.name, upload.getbuffer())
+        except ExplorerError as exc:
+            saved[upload.file_id] = exc
+            raise
+        saved[upload.file_id] = entry
+    try:
+        return opened(file_source(entry, "upload", upload.name))
+    except ExplorerError as exc:
+        uploads.discard(entry)  # a failed upload is removed at once
+        saved[upload.file_id] = exc
+        raise
+
+
+def opened(source: Source) -> Source:
+    """``source`` once its volume opens (raises the volume's one-line error otherwise)."""
+    from explorer.ui import cache  # noqa: PLC0415
+
+    cache.open_volume(source)
+    return source

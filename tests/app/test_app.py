@@ -396,17 +396,6 @@ def test_bad_upload_shows_error_and_good_upload_works(data_dir):
     assert at.slider(key="reconstruct.slice").max == 1
 
 
-def test_save_upload_rejects_wrong_name_and_empty():
-    from explorer.errors import ExplorerError  # noqa: PLC0415
-
-    with pytest.raises(ExplorerError):
-        state.save_upload("scan.dcm", b"abc")
-    with pytest.raises(ExplorerError):
-        state.save_upload("scan.h5", b"")
-    first = state.save_upload("a b.h5", b"123")
-    assert first == state.save_upload("a b.h5", b"123") and first.name.endswith("a_b.h5")
-
-
 @pytest.mark.parametrize(("mask", "acceleration", "message"), [
     ("equispaced", 2.5, "integer acceleration"),
     ("magic", 64.0, "samples nothing"),

@@ -337,3 +337,25 @@ def test_architecture_sizes_are_bounded_before_any_model_is_built(tmp_path, tiny
         c.build_model("unet", {"chans": 1024, "num_pool_layers": 8})
     for kind in ("unet", "varnet"):  # the published architectures stay inside the limits
         assert c.check_arch(kind, c.OFFICIAL_ARCH[kind]) == c.OFFICIAL_ARCH[kind]
+
+
+def test_model_cache_is_bounded_by_bytes_not_count(tmp_path, monkeypatch):
+    paths = [ckpts.random_checkpoint("unet", TINY_ARCH["unet"], tmp_path / f"m{i}.pt", seed=i) for i in range(3)]
+    model_store.clear_cache()
+    size = model_store.module_bytes(model_store.load_model(paths[0], "unet"))
+    model_store.clear_cache()
+    monkeypatch.setenv("EXPLORER_MODEL_CACHE_MB", str(2.5 * size / 2**20))  # room for two models
+    first, second = (model_store.load_model(p, "unet") for p in paths[:2])
+    assert len(model_store.MODELS) == 2 and model_store.MODELS.bytes == 2 * size
+    assert model_store.load_model(paths[0], "unet") is first  # now the most recently used
+    model_store.load_model(paths[2], "unet")  # evicts the least recently used: the second
+    assert len(model_store.MODELS) == 2 and model_store.MODELS.bytes <= 2.5 * size
+    assert model_store.load_model(paths[0], "unet") is first
+    assert model_store.load_model(paths[1], "unet") is not second  # reloaded
+    monkeypatch.setenv("EXPLORER_MODEL_CACHE_MB", "0")  # a model larger than the limit is served, not kept
+    model_store.clear_cache()
+    assert model_store.load_model(paths[0], "unet") is not None and len(model_store.MODELS) == 0
+    monkeypatch.setenv("EXPLORER_MODEL_CACHE_MB", "lots")
+    with pytest.raises(ExplorerError, match="EXPLORER_MODEL_CACHE_MB"):
+        model_store.load_model(paths[1], "unet")
+    model_store.clear_cache()
