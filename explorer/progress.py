@@ -10,13 +10,15 @@ import threading
 class Progress:
     """A tqdm progress bar on stderr fed by a progress callback; Ctrl-C asks the work to stop.
 
-    While active, the first Ctrl-C makes the callback return True: fits stop and keep their
-    best image, training stops and writes its checkpoint. A second Ctrl-C interrupts at once.
+    Once the work has reported progress (it is in its loop, which polls the callback), the first
+    Ctrl-C makes the callback return True: fits stop and keep their best image, training stops and
+    writes its checkpoint; a second Ctrl-C interrupts at once. Before that (loading data, building a
+    model, estimating coil maps: nothing polls yet) Ctrl-C interrupts at once.
     """
 
     def __init__(self, label: str, enabled: bool):
         self.label, self.enabled, self.bar = label, enabled and sys.stderr.isatty(), None
-        self.stop_requested, self._previous = False, None
+        self.stop_requested, self.polled, self._previous = False, False, None
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -24,12 +26,13 @@ class Progress:
         return self
 
     def _on_interrupt(self, signum, frame):
-        if self.stop_requested:
+        if self.stop_requested or not self.polled:
             raise KeyboardInterrupt
         self.stop_requested = True
         print(f"\n{self.label}: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
 
     def __call__(self, step: int, total: int, info: dict):
+        self.polled = True
         if self.enabled:
             if self.bar is None:
                 from tqdm import tqdm  # noqa: PLC0415

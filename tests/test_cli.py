@@ -154,6 +154,23 @@ def test_ctrl_c_stops_a_fit_and_keeps_its_best_image(tmp_path):
     assert row["method"] == "dip" and 0 < row["ssim"] <= 1
 
 
+def test_ctrl_c_before_the_work_polls_interrupts_at_once():
+    """Loading, model construction, coil maps: nothing polls the callback yet, so Ctrl-C must not be swallowed."""
+    import signal
+
+    from explorer.progress import Progress
+
+    with pytest.raises(KeyboardInterrupt), Progress("unet", enabled=False):
+        signal.raise_signal(signal.SIGINT)
+    with Progress("dip", enabled=False) as progress:
+        assert progress(1, 10, {}) is None
+        signal.raise_signal(signal.SIGINT)  # in the loop: ask it to stop after this step
+        assert progress(2, 10, {}) is True
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # the second one aborts
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize("argv, message", [
     (["recon", "--data", "sample:knee", "--method", "zero_filled", "--seed", "-1"], "seed"),
     (["recon", "--data", "sample:knee", "--method", "zero_filled", "--seed", "4294967296"], "2**32"),

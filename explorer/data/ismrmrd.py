@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 import torch
 
-from explorer.data.fastmri import open_h5, reference_from_kspace
+from explorer.data.fastmri import check_slice_size, open_h5, reference_from_kspace
 from explorer.data.header import parse_header
 from explorer.data.slice import Slice, SliceMeta
 from explorer.errors import ExplorerError
@@ -173,15 +173,23 @@ class IsmrmrdVolume:
                                 "only the Stanford image-space slice layout is supported")
         zs, kys = head["idx"]["slice"].astype(np.int64), head["idx"]["kspace_encode_step_1"].astype(np.int64)
         nz, nky = int(zs.max()) + 1, int(kys.max()) + 1
-        counts = np.bincount(zs * nky + kys, minlength=nz * nky)
-        for what, bad in (("duplicate", counts > 1), ("missing", counts == 0)):
-            if bad.any():
-                z0, k0 = divmod(int(np.flatnonzero(bad)[0]), nky)
-                raise ExplorerError(f"{self.path.name}: {int(bad.sum())} {what} acquisitions in the {nz} slices x "
-                                    f"{nky} ky grid (first: slice {z0}, ky {k0})")
+        # counted over the acquisitions, not over the declared grid (which headers could make huge)
+        cells, counts = np.unique(zs * nky + kys, return_counts=True)
+        if (counts > 1).any():
+            z0, k0 = divmod(int(cells[np.argmax(counts > 1)]), nky)
+            raise ExplorerError(f"{self.path.name}: {int((counts > 1).sum())} duplicate acquisitions in the {nz} slices x "
+                                f"{nky} ky grid (first: slice {z0}, ky {k0})")
+        if cells.size != nz * nky:
+            gaps = np.flatnonzero(cells != np.arange(cells.size))
+            z0, k0 = divmod(int(gaps[0]) if gaps.size else cells.size, nky)
+            raise ExplorerError(f"{self.path.name}: {nz * nky - cells.size} missing acquisitions in the {nz} slices x "
+                                f"{nky} ky grid (first: slice {z0}, ky {k0})")
         self._acq = np.empty((nz, nky), np.int64)
         self._acq[zs, kys] = keep
         self.volume_shape = (int(coils[0]), nz, nky, int(samples[0]))
+        c, kx = self.volume_shape[0], self.volume_shape[3]
+        check_slice_size(self.path.name, (c, kx, nky))  # a kx-ky slice, before any read allocates it
+        check_slice_size(self.path.name, (c, nky, nz))  # a ky-kz plane
 
     @property
     def name(self) -> str:

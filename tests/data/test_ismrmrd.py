@@ -237,3 +237,24 @@ def test_inconsistent_readouts(raw):
         hf["dataset/data"][4] = rec
     with pytest.raises(ExplorerError, match="readout length"):
         IsmrmrdVolume(raw)
+
+
+def test_declared_sizes_are_checked_before_anything_is_allocated(raw, hybrid, tmp_path):
+    """Headers claiming 60000 coils x 60000 samples, or a 65000-slice grid, are refused at open (one line)."""
+    huge = write_stanford_like(tmp_path / "huge.h5", hybrid)
+    with h5py.File(huge, "r+") as hf:
+        data = hf["dataset/data"]
+        records = data[:]
+        records["head"]["active_channels"] = 60000
+        records["head"]["number_of_samples"] = 60000
+        data[:] = records
+    with pytest.raises(ExplorerError, match="EXPLORER_MAX_SLICE_MB") as err:
+        IsmrmrdVolume(huge)
+    _one_line(err)
+    with h5py.File(raw, "r+") as hf:
+        rec = hf["dataset/data"][3]
+        rec["head"]["idx"]["slice"] = 65000
+        hf["dataset/data"][3] = rec
+    with pytest.raises(ExplorerError, match="missing acquisitions in the 65001 slices") as err:
+        IsmrmrdVolume(raw, plane="kykz")
+    _one_line(err)
