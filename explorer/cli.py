@@ -207,7 +207,10 @@ def _cmd_recon(args) -> int:
     results = []
     for instance in instances:
         with _Progress(instance.display, enabled=not args.json) as progress:
-            results.append(run_method(problem, instance, progress=progress))
+            try:
+                results.append(run_method(problem, instance, progress=progress))
+            except ExplorerError as exc:
+                raise ExplorerError(f"{instance.label}: {exc}") from None
         if results[-1].stopped:
             done = f" at step {results[-1].steps[0]}/{results[-1].steps[1]}" if results[-1].steps else ""
             print(f"{instance.display}: stopped{done}; its best image so far is kept", file=sys.stderr)

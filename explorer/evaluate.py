@@ -87,8 +87,15 @@ def instances_for(methods: Sequence[str | tuple[str, str]], configs: dict[str, d
     if len(set(labels)) != len(labels):
         raise ExplorerError("each method label may be given once (use LABEL=METHOD for several instances)")
     configs = configs or {}
-    return [MethodInstance(label, name, get_method(name).make_config(configs.get(label), anatomy=anatomy))
-            for label, name in pairs]
+    out = []
+    for label, name in pairs:
+        try:
+            out.append(MethodInstance(label, name, get_method(name).make_config(configs.get(label), anatomy=anatomy)))
+        except ExplorerError as exc:
+            if label == name:
+                raise
+            raise ExplorerError(f"instance {label} ({name}): {exc}") from None
+    return out
 
 
 def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig,

@@ -176,6 +176,7 @@ def test_ctrl_c_before_the_work_polls_interrupts_at_once():
     (["recon", "--data", "sample:knee", "--method", "zero_filled", "--seed", "4294967296"], "2**32"),
     (["recon", "--data", "sample:knee", "--method", "zero_filled", "--mask", "poisson", "--acceleration", "1"], "above 1"),
     (["recon", "--data", "sample:knee", "--method", "zero_filled", "--out", ""], "--out is empty"),
+    (["recon", "--data", "sample:knee", "--method", "a=l1", "--set", "a.lam=-1"], "instance a (l1): l1.lam"),
     (["train", "--model", "unet", "--data", ".", "--out", "card.json"], ".pt checkpoint"),
     (["train", "--model", "unet", "--data", ".", "--out", "x.pt", "--seed", "99999999999999999999"], "--seed"),
 ])

@@ -74,7 +74,10 @@ class FastMRIVolume:
             self.has_mask = "mask" in hf
             self._check_companions(hf)
             self.attrs = {k: _plain(v) for k, v in hf.attrs.items()}
-            self.header = parse_header(hf["ismrmrd_header"][()]) if "ismrmrd_header" in hf else None
+            try:
+                self.header = parse_header(hf["ismrmrd_header"][()]) if "ismrmrd_header" in hf else None
+            except ExplorerError as exc:
+                raise ExplorerError(f"{self.path.name}: {exc}") from None
         width = self.shape[1]
         if self.header is not None and 0 <= self.header.padding[0] < self.header.padding[1] <= width:
             self.padding = self.header.padding

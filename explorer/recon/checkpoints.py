@@ -279,7 +279,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
 
     Raises:
         ExplorerError: missing / not torch / refused file, not a U-net or VarNet, wrong kind,
-            a card that disagrees with the weights.
+            a card that disagrees with the weights, sizes past :data:`ARCH_LIMITS`, NaN/Inf weights.
     """
     path = Path(path).expanduser()
     obj = safe_torch_load(path)
@@ -311,6 +311,13 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
             if key in kwargs and kwargs[key] != arch[key]:
                 raise ExplorerError(f"{path.name}: the model card says {key}={kwargs[key]} but the weights have {key}={arch[key]}")
         arch = {**arch, **{k: v for k, v in kwargs.items() if k in DEFAULT_ARCH[found_kind] and k not in RECOGNISED[found_kind]}}
+    try:
+        check_arch(found_kind, arch)  # sizes bounded before anything is built
+    except ExplorerError as exc:
+        raise ExplorerError(f"{path.name}: {exc}") from None
+    bad = next((k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise ExplorerError(f"{path.name}: weight {bad} holds NaN or Inf")
     weights = {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
     return Checkpoint(found_kind, arch, weights, card, path)
 

@@ -1,6 +1,6 @@
 """The upload store: every browser session's uploads in a private folder, bounded in time and size.
 
-Layout: ``<root>/<session token>/<content hash>-<name>``; ``root`` is ``$EXPLORER_UPLOAD_DIR`` or
+Layout: ``<root>/<session token>/<content hash>/<name>`` (messages name the file as uploaded); ``root`` is ``$EXPLORER_UPLOAD_DIR`` or
 ``<tempdir>/mri-explorer-uploads`` (folders created with mode 0700). Rules:
 
 * private: a session's token is a random 128-bit id kept in its own session state; it opens only files
@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from explorer.errors import ExplorerError
 
@@ -80,7 +80,16 @@ def folder(token: str) -> Path:
 
 
 def _files(base: Path) -> list[Path]:
-    return [p for p in base.glob("*/*") if p.is_file()]
+    return [p for p in base.glob("*/*/*") if p.is_file()]
+
+
+def _remove(path: Path) -> None:
+    """Delete a stored file and its content-hash folder when that is left empty."""
+    path.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass  # not empty (a .part being written) or already gone
 
 
 def _evict(limit: int, incoming: int, keep: Path) -> None:
@@ -92,11 +101,11 @@ def _evict(limit: int, incoming: int, keep: Path) -> None:
             break
         if p != keep:
             total -= p.stat().st_size
-            p.unlink(missing_ok=True)
+            _remove(p)
 
 
 def save(token: str, name: str, data: bytes | memoryview) -> Path:
-    """Write ``data`` into session ``token``'s folder as ``<content hash>-<safe name>`` (idempotent, atomic).
+    """Write ``data`` into session ``token``'s folder as ``<content hash>/<safe name>`` (idempotent, atomic).
 
     Raises:
         ExplorerError: empty data; larger than the whole store.
@@ -109,10 +118,11 @@ def save(token: str, name: str, data: bytes | memoryview) -> Path:
         raise ExplorerError(f"{name}: {size / 2**20:.0f} MB is more than the upload store holds "
                             f"({limit / 2**20:.0f} MB, EXPLORER_UPLOAD_STORE_MB); put it in the data directory instead")
     digest = hashlib.sha256(data).hexdigest()[:16]
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80]
-    base = folder(token)
-    path = base / f"{digest}-{safe}"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name)[:80].lstrip(".") or "upload"
+    base = folder(token) / digest
+    path = base / safe
     with _LOCK:
+        base.mkdir(mode=0o700, exist_ok=True)
         if path.is_file() and path.stat().st_size == size:
             path.touch()
             return path
@@ -126,12 +136,12 @@ def save(token: str, name: str, data: bytes | memoryview) -> Path:
 
 def owns(token: str, path: str | Path) -> bool:
     """Whether ``path`` lies in session ``token``'s folder."""
-    return Path(path).resolve().parent == root() / token
+    return Path(path).resolve().parent.parent == root() / token
 
 
 def discard(path: str | Path) -> None:
     """Remove a saved upload (a file that failed to open)."""
-    Path(path).unlink(missing_ok=True)
+    _remove(Path(path))
 
 
 def sweep(active: Callable[[str], bool] | None = None, now: float | None = None) -> list[Path]:
@@ -148,7 +158,7 @@ def sweep(active: Callable[[str], bool] | None = None, now: float | None = None)
         return removed
     with _LOCK:
         for session in (p for p in base.iterdir() if p.is_dir()):
-            files = [p for p in session.iterdir() if p.is_file()]
+            files = [p for p in session.glob("*/*") if p.is_file()]
             last = max([p.stat().st_mtime for p in files] + [session.stat().st_mtime])
             ended = active is not None and not active(session.name) and now - last > ENDED_GRACE_S
             if ended or now - last > ttl:
@@ -157,7 +167,7 @@ def sweep(active: Callable[[str], bool] | None = None, now: float | None = None)
                 continue
             for p in files:
                 if now - p.stat().st_mtime > ttl or (p.suffix == ".part" and now - p.stat().st_mtime > 3600):
-                    p.unlink(missing_ok=True)
+                    _remove(p)
                     removed.append(p)
     return removed
 
@@ -167,7 +177,3 @@ def usage() -> tuple[int, int]:
     files = _files(root()) if root().is_dir() else []
     return len(files), sum(p.stat().st_size for p in files)
 
-
-def tokens(paths: Iterable[Path]) -> set[str]:
-    """Session tokens of store paths (for tests and diagnostics)."""
-    return {Path(p).resolve().parent.name for p in paths}

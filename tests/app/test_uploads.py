@@ -32,10 +32,13 @@ def _age(path: Path, seconds: float) -> None:
 def test_save_is_private_idempotent_and_refuses_empty(store):
     a, b = uploads.new_token(), uploads.new_token()
     first = uploads.save(a, "my scan.h5", b"123")
-    assert first == uploads.save(a, "my scan.h5", b"123") and first.name.endswith("my_scan.h5")
-    assert first.parent == store.resolve() / a and uploads.owns(a, first) and not uploads.owns(b, first)
-    assert stat.S_IMODE(first.parent.stat().st_mode) == 0o700 and stat.S_IMODE(first.stat().st_mode) == 0o600
-    assert uploads.save(b, "my scan.h5", b"123").parent.name == b  # the same bytes, a separate private copy
+    assert first == uploads.save(a, "my scan.h5", b"123") and first.name == "my_scan.h5"  # messages name it so
+    assert first.parent.parent == store.resolve() / a and uploads.owns(a, first) and not uploads.owns(b, first)
+    for folder in (first.parent, first.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE(first.stat().st_mode) == 0o600
+    assert uploads.owns(b, uploads.save(b, "my scan.h5", b"123"))  # the same bytes, a separate private copy
+    assert uploads.save(a, "../../.hidden", b"x").name == "hidden"
     with pytest.raises(ExplorerError, match="empty"):
         uploads.save(a, "x.h5", b"")
     with pytest.raises(ExplorerError, match="invalid upload session token"):
@@ -66,13 +69,13 @@ def test_sweep_removes_expired_files_and_ended_sessions(store, monkeypatch):
     _age(stale, 2 * 3600)
     gone = uploads.save(ended, "a.h5", b"a")
     recent = uploads.save(idle, "b.h5", b"b")  # its session ended a moment ago: it may still reconnect
-    _age(gone, uploads.ENDED_GRACE_S + 5), _age(gone.parent, uploads.ENDED_GRACE_S + 5)
+    _age(gone, uploads.ENDED_GRACE_S + 5), _age(gone.parent.parent, uploads.ENDED_GRACE_S + 5)
     removed = uploads.sweep(active=lambda token: token == live)
     assert not stale.exists() and fresh.exists() and recent.exists()
-    assert not gone.parent.exists() and gone.parent in removed
-    _age(fresh, 2 * 3600), _age(fresh.parent, 2 * 3600)
+    assert not gone.parent.parent.exists() and gone.parent.parent in removed
+    _age(fresh, 2 * 3600), _age(fresh.parent.parent, 2 * 3600)
     uploads.sweep(active=None)  # unknown liveness: only the time-to-live applies
-    assert not fresh.parent.exists() and recent.exists()
+    assert not fresh.parent.parent.exists() and recent.exists()
 
 
 def _upload(at: AppTest, name: str, data: bytes) -> AppTest:

@@ -40,9 +40,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_PIDS: dict[str, int] = {}  # base URL -> pid of the server serving it
+
+
 @contextmanager
 def streamlit_server(cache_dir: Path, sample_size: int, log_path: Path):
-    """``streamlit run app.py`` on a free port; yields the base URL; kills it by pid at the end."""
+    """``streamlit run app.py`` on a free port; yields the base URL (its pid in :data:`SERVER_PIDS`); kills it by pid."""
     port = _free_port()
     env = dict(os.environ, EXPLORER_SAMPLE_SIZE=str(sample_size), EXPLORER_CACHE_DIR=str(cache_dir),
                EXPLORER_DEVICE="cpu")
@@ -63,6 +66,7 @@ def streamlit_server(cache_dir: Path, sample_size: int, log_path: Path):
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
             time.sleep(0.3)
+        SERVER_PIDS[url] = proc.pid
         yield url
     finally:
         proc.terminate()
