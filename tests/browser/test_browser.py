@@ -116,15 +116,29 @@ def _axis_ranges(page) -> dict[str, list[float]]:
         return out; }}""")
 
 
-def _run_reconstruction(page, url: str, acceleration: str | None) -> None:
+def open_reconstruct(page, url: str, acceleration: str | None = "3") -> None:
+    """Open the Reconstruct page and set the mask's acceleration (64 columns: 3x keeps the 7 fully sampled
+    centre columns ESPIRiT needs)."""
     page.goto(f"{url}/reconstruct")
     page.wait_for_selector(".st-key-reconstruct-run button", timeout=60_000)
     if acceleration is not None:
-        # 64 columns: 3x keeps 7 fully sampled centre columns (ESPIRiT needs 6).
         box = page.locator(".st-key-reconstruct-mask-acceleration input")
         box.fill(acceleration)
         box.press("Enter")
         page.wait_for_selector(f".st-key-reconstruct-mask-cf_default:has-text('at {acceleration}×')", timeout=30_000)
+
+
+def add_method(page, label: str) -> None:
+    """Add the method shown as ``label`` to the Reconstruct page's comparison."""
+    chooser = page.locator(".st-key-reconstruct-methods input")
+    chooser.click()
+    chooser.fill(label)
+    chooser.press("Enter")
+    page.keyboard.press("Escape")
+
+
+def _run_reconstruction(page, url: str, acceleration: str | None) -> None:
+    open_reconstruct(page, url, acceleration)
     page.locator(".st-key-reconstruct-run button").click()
     page.wait_for_selector(FIGURE, timeout=120_000)
     page.wait_for_function(f"() => document.querySelector('{FIGURE}')?._fullLayout?.xaxis5 !== undefined",
@@ -205,17 +219,8 @@ def test_stopping_a_fit_keeps_its_best_image(server, browser):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     try:
-        page.goto(f"{server}/reconstruct")
-        page.wait_for_selector(".st-key-reconstruct-run button", timeout=60_000)
-        box = page.locator(".st-key-reconstruct-mask-acceleration input")
-        box.fill("3")
-        box.press("Enter")
-        page.wait_for_selector(".st-key-reconstruct-mask-cf_default:has-text('at 3×')", timeout=30_000)
-        chooser = page.locator(".st-key-reconstruct-methods input")
-        chooser.click()
-        chooser.fill("Deep Image")
-        chooser.press("Enter")
-        page.keyboard.press("Escape")
+        open_reconstruct(page, server)
+        add_method(page, "Deep Image")
         page.get_by_text("Deep Image Prior parameters").click()
         iterations = page.locator(".st-key-reconstruct-params-dip-iterations input")
         iterations.wait_for(timeout=30_000)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, SERVER_PIDS, streamlit_server
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, SERVER_PIDS, add_method, open_reconstruct, streamlit_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
 SESSIONS = [(0, []), (1, ["l1-wavelet"]), (3, ["Total variation"]), (4, ["l1-wavelet", "Total variation"])]
@@ -25,12 +25,7 @@ NAMES = {"l1-wavelet": "l1", "Total variation": "tv"}
 def _start(context, url: str, index: int, extra: list[str]):
     """Open the Reconstruct page, choose the slice and add ``extra`` methods, press Run; returns the page."""
     page = context.new_page()
-    page.goto(f"{url}/reconstruct")
-    page.wait_for_selector(".st-key-reconstruct-run button", timeout=60_000)
-    box = page.locator(".st-key-reconstruct-mask-acceleration input")  # 64 columns: 3x keeps enough centre lines
-    box.fill("3")
-    box.press("Enter")
-    page.wait_for_selector(".st-key-reconstruct-mask-cf_default:has-text('at 3×')", timeout=30_000)
+    open_reconstruct(page, url)
     thumb = page.locator(".st-key-reconstruct-slice input[type='range']")
     thumb.focus()
     thumb.press("Home")
@@ -39,11 +34,7 @@ def _start(context, url: str, index: int, extra: list[str]):
     page.wait_for_function(f"() => document.querySelector(\".st-key-reconstruct-slice input[type='range']\")"
                            f".value === '{index}'", timeout=30_000)
     for label in extra:
-        chooser = page.locator(".st-key-reconstruct-methods input")
-        chooser.click()
-        chooser.fill(label)
-        chooser.press("Enter")
-        page.keyboard.press("Escape")
+        add_method(page, label)
     page.wait_for_timeout(1500)  # the rerun with the new choices finishes before Run
     page.locator(".st-key-reconstruct-run button").click()
     return page
