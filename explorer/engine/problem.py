@@ -91,8 +91,11 @@ class Problem:
             return self.__dict__["_maps"]
 
     def _estimate_maps(self) -> tuple[torch.Tensor | None, float]:
-        if self.maps_policy == "fixed":  # never: the maps are set at creation (guard against a silent re-estimate)
-            raise ExplorerError("a perturbed problem with fixed coil maps has no maps to estimate")
+        if self.maps_policy == "fixed":  # the clean problem's maps, estimated on ITS data (never on this y)
+            clean = self.__dict__.get("_clean")
+            if clean is None:  # guard against a silent re-estimate on perturbed data
+                raise ExplorerError("a perturbed problem with fixed coil maps has no maps to estimate")
+            return clean.maps_and_seconds[0], 0.0
         if self.y.shape[1] == 1:
             return None, 0.0
         from explorer.espirit import calib_shape_for, espirit_maps  # noqa: PLC0415
@@ -127,8 +130,9 @@ class Problem:
             e: a perturbation ``(1, C, H, W)`` of the full k-space, applied before the mask:
                 ``y' = M (k + e)`` (only sampled entries matter); or
             y: new measurements ``(1, C, H, W)`` (masked here).
-            maps: ``"fixed"`` (default): this problem's maps (estimated now if needed) are carried
-                over and never recomputed; ``"reestimate"``: ESPIRiT on the new measurements (detached).
+            maps: ``"fixed"`` (default): this problem's maps are carried over (estimated on this
+                problem's data when first needed: methods without maps never pay for them) and never
+                recomputed from the new measurements; ``"reestimate"``: ESPIRiT on the new measurements (detached).
 
         Gradients flow from the new problem's ``y`` to ``e`` / ``y``.
 
@@ -144,8 +148,11 @@ class Problem:
         if tuple(new_y.shape) != tuple(self.y.shape):
             raise ExplorerError(f"perturbed measurements {tuple(new_y.shape)} do not match {tuple(self.y.shape)}")
         out = Problem(self.slice, self.sampled, new_y, self.device, maps_policy=maps)
-        if maps == "fixed":
-            object.__setattr__(out, "_maps", (self.maps_and_seconds[0], 0.0))
+        if maps == "fixed":  # carried over now if estimated, else taken from this problem when first needed
+            if self.maps_ready:
+                object.__setattr__(out, "_maps", (self.maps_and_seconds[0], 0.0))
+            else:
+                object.__setattr__(out, "_clean", self)
         return out
 
 

@@ -57,7 +57,8 @@ class Capabilities:
         gradient: how the output depends on ``y`` under autograd. ``"exact"``: the derivative of
             the whole reconstruction (unrolled iterations, network end to end); ``"data_consistency"``:
             only through a final data-consistency step (a per-slice fit is not differentiated; the
-            robustness loops then optimise the fit jointly instead); ``"none"``: not differentiable.
+            robustness loops then optimise the fit jointly instead: its reconstructor is a
+            :class:`FitReconstructor`); ``"none"``: not differentiable.
         weights: the method owns trained weights (its reconstructor is a :class:`NetworkReconstructor`).
         batches: reconstructing several slices in one call is cheaper than one by one.
         cost: ``"instant"`` (well under a second: safe to compute before asked), ``"interactive"``
@@ -114,6 +115,43 @@ class NetworkReconstructor(Protocol):
     def with_module(self, module: nn.Module) -> "NetworkReconstructor": ...
 
     def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor: ...
+
+
+class FitGenerator(Protocol):
+    """A per-slice fit's network at its seeded start (see :class:`FitReconstructor`).
+
+    Attributes:
+        module: the generator network (trainable; optimise its parameters).
+        lr: the fit's learning rate; iterations: the fit's number of steps.
+
+    Methods:
+        coil_images(): complex coil images ``(C, H, W)`` in the units of ``y``, differentiable
+            w.r.t. the module's parameters.
+    """
+
+    module: nn.Module
+    lr: float
+    iterations: int
+
+    def coil_images(self) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class FitReconstructor(Protocol):
+    """The reconstructor of a method whose output depends on ``y`` only through data consistency
+    (``Capabilities.gradient == "data_consistency"``): its fit can be optimised jointly with something else.
+
+    Methods:
+        generator(y, op): the fit's network for measurements ``y`` ``(1, C, H, W)`` at its seeded start.
+        data_consistency(coils, y, op): ``x (B, H, W)``: sampled k-space of ``coils`` ``(B, C, H, W)``
+            replaced by ``y``, coils combined (as the method's output).
+    """
+
+    def __call__(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor: ...
+
+    def generator(self, y: torch.Tensor, op: Operator) -> FitGenerator: ...
+
+    def data_consistency(self, coils: torch.Tensor, y: torch.Tensor, op: Operator) -> torch.Tensor: ...
 
 
 class Throttle:

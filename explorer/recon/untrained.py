@@ -30,7 +30,7 @@ from torch import nn
 from explorer.physics import Operator
 from explorer.recon import untrained_nets as nets
 from explorer.recon.base import Capabilities, ProgressFn, register
-from explorer.recon.fit import consistent_rss, fit
+from explorer.recon.fit import as_coil_images, consistent_rss, fit, scale_factor
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,13 @@ class UntrainedRecon:
             coils.append(result.coil_images)
         return torch.stack(coils)
 
+    def generator(self, y: torch.Tensor, op: Operator) -> "Generator":
+        """The seeded network this method's fit of ``y`` ``(1, C, H, W)`` starts from (for joint optimisation)."""
+        _, c, h, w = y.shape
+        net, z = nets.build(partial(self.make_net, (h, w), 2 * c, self.settings),
+                            torch.Generator().manual_seed(self.config.seed), y.device)
+        return Generator(net, z, scale_factor(net, z, y[0].detach()), self.settings.lr, self.settings.iterations)
+
     @staticmethod
     def data_consistency(coils: torch.Tensor, y: torch.Tensor, op: Operator) -> torch.Tensor:
         """``x (B, H, W)`` complex64: sampled k-space of ``coils`` ``(B, C, H, W)`` replaced by ``y``, then RSS.
@@ -148,6 +155,27 @@ class UntrainedRecon:
     def __call__(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
         """``recon(y (B, C, H, W), op, progress=None) -> x (B, H, W)`` complex64 (RSS, zero phase)."""
         return self.data_consistency(self.fit(y, op, progress), y, op)
+
+
+@dataclass
+class Generator:
+    """A fit's network at its seeded start (:class:`~explorer.recon.base.FitGenerator`).
+
+    Attributes:
+        module: the network (train mode); z: its fixed input; scale: the fit's factor ``s`` on ``y``;
+        lr, iterations: the fit's settings.
+    """
+
+    module: nn.Module
+    z: torch.Tensor
+    scale: float
+    lr: float
+    iterations: int
+
+    def coil_images(self) -> torch.Tensor:
+        """Coil images ``(C, H, W)`` complex64 in the units of ``y`` (differentiable w.r.t. the weights)."""
+        self.module.train()
+        return as_coil_images(self.module(self.z)) / self.scale
 
 
 def untrained_recon(make_net: Callable[[tuple[int, int], int, FitSettings], nn.Module], config) -> UntrainedRecon:

@@ -1,0 +1,122 @@
+"""What an attack maximises, and the budget it spends (Darestani, Chaudhari & Heckel, ICML 2021).
+
+* Budget: ``||e||_2 <= eps * ||k||_2`` with ``k`` the slice's fully sampled multi-coil k-space (the paper's),
+  or the measured ``y`` (``budget="measured"``: for test files, which hold no full k-space).
+* Objective: the relative squared deviation of the reconstruction's magnitude, centre-cropped to the
+  reference size, from a reference image ``r``: ``||m - r||^2 / ||r||^2``, over the whole image or inside
+  a box. ``r`` is the clean reconstruction (``"clean"``: the paper's objective for trained networks, which
+  works without a reference) or the fully sampled reference (``"target"``: the paper's for l1 and
+  ConvDecoder). Relative, so values compare across methods and slices; maximising it maximises the MSE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.errors import ExplorerError
+from explorer.physics import center_crop, magnitude
+
+OBJECTIVES: dict[str, str] = {
+    "clean": "deviation from the clean reconstruction (the paper's objective for trained networks)",
+    "target": "distance from the fully sampled reference (the paper's for l1 and ConvDecoder)",
+}
+BUDGETS: dict[str, str] = {
+    "full": "eps x the norm of the fully sampled k-space (the paper's)",
+    "measured": "eps x the norm of the measured k-space y (test files without full k-space)",
+}
+
+
+def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
+    """``"row0,col0,row1,col1"`` (half-open, in the reference-size image) -> a tuple; empty -> ``None``.
+
+    Raises:
+        ExplorerError: not four integers with ``row0 < row1`` and ``col0 < col1``, or negative.
+    """
+    if text is None or not str(text).strip():
+        return None
+    try:
+        box = tuple(int(v) for v in str(text).split(","))
+    except ValueError:
+        box = ()
+    if len(box) != 4 or min(box) < 0 or box[0] >= box[2] or box[1] >= box[3]:
+        raise ExplorerError(f"region {text!r}: give row0,col0,row1,col1 with row0 < row1 and col0 < col1 (pixels >= 0)")
+    return box  # type: ignore[return-value]
+
+
+def check_region(region: tuple[int, int, int, int] | None, shape: tuple[int, int]) -> None:
+    """Refuse a box that does not lie inside the image ``shape`` ``(h, w)``."""
+    if region is not None and (region[2] > shape[0] or region[3] > shape[1]):
+        raise ExplorerError(f"region {region} lies outside the {shape[0]}x{shape[1]} image")
+
+
+def budget_norm(kspace: torch.Tensor, y: torch.Tensor, budget: str, eps: float, has_full: bool) -> float:
+    """``eps * ||k||`` (``budget="full"``) or ``eps * ||y||`` (``"measured"``).
+
+    Args:
+        kspace: fully sampled k-space ``(1, C, H, W)``; y: measured k-space; has_full: whether ``kspace`` is
+            really fully sampled (a test file holds only its undersampled data).
+
+    Raises:
+        ExplorerError: unknown budget; ``"full"`` on a test file; zero data.
+    """
+    if budget not in BUDGETS:
+        raise ExplorerError(f"budget must be one of {', '.join(BUDGETS)}, got {budget!r}")
+    if budget == "full" and not has_full:
+        raise ExplorerError("this file holds no fully sampled k-space (a test file): use the measured budget")
+    norm = float((kspace if budget == "full" else y).detach().abs().pow(2).sum().sqrt())
+    if not norm > 0:
+        raise ExplorerError("the k-space is zero: an attack budget relative to it is zero")
+    return eps * norm
+
+
+@dataclass(frozen=True)
+class Objective:
+    """``value(m) = ||(m - r)[box]||^2 / ||r[box]||^2`` for a magnitude ``m`` ``(h, w)`` (reference size).
+
+    Attributes:
+        name: ``"clean"`` or ``"target"``; reference: ``r`` ``(h, w)`` float32 on the device;
+        region: the box ``(row0, col0, row1, col1)`` or ``None`` (whole image).
+    """
+
+    name: str
+    reference: torch.Tensor
+    region: tuple[int, int, int, int] | None = None
+
+    def _box(self, m: torch.Tensor) -> torch.Tensor:
+        if self.region is None:
+            return m
+        r0, c0, r1, c1 = self.region
+        return m[..., r0:r1, c0:c1]
+
+    def of_magnitude(self, m: torch.Tensor) -> torch.Tensor:
+        """The objective of a magnitude ``(h, w)`` (torch scalar, differentiable)."""
+        ref = self._box(self.reference)
+        return (self._box(m) - ref).pow(2).sum() / ref.pow(2).sum().clamp_min(torch.finfo(ref.dtype).tiny)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """The objective of a reconstruction ``x`` ``(1, H, W)`` (complex or real; differentiable)."""
+        m = center_crop(magnitude(x[0] if x.ndim == 3 else x), tuple(self.reference.shape))
+        return self.of_magnitude(m.float())
+
+    def of_image(self, image: np.ndarray) -> float:
+        """The objective of a scored magnitude image ``(h, w)`` (e.g. ``MethodResult.image``)."""
+        return float(self.of_magnitude(torch.from_numpy(np.asarray(image, np.float32)).to(self.reference.device)))
+
+
+def make_objective(name: str, clean_image: np.ndarray, target: np.ndarray | None, device: torch.device,
+                   region: tuple[int, int, int, int] | None = None) -> Objective:
+    """The :class:`Objective` ``name`` for a slice whose clean reconstruction magnitude is ``clean_image``.
+
+    Raises:
+        ExplorerError: unknown objective; ``"target"`` without a reference; a box outside the image.
+    """
+    if name not in OBJECTIVES:
+        raise ExplorerError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}")
+    if name == "target" and target is None:
+        raise ExplorerError("this slice has no reference image: use the clean objective")
+    reference = np.asarray(clean_image if name == "clean" else target, np.float32)
+    check_region(region, reference.shape)
+    return Objective(name, torch.from_numpy(reference).to(device), region)
