@@ -14,6 +14,7 @@ from pathlib import Path
 
 from explorer.errors import ExplorerError
 from explorer.progress import Progress as _Progress
+from explorer.slice_args import add_slice_arguments, load_problem
 
 
 class _Parser(argparse.ArgumentParser):
@@ -36,19 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
 
     r = sub.add_parser("recon", help="undersample a slice and reconstruct it with one or more methods")
-    r.add_argument("--data", required=True, help="FILE.h5 (fastMRI or raw ISMRMRD), or sample:knee / sample:brain")
-    r.add_argument("--data-dir", default=os.environ.get("EXPLORER_DATA_DIR"), help="resolve relative --data here (env EXPLORER_DATA_DIR)")
-    r.add_argument("--plane", default="kxky", help="raw ISMRMRD 3D volumes: kxky (default) or kykz")
-    r.add_argument("--slice", type=int, default=None, help="slice index (default: the middle slice)")
-    r.add_argument("--mask", default="random", help="random, equispaced, equispaced_fraction, magic, magic_fraction, poisson")
-    r.add_argument("--acceleration", type=float, default=4.0)
-    r.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
-    r.add_argument("--seed", type=int, default=0, help="mask seed")
-    r.add_argument("--method", action="append", required=True, metavar="METHOD | LABEL=METHOD",
-                   help="method (repeatable); LABEL=METHOD runs another instance under its own label; see `methods`")
-    r.add_argument("--set", action="append", default=[], metavar="LABEL.PARAM=VALUE", help="parameter of a method instance")
+    add_slice_arguments(r)
     r.add_argument("--out", default=None, help="write target/mask/<method> .npy+.png and metrics.csv here")
     r.add_argument("--json", action="store_true", help="print one JSON object")
+
+    from explorer import attack_cli  # noqa: PLC0415
+
+    attack_cli.add_parser(sub)
 
     m = sub.add_parser("methods", help="list reconstruction methods and their parameters")
     m.add_argument("--json", action="store_true")
@@ -183,26 +178,10 @@ def _instances(methods: list[str], sets: list[str], anatomy: str | None = None):
 
 
 def _cmd_recon(args) -> int:
-    from explorer.data.sources import open_volume  # noqa: PLC0415
-    from explorer.device import get_device  # noqa: PLC0415
-    from explorer.engine import prepare, run_method  # noqa: PLC0415
-    from explorer.masks import MaskConfig  # noqa: PLC0415
+    from explorer.engine import run_method  # noqa: PLC0415
 
-    instances, params = _instances(args.method, args.set)  # validated before any work
-    if args.out is not None:
-        from explorer.export import output_dir  # noqa: PLC0415
-
-        output_dir(args.out)
-    mask_cfg = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
-    data = args.data
-    if args.data_dir and not data.startswith("sample:") and not Path(data).is_absolute():
-        data = str(Path(args.data_dir).expanduser() / data)
-    device = get_device()
-    volume = open_volume(data, plane=args.plane)
-    index = volume.num_slices // 2 if args.slice is None else args.slice
-    problem = prepare(volume.read_slice(index), mask_cfg, device)
-    anatomy = problem.slice.meta.anatomy  # data-dependent defaults (tuned lam, matching checkpoint)
-    instances, _ = _instances(args.method, args.set, anatomy)
+    data, volume, index, mask_cfg, problem, instances = load_problem(args)
+    device = problem.device
 
     results = []
     for instance in instances:
@@ -391,5 +370,11 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_attack(args) -> int:
+    from explorer.attack_cli import run  # noqa: PLC0415
+
+    return run(args)
+
+
 _COMMANDS = {"evaluate": _cmd_evaluate, "sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files, "tune": _cmd_tune,
-             "train": _cmd_train}
+             "train": _cmd_train, "attack": _cmd_attack}
