@@ -174,7 +174,10 @@ class _Search:
     def report(self) -> None:
         if self.throttle.due(self.step, self.total):
             recent, self.reported = self.history[self.reported:], len(self.history)
-            info = {"objective": self.history[-1][1], "worst": self.worst, "history": recent, "phase": "attack"}
+            if self.history:
+                info = {"objective": self.history[-1][1], "worst": self.worst, "history": recent, "phase": "attack"}
+            else:  # the joint scheme's clean warm-up: no objective yet
+                info = {"objective": None, "worst": None, "history": [], "phase": "warm-up"}
             self.stopped = self.throttle.report(self.step, self.total, info) or self.stopped
 
 
@@ -227,13 +230,15 @@ def _gradient_search(problem: Problem, instance: MethodInstance, objective: Obje
 
 
 def _joint_search(problem: Problem, instance: MethodInstance, objective: Objective, budget: float,
-                  config: AttackConfig, search: _Search) -> tuple[torch.Tensor, int]:
-    """The joint scheme: Adam on (fit weights, e); returns the last ``e`` and the fit's step count."""
+                  config: AttackConfig, progress: ProgressFn | None) -> tuple[torch.Tensor, _Search]:
+    """The joint scheme: Adam on (fit weights, e); returns the last ``e`` and the search (its total counts
+    the refit's steps too, which follow it)."""
     recon = instance.build()
     if not isinstance(recon, FitReconstructor):
         raise ExplorerError(f"{instance.display} declares a data-consistency gradient but exposes no fit to attack")
     op = problem.operator(instance.spec.needs_maps(instance.config))
     gen = recon.generator(problem.y.detach(), op)
+    search = _Search(progress, 2 * gen.iterations)
     mask = problem.sampled.mask.to(problem.device)
     k, y0 = problem.kspace, problem.y.detach()
     energy = y0.abs().pow(2).sum().clamp_min(1e-30)
@@ -264,7 +269,7 @@ def _joint_search(problem: Problem, instance: MethodInstance, objective: Objecti
             search.report()
             if search.stopped:
                 break
-    return e.detach(), gen.iterations
+    return e.detach(), search
 
 
 def attack(problem: Problem, method: MethodInstance | str, config: AttackConfig = AttackConfig(),
@@ -277,7 +282,8 @@ def attack(problem: Problem, method: MethodInstance | str, config: AttackConfig 
         method: the instance; its ``capabilities.gradient`` chooses the strategy.
         config: :class:`AttackConfig`.
         progress: ``progress(step, total, info)``; ``info`` has ``"objective"``, ``"worst"`` and ``"history"``
-            during the search (``"phase": "attack"``), ``"phase": "refit"`` while a fit is refitted; returning
+            during the search (``"phase": "attack"``; ``"warm-up"`` during the joint scheme's clean fit),
+            ``"phase": "refit"`` while a fit is refitted; returning
             True stops the search (the worst iterate so far is kept and scored).
         clean: the instance's clean result, if already computed (else computed here).
         start: a starting perturbation ``(1, C, H, W)`` (gradient strategy; e.g. a smaller budget's worst).
@@ -300,12 +306,9 @@ def attack(problem: Problem, method: MethodInstance | str, config: AttackConfig 
         e = _gradient_search(problem, instance, objective, budget, config, search, start)
         refit = None
     else:
-        fit_steps = getattr(instance.config, "settings", lambda: None)()
-        total = 2 * fit_steps.iterations if fit_steps is not None else 0
-        search = _Search(progress, total)
-        e, iterations = _joint_search(problem, instance, objective, budget, config, search)
+        e, search = _joint_search(problem, instance, objective, budget, config, progress)
         if progress is not None:
-            refit = _offset(progress, iterations, total)
+            refit = _offset(progress, search.total // 2, search.total)
     perturbed = run_method(problem.perturbed(e=e), instance, progress=refit)
     norm = float(e.abs().pow(2).sum().sqrt())
     return AttackResult(instance, config, strategy, clean, perturbed, e.detach().cpu().to(torch.complex64),

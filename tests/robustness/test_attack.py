@@ -137,3 +137,22 @@ def test_region_outside_and_target_without_reference(problem):
     for text in ("1,2,3", "4,4,2,8", "a,b,c,d"):
         with pytest.raises(ExplorerError, match="region"):
             parse_region(text)
+
+
+def test_progress_reports_the_search_and_stop_keeps_the_worst_so_far(problem, monkeypatch):
+    from explorer.recon import base
+
+    monkeypatch.setattr(base, "PROGRESS_INTERVAL", 0.0)
+    seen = []
+
+    def stop_at_third(step, total, info):
+        seen.append((step, total, info.get("phase")))
+        return step >= 3
+
+    result = attack(problem, _instance("l1"), AttackConfig(eps=0.05, steps=50, patience=0), progress=stop_at_third)
+    assert result.stopped and result.steps == 3 and seen[-1][:2] == (3, 50)
+    assert result.objective >= 0 and result.objective == pytest.approx(max(v for _, v in result.history), rel=1e-4)
+    phases = []
+    attack(problem, _instance("convdecoder"), AttackConfig(eps=0.05),
+           progress=lambda step, total, info: phases.append((info.get("phase"), total)))
+    assert phases[0] == ("warm-up", 48) and ("attack", 48) in phases and phases[-1][0] == "refit"
