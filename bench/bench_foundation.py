@@ -105,8 +105,8 @@ def bench_memory() -> None:
     before, after, dt = int(out[0]) / 1024, int(out[1]) / 1024, float(out[2])
     slice_mb = volume_mb / shape[0]
     print("\n## Reading one slice of a fastMRI-size volume (35 x 15 x 640 x 368 complex64)")
-    print(f"| volume on disk (MiB) | one slice (MiB) | peak RSS growth reading it (MiB) | ratio to volume | seconds |")
-    print(f"|---|---|---|---|---|")
+    print("| volume on disk (MiB) | one slice (MiB) | peak RSS growth reading it (MiB) | ratio to volume | seconds |")
+    print("|---|---|---|---|---|")
     print(f"| {volume_mb:.0f} | {slice_mb:.1f} | {after - before:.1f} | {(after - before) / volume_mb:.3f} | {dt:.3f} |")
 
 

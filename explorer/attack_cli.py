@@ -35,16 +35,6 @@ def add_parser(sub) -> None:
     a.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _eps_list(text: str) -> list[float]:
-    try:
-        values = [float(v) for v in str(text).split(",") if v.strip()]
-    except ValueError:
-        values = []
-    if not values:
-        raise ExplorerError(f"--eps {text!r}: give one or more numbers, comma-separated")
-    return values
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the attacks of ``args``; returns the exit status."""
     import dataclasses  # noqa: PLC0415
@@ -52,9 +42,9 @@ def run(args: argparse.Namespace) -> int:
     from explorer.slice_args import load_problem  # noqa: PLC0415
     from explorer.engine import run_method  # noqa: PLC0415
     from explorer.progress import Progress  # noqa: PLC0415
-    from explorer.robustness import AttackConfig, parse_region, sweep, transfer  # noqa: PLC0415
+    from explorer.robustness import AttackConfig, parse_eps, parse_region, sweep, transfer  # noqa: PLC0415
 
-    eps = _eps_list(args.eps)
+    eps = parse_eps(args.eps, "--eps")
     config = AttackConfig(eps=max(eps), objective=args.objective, region=parse_region(args.region), budget=args.budget,
                           steps=args.steps, step_size=args.step_size, restarts=args.restarts, optimizer=args.optimizer,
                           patience=args.patience, seed=args.attack_seed)  # validated before any work
@@ -96,10 +86,11 @@ def _f(value, width: int, digits: int) -> str:
 
 
 def _write(out: str, results, rows: list[dict], transfers: list[dict]) -> None:
-    import csv  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
     import numpy as np  # noqa: PLC0415
+
+    from explorer.export import records_csv  # noqa: PLC0415
 
     folder = Path(out)
     for r in results:
@@ -108,7 +99,4 @@ def _write(out: str, results, rows: list[dict], transfers: list[dict]) -> None:
         np.save(folder / f"perturbed_{stem}.npy", r.perturbed.image)
     for name, table in (("attack.csv", rows), ("transfer.csv", transfers)):
         if table:
-            with open(folder / name, "w", newline="") as fh:
-                writer = csv.DictWriter(fh, fieldnames=list(table[0]), lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(table)
+            (folder / name).write_text(records_csv(table))

@@ -34,6 +34,17 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+def records_csv(rows: Iterable[dict]) -> str:
+    """CSV text of flat records, columns in first-seen order (blank where a record lacks one or it is None)."""
+    rows = list(rows)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([{k: ("" if v is None else v) for k, v in row.items()} for row in rows])
+    return buf.getvalue()
+
+
 def metrics_csv(rows: Iterable[dict]) -> str:
     """CSV text with columns method, label, ssim, psnr, nmse, seconds (blank when undefined)."""
     buf = io.StringIO()

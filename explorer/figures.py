@@ -340,13 +340,15 @@ def kspace_preview(kspace: np.ndarray) -> np.ndarray:
 
 
 def loss_figure(curves: Mapping[str, "list[tuple[int, float]] | tuple"], *, height: int = 260,
-                max_points: int = 600) -> go.Figure:
-    """Fit loss against iteration, one line per method, log-scaled loss axis.
+                max_points: int = 600, y_title: str = "data-consistency loss", x_title: str = "iteration",
+                name: str = "loss") -> go.Figure:
+    """Fit loss (or any positive quantity) against iteration, one line per method, log-scaled value axis.
 
     Args:
         curves: ``{label: [(step, loss), ...]}``; empty curves are skipped.
         height: figure height in pixels.
         max_points: longer curves are thinned (evenly, keeping the last point) to this many.
+        y_title, x_title, name: axis titles and the value's name in the hover text.
 
     Returns:
         a plotly figure.
@@ -361,8 +363,8 @@ def loss_figure(curves: Mapping[str, "list[tuple[int, float]] | tuple"], *, heig
             keep = np.unique(np.r_[np.linspace(0, len(pts) - 1, max_points).round().astype(int), len(pts) - 1])
             pts = pts[keep]
         fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines", name=label,
-                                 hovertemplate=f"<b>{label}</b><br>step %{{x}}<br>loss %{{y:.4g}}<extra></extra>"))
+                                 hovertemplate=f"<b>{label}</b><br>step %{{x}}<br>{name} %{{y:.4g}}<extra></extra>"))
     fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=30, b=40),
-                      xaxis_title="iteration", yaxis_title="data-consistency loss", yaxis_type="log",
+                      xaxis_title=x_title, yaxis_title=y_title, yaxis_type="log",
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), showlegend=True)
     return fig

@@ -12,30 +12,9 @@ import numpy as np
 import streamlit as st
 
 from explorer import figures
-from explorer.data.sources import PLANES
 from explorer.errors import ExplorerError
-from explorer.recon.base import MethodInstance, available_methods
-from explorer.ui import cache, warmup, widgets
-
-FAMILY_LABELS = {"baseline": "baseline", "sparse": "sparse / ℓ1", "untrained": "un-trained network",
-                 "trained": "trained network"}
-DEFAULT_MASK = {"brain": "equispaced"}  # fastMRI challenge masks by anatomy (knee: random)
-EXTRA = "reconstruct.extra_instances"  # [(method name, instance number >= 2), ...]
-
-
-def add_instance(name: str) -> None:
-    """Add another instance of method ``name`` (numbered 2, 3, ...)."""
-    extra = st.session_state.setdefault(EXTRA, [])
-    taken = {n for m, n in extra if m == name}
-    extra.append((name, next(n for n in range(2, 100) if n not in taken)))
-
-
-def remove_instance(name: str, number: int) -> None:
-    st.session_state[EXTRA] = [(m, n) for m, n in st.session_state.get(EXTRA, []) if (m, n) != (name, number)]
-
-
-PLANE_HELP = ("Raw 3D ISMRMRD volumes: kx-ky planes are the papers' 2D slices (1D masks); ky-kz planes "
-              "(after an inverse FFT along the readout) suit 2D Poisson masks.")
+from explorer.recon.base import available_methods
+from explorer.ui import cache, pickers, warmup, widgets
 
 st.title("Reconstruct")
 st.caption("Undersample one slice with a sampling mask, reconstruct it with several methods and compare "
@@ -46,26 +25,13 @@ if source is None:
     st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
     st.stop()
 methods = {m.name: m for m in available_methods()}
-labels = {name: spec.label for name, spec in methods.items()}
 
 # ---------------------------------------------------------------- 1. slice and mask
 st.subheader("1 · Slice and sampling mask", divider="gray")
 setup, mask_col, kspace_col = st.columns([1.1, 1, 1], gap="large")
 with widgets.stop_on_error():
-    with setup:
-        plane = "kxky"
-        if cache.is_raw_ismrmrd(source):
-            plane = st.radio("k-space plane", PLANES, horizontal=True, key="reconstruct.plane", help=PLANE_HELP)
-            cache.ensure_plane_cache(source, plane)
-        volume = cache.open_volume(source, plane)
-        if volume.num_slices > 1:
-            index = st.slider("Slice", 0, volume.num_slices - 1, volume.num_slices // 2, key="reconstruct.slice",
-                              help=f"{volume.name}: {volume.num_slices} slices")
-        else:
-            index = 0
-            st.caption(f"{volume.name}: a single slice")
-        mask_cfg = widgets.mask_controls("reconstruct.mask", default_type=DEFAULT_MASK.get(source.family, "random"))
-    problem = cache.problem(source, plane, index, mask_cfg)
+    choice = pickers.slice_and_mask("reconstruct", source, setup)
+plane, index, mask_cfg, problem = choice.plane, choice.index, choice.mask, choice.problem
 warmup.prefetch(problem)  # coil maps + first-run imports, in the background while the page renders
 
 sampled = problem.sampled
@@ -85,31 +51,9 @@ setup.markdown(f"**Actual acceleration R = {sampled.acceleration:.2f}** · {line
 # ---------------------------------------------------------------- 2. methods
 st.subheader("2 · Methods", divider="gray")
 defaults = [name for name, spec in methods.items() if spec.capabilities.cost == "instant"]  # the baselines
-chosen = st.multiselect("Methods to compare", list(methods), default=defaults, key="reconstruct.methods",
-                        format_func=lambda n: f"{labels[n]} ({FAMILY_LABELS.get(methods[n].family, methods[n].family)})",
-                        help="Any registered method; its parameters appear below with their defaults.")
-extras = [(name, n) for name, n in st.session_state.setdefault(EXTRA, []) if name in chosen]
-add_col, add_button = st.columns([3, 1], vertical_alignment="bottom")
-if chosen:
-    another = add_col.selectbox("Add another instance of a chosen method (e.g. a second checkpoint)", chosen,
-                                format_func=labels.get, key="reconstruct.add_method",
-                                help="The same method again under its own label and parameters, side by side.")
-    add_button.button("Add instance", icon=":material/add:", key="reconstruct.add_instance",
-                      on_click=add_instance, args=(another,))
-slots = [(name, "", name) for name in chosen] + [(name, f"#{n}", f"{labels[name]} #{n}") for name, n in extras]
-instances = []
-with widgets.stop_on_error(), st.container():  # always present: keeps the figure's position fixed
-    columns = st.columns(3) if slots else []
-    for i, (name, slot, label) in enumerate(slots):
-        spec = methods[name]
-        title = spec.label if not slot else label
-        with columns[i % 3].expander(f"**{title}** parameters", icon=":material/settings:"):
-            st.caption(spec.description)
-            config = widgets.method_config(spec, "reconstruct.params", anatomy=problem.slice.meta.anatomy, slot=slot)
-            if slot:
-                st.button("Remove this instance", key=f"reconstruct.remove.{name}{slot}", type="tertiary",
-                          icon=":material/delete:", on_click=remove_instance, args=(name, int(slot[1:])))
-        instances.append(MethodInstance(label, name, config))
+with widgets.stop_on_error():
+    instances = pickers.method_instances("reconstruct", methods, defaults, problem.slice.meta.anatomy)
+chosen = bool(instances)
 request = state.Request(source, plane, int(index), mask_cfg, tuple(instances))
 cache.speculate(source, plane, int(index), mask_cfg, instances)  # instant methods start before Run is pressed
 run_pressed = st.button("Run reconstruction", type="primary", icon=":material/play_arrow:", disabled=not chosen,

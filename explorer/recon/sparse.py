@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from explorer.physics import Operator, fft2c, ifft2c, rss
+from explorer.physics import Operator
 from explorer.recon import solvers
 from explorer.recon.base import Capabilities, ProgressFn, register
 from explorer.recon.classical import _OUTPUT_HELP, OUTPUTS, combine

@@ -5,8 +5,9 @@
   :func:`transfer`).
 """
 
-from explorer.robustness.attack import AttackConfig, AttackResult, attack, sweep, transfer
-from explorer.robustness.objectives import BUDGETS, OBJECTIVES, Objective, make_objective, parse_region
+from explorer.robustness.attack import AttackConfig, AttackResult, attack, perturbation_image, sweep, transfer
+from explorer.robustness.objectives import (BUDGETS, OBJECTIVES, Objective, make_objective, parse_eps,
+                                           parse_region)
 
 __all__ = ["AttackConfig", "AttackResult", "BUDGETS", "OBJECTIVES", "Objective", "attack", "make_objective",
-           "parse_region", "sweep", "transfer"]
+           "parse_eps", "parse_region", "perturbation_image", "sweep", "transfer"]

@@ -30,7 +30,7 @@ import torch
 
 from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, reconstruct, run_method
 from explorer.errors import ExplorerError
-from explorer.physics import fft2c, rss
+from explorer.physics import center_crop, fft2c, rss
 from explorer.recon.base import FitReconstructor, ProgressFn, Throttle
 from explorer.robustness.objectives import BUDGETS, OBJECTIVES, Objective, budget_norm, make_objective
 
@@ -162,9 +162,9 @@ class _Search:
         self.history: list[tuple[int, float]] = []
         self.step, self.reported, self.stopped = 0, 0, False
 
-    def record(self, value: float, e: torch.Tensor | None) -> bool:
-        """Record the objective of the current iterate; True if it is a new worst."""
-        self.step += 1
+    def record(self, value: float, e: torch.Tensor | None, step: bool = True) -> bool:
+        """Record the objective of the current iterate (``step``: after a new search step); True if a new worst."""
+        self.step += step
         self.history.append((self.step, value))
         new = value > self.worst
         if new and e is not None:
@@ -223,7 +223,7 @@ def _gradient_search(problem: Problem, instance: MethodInstance, objective: Obje
             if search.stopped or (config.patience and since >= config.patience):
                 break
         if not search.stopped:
-            search.record(float(value(e.detach(), grad=False)), e)  # the last iterate counts too
+            search.record(float(value(e.detach(), grad=False)), e, step=False)  # the last iterate counts too
         if search.stopped:
             break
     return search.worst_e
@@ -324,6 +324,23 @@ def _offset(progress: ProgressFn, offset: int, total: int) -> ProgressFn:
     return report
 
 
+def perturbation_image(problem: Problem, e: torch.Tensor) -> torch.Tensor:
+    """``|A^H e|`` centre-cropped to the reference size: the perturbation as the image domain sees it.
+
+    ``A = M F S`` with the clean data's ESPIRiT maps (single-coil: no maps).
+
+    Args:
+        e: a perturbation ``(1, C, H, W)`` (any device).
+
+    Returns:
+        float32 ``(h, w)`` on the CPU.
+    """
+    op = problem.operator(problem.slice.num_coils > 1)
+    with torch.no_grad():
+        image = op.adjoint(e.to(problem.device, torch.complex64))
+    return center_crop(image.abs(), problem.crop)[0].float().cpu()
+
+
 def sweep(problem: Problem, method: MethodInstance | str, eps_values: list[float], config: AttackConfig = AttackConfig(),
           progress: Callable[[int, int, dict], bool | None] | None = None,
           clean: MethodResult | None = None) -> list[AttackResult]:
@@ -375,4 +392,5 @@ def transfer(problem: Problem, sources: list[AttackResult], targets: list[Method
     return rows
 
 
-__all__ = ["AttackConfig", "AttackResult", "OPTIMIZERS", "STRATEGIES", "attack", "sweep", "transfer"]
+__all__ = ["AttackConfig", "AttackResult", "OPTIMIZERS", "STRATEGIES", "attack", "perturbation_image", "sweep",
+           "transfer"]

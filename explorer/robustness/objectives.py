@@ -29,6 +29,26 @@ BUDGETS: dict[str, str] = {
 }
 
 
+MAX_BUDGETS = 16
+
+
+def parse_eps(text: str, name: str = "eps") -> list[float]:
+    """``"0.02,0.04,0.08"`` -> ``[0.02, 0.04, 0.08]`` (sorted, duplicates dropped).
+
+    Raises:
+        ExplorerError: no number, a value that is not a number, or more than :data:`MAX_BUDGETS` values.
+    """
+    try:
+        values = sorted({float(v) for v in str(text).split(",") if v.strip()})
+    except ValueError:
+        values = []
+    if not values:
+        raise ExplorerError(f"{name} {text!r}: give one or more numbers, comma-separated")
+    if len(values) > MAX_BUDGETS:
+        raise ExplorerError(f"{name}: at most {MAX_BUDGETS} budgets, got {len(values)}")
+    return values
+
+
 def parse_region(text: str | None) -> tuple[int, int, int, int] | None:
     """``"row0,col0,row1,col1"`` (half-open, in the reference-size image) -> a tuple; empty -> ``None``.
 

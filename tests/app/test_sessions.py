@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 from explorer.physics import ifft2c, rss

@@ -1,0 +1,217 @@
+"""Attack: worst-case k-space perturbations under an l2 budget, for every chosen method.
+
+Thin page: widgets -> AttackRequest -> explorer.robustness (via explorer.ui.attack_run) -> figures.
+"""
+# ruff: noqa: E402
+
+from explorer.ui import state
+
+state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+
+import re
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import attack_figures
+from explorer.errors import ExplorerError
+from explorer.export import records_csv, npy_bytes, png_bytes
+from explorer.recon.base import available_methods
+from explorer.robustness import BUDGETS, OBJECTIVES, AttackConfig, parse_eps, parse_region, perturbation_image
+from explorer.robustness.attack import OPTIMIZERS, STRATEGIES
+from explorer.robustness.objectives import check_region
+from explorer.ui import attack_run, cache, pickers, warmup, widgets
+
+st.title("Attack")
+st.caption("Search a small perturbation e of the measured k-space, ‖e‖ ≤ eps·‖k‖, that changes each method's "
+           "reconstruction the most (Darestani, Chaudhari & Heckel, ICML 2021), and compare the methods.")
+
+source = state.current_source()
+if source is None:
+    st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
+    st.stop()
+# Attackable: an exact gradient (projected gradient ascent) or a fit with data consistency (the joint scheme).
+methods = {m.name: m for m in available_methods() if m.capabilities.gradient in STRATEGIES}
+
+# ---------------------------------------------------------------- 1. slice and mask
+st.subheader("1 · Slice and sampling mask", divider="gray")
+setup, info_col = st.columns([1.1, 2], gap="large")
+with widgets.stop_on_error():
+    choice = pickers.slice_and_mask("attack", source, setup)
+problem = choice.problem
+warmup.prefetch(problem)
+has_reference = problem.target is not None
+info_col.markdown(f"**Actual acceleration R = {problem.sampled.acceleration:.2f}** · {problem.slice.num_coils} coil(s) · "
+                  f"k-space {problem.slice.shape[0]}×{problem.slice.shape[1]}, images {problem.crop[0]}×{problem.crop[1]}")
+info_col.caption("Threat model: y' = M(k + e), e on the sampled entries, ‖e‖₂ ≤ eps·‖k‖₂ with k the fully sampled "
+                 "k-space (the paper's; 0.08 at 4× in its experiments). Coil maps stay those of the clean data.")
+
+# ---------------------------------------------------------------- 2. methods
+st.subheader("2 · Methods", divider="gray")
+defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "instant"]
+
+
+def strategy(spec) -> str:
+    return {"gradient": "gradient ascent", "joint": "joint scheme"}[STRATEGIES[spec.capabilities.gradient]]
+
+
+with widgets.stop_on_error():
+    instances = pickers.method_instances(
+        "attack", methods, defaults, problem.slice.meta.anatomy, label="Methods to attack", describe=strategy,
+        help_text="Methods with an exact gradient are attacked by projected gradient ascent through the whole "
+                  "reconstruction; un-trained networks by the paper's joint scheme (network and e optimised "
+                  "together, then a refit on y + e from scratch).")
+
+# ---------------------------------------------------------------- 3. attack settings
+st.subheader("3 · Attack", divider="gray")
+c1, c2, c3, c4 = st.columns([1.3, 1.6, 0.8, 0.8])
+eps_text = c1.text_input("Budget eps (several: a sweep)", "0.08", key="attack.eps",
+                         help="Relative l2 budget ‖e‖/‖k‖; comma-separated values run a sweep, each budget warm-started "
+                              "from the previous one's worst perturbation.")
+objective = c2.selectbox("Objective", list(OBJECTIVES), key="attack.objective", format_func=lambda o: f"{o}: {OBJECTIVES[o]}")
+steps = c3.number_input("Steps", 1, 2000, 20, key="attack.steps", help="Gradient steps per restart.")
+restarts = c4.number_input("Restarts", 1, 20, 1, key="attack.restarts",
+                           help="Independent random starts; the worst result is kept.")
+with st.expander("More settings", icon=":material/tune:"):
+    a1, a2, a3, a4, a5 = st.columns(5)
+    full_kspace = problem.slice.acquired_mask is None  # a test file holds only its undersampled data
+    budget = a1.selectbox("Budget relative to", list(BUDGETS), key="attack.budget", index=0 if full_kspace else 1,
+                          format_func=lambda b: {"full": "full k-space (paper)", "measured": "measured y"}[b],
+                          help=" / ".join(f"{k}: {v}" for k, v in BUDGETS.items()))
+    optimizer = a2.selectbox("Optimizer", list(OPTIMIZERS), key="attack.optimizer",
+                             help="pgd: normalised l2 steps with projection; adam: Adam on e (the paper's), projected.")
+    step_size = a3.number_input("Step size (× budget)", 0.0, 10.0, 0.0, 0.01, format="%g", key="attack.step_size",
+                                help="0 = 2.5 / steps.")
+    patience = a4.number_input("Patience", 0, 100000, 5, key="attack.patience",
+                               help="Stop after this many steps without a new worst (0 = never).")
+    seed = a5.number_input("Seed", 0, 2**31 - 1, 0, key="attack.seed", help="Seed of the random starts.")
+    region_text = st.text_input("Region (row0,col0,row1,col1; empty = whole image)", "", key="attack.region",
+                                help=f"Maximise the error inside this box of the {problem.crop[0]}×{problem.crop[1]} "
+                                     "image only, e.g. to erase or hallucinate a small feature. Hover the images to "
+                                     "read pixel coordinates.")
+do_transfer = st.checkbox("Transfer: apply each method's perturbation to every other method", key="attack.transfer")
+with widgets.stop_on_error():
+    eps = parse_eps(eps_text)
+    region = parse_region(region_text)
+    check_region(region, problem.crop)
+    config = attack_run.with_eps(AttackConfig(objective=objective, region=region, budget=budget, steps=int(steps),
+                                              step_size=float(step_size), restarts=int(restarts), optimizer=optimizer,
+                                              patience=int(patience), seed=int(seed)), eps)
+    if objective == "target" and not has_reference:
+        raise ExplorerError("this file has no fully sampled reference: use the clean objective")
+request = attack_run.AttackRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), tuple(eps),
+                                   config, bool(do_transfer))
+pressed = st.button("Run attack", type="primary", icon=":material/bolt:", disabled=not instances, key="attack.run")
+
+# ---------------------------------------------------------------- 4. results
+progress = st.container()
+if pressed:
+    with widgets.stop_on_error():
+        run = attack_run.execute(request, progress)
+else:
+    run = attack_run.stored()
+if run is None:
+    st.info("Choose methods and budgets and press **Run attack**.", icon=":material/bolt:")
+    st.stop()
+st.subheader("4 · Results", divider="gray")
+shown = run.request
+if shown != request:
+    st.info("Settings changed since the last run: the results below are for the previous settings. "
+            "Press **Run attack** to update.", icon=":material/history:")
+for label, message in run.failures.items():
+    st.error(f"**{label}** failed: {message}", icon=":material/error:")
+if run.stopped:
+    where = "; ".join(f"{r.instance.display} at eps {r.config.eps:g} after {r.steps} of "
+                      f"{r.config.restarts * r.config.steps} steps" for r in run.results if r.stopped)
+    st.warning(f"The attack was stopped{f' ({where})' if where else ''}: the worst perturbation found so far is "
+               "scored and shown; methods and budgets after the stopped one were not attacked.",
+               icon=":material/stop_circle:")
+if not run.results:
+    st.stop()
+with widgets.stop_on_error():
+    shown_problem = cache.problem(shown.source, shown.plane, shown.index, shown.mask)
+rows = [r.row() for r in run.results]
+table = pd.DataFrame([{
+    "Method": result.instance.display, "eps": r["eps"], "Strategy": r["strategy"],
+    "SSIM clean": r["ssim_clean"], "SSIM perturbed": r["ssim_perturbed"], "SSIM drop": r["ssim_drop"],
+    "PSNR clean": r["psnr_clean"], "PSNR perturbed": r["psnr_perturbed"], "PSNR drop": r["psnr_drop"],
+    "NMSE perturbed": r["nmse_perturbed"], "‖e‖/‖k‖": r["ratio"], "Objective": r["objective"],
+    "Steps": r["steps"], "Time (s)": r["seconds"], "Stopped": r["stopped"],
+} for result, r in zip(run.results, rows)])
+fmt = {c: st.column_config.NumberColumn(format=f) for c, f in
+       [("SSIM clean", "%.4f"), ("SSIM perturbed", "%.4f"), ("SSIM drop", "%.4f"), ("PSNR clean", "%.2f"),
+        ("PSNR perturbed", "%.2f"), ("PSNR drop", "%.2f"), ("NMSE perturbed", "%.5f"), ("‖e‖/‖k‖", "%.4f"),
+        ("Objective", "%.4g"), ("Time (s)", "%.1f"), ("eps", "%g")]}
+st.markdown("**Metrics** (against the fully sampled reference, centre-cropped; drop = clean − perturbed)"
+            if shown_problem.target is not None else "**Attacks** (no reference in this file: no metrics)")
+st.dataframe(table, hide_index=True, key="attack.table", column_config=fmt)
+st.caption(f"Objective: {OBJECTIVES[shown.config.objective]}"
+           + (f", inside rows {shown.config.region[0]}–{shown.config.region[2]}, columns "
+              f"{shown.config.region[1]}–{shown.config.region[3]}" if shown.config.region else "")
+           + f" · budget relative to the {shown.config.budget} k-space · coil maps: the clean data's ESPIRiT maps.")
+
+budgets = sorted({r.config.eps for r in run.results})
+if len(budgets) > 1:
+    shown_rows = [{**r, "label": result.instance.display} for result, r in zip(run.results, rows)]
+    st.plotly_chart(attack_figures.sweep_figure(shown_rows), key="attack.sweep", theme=None, config={"displaylogo": False})
+    show_eps = st.select_slider("Budget shown below", budgets, value=budgets[-1], key="attack.show_eps",
+                                format_func=lambda v: f"eps {v:g}")
+else:
+    show_eps = budgets[0]
+chosen = [r for r in run.results if r.config.eps == show_eps]
+target = shown_problem.target
+ref_max = float(target.max()) if target is not None else max(float(r.clean.image.max()) for r in chosen)
+pairs = {r.instance.display: (r.clean.image, r.perturbed.image) for r in chosen}
+subtitles = {r.instance.display: (f"SSIM {r.clean.metrics['ssim']:.3f} → {r.perturbed.metrics['ssim']:.3f} · "
+                                  f"PSNR {r.clean.metrics['psnr']:.2f} → {r.perturbed.metrics['psnr']:.2f} dB")
+             for r in chosen if r.clean.metrics and r.perturbed.metrics}
+top = max(float(np.percentile(np.abs(p - c), 99.5)) for c, p in pairs.values()) / ref_max
+fig = attack_figures.attack_figure(pairs, (0.0, ref_max), float(min(1.0, max(0.02, np.ceil(top / 0.02) * 0.02))) * ref_max,
+                                   subtitles=subtitles, region=shown.config.region, panel_px=300,
+                                   uirevision=f"{shown.source.spec}|{shown.plane}|{shown_problem.crop}")
+st.markdown(f"**Clean vs perturbed reconstructions at eps {show_eps:g}**")
+st.plotly_chart(fig, key="attack.figure", theme=None,
+                config={"scrollZoom": True, "displaylogo": False,
+                        "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+                        "toImageButtonOptions": {"format": "png", "filename": "attack", "scale": 2}})
+st.caption("Drag to zoom, double-click to reset: all panels share one zoom. Sliders set the image window and the "
+           f"top of the difference scale in units of the {'reference' if target is not None else 'clean'} max "
+           f"({ref_max:.3g}).")
+with st.expander("The perturbations: k-space and image domain", icon=":material/blur_on:"):
+    views = {r.instance.display: (r.e[0].numpy(), perturbation_image(shown_problem, r.e).numpy()) for r in chosen}
+    st.plotly_chart(attack_figures.perturbation_figure(views, panel_px=280), key="attack.perturbation", theme=None,
+                    config={"scrollZoom": True, "displaylogo": False})
+    st.caption("Left: log₁₀ of the perturbation's coil-RSS magnitude in k-space (zero off the sampled lines). "
+               "Right: |Aᴴe|, the perturbation seen through the adjoint with the clean ESPIRiT maps.")
+
+if run.transfers:
+    st.markdown(f"**Transfer matrix at eps {show_eps:g}**: the SSIM drop of each method (column) under the "
+                "perturbation found for each method (row); the diagonal is each method's own attack.")
+    names = {r.instance.label: r.instance.display for r in run.results}
+    mine = [{**t, "source": names.get(t["source"], t["source"]), "target": names.get(t["target"], t["target"])}
+            for t in run.transfers if t["eps"] == show_eps]
+    st.plotly_chart(attack_figures.transfer_figure(mine), key="attack.transfer_fig", theme=None,
+                    config={"displaylogo": False})
+
+st.markdown("**Downloads**")
+stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{shown.source.label}_s{shown.index}_{shown.mask.type}_R{shown.mask.acceleration:g}")
+d1, d2 = st.columns(2)
+d1.download_button("Attack table (.csv)", records_csv(rows), f"{stem}_attack.csv", "text/csv", key="attack.dl.csv",
+                   on_click="ignore", icon=":material/table:")
+if run.transfers:
+    d2.download_button("Transfer table (.csv)", records_csv(run.transfers), f"{stem}_transfer.csv", "text/csv",
+                       key="attack.dl.transfer", on_click="ignore", icon=":material/table:")
+for r in chosen:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{stem}_{r.instance.label}_eps{r.config.eps:g}")
+    label_col, e_col, npy_col, png_col = st.columns([2, 1, 1, 1], vertical_alignment="center")
+    label_col.write(r.instance.display)
+    e_col.download_button("e (.npy)", npy_bytes(r.e[0].numpy()), f"{name}_e.npy", "application/octet-stream",
+                          key=f"attack.dl.e.{r.instance.label}", on_click="ignore", icon=":material/download:",
+                          help="The perturbation (C, H, W) complex64, zero off the sampled entries.")
+    npy_col.download_button("perturbed (.npy)", npy_bytes(r.perturbed.image), f"{name}_perturbed.npy",
+                            "application/octet-stream", key=f"attack.dl.npy.{r.instance.label}", on_click="ignore",
+                            icon=":material/download:")
+    png_col.download_button("perturbed (.png)", png_bytes(r.perturbed.image, 0.0, ref_max), f"{name}_perturbed.png",
+                            "image/png", key=f"attack.dl.png.{r.instance.label}", on_click="ignore",
+                            icon=":material/download:")

@@ -1,0 +1,199 @@
+"""AppTest of the Attack page on the 64x64 embedded sample: the run, its figures and downloads, agreement with
+the library, bad settings as one-line errors, the shared clean results left untouched, and the joint scheme."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from streamlit.testing.v1 import AppTest
+
+from explorer.data.fastmri import write_volume
+from explorer.engine import prepare, run_method
+from explorer.physics import fft2c, ifft2c, rss
+from explorer.ui import attack_run, state
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _env(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
+        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.delenv("EXPLORER_DATA_DIR", raising=False)
+        mp.delenv("EXPLORER_DEVICE", raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        yield
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
+def _attack_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/attack.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _errors(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def _figure(at: AppTest, key: str) -> dict:
+    charts = [c for c in at.main.get("plotly_chart") if getattr(c, "key", None) == key]
+    assert charts, f"no plotly chart {key!r}"
+    return json.loads(charts[-1].proto.spec)
+
+
+def _library_problem(mask):
+    """The same slice and mask, prepared by the library (not through the app's caches)."""
+    from explorer.data.fastmri import FastMRIVolume  # noqa: PLC0415
+    from explorer.data.sample import SampleSpec, sample_path  # noqa: PLC0415
+
+    volume = FastMRIVolume(sample_path(SampleSpec(family="knee", size=64)))
+    return prepare(volume.read_slice(volume.num_slices // 2), mask, "cpu")
+
+
+def test_attack_page_sweep_figures_downloads_and_library_agreement():
+    at = _attack_page()
+    assert at.title[0].value == "Attack"
+    assert at.multiselect(key="attack.methods").value == ["zero_filled", "sense"]  # the instant attackable ones
+    assert not at.dataframe  # nothing run yet
+    at.text_input(key="attack.eps").set_value("0.08, 0.02").run()
+    at.checkbox(key="attack.transfer").check().run()
+    at.button(key="attack.run").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+
+    table = at.dataframe[0].value
+    assert list(table["Method"]) == ["Zero-filled", "Zero-filled", "SENSE (CG)", "SENSE (CG)"]
+    assert list(table["eps"]) == [0.02, 0.08, 0.02, 0.08]
+    for _, row in table.iterrows():
+        assert row["‖e‖/‖k‖"] == pytest.approx(row["eps"], rel=1e-5)  # the whole budget is spent
+        assert row["SSIM drop"] == pytest.approx(row["SSIM clean"] - row["SSIM perturbed"], abs=1e-9)
+        assert row["SSIM drop"] > 0 and row["PSNR drop"] > 0
+        assert row["Strategy"] == "gradient" and not row["Stopped"]
+    for name in ("Zero-filled", "SENSE (CG)"):  # the worst case found grows with the budget
+        mine = table[table["Method"] == name]
+        assert mine["Objective"].iloc[1] > mine["Objective"].iloc[0]
+
+    fig = _figure(at, "attack.figure")
+    assert len(fig["data"]) == 6  # per method: clean, perturbed, |difference|
+    assert all(fig["layout"][f"xaxis{i}"]["matches"] == "x" for i in range(2, 7))  # one zoom for all panels
+    sweep = _figure(at, "attack.sweep")
+    assert len(sweep["data"]) == 4 and len(sweep["data"][0]["x"]) == 3  # SSIM and PSNR per method: eps 0, 0.02, 0.08
+    assert len(_figure(at, "attack.perturbation")["data"]) == 4
+    transfer = _figure(at, "attack.transfer_fig")
+    assert len(transfer["data"][0]["x"]) == len(transfer["data"][0]["y"]) == 2
+    assert np.asarray(transfer["data"][0]["text"]).shape == (2, 2)
+    labels = {d.label for d in at.download_button}
+    assert {"Attack table (.csv)", "Transfer table (.csv)", "e (.npy)", "perturbed (.npy)", "perturbed (.png)"} <= labels
+
+    # The shown eps can be changed without running anything again.
+    at.select_slider(key="attack.show_eps").set_value(0.02).run()
+    assert not at.exception
+    assert "eps 0.02" in " ".join(m.value for m in at.markdown)
+
+    # The page's perturbation, applied by the library to the same slice, gives the page's numbers.
+    run = at.session_state[attack_run.RUN]
+    problem = _library_problem(run.request.mask)
+    for result, (_, row) in zip(run.results, table.iterrows()):
+        again = run_method(problem.perturbed(e=result.e), result.instance)
+        assert again.metrics["ssim"] == pytest.approx(row["SSIM perturbed"], abs=1e-4)
+        assert run_method(problem, result.instance).metrics["ssim"] == pytest.approx(row["SSIM clean"], abs=1e-6)
+
+
+def test_attack_leaves_the_shared_clean_results_untouched():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("pages/reconstruct.py").run()
+    at.button(key="reconstruct.run").click().run()
+    request = at.session_state[state.REQUEST]
+    from explorer.ui import cache  # noqa: PLC0415
+
+    before = {i.label: cache.cached_result(request.source, request.plane, request.index, request.mask, i)
+              for i in request.methods}
+    images = {k: r.image.copy() for k, r in before.items()}
+    at.switch_page("pages/attack.py").run()
+    at.button(key="attack.run").click().run()
+    assert not at.exception and not _errors(at)
+    for inst in request.methods:
+        after = cache.cached_result(request.source, request.plane, request.index, request.mask, inst)
+        np.testing.assert_array_equal(after.image, images[inst.label])
+        assert after.metrics == before[inst.label].metrics
+    run = at.session_state[attack_run.RUN]
+    for result in run.results:  # the attack started from those very clean results
+        np.testing.assert_array_equal(result.clean.image, images[result.instance.label])
+
+
+@pytest.mark.parametrize("widget, value, message", [
+    ("attack.eps", "abc", "give one or more numbers"),
+    ("attack.eps", "-0.1", "eps must be in [0, 10]"),
+    ("attack.region", "1,2", "give row0,col0,row1,col1"),
+    ("attack.region", "0,0,500,500", "lies outside the 64x64 image"),
+])
+def test_bad_settings_are_one_line_errors(widget, value, message):
+    at = _attack_page()
+    at.text_input(key=widget).set_value(value).run()
+    assert not at.exception
+    errors = _errors(at)
+    assert len(errors) == 1 and message in errors[0] and "\n" not in errors[0], errors
+    at.text_input(key=widget).set_value("0.08" if widget == "attack.eps" else "").run()
+    assert not at.exception and not _errors(at)  # and the page recovers
+
+
+def test_a_region_attack_and_the_joint_scheme_run_in_the_page():
+    at = _attack_page()
+    at.multiselect(key="attack.methods").set_value(["zero_filled", "convdecoder"]).run()
+    at.number_input(key="attack.params.convdecoder.iterations").set_value(16).run()
+    at.text_input(key="attack.region").set_value("20,20,40,40").run()
+    at.number_input(key="attack.steps").set_value(8).run()
+    at.button(key="attack.run").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    table = at.dataframe[0].value
+    assert list(table["Strategy"]) == ["gradient", "joint"]
+    assert all(table["‖e‖/‖k‖"] <= 0.08 * (1 + 1e-5))
+    assert all(math.isfinite(v) for v in table["SSIM perturbed"])
+    shapes = _figure(at, "attack.figure")["layout"]["shapes"]
+    assert len(shapes) == 6 and shapes[0]["x0"] == 19.5 and shapes[0]["y1"] == 39.5  # the box on every panel
+
+
+def test_a_file_without_full_kspace_defaults_to_the_measured_budget(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[-1:1:48j, -1:1:48j]
+    image = ((yy / 0.8) ** 2 + (xx / 0.6) ** 2 < 1).astype(np.float32)
+    coils = np.stack([np.exp(-((yy - np.sin(a)) ** 2 + (xx - np.cos(a)) ** 2)) for a in (0, 2, 4)]).astype(np.complex64)
+    k = fft2c(torch.from_numpy(coils * image)).numpy()[None]
+    k = (k + 1e-3 * (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape))).astype(np.complex64)
+    mask = np.zeros(48, bool)
+    mask[::3] = True
+    mask[20:28] = True
+    write_volume(tmp_path / "test_file.h5", k * mask, mask=mask)
+    assert rss(ifft2c(torch.from_numpy(k)), dim=1).shape[-1] == 48
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.session_state["src.kind"] = "dir"
+    at.session_state["src.dir"] = str(tmp_path)
+    at.run()
+    at.session_state["src.file"] = "test_file.h5"
+    at.switch_page("pages/attack.py").run()
+    assert not at.exception
+    assert at.selectbox(key="attack.budget").value == "measured"
+    at.selectbox(key="attack.objective").set_value("target").run()
+    assert any("no fully sampled reference" in e for e in _errors(at))
+    at.selectbox(key="attack.objective").set_value("clean").run()
+    at.multiselect(key="attack.methods").set_value(["zero_filled"]).run()
+    at.button(key="attack.run").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    row = at.dataframe[0].value.iloc[0]
+    assert row["‖e‖/‖k‖"] == pytest.approx(0.08, rel=1e-5) and row["Objective"] > 0
