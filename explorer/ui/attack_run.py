@@ -7,6 +7,7 @@ shared result cache (:func:`explorer.ui.cache.run`) and are never modified.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import OrderedDict
@@ -39,6 +40,7 @@ class _Pending:
 # yield point that raises StopException): its run is handed over here, waited for and taken by the next run.
 _PENDING: OrderedDict[str, _Pending] = OrderedDict()
 _LOCK = threading.Lock()
+_DRAWS = itertools.count()
 MAX_PENDING = 32  # sessions whose finished-but-not-taken runs are kept
 
 
@@ -96,7 +98,9 @@ class _Feedback:
             self.bar.progress(min(max((index + step / max(total, 1)) / self.budgets, 0.0), 1.0), text=text)
             if self.curves and (step >= total or now - self.last_curve >= 0.5):
                 self.last_curve = now
-                self.curve.plotly_chart(objective_figure(self.curves), theme=None, config={"displayModeBar": False})
+                # a fresh key per draw: two identical figures would share an auto-generated element ID
+                self.curve.plotly_chart(objective_figure(self.curves), theme=None, config={"displayModeBar": False},
+                                        key=f"attack.curve.{next(_DRAWS)}")
         except ScriptControlException as exc:  # the user clicked something: stop, keep the worst so far
             self.interrupt = exc
             return True
