@@ -43,6 +43,9 @@ def read_table(path: str | Path) -> pa.Table:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as exc:
         raise ExplorerError(f"{path} is not a readable Parquet results table ({str(exc).splitlines()[0]})") from None
+    for f in dataclasses.fields(Record):  # columns added since (with defaults): filled in
+        if f.name not in table.column_names and f.default is not dataclasses.MISSING:
+            table = table.append_column(f.name, pa.array([f.default] * table.num_rows, type=SCHEMA.field(f.name).type))
     missing = set(SCHEMA.names) - set(table.column_names)
     if missing:
         raise ExplorerError(f"{path} is not a results table of this explorer (missing columns: {', '.join(sorted(missing))})")

@@ -154,6 +154,7 @@ class Record:
     numpy_version: str
     fastmri_version: str
     created: str
+    scores: str = ""  # JSON of the task feature's own scores (e.g. per small feature), if it scores
 
     def row(self) -> dict:
         """The record as a flat dict (one table row)."""
@@ -251,7 +252,13 @@ def task_problem(task: Task, problems: ProblemCache) -> Problem:
 
 def make_record(task: Task, problem: Problem | None, result: MethodResult | None, error: str | None = None,
                 file: str = "") -> Record:
-    """The :class:`Record` of a task from its problem and result (or its error)."""
+    """The :class:`Record` of a task from its problem and result (or its error).
+
+    A task feature with a ``score(problem, result) -> list | dict`` method (e.g. the small features') has its
+    scores stored as JSON in ``scores``.
+    """
+    scorer = getattr(task.feature, "score", None)
+    scores = json.dumps(scorer(problem, result)) if scorer is not None and result is not None and problem is not None else ""
     mask = task.mask
     sampled = problem.sampled if problem is not None else None
     metrics = (result.metrics if result is not None else None) or {}
@@ -272,7 +279,7 @@ def make_record(task: Task, problem: Problem | None, result: MethodResult | None
         maps_seconds=None if result is None else float(result.maps_seconds),
         stopped=bool(result is not None and result.stopped), error=error,
         checkpoint_sha256=checkpoint_sha256(task.method), **versions(),
-        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), scores=scores,
     )
 
 

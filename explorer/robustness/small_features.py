@@ -1,0 +1,177 @@
+"""The small-features experiment: insert features, reconstruct with every method, score every feature.
+
+One slice (:func:`run_features`: the page and the ``features`` CLI) or a study over slices and random
+features (:func:`feature_tasks` -> :func:`~explorer.engine.run_tasks`, whose records carry the per-feature
+scores; :func:`study_rows`, :func:`correlation`). The same loop serves every method: nothing here depends on
+a method's name or family.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, prepare, run_method
+from explorer.engine.tasks import Task
+from explorer.errors import ExplorerError
+from explorer.masks import MaskConfig
+from explorer.recon.base import ProgressFn
+from explorer.robustness.feature_scores import score_feature
+from explorer.robustness.features import Feature, FeatureInsertion, Inserted, insert_features, place_random
+
+
+def feature_rows(features: tuple[Feature, ...], truth: np.ndarray, result: MethodResult) -> list[dict]:
+    """One row per feature of ``result`` (the method's image on the slice with the features)."""
+    rows = []
+    for index, feature in enumerate(features):
+        score = score_feature(result.image, truth, profile=feature.profile(truth.shape))
+        rows.append({"feature": index, **feature.describe(), **score.row(), "label": result.instance or result.label,
+                     "method": result.method, "ssim": (result.metrics or {}).get("ssim"),
+                     "psnr": (result.metrics or {}).get("psnr")})
+    return rows
+
+
+@dataclass(frozen=True, eq=False)
+class FeatureRun:
+    """The experiment on one slice.
+
+    Attributes:
+        inserted: the slice with the features (:class:`~explorer.robustness.features.Inserted`).
+        problem: its undersampled problem (the same mask as the clean one).
+        results: each method's result on it (whole-image metrics against the reference with the features).
+        rows: one row per (method, feature): position, shape, size, contrast, window MSE, contrast recovery,
+            local SSIM, whole-image SSIM and PSNR.
+        failures: ``{label: one-line error}`` of methods that failed.
+    """
+
+    inserted: Inserted
+    problem: Problem
+    results: list[MethodResult]
+    rows: list[dict]
+    failures: dict[str, str]
+
+
+def run_features(problem: Problem, features: tuple[Feature, ...], methods: list[MethodInstance | str],
+                 mode: str = "coil", progress: Callable[[str, int, int, dict], bool | None] | None = None,
+                 results: dict[str, MethodResult] | None = None) -> FeatureRun:
+    """Insert ``features`` into ``problem``'s slice, undersample it with the same mask, run every method.
+
+    Args:
+        problem: the clean problem (a fully sampled slice and its mask).
+        features: the features (reference-size image coordinates).
+        methods: method instances (or names).
+        mode: ``"coil"`` or ``"paper"``.
+        progress: ``progress(label, step, total, info)`` of each method's run; True stops it (best so far kept).
+        results: results already computed on this featured problem, by label (reused, not recomputed).
+
+    Raises:
+        ExplorerError: bad features (outside the image or the anatomy), an undersampled file.
+    """
+    inserted = insert_features(problem.slice, features, mode)
+    featured = prepare(inserted.slice, problem.sampled.config, problem.device)
+    done, failures, rows = [], {}, []
+    for method in methods:
+        instance = as_instance(method)
+        result = (results or {}).get(instance.label)
+        if result is None:
+            report: ProgressFn | None = None
+            if progress is not None:
+                def report(step, total, info, _label=instance.label):
+                    return progress(_label, step, total, info)
+            try:
+                result = run_method(featured, instance, progress=report)
+            except ExplorerError as exc:
+                failures[instance.label] = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
+                continue
+        done.append(result)
+        rows += feature_rows(inserted.features, featured.target, result)
+    return FeatureRun(inserted, featured, done, rows, failures)
+
+
+# ------------------------------------------------------------------ studies over slices
+
+
+@dataclass(frozen=True)
+class StudyFeatures(FeatureInsertion):
+    """A task feature that also scores its features (``score``: the records' ``scores`` column)."""
+
+    def score(self, problem: Problem, result: MethodResult) -> list[dict]:
+        return [{k: v for k, v in row.items() if k not in ("label", "method", "ssim", "psnr")}
+                for row in feature_rows(self.features, problem.target, result)]
+
+
+def feature_tasks(data: str, slices: list[int], methods: list[MethodInstance], count: int, template: Feature,
+                  sizes: tuple[int, ...], contrasts: tuple[float, ...], seed: int = 0, mode: str = "coil",
+                  mask: MaskConfig = MaskConfig(), reference: Callable[[int], np.ndarray] | None = None) -> list[Task]:
+    """Tasks of a study: on each slice, ``count`` random features (sizes and contrasts drawn from the lists,
+    seeded per slice), every method.
+
+    Args:
+        reference: ``slice index -> reference image (h, w)`` for the placement (default: read from ``data``).
+    """
+    from explorer.data.sources import open_volume  # noqa: PLC0415
+    from explorer.robustness.features import reference_image  # noqa: PLC0415
+
+    volume = None if reference is not None else open_volume(data)
+    tasks = []
+    for index in slices:
+        if reference is not None:
+            image = reference(index)
+        else:
+            slc = volume.read_slice(index)
+            image = reference_image(slc.kspace, slc.target_shape)
+        features = place_random(image, count, template, seed=seed * 100003 + index, sizes=sizes, contrasts=contrasts)
+        for method in methods:
+            tasks.append(Task(data=data, slice=int(index), method=method, mask=mask, feature=StudyFeatures(features, mode)))
+    return tasks
+
+
+def study_rows(records) -> list[dict]:
+    """One row per (record, feature) from study records: the record's identity and whole-image metrics and
+    the feature's scores (records that failed or carry no scores are skipped)."""
+    rows = []
+    for record in records:
+        if record.error or not getattr(record, "scores", ""):
+            continue
+        for score in json.loads(record.scores):
+            rows.append({"data": record.data, "slice": record.slice, "label": record.label, "method": record.method,
+                         "ssim": record.ssim, "psnr": record.psnr, **score})
+    return rows
+
+
+def correlation(rows: list[dict], x: str = "ssim", y: str = "window_mse") -> dict[str, dict]:
+    """Pearson and Spearman correlation of ``y`` with ``x``, pooled (``"all"``) and per method label.
+
+    Returns:
+        ``{label: {"n", "pearson", "spearman"}}`` (``None`` where fewer than 3 points or no spread).
+    """
+    from scipy import stats  # noqa: PLC0415
+
+    groups: dict[str, list[tuple[float, float]]] = {"all": []}
+    for row in rows:
+        a, b = row.get(x), row.get(y)
+        if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)):
+            continue
+        groups["all"].append((a, b))
+        groups.setdefault(row["label"], []).append((a, b))
+    out = {}
+    for label, points in groups.items():
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        ok = len(pts) >= 3 and pts[:, 0].std() > 0 and pts[:, 1].std() > 0
+        out[label] = {"n": len(pts),
+                      "pearson": float(stats.pearsonr(pts[:, 0], pts[:, 1])[0]) if ok else None,
+                      "spearman": float(stats.spearmanr(pts[:, 0], pts[:, 1])[0]) if ok else None}
+    return out
+
+
+def with_position(feature: Feature, row: int, col: int) -> Feature:
+    """``feature`` moved to ``(row, col)``."""
+    return replace(feature, row=int(row), col=int(col))
+
+
+__all__ = ["FeatureRun", "StudyFeatures", "correlation", "feature_rows", "feature_tasks", "run_features",
+           "study_rows", "with_position"]
