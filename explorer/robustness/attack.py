@@ -143,12 +143,17 @@ class AttackResult:
 def _direction(shape: tuple[int, ...], mask: torch.Tensor, generator: torch.Generator, device) -> torch.Tensor:
     """A random unit-norm complex direction on the sampled entries ``(1, C, H, W)``."""
     d = torch.complex(torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)).to(device) * mask
-    return d / d.abs().pow(2).sum().sqrt().clamp_min(1e-30)
+    return d / _norm(d).clamp_min(1e-30)
+
+
+def _norm(x: torch.Tensor) -> torch.Tensor:
+    """l2 norm of a complex tensor (one pass over its real view, no temporary)."""
+    return torch.linalg.vector_norm(torch.view_as_real(x) if x.is_complex() else x)
 
 
 def _project(e: torch.Tensor, budget: float) -> None:
     """Rescale ``e`` in place onto the l2 ball of radius ``budget`` (if outside)."""
-    norm = float(e.abs().pow(2).sum().sqrt())
+    norm = float(_norm(e))
     if norm > budget:
         e.mul_(budget / norm)
 
@@ -168,7 +173,11 @@ class _Search:
         self.history.append((self.step, value))
         new = value > self.worst
         if new and e is not None:
-            self.worst, self.worst_e = value, e.detach().clone()
+            self.worst = value
+            if self.worst_e is None or self.worst_e.shape != e.shape:
+                self.worst_e = e.detach().clone()
+            else:
+                self.worst_e.copy_(e.detach())  # no new allocation per step
         return new
 
     def report(self) -> None:
@@ -208,13 +217,12 @@ def _gradient_search(problem: Problem, instance: MethodInstance, objective: Obje
             current = value(e, grad=True)
             (g,) = torch.autograd.grad(current, e)
             since = 0 if search.record(float(current.detach()), e) else since + 1
-            with torch.no_grad():
-                g = g * mask
+            with torch.no_grad():  # g is zero off the sampled entries: e enters only through M (k + e)
                 if adam is not None:
                     e.grad = -g  # ascent
                     adam.step()
                 else:
-                    norm = float(g.abs().pow(2).sum().sqrt())
+                    norm = float(_norm(g))
                     if norm == 0:
                         break  # a flat objective: nothing to climb
                     e.add_(g, alpha=config.alpha * budget / norm)
@@ -310,7 +318,7 @@ def attack(problem: Problem, method: MethodInstance | str, config: AttackConfig 
         if progress is not None:
             refit = _offset(progress, search.total // 2, search.total)
     perturbed = run_method(problem.perturbed(e=e), instance, progress=refit)
-    norm = float(e.abs().pow(2).sum().sqrt())
+    norm = float(_norm(e))
     return AttackResult(instance, config, strategy, clean, perturbed, e.detach().cpu().to(torch.complex64),
                         norm / (budget / config.eps) if config.eps > 0 else 0.0, objective.of_image(perturbed.image),
                         tuple(search.history), search.step, time.perf_counter() - began,
