@@ -8,9 +8,7 @@ shared result cache (:func:`explorer.ui.cache.run`) and are never modified.
 from __future__ import annotations
 
 import itertools
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 
 import streamlit as st
@@ -22,26 +20,14 @@ from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness import AttackConfig, AttackResult, sweep, transfer
 from explorer.ui import cache
+from explorer.ui.handoff import Handoff
 from explorer.ui.state import Source
 
 RUN = "attack.last_run"  # the session's last AttackRun (not a widget key)
 
 
-@dataclass
-class _Pending:
-    """An attack run under way in some script run of a session; ``run`` is set when it ends."""
-
-    done: threading.Event = field(default_factory=threading.Event)
-    run: AttackRun | None = None
-
-
-# Streamlit starts the next script run of a session (after a click on Stop) while the stopped one is still
-# scoring its worst perturbation, and the stopped one can no longer write st.session_state (every access is a
-# yield point that raises StopException): its run is handed over here, waited for and taken by the next run.
-_PENDING: OrderedDict[str, _Pending] = OrderedDict()
-_LOCK = threading.Lock()
+RUNS = Handoff(RUN)
 _DRAWS = itertools.count()
-MAX_PENDING = 32  # sessions whose finished-but-not-taken runs are kept
 
 
 @dataclass(frozen=True)
@@ -136,26 +122,17 @@ def execute(request: AttackRequest, container) -> AttackRun:
     Stop (or any click) ends the running search, scores its worst iterate and skips what is left; the
     partial run is stored (whatever ends the script run) before Streamlit's rerun proceeds.
     """
-    run, owner, pending = AttackRun(request), cache.owner(), _Pending()
-    with _LOCK:
-        _PENDING[owner] = pending
-        _PENDING.move_to_end(owner)
-        while len(_PENDING) > MAX_PENDING:
-            _PENDING.popitem(last=False)
+    run = AttackRun(request)
     began = time.perf_counter()
-    try:
-        _execute(request, container, run)
-    except ScriptControlException:  # a click (Stop or another widget) while a bar or curve was being drawn
-        run.stopped = True
-        raise
-    finally:
-        run.seconds = time.perf_counter() - began
-        pending.run = run  # first: the session-state write below raises in a stopped script run
-        pending.done.set()
-        st.session_state[RUN] = run
-        with _LOCK:
-            if _PENDING.get(owner) is pending:
-                del _PENDING[owner]
+    with RUNS.running(cache.owner()) as slot:
+        slot.result = run  # filled in place: whatever ends this script run, the run so far is kept
+        try:
+            _execute(request, container, run)
+        except ScriptControlException:  # a click (Stop or another widget) while a bar or curve was being drawn
+            run.stopped = True
+            raise
+        finally:
+            run.seconds = time.perf_counter() - began
     return run
 
 
@@ -201,21 +178,9 @@ def _execute(request: AttackRequest, container, run: AttackRun) -> None:
         status.update(label=label, state="error" if run.failures else "complete", expanded=False)
 
 
-def stored(timeout: float = 600.0) -> AttackRun | None:
-    """This session's last attack run; one still finishing in a stopped script run is waited for."""
-    owner = cache.owner()
-    with _LOCK:
-        pending = _PENDING.get(owner)
-    if pending is not None:
-        if not pending.done.is_set():
-            with st.spinner("Scoring the worst perturbation found before the stop…"):
-                pending.done.wait(timeout)
-        if pending.run is not None:
-            st.session_state[RUN] = pending.run
-            with _LOCK:
-                if _PENDING.get(owner) is pending:
-                    del _PENDING[owner]
-    return st.session_state.get(RUN)
+def stored() -> AttackRun | None:
+    """This session's last attack run (one still finishing in a stopped script run is waited for)."""
+    return RUNS.stored(cache.owner(), waiting="Scoring the worst perturbation found before the stop…")
 
 
 def with_eps(config: AttackConfig, eps: list[float]) -> AttackConfig:
