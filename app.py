@@ -32,6 +32,7 @@ else:
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/tune:"),
         st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
+        st.Page("pages/features.py", title="Small features", icon=":material/center_focus_strong:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
     ]
     page = st.navigation(pages)

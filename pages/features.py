@@ -1,0 +1,242 @@
+"""Small features: insert fine details (or load pathology boxes), reconstruct, and check each method recovers them.
+
+Thin page: widgets -> FeatureRequest -> explorer.robustness.small_features (via explorer.ui.feature_run) -> figures.
+"""
+# ruff: noqa: E402
+
+from explorer.ui import state
+
+state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import feature_figures, figures
+from explorer.errors import ExplorerError
+from explorer.export import npy_bytes, records_csv
+from explorer.recon.base import available_methods
+from explorer.robustness.boxes import boxes_for, read_boxes
+from explorer.robustness.features import (CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, parse_position,
+                                          place_random, reference_image)
+from explorer.ui import cache, feature_run, pickers, warmup, widgets
+
+POSITIONS = "features.positions"  # the text box of feature positions (a click on the reference adds one)
+
+st.title("Small features")
+st.caption("Insert small features (the paper's 5×5 square, disks, thin lines, blobs) into a fully sampled slice, "
+           "undersample it, and see whether each method recovers them (Darestani, Chaudhari & Heckel, ICML 2021).")
+
+source = state.current_source()
+if source is None:
+    st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
+    st.stop()
+methods = {m.name: m for m in available_methods()}
+
+# ---------------------------------------------------------------- 1. slice and mask
+st.subheader("1 · Slice and sampling mask", divider="gray")
+setup, ref_col = st.columns([1, 1.4], gap="large")
+with widgets.stop_on_error():
+    choice = pickers.slice_and_mask("features", source, setup)
+    problem = choice.problem
+    if problem.slice.acquired_mask is not None:
+        raise ExplorerError("small features need a fully sampled slice: this file is already undersampled")
+warmup.prefetch(problem)
+reference = reference_image(problem.slice.kspace, problem.crop)
+h, w = reference.shape
+
+# ---------------------------------------------------------------- 2. features
+st.subheader("2 · Features", divider="gray")
+c1, c2, c3, c4 = st.columns(4)
+shape = c1.selectbox("Shape", list(SHAPES), key="features.shape", help=" · ".join(f"{k}: {v}" for k, v in SHAPES.items()))
+size = c2.number_input("Size (px)", 1, 64, 5, key="features.size", help="Side, diameter, length or FWHM in pixels.")
+contrast = c3.number_input("Contrast", -10.0, 10.0, round(PAPER_CONTRAST, 4), 0.01, format="%g", key="features.contrast",
+                           help="Amplitude relative to the image maximum (or the local mean); negative = darker. "
+                                "The paper: 1/6 of the maximum.")
+relative_to = c4.selectbox("Relative to", CONTRAST_REFERENCES, key="features.relative_to",
+                           format_func=lambda r: {"max": "image maximum", "local": "local mean"}[r])
+angle, width = 0.0, 1
+if shape == "line":
+    l1, l2 = st.columns(2)
+    angle = l1.number_input("Line angle (°)", -180.0, 180.0, 30.0, 5.0, key="features.angle")
+    width = l2.number_input("Line width (px)", 1, 8, 1, key="features.width")
+mode = st.radio("Insertion", list(MODES), key="features.mode", horizontal=True,
+                format_func=lambda m: {"coil": "through the coil maps (physical)", "paper": "paper mode"}[m],
+                help=" · ".join(f"{k}: {v}" for k, v in MODES.items()))
+with widgets.stop_on_error():
+    template = Feature(shape=shape, size=int(size), contrast=float(contrast), relative_to=relative_to,
+                       angle=float(angle), width=int(width))
+p1, p2, p3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+positions_text = p1.text_input("Positions (row,col; row,col; …): click the reference image to add one",
+                               key=POSITIONS, help=f"Feature centres in the {h}×{w} reference image, row 0 at the top.")
+n_random = p2.number_input("Random features", 0, 32, 0, key="features.random",
+                           help="Placed at random entirely inside the anatomy (never in air), seeded.")
+seed = p3.number_input("Placement seed", 0, 2**31 - 1, 0, key="features.seed")
+with widgets.stop_on_error():
+    placed = tuple(replace(template, row=r, col=c)
+                   for r, c in (parse_position(t) for t in re.split(r"[;\n]+", positions_text) if t.strip()))
+    for f in placed:
+        f.check_inside((h, w))
+    if n_random:
+        placed += place_random(reference, int(n_random), template, int(seed), avoid=placed)
+boxes_file = st.file_uploader("Pathology boxes (annotation CSV, fastMRI+ or Calivà layout)", type=["csv"],
+                              key="features.boxes_csv",
+                              help="The boxes of this file and slice are scored on the unmodified slice.")
+boxes = ()
+if boxes_file is not None:
+    with widgets.stop_on_error():
+        path = state.store_bytes(boxes_file.name, boxes_file.getbuffer())
+        volume = cache.open_volume(source, choice.plane)
+        boxes = tuple(boxes_for(read_boxes(path), volume, choice.index))
+        st.caption(f"{len(boxes)} box(es) for {volume.name} slice {choice.index}" +
+                   ("" if boxes else ": none on this slice (fastMRI+ slices are 0-based)"))
+
+
+def add_clicked() -> None:
+    """Append the clicked pixel of the reference image to the positions."""
+    event = st.session_state.get("features.reference")
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", [])
+    if points:
+        col, row = int(round(points[-1]["x"])), int(round(points[-1]["y"]))
+        text = st.session_state.get(POSITIONS, "").strip()
+        st.session_state[POSITIONS] = f"{text}; {row},{col}" if text else f"{row},{col}"
+
+
+preview = figures.image_figure(reference, "Reference (click to add a feature)", (0.0, float(reference.max())), height=360)
+if placed or boxes:
+    feature_figures.add_boxes(preview, [f.window((h, w)) for f in placed] + [b.rows_cols((h, w)) for b in boxes],
+                              [str(i + 1) for i in range(len(placed))] + [b.label for b in boxes])
+ref_col.plotly_chart(preview, key="features.reference", on_select=add_clicked, selection_mode="points", theme=None,
+                     config={"displaylogo": False, "scrollZoom": True})
+
+# ---------------------------------------------------------------- 3. methods and run
+st.subheader("3 · Methods", divider="gray")
+defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "instant"]
+with widgets.stop_on_error():
+    instances = pickers.method_instances("features", methods, defaults, problem.slice.meta.anatomy)
+request = feature_run.FeatureRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), placed, mode, boxes)
+pressed = st.button("Insert and reconstruct", type="primary", icon=":material/play_arrow:", key="features.run",
+                    disabled=not instances or not (placed or boxes))
+progress = st.container()
+if pressed:
+    with widgets.stop_on_error():
+        page_run = feature_run.execute(request, progress)
+else:
+    page_run = feature_run.stored()
+
+# ---------------------------------------------------------------- 4. results
+if page_run is None:
+    st.info("Place features (or load boxes), choose methods and press **Insert and reconstruct**.",
+            icon=":material/play_arrow:")
+else:
+    st.subheader("4 · Results", divider="gray")
+    shown = page_run.request
+    if shown != request:
+        st.info("Settings changed since the last run: the results below are for the previous settings.",
+                icon=":material/history:")
+    for label, message in page_run.failures.items():
+        st.error(f"**{label}** failed: {message}", icon=":material/error:")
+    if page_run.stopped:
+        st.warning("Stopped: the methods show their best image so far.", icon=":material/stop_circle:")
+    run = page_run.run
+    if run is not None and run.results:
+        truth, without = run.problem.target, run.inserted.reference
+        top = float(truth.max())
+        boxes_rc = [f.window(truth.shape) for f in run.inserted.features]
+        table = pd.DataFrame([{
+            "#": r["feature"] + 1, "Method": next(x.label for x in run.results if x.instance == r["label"]),
+            "Shape": r["shape"], "Row": r["row"], "Col": r["col"], "Size": r["size"], "Contrast": r["contrast"],
+            "Window MSE": r["window_mse"], "Contrast recovery": r["contrast_recovery"], "Local SSIM": r["local_ssim"],
+            "SSIM": r["ssim"], "PSNR": r["psnr"]} for r in run.rows])
+        st.markdown("**Per feature** (window MSE after normalising each image, the paper's score; contrast "
+                    "recovery 1 = the feature's contrast fully recovered; local SSIM around it)")
+        st.dataframe(table, hide_index=True, key="features.table", column_config={
+            c: st.column_config.NumberColumn(format=f) for c, f in [("Window MSE", "%.4f"), ("Contrast recovery", "%.3f"),
+                                                                   ("Local SSIM", "%.4f"), ("SSIM", "%.4f"),
+                                                                   ("PSNR", "%.2f"), ("Contrast", "%g")]})
+        fig = figures.comparison_figure(truth, {r.label: r.image for r in run.results}, (0.0, top),
+                                        subtitles={r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB"
+                                                   for r in run.results if r.metrics},
+                                        uirevision=f"features|{shown.source.spec}|{truth.shape}",
+                                        panel_px=int(min(400, max(240, 1500 / (len(run.results) + 1)))))
+        feature_figures.add_boxes(fig, boxes_rc)
+        st.plotly_chart(fig, key="features.figure", theme=None,
+                        config={"scrollZoom": True, "displaylogo": False,
+                                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]})
+        st.caption("The reference holds the features (numbered boxes). Drag to zoom: all panels share one zoom and "
+                   "one window.")
+        st.markdown("**Detectability**: each feature up close, the same window for every tile")
+        side = int(min(max(48, 4 * max(b[2] - b[0] for b in boxes_rc)), truth.shape[0], truth.shape[1]))
+        tiles = [{"reference without": feature_figures.tile(without, b, side), "reference with": feature_figures.tile(truth, b, side),
+                  **{r.label: feature_figures.tile(r.image, b, side) for r in run.results}} for b in boxes_rc]
+        titles = [f"#{i + 1} {f.shape} {f.size}px {f.contrast:+.3g}" for i, f in enumerate(run.inserted.features)]
+        st.plotly_chart(feature_figures.tiles_figure(tiles, (0.0, top), row_titles=titles), key="features.tiles",
+                        theme=None, config={"displaylogo": False})
+        which = st.selectbox("Line profile through feature", range(len(run.inserted.features)), key="features.profile_of",
+                             format_func=lambda i: titles[i])
+        f = run.inserted.features[which]
+        lo, hi = max(f.col - f.radius - 10, 0), min(f.col + f.radius + 11, truth.shape[1])
+        cols = np.arange(lo, hi)
+        profiles = {"reference with": (cols, truth[f.row, lo:hi]), "reference without": (cols, without[f.row, lo:hi]),
+                    **{r.label: (cols, r.image[f.row, lo:hi]) for r in run.results}}
+        st.plotly_chart(feature_figures.profile_figure(profiles, f"Row {f.row}, columns {lo}–{hi - 1}"),
+                        key="features.profile", theme=None, config={"displaylogo": False})
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{shown.source.label}_s{shown.index}_features")
+        d1, d2, d3 = st.columns(3)
+        d1.download_button("Feature scores (.csv)", records_csv(run.rows), f"{stem}.csv", "text/csv",
+                           key="features.dl.csv", on_click="ignore", icon=":material/table:")
+        d2.download_button("Reference with features (.npy)", npy_bytes(truth), f"{stem}_reference.npy",
+                           key="features.dl.ref", on_click="ignore", icon=":material/download:")
+        d3.download_button("Reconstructions (.npy, stacked)", npy_bytes(np.stack([r.image for r in run.results])),
+                           f"{stem}_recons.npy", key="features.dl.recons", on_click="ignore", icon=":material/download:",
+                           help="Shape (methods, h, w), in the order of the table.")
+    if page_run.box_rows:
+        st.markdown("**Pathology boxes** (scored on the unmodified slice)")
+        st.dataframe(pd.DataFrame(page_run.box_rows), hide_index=True, key="features.box_table")
+
+# ---------------------------------------------------------------- 5. study
+with st.expander("Study: random features over slices → recovery vs whole-image quality", icon=":material/scatter_plot:"):
+    st.caption("N random features per slice (sizes and contrasts drawn from the lists), every chosen method; a "
+               "scatter of the window MSE against whole-image SSIM with its correlation. The paper: \"recovery of "
+               "fine details is strongly correlated with overall reconstruction quality\".")
+    volume = cache.open_volume(source, choice.plane)
+    s1, s2, s3, s4 = st.columns(4)
+    slices = s1.multiselect("Slices", list(range(volume.num_slices)), default=[choice.index], key="features.study_slices")
+    count = s2.number_input("Features per slice", 1, 32, 4, key="features.study_count")
+    sizes_text = s3.text_input("Sizes (px)", "3,5,8", key="features.study_sizes")
+    contrasts_text = s4.text_input("Contrasts", "0.1,0.17,0.25", key="features.study_contrasts")
+    with widgets.stop_on_error():
+        try:
+            sizes = tuple(int(v) for v in sizes_text.split(",") if v.strip())
+            contrasts = tuple(float(v) for v in contrasts_text.split(",") if v.strip())
+        except ValueError:
+            raise ExplorerError("sizes and contrasts: comma-separated numbers") from None
+        if not sizes or not contrasts:
+            raise ExplorerError("sizes and contrasts: give at least one value each")
+        for s_ in sizes:
+            replace(template, size=s_)
+        for c_ in contrasts:
+            replace(template, contrast=c_)
+    study_request = feature_run.StudyRequest(source, tuple(slices), choice.mask, tuple(instances), int(count), template,
+                                             sizes, contrasts, int(seed), mode)
+    study_pressed = st.button("Run study", icon=":material/play_arrow:", key="features.study_run",
+                              disabled=not (slices and instances))
+    study_box = st.container()
+    if study_pressed:
+        with widgets.stop_on_error():
+            study = feature_run.execute_study(study_request, study_box)
+    else:
+        study = feature_run.stored_study()
+    if study is not None and study.rows:
+        if study.stopped:
+            st.warning(f"Stopped after {len(study.records)} of {study.total} reconstructions.", icon=":material/stop_circle:")
+        st.plotly_chart(feature_figures.scatter_figure(study.rows, study.correlations), key="features.scatter",
+                        theme=None, config={"displaylogo": False})
+        st.dataframe(pd.DataFrame([{"Method": k, "n": v["n"], "Pearson r": v["pearson"], "Spearman ρ": v["spearman"]}
+                                   for k, v in study.correlations.items()]), hide_index=True, key="features.corr")
+        st.download_button("Study rows (.csv)", records_csv(study.rows), "feature_study.csv", "text/csv",
+                           key="features.dl.study", on_click="ignore", icon=":material/table:")
