@@ -96,14 +96,10 @@ if boxes_file is not None:
 
 
 def add_clicked() -> None:
-    """Append the clicked pixel of the reference image to the positions."""
-    event = st.session_state.get("features.reference")
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", [])
-    if points:
-        col, row = int(round(points[-1]["x"])), int(round(points[-1]["y"]))
-        text = st.session_state.get(POSITIONS, "").strip()
-        st.session_state[POSITIONS] = f"{text}; {row},{col}" if text else f"{row},{col}"
+    """Append the clicked pixel of the reference image to the positions (runs before the widgets)."""
+    position = feature_run.clicked_position(st.session_state.get("features.reference"))
+    if position is not None:
+        st.session_state[POSITIONS] = feature_run.append_position(st.session_state.get(POSITIONS, ""), position)
 
 
 preview = figures.image_figure(reference, "Reference (click to add a feature)", (0.0, float(reference.max())), height=360)

@@ -121,6 +121,27 @@ def execute(request: FeatureRequest, container) -> PageRun:
     return page_run
 
 
+def clicked_position(event) -> tuple[int, int] | None:
+    """``(row, col)`` of the last point clicked on a heatmap, from a plotly chart's selection state (a dict or
+    Streamlit's event object), or ``None``."""
+    selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", None)
+    points = (selection.get("points") if isinstance(selection, dict) else getattr(selection, "points", None)) or []
+    if not points:
+        return None
+    point = points[-1]
+    try:
+        return int(round(float(point["y"]))), int(round(float(point["x"])))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def append_position(text: str, position: tuple[int, int]) -> str:
+    """The positions text with ``row,col`` appended (``; `` separated)."""
+    text = (text or "").strip().rstrip(";").strip()
+    item = f"{position[0]},{position[1]}"
+    return f"{text}; {item}" if text else item
+
+
 def stored() -> PageRun | None:
     return RUNS.stored(cache.owner(), waiting="Finishing the stopped method…")
 
