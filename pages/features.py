@@ -70,7 +70,7 @@ with widgets.stop_on_error():
     template = Feature(shape=shape, size=int(size), contrast=float(contrast), relative_to=relative_to,
                        angle=float(angle), width=int(width))
 p1, p2, p3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-positions_text = p1.text_input("Positions (row,col; row,col; …): click the reference image to add one",
+positions_text = p1.text_input("Positions (row,col; row,col; …): or drag a small box on the reference image",
                                key=POSITIONS, help=f"Feature centres in the {h}×{w} reference image, row 0 at the top.")
 n_random = p2.number_input("Random features", 0, 32, 0, key="features.random",
                            help="Placed at random entirely inside the anatomy (never in air), seeded.")
@@ -102,11 +102,13 @@ def add_clicked() -> None:
         st.session_state[POSITIONS] = feature_run.append_position(st.session_state.get(POSITIONS, ""), position)
 
 
-preview = figures.image_figure(reference, "Reference (click to add a feature)", (0.0, float(reference.max())), height=360)
+preview = figures.image_figure(reference, "Reference: drag a small box to add a feature at its centre",
+                               (0.0, float(reference.max())), height=360)
+preview.update_layout(dragmode="select")
 if placed or boxes:
     feature_figures.add_boxes(preview, [f.window((h, w)) for f in placed] + [b.rows_cols((h, w)) for b in boxes],
                               [str(i + 1) for i in range(len(placed))] + [b.label for b in boxes])
-ref_col.plotly_chart(preview, key="features.reference", on_select=add_clicked, selection_mode="points", theme=None,
+ref_col.plotly_chart(preview, key="features.reference", on_select=add_clicked, selection_mode=("box", "points"), theme=None,
                      config={"displaylogo": False, "scrollZoom": True})
 
 # ---------------------------------------------------------------- 3. methods and run

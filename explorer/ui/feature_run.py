@@ -122,17 +122,23 @@ def execute(request: FeatureRequest, container) -> PageRun:
 
 
 def clicked_position(event) -> tuple[int, int] | None:
-    """``(row, col)`` of the last point clicked on a heatmap, from a plotly chart's selection state (a dict or
-    Streamlit's event object), or ``None``."""
+    """``(row, col)`` the user picked on the reference heatmap, from a plotly chart's selection state (a dict or
+    Streamlit's event object): the centre of the last box drawn, else the last point clicked; else ``None``."""
     selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", None)
-    points = (selection.get("points") if isinstance(selection, dict) else getattr(selection, "points", None)) or []
-    if not points:
-        return None
-    point = points[-1]
+
+    def field(name):
+        return (selection.get(name) if isinstance(selection, dict) else getattr(selection, name, None)) or []
+
     try:
-        return int(round(float(point["y"]))), int(round(float(point["x"])))
-    except (KeyError, TypeError, ValueError):
-        return None
+        boxes, points = field("box"), field("points")
+        if boxes:
+            x, y = boxes[-1]["x"], boxes[-1]["y"]
+            return int(round((float(y[0]) + float(y[1])) / 2)), int(round((float(x[0]) + float(x[1])) / 2))
+        if points:
+            return int(round(float(points[-1]["y"]))), int(round(float(points[-1]["x"])))
+    except (KeyError, IndexError, TypeError, ValueError):
+        pass
+    return None
 
 
 def append_position(text: str, position: tuple[int, int]) -> str:

@@ -91,11 +91,15 @@ def test_features_page_run_views_and_library_agreement():
     np.testing.assert_allclose(table["SSIM"].to_numpy(), [r["ssim"] for r in run.rows], rtol=1e-6)
 
 
-def test_a_clicked_pixel_becomes_a_position():
-    """The selection event of a click on the reference heatmap (x = column, y = row) -> ``row,col``."""
-    event = {"selection": {"points": [{"x": 10, "y": 3, "z": 0.5}, {"x": 33.2, "y": 20.8, "z": 0.1}]}}
+def test_a_picked_pixel_becomes_a_position():
+    """A box drawn on the reference heatmap (x = columns, y = rows) -> its centre ``row,col``; a clicked point
+    -> itself."""
+    event = {"selection": {"points": [], "box": [{"x": [1, 2], "y": [1, 2]}, {"x": [30.4, 36.2], "y": [18.1, 23.9]}]}}
     assert feature_run.clicked_position(event) == (21, 33)
-    assert feature_run.clicked_position({"selection": {"points": []}}) is None
+    event = {"selection": {"points": [{"x": 10, "y": 3, "z": 0.5}, {"x": 33.2, "y": 20.8, "z": 0.1}], "box": []}}
+    assert feature_run.clicked_position(event) == (21, 33)
+    assert feature_run.clicked_position({"selection": {"points": [], "box": []}}) is None
+    assert feature_run.clicked_position(None) is None
     assert feature_run.append_position("", (21, 33)) == "21,33"
     assert feature_run.append_position("1,2; ", (21, 33)) == "1,2; 21,33"
 
