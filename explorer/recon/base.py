@@ -63,12 +63,15 @@ class Capabilities:
         batches: reconstructing several slices in one call is cheaper than one by one.
         cost: ``"instant"`` (well under a second: safe to compute before asked), ``"interactive"``
             (seconds), ``"long"`` (a per-slice fit of a minute or more: reports a loss, can be stopped).
+        adapt_lr: Adam learning rate of test-time training of the weights (methods with ``weights``; the
+            TTT paper's: U-net 1e-5, VarNet 1e-4), or ``None``.
     """
 
     gradient: str = "exact"
     weights: bool = False
     batches: bool = False
     cost: str = "interactive"
+    adapt_lr: float | None = None
 
     def __post_init__(self) -> None:
         if self.gradient not in GRADIENTS:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -275,7 +275,7 @@ def _anatomy_defaults(anatomy: str | None) -> dict[str, str]:
 @register("unet", "U-net", "trained", UnetConfig,
           "fastMRI U-net trained end to end: zero-filled RSS magnitude in, de-aliased magnitude out.",
           anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
-          cache_token=lambda config: file_token(config), capabilities=CAPABILITIES,
+          cache_token=lambda config: file_token(config), capabilities=replace(CAPABILITIES, adapt_lr=1e-5),
           weights_file=lambda config: weights_file(config))
 def unet(config: UnetConfig) -> Reconstructor:
     """fastMRI's U-net (Ronneberger et al. 2015; Zbontar et al. 2018) from a checkpoint."""
@@ -285,7 +285,7 @@ def unet(config: UnetConfig) -> Reconstructor:
 @register("varnet", "E2E VarNet", "trained", VarNetConfig,
           "fastMRI end-to-end VarNet: learned coil maps, cascades of U-net + soft data consistency in k-space.",
           anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
-          cache_token=lambda config: file_token(config), capabilities=CAPABILITIES,
+          cache_token=lambda config: file_token(config), capabilities=replace(CAPABILITIES, adapt_lr=1e-4),
           weights_file=lambda config: weights_file(config))
 def varnet(config: VarNetConfig) -> Reconstructor:
     """End-to-end variational network (Sriram et al. 2020) from a checkpoint."""

@@ -1,0 +1,246 @@
+"""Test-time training (Darestani, Liu & Heckel, ICML 2022): adapt a trained network to one slice, with
+self-validation and rollback.
+
+Self-supervised loss on the measured data, ``||M_t (y - k(y_t))||_1 / ||M_t y||_1`` (l1 of the real and
+imaginary parts, as the TTT code), where ``k`` is the network's predicted multi-coil k-space
+(:meth:`~explorer.recon.base.NetworkReconstructor.kspace`: VarNet's own; ``F S x`` with the engine's ESPIRiT
+maps for a U-net), ``y_t = M_t y`` the training entries the network sees and ``M_t`` their mask.
+
+Self-validation: a seeded ``holdout`` fraction of the sampled k-space locations outside the fully sampled centre
+(the centre stays for the coil maps and VarNet's sensitivity network), drawn without replacement, is held out;
+training sees the rest. The held-out error ``||M_v (y - k(y_t))||_1 / ||M_v y||_1`` is tracked every step;
+training stops when its mean over the last ``window`` steps exceeds the mean over the ``window`` before (checked
+once ``3 window`` steps are done), or after ``steps``; the weights with the lowest held-out error are restored
+(the papers' code does not roll back). The adapted network then reconstructs from all measurements.
+
+Every weight of a trainable deep copy is adapted (:func:`~explorer.engine.trainable_copy`): the cached model is
+never touched.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, run_method, trainable_copy
+from explorer.engine.core import kspace_loss
+from explorer.errors import ExplorerError
+from explorer.recon.base import ProgressFn, Throttle
+
+STOP_REASONS = ("held-out error rose", "max steps", "stopped")
+
+
+@dataclass(frozen=True)
+class TTTConfig:
+    """Test-time training settings (frozen: a cache key).
+
+    Attributes:
+        steps: maximum Adam steps.
+        lr: learning rate; 0 = the method's declared ``capabilities.adapt_lr``.
+        window: ``W`` of the stopping rule (steps).
+        holdout: fraction of the sampled locations outside the centre held out for self-validation (0: none;
+            then no early stop and no rollback: the last weights are used).
+        seed: the hold-out draw.
+        rollback: restore the weights of the lowest held-out error.
+        monitor: score SSIM against the reference every ``monitor`` steps (0 = never; costs a forward).
+    """
+
+    steps: int = 200
+    lr: float = 0.0
+    window: int = 20
+    holdout: float = 0.05
+    seed: int = 0
+    rollback: bool = True
+    monitor: int = 0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.steps <= 100000, f"TTT steps must be in [1, 100000], got {self.steps}"),
+            (0 <= self.lr <= 1 and math.isfinite(self.lr), f"TTT learning rate must be in [0, 1], got {self.lr}"),
+            (1 <= self.window <= 10000, f"TTT window must be in [1, 10000], got {self.window}"),
+            (0 <= self.holdout < 0.5, f"hold-out fraction must be in [0, 0.5), got {self.holdout}"),
+            (0 <= self.seed < 2**32, f"seed must be in [0, 2**32), got {self.seed}"),
+            (0 <= self.monitor <= 100000, f"monitor interval must be >= 0, got {self.monitor}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ExplorerError(message)
+
+
+def split_holdout(mask: torch.Tensor, center: torch.Tensor | None, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split the sampled locations into training and held-out masks (seeded, without replacement).
+
+    Args:
+        mask: bool sampling mask ``(1, 1, H, W)`` or ``(1, 1, 1, W)``.
+        center: bool mask of the fully sampled centre (never held out), broadcastable to ``mask``, or ``None``.
+        fraction: share of the sampled locations outside the centre to hold out.
+
+    Returns:
+        ``(train, held_out)``: bool masks of ``mask``'s shape; disjoint, their union is ``mask``.
+    """
+    mask = mask.bool().cpu()
+    eligible = mask & ~(center.bool().cpu().expand_as(mask) if center is not None else torch.zeros_like(mask))
+    index = torch.nonzero(eligible.flatten()).flatten()
+    count = min(max(int(round(fraction * len(index))), 1 if fraction > 0 else 0), max(len(index) - 1, 0))
+    held = torch.zeros(mask.numel(), dtype=torch.bool)
+    if count:
+        generator = torch.Generator().manual_seed(int(seed))
+        held[index[torch.randperm(len(index), generator=generator)[:count]]] = True
+    held = held.view_as(mask)
+    return mask & ~held, held
+
+
+def should_stop(held_out: list[float], window: int) -> bool:
+    """The stopping rule: after ``3 window`` steps, the mean of the last ``window`` held-out errors exceeds the mean
+    of the ``window`` before."""
+    if len(held_out) < 3 * window:
+        return False
+    last = np.mean(held_out[-window:])
+    before = np.mean(held_out[-2 * window:-window])
+    return bool(last > before)
+
+
+@dataclass(frozen=True, eq=False)
+class TTTResult:
+    """Before and after test-time training of one instance on one slice.
+
+    Attributes:
+        before / after: the engine's scored results with the original and the adapted weights.
+        steps: steps run; best_step: the step whose weights are used (0 = the original weights).
+        stop_reason: one of :data:`STOP_REASONS`; seconds: wall time of the training.
+        history: per step ``(step, train loss, held-out error or None, SSIM or None)``.
+        lr: the learning rate used; holdout: the held-out share of the sampled locations (outside the centre).
+    """
+
+    before: MethodResult
+    after: MethodResult
+    steps: int
+    best_step: int
+    stop_reason: str
+    seconds: float
+    history: tuple[tuple[int, float, float | None, float | None], ...]
+    lr: float
+    holdout: float
+
+    def row(self, reference: MethodResult | None = None) -> dict:
+        """A flat record; with the result of a model trained on the target distribution, the gap closed
+        ``(SSIM_TTT - SSIM_PQ) / (SSIM_QQ - SSIM_PQ)``."""
+        b, a = self.before.metrics or {}, self.after.metrics or {}
+        out = {"label": self.after.instance or self.after.label, "method": self.after.method, "steps": self.steps,
+               "best_step": self.best_step, "stop_reason": self.stop_reason, "seconds": self.seconds, "lr": self.lr,
+               "holdout": self.holdout}
+        for name in ("ssim", "psnr", "nmse"):
+            out[f"{name}_before"], out[f"{name}_after"] = b.get(name), a.get(name)
+        if reference is not None and reference.metrics:
+            out["ssim_reference"] = reference.metrics["ssim"]
+            out["gap_closed"] = gap_closed(b.get("ssim"), a.get("ssim"), reference.metrics["ssim"])
+        return out
+
+
+def gap_closed(before: float | None, after: float | None, reference: float | None) -> float | None:
+    """``(after - before) / (reference - before)``; ``None`` when undefined (no gap, or a metric missing)."""
+    if before is None or after is None or reference is None or abs(reference - before) < 1e-12:
+        return None
+    return (after - before) / (reference - before)
+
+
+def test_time_train(problem: Problem, method: MethodInstance | str, config: TTTConfig = TTTConfig(),
+                    progress: ProgressFn | None = None, before: MethodResult | None = None) -> TTTResult:
+    """Adapt ``method``'s weights to ``problem`` (see the module docstring).
+
+    Args:
+        progress: ``progress(step, total, info)`` with ``info = {"loss", "held_out", "ssim", "best_step"}``;
+            returning True stops training (the best weights so far are used).
+        before: the instance's result with its original weights, if already computed.
+
+    Raises:
+        ExplorerError: a method without weights, or nothing left to train on.
+    """
+    instance = as_instance(method)
+    if not instance.capabilities.weights:
+        raise ExplorerError(f"{instance.display} has no trained weights to adapt at test time")
+    lr = config.lr or instance.capabilities.adapt_lr
+    if not lr:
+        raise ExplorerError(f"{instance.display} declares no test-time learning rate: give one")
+    before = before if before is not None else run_method(problem, instance)
+    adapted = trainable_copy(instance)
+    op = problem.operator(instance.spec.needs_maps(instance.config) or True)
+    y = problem.y.detach()
+    mask = problem.sampled.mask.to(problem.device)
+    center = _center(problem)
+    train_mask, held_mask = split_holdout(problem.sampled.mask, center, config.holdout, config.seed)
+    train_mask, held_mask = train_mask.to(problem.device), held_mask.to(problem.device)
+    if not bool(train_mask.any()):
+        raise ExplorerError("nothing left to train on: lower the hold-out fraction")
+    y_train = y * train_mask
+    train_op = type(op)(mask=train_mask, maps=op.maps)
+    module = adapted.module
+    optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    throttle = Throttle(progress)
+    history: list[tuple[int, float, float | None, float | None]] = []
+    held_errors: list[float] = []
+    best_error, best_step, best_state = math.inf, 0, None
+    has_holdout = bool(held_mask.any())
+    reason = "max steps"
+    start = time.perf_counter()
+    with torch.enable_grad():
+        for step in range(1, config.steps + 1):
+            optimizer.zero_grad(set_to_none=True)
+            predicted = adapted.kspace(y_train, train_op)
+            loss = kspace_loss(predicted, y, train_mask).mean()
+            loss.backward()
+            held = None
+            if has_holdout:
+                with torch.no_grad():
+                    held = float(kspace_loss(predicted.detach(), y, held_mask).mean())
+                held_errors.append(held)
+                if held < best_error:  # these weights (before this step's update) are the best so far
+                    best_error, best_step = held, step - 1
+                    if config.rollback:
+                        best_state = copy.deepcopy(module.state_dict())
+            optimizer.step()
+            ssim = None
+            if config.monitor and problem.target is not None and step % config.monitor == 0:
+                ssim = run_method(problem, instance, reconstructor=adapted).metrics["ssim"]
+            history.append((step, float(loss.detach()), held, ssim))
+            if throttle.due(step, config.steps) or ssim is not None:
+                if throttle.report(step, config.steps, {"loss": history[-1][1], "held_out": held, "ssim": ssim,
+                                                        "best_step": best_step}):
+                    reason = "stopped"
+                    break
+            if has_holdout and should_stop(held_errors, config.window):
+                reason = "held-out error rose"
+                break
+    seconds = time.perf_counter() - start
+    steps = len(history)
+    if config.rollback and best_state is not None:
+        module.load_state_dict(best_state)
+    else:
+        best_step = steps
+    after = run_method(problem, instance, reconstructor=adapted)
+    return TTTResult(before, after, steps, best_step, reason, seconds, tuple(history), float(lr), config.holdout)
+
+
+def _center(problem: Problem) -> torch.Tensor | None:
+    """The fully sampled centre of the mask (columns for 1D masks, a square for 2D), bool like the mask."""
+    mask = problem.sampled.mask
+    n = int(problem.sampled.num_low_frequencies)
+    if n <= 0:
+        return None
+    center = torch.zeros_like(mask, dtype=torch.bool)
+    h, w = mask.shape[-2:]
+    c0 = w // 2 - n // 2
+    if h == 1:
+        center[..., c0:c0 + n] = True
+    else:
+        r0 = h // 2 - n // 2
+        center[..., r0:r0 + n, c0:c0 + n] = True
+    return center & mask.bool()
+
+
+__all__ = ["STOP_REASONS", "TTTConfig", "TTTResult", "gap_closed", "should_stop", "split_holdout", "test_time_train"]

@@ -1,0 +1,115 @@
+"""Test-time training: the self-supervised loss, the hold-out split, the stopping rule, rollback, and that the
+cached model and results stay untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.data.slice import Slice, SliceMeta
+from explorer.engine import MethodInstance, prepare, run_method
+from explorer.engine.core import kspace_loss
+from explorer.errors import ExplorerError
+from explorer.masks import MaskConfig
+from explorer.physics import Operator, fft2c
+from explorer.recon.base import get_method
+from explorer.robustness.ttt import TTTConfig, gap_closed, should_stop, split_holdout
+from explorer.robustness.ttt import test_time_train as run_ttt
+from explorer.robustness.features import reference_image
+from tests.conftest import phantom, smooth_maps
+
+H = W = 32
+
+
+def test_self_supervised_loss_is_zero_at_the_true_image():
+    maps, x = smooth_maps(4, H, W), phantom(H, W)
+    mask = torch.zeros(1, 1, 1, W, dtype=torch.bool)
+    mask[..., ::3] = True
+    op = Operator(mask=mask, maps=maps[None])
+    y = op.forward(x[None])
+    assert float(kspace_loss(fft2c(maps[None] * x[None]), y, mask)) == 0.0
+    assert float(kspace_loss(fft2c(maps[None] * (x[None] * 1.1)), y, mask)) == pytest.approx(0.1, rel=1e-4)
+
+
+def test_holdout_is_disjoint_seeded_and_spares_the_centre():
+    mask = torch.zeros(1, 1, 1, 64, dtype=torch.bool)
+    mask[..., ::2] = True
+    center = torch.zeros_like(mask)
+    center[..., 28:36] = True
+    train, held = split_holdout(mask, center & mask, 0.25, seed=3)
+    assert not bool((train & held).any()) and bool(((train | held) == mask).all())
+    assert not bool((held & center).any())
+    outside = int((mask & ~center).sum())
+    assert int(held.sum()) == round(0.25 * outside)
+    again_train, again_held = split_holdout(mask, center & mask, 0.25, seed=3)
+    assert torch.equal(held, again_held) and torch.equal(train, again_train)
+    assert not torch.equal(held, split_holdout(mask, center & mask, 0.25, seed=4)[1])
+    assert int(split_holdout(mask, None, 0.0, 0)[1].sum()) == 0
+    assert int(split_holdout(mask, center & mask, 0.001, 0)[1].sum()) == 1  # at least one location
+
+
+def test_stopping_rule_on_synthetic_curves():
+    falling = list(np.linspace(1.0, 0.5, 90))
+    assert not any(should_stop(falling[:n], 10) for n in range(1, 91))
+    u_shape = list(np.r_[np.linspace(1.0, 0.5, 40), np.linspace(0.5, 1.0, 40)])
+    first = next(n for n in range(1, 81) if should_stop(u_shape[:n], 10))
+    assert 40 < first <= 60  # soon after the minimum, never before 3W steps
+    assert not should_stop(u_shape[:29], 10)
+
+
+def test_gap_closed():
+    assert gap_closed(0.8, 0.9, 0.9) == pytest.approx(1.0)
+    assert gap_closed(0.8, 0.85, 0.9) == pytest.approx(0.5)
+    assert gap_closed(0.8, 0.75, 0.9) == pytest.approx(-0.5)
+    assert gap_closed(0.8, 0.9, 0.8) is None and gap_closed(None, 0.9, 0.95) is None
+
+
+def _problem():
+    maps, x = smooth_maps(4, H, W), phantom(H, W)
+    k = fft2c(maps * x).to(torch.complex64)
+    meta = SliceMeta(source="test", index=0, num_slices=1, challenge="multicoil", padding=(0, W),
+                     attrs={"acquisition": "CORPD_FBK"})
+    slc = Slice(kspace=k, target=reference_image(k, (H, W)), meta=meta)
+    return prepare(slc, MaskConfig("equispaced_fraction", 3.0, center_fraction=0.25), "cpu")
+
+
+@pytest.mark.parametrize("kind", ["unet", "varnet"])
+def test_ttt_rolls_back_to_the_best_held_out_step_and_leaves_the_cache_alone(kind, tiny_checkpoints):
+    problem = _problem()
+    spec = get_method(kind)
+    instance = MethodInstance(kind, kind, spec.make_config({"checkpoint": str(tiny_checkpoints[kind])}))
+    model = instance.build().module
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    before = run_method(problem, instance)
+    result = run_ttt(problem, instance, TTTConfig(steps=12, lr=1e-3, window=2, holdout=0.25, seed=0),
+                             before=before)
+    held = [h[2] for h in result.history]
+    assert all(h is not None for h in held)
+    # the weights used are those of the lowest held-out error (best_step 0 = the original weights)
+    assert result.best_step == int(np.argmin(held))
+    assert result.stop_reason in ("held-out error rose", "max steps")
+    assert result.steps <= 12 and result.history[0][0] == 1
+    # the shared model is untouched, and so is the clean result
+    for k, v in instance.build().module.state_dict().items():
+        torch.testing.assert_close(v, weights[k], rtol=0, atol=0)
+    np.testing.assert_array_equal(run_method(problem, instance).image, before.image)
+    if result.best_step == 0:
+        np.testing.assert_allclose(result.after.image, before.image, rtol=1e-5, atol=1e-7)
+    else:
+        assert not np.allclose(result.after.image, before.image)
+    row = result.row(before)
+    assert row["gap_closed"] is None and row["ssim_before"] == before.metrics["ssim"]
+
+
+def test_ttt_stop_and_errors(tiny_checkpoints):
+    problem = _problem()
+    instance = MethodInstance("varnet", "varnet", get_method("varnet").make_config({"checkpoint": str(tiny_checkpoints["varnet"])}))
+    result = run_ttt(problem, instance, TTTConfig(steps=50, lr=1e-3, holdout=0.0),
+                             progress=lambda step, total, info: step >= 3)
+    assert result.stop_reason == "stopped" and 3 <= result.steps < 50  # reports are throttled: stops at the next one
+    assert result.best_step == result.steps  # no hold-out: the last weights
+    with pytest.raises(ExplorerError, match="no trained weights"):
+        run_ttt(problem, "zero_filled")
+    with pytest.raises(ExplorerError, match="hold-out fraction"):
+        TTTConfig(holdout=0.6)
