@@ -113,3 +113,28 @@ def test_ttt_stop_and_errors(tiny_checkpoints):
         run_ttt(problem, "zero_filled")
     with pytest.raises(ExplorerError, match="hold-out fraction"):
         TTTConfig(holdout=0.6)
+
+
+def test_ttt_cli(capsys, tmp_path, tiny_checkpoints):
+    import json  # noqa: PLC0415
+
+    from explorer.cli import main  # noqa: PLC0415
+    from explorer.data.fastmri import write_volume  # noqa: PLC0415
+    from tests.conftest import multicoil_kspace  # noqa: PLC0415
+
+    path = write_volume(tmp_path / "v.h5", multicoil_kspace(slices=1, coils=4, h=H, w=W))
+    argv = ["ttt", "--data", str(path), "--mask", "equispaced_fraction", "--acceleration", "3", "--center-fraction",
+            "0.25", "--method", "varnet", "--set", f"varnet.checkpoint={tiny_checkpoints['varnet']}", "--steps", "6",
+            "--lr", "1e-3", "--window", "2", "--holdout", "0.25", "--reference-checkpoint",
+            str(tiny_checkpoints["varnet"]), "--json", "--out", str(tmp_path / "out")]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    (row,) = out["results"]
+    assert row["steps"] <= 6 and row["stop_reason"] in ("held-out error rose", "max steps")
+    assert row["ssim_reference"] == pytest.approx(row["ssim_before"])  # the same checkpoint as reference: no gap
+    assert row["gap_closed"] is None
+    assert (tmp_path / "out" / "ttt.csv").exists() and (tmp_path / "out" / "varnet_after.npy").exists()
+    assert main(["ttt", "--data", str(path), "--method", "l1"]) == 2
+    assert "no trained weights" in capsys.readouterr().err
+    assert main(["ttt", "--data", str(path), "--method", "varnet", "--holdout", "0.7"]) == 2
+    assert "hold-out fraction" in capsys.readouterr().err
