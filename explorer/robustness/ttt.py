@@ -171,7 +171,6 @@ def test_time_train(problem: Problem, method: MethodInstance | str, config: TTTC
     adapted = trainable_copy(instance)
     op = problem.operator(instance.spec.needs_maps(instance.config) or True)
     y = problem.y.detach()
-    mask = problem.sampled.mask.to(problem.device)
     center = _center(problem)
     train_mask, held_mask = split_holdout(problem.sampled.mask, center, config.holdout, config.seed)
     train_mask, held_mask = train_mask.to(problem.device), held_mask.to(problem.device)
