@@ -169,7 +169,7 @@ def test_time_train(problem: Problem, method: MethodInstance | str, config: TTTC
         raise ExplorerError(f"{instance.display} declares no test-time learning rate: give one")
     before = before if before is not None else run_method(problem, instance)
     adapted = trainable_copy(instance)
-    op = problem.operator(instance.spec.needs_maps(instance.config) or True)
+    op = problem.operator(problem.slice.num_coils > 1)  # maps for networks that form F S x (e.g. the U-net)
     y = problem.y.detach()
     center = _center(problem)
     train_mask, held_mask = split_holdout(problem.sampled.mask, center, config.holdout, config.seed)
