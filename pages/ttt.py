@@ -1,0 +1,134 @@
+"""Test-time training: adapt a trained network to one slice (self-supervised, self-validated) and compare it with
+the network as shipped and with one trained on this data's distribution.
+
+Thin page: widgets -> TTTRequest -> explorer.robustness.ttt (via explorer.ui.ttt_run) -> figures.
+"""
+# ruff: noqa: E402
+
+from explorer.ui import state
+
+state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+
+from dataclasses import fields
+
+import pandas as pd
+import streamlit as st
+
+from explorer import figures
+from explorer.export import records_csv
+from explorer.recon.base import MethodInstance, available_methods
+from explorer.robustness.ttt import TTTConfig
+from explorer.ui import cache, pickers, ttt_run, warmup, widgets
+
+st.title("Test-time training")
+st.caption("Adapt a trained network to the slice in front of it with a self-supervised loss on its own "
+           "measurements, stopping on held-out measurements (Darestani, Liu & Heckel, ICML 2022).")
+
+source = state.current_source()
+if source is None:
+    st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
+    st.stop()
+methods = {m.name: m for m in available_methods() if m.capabilities.weights}
+
+st.subheader("1 · Slice and sampling mask", divider="gray")
+setup, info = st.columns([1, 1.4], gap="large")
+with widgets.stop_on_error():
+    choice = pickers.slice_and_mask("ttt", source, setup)
+problem = choice.problem
+warmup.prefetch(problem)
+anatomy = problem.slice.meta.anatomy
+info.markdown(f"**Actual acceleration R = {problem.sampled.acceleration:.2f}** · {problem.slice.num_coils} coil(s) · "
+              f"anatomy: {anatomy or 'unknown'}")
+info.caption("A distribution shift to try: a network trained on knees (checkpoint `knee`) on brain data, with the "
+             "brain-trained network as the in-distribution reference.")
+
+st.subheader("2 · Network and settings", divider="gray")
+left, right = st.columns(2, gap="large")
+name = left.selectbox("Network", list(methods), format_func=lambda n: methods[n].label, key="ttt.method")
+spec = methods[name]
+with widgets.stop_on_error(), left.expander(f"**{spec.label}** parameters (the network to adapt)", expanded=True):
+    config = widgets.method_config(spec, "ttt.params", anatomy=anatomy)
+instance = MethodInstance(name, name, config)
+reference = None
+if any(f.name == "checkpoint" for f in fields(config)):
+    ref_text = left.text_input("Reference checkpoint (trained on this data's distribution; empty = none)",
+                               anatomy if anatomy in ("knee", "brain") else "", key="ttt.reference",
+                               help="The same network trained on data like this slice: SSIM_QQ of the gap closed.")
+    if ref_text.strip():
+        with widgets.stop_on_error():
+            ref_config = spec.make_config({**{f.name: getattr(config, f.name) for f in fields(config)},
+                                           "checkpoint": ref_text.strip()}, anatomy=anatomy)
+            reference = MethodInstance(f"{name}_reference", name, ref_config)
+            reference.spec.cache_token(ref_config)  # a missing checkpoint: one clear error now
+r1, r2, r3 = right.columns(3)
+steps = r1.number_input("Max steps", 1, 20000, 200, key="ttt.steps")
+lr = r2.number_input("Learning rate (0 = the network's)", 0.0, 1.0, 0.0, format="%g", key="ttt.lr",
+                     help=f"0 uses {spec.label}'s declared rate ({spec.capabilities.adapt_lr:g}).")
+window = r3.number_input("Window W", 1, 1000, 20, key="ttt.window",
+                         help="Stop when the mean held-out error of the last W steps exceeds that of the W before.")
+r4, r5, r6 = right.columns(3)
+holdout = r4.number_input("Held-out share", 0.0, 0.45, 0.05, 0.01, format="%g", key="ttt.holdout",
+                          help="Of the sampled locations outside the fully sampled centre (self-validation).")
+seed = r5.number_input("Hold-out seed", 0, 2**31 - 1, 0, key="ttt.seed")
+monitor = r6.number_input("SSIM every N steps (0 = off)", 0, 1000, 10 if problem.target is not None else 0,
+                          key="ttt.monitor", help="Scores the adapted network against the reference (a forward pass).")
+rollback = right.toggle("Roll back to the lowest held-out error", True, key="ttt.rollback",
+                        help="The papers' code keeps the last weights; the explorer restores the best held-out ones.")
+with widgets.stop_on_error():
+    ttt_config = TTTConfig(steps=int(steps), lr=float(lr), window=int(window), holdout=float(holdout), seed=int(seed),
+                           rollback=bool(rollback), monitor=int(monitor))
+request = ttt_run.TTTRequest(source, choice.plane, choice.index, choice.mask, instance, reference, ttt_config)
+pressed = st.button("Run test-time training", type="primary", icon=":material/model_training:", key="ttt.run")
+progress = st.container()
+if pressed:
+    with widgets.stop_on_error():
+        page_run = ttt_run.execute(request, progress)
+else:
+    page_run = ttt_run.stored()
+if page_run is None:
+    st.info("Choose a network and press **Run test-time training**.", icon=":material/model_training:")
+    st.stop()
+
+st.subheader("3 · Results", divider="gray")
+if page_run.request != request:
+    st.info("Settings changed since the last run: the results below are for the previous settings.",
+            icon=":material/history:")
+if page_run.error:
+    st.error(page_run.error, icon=":material/error:")
+    st.stop()
+result = page_run.result
+if result is None:
+    st.warning("Stopped before training began.", icon=":material/stop_circle:")
+    st.stop()
+if result.stop_reason == "stopped":
+    st.warning(f"Stopped after {result.steps} steps: the weights of step {result.best_step} are used.",
+               icon=":material/stop_circle:")
+row = result.row(page_run.reference)
+shown_problem = cache.problem(page_run.request.source, page_run.request.plane, page_run.request.index,
+                                      page_run.request.mask)
+images = {"as shipped": result.before.image, "after TTT": result.after.image}
+if page_run.reference is not None:
+    images["in-distribution"] = page_run.reference.image
+target = shown_problem.target
+top = float(target.max()) if target is not None else max(float(im.max()) for im in images.values())
+metrics = {"as shipped": result.before.metrics, "after TTT": result.after.metrics,
+           "in-distribution": page_run.reference.metrics if page_run.reference is not None else None}
+subtitles = {k: f"SSIM {m['ssim']:.3f} · PSNR {m['psnr']:.2f} dB" for k, m in metrics.items() if m and k in images}
+fig = figures.comparison_figure(target, images, (0.0, top), subtitles=subtitles,
+                                uirevision=f"ttt|{page_run.request.source.spec}|{shown_problem.crop}")
+st.plotly_chart(fig, key="ttt.figure", theme=None, config={"scrollZoom": True, "displaylogo": False})
+table = pd.DataFrame([{"Network": k, "SSIM": m["ssim"], "PSNR (dB)": m["psnr"], "NMSE": m["nmse"]}
+                      for k, m in metrics.items() if m])
+c1, c2 = st.columns([2, 1], gap="large")
+c1.dataframe(table, hide_index=True, key="ttt.table")
+gap = row.get("gap_closed")
+c2.metric("Gap closed", "—" if gap is None else f"{gap:.0%}",
+          help="(SSIM after TTT − SSIM as shipped) / (SSIM in-distribution − SSIM as shipped)")
+c2.caption(f"{result.steps} steps ({result.stop_reason}), weights of step {result.best_step}, lr {result.lr:g}, "
+           f"{result.seconds:.1f} s")
+st.plotly_chart(ttt_run.curves_figure(result.history), key="ttt.curves", theme=None, config={"displaylogo": False})
+st.caption("Left: the self-supervised loss on the training entries and the error on the held-out entries "
+           "(relative l1); the weights of the lowest held-out error are used. Right: SSIM against the fully "
+           "sampled reference, when monitored.")
+st.download_button("Results (.csv)", records_csv([row]), "ttt.csv", "text/csv", key="ttt.dl", on_click="ignore",
+                   icon=":material/table:")

@@ -1,0 +1,76 @@
+"""AppTest of the Test-time training page on the 64x64 embedded brain sample with the shipped checkpoints:
+knee-trained VarNet adapted to brain data, the brain-trained one as the reference; bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from explorer.robustness.ttt import gap_closed
+from explorer.ui import ttt_run
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _env(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
+        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.delenv("EXPLORER_DATA_DIR", raising=False)
+        mp.delenv("EXPLORER_DEVICE", raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        yield
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
+def _page(family: str = "brain") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.sidebar.selectbox(key="src.family").set_value(family).run()
+    at.switch_page("pages/ttt.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_knee_varnet_adapted_to_brain_with_the_brain_varnet_as_reference():
+    at = _page()
+    assert at.title[0].value == "Test-time training"
+    assert set(at.selectbox(key="ttt.method").options) == {"U-net", "E2E VarNet"}  # the methods with weights
+    at.selectbox(key="ttt.method").set_value("varnet").run()
+    at.text_input(key="ttt.params.varnet.checkpoint.brain").set_value("knee").run()
+    assert at.text_input(key="ttt.reference").value == "brain"
+    at.number_input(key="ttt.steps").set_value(10).run()
+    at.number_input(key="ttt.window").set_value(2).run()
+    at.number_input(key="ttt.monitor").set_value(5).run()
+    at.button(key="ttt.run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["Network"]) == ["as shipped", "after TTT", "in-distribution"]
+    run = at.session_state[ttt_run.RUNS.key]
+    result = run.result
+    assert result.steps <= 10 and 0 <= result.best_step <= result.steps
+    expected = gap_closed(table["SSIM"][0], table["SSIM"][1], table["SSIM"][2])
+    shown = at.metric[0].value
+    assert shown == ("—" if expected is None else f"{expected:.0%}")
+    assert table["SSIM"][2] != table["SSIM"][0]  # the brain network differs from the knee one
+    curves = json.loads([c for c in at.main.get("plotly_chart") if c.key == "ttt.curves"][0].proto.spec)
+    assert {d["name"] for d in curves["data"]} == {"training loss", "held-out error", "SSIM"}
+    assert len(json.loads([c for c in at.main.get("plotly_chart") if c.key == "ttt.figure"][0].proto.spec)["data"]) == 7
+
+
+def test_bad_reference_checkpoint_and_settings_are_one_line_errors():
+    at = _page()
+    at.text_input(key="ttt.reference").set_value("/nonexistent/model.pt").run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "model.pt" in errors[0], errors
+    assert not at.exception
+    at.text_input(key="ttt.reference").set_value("").run()
+    assert not at.exception and not at.error
