@@ -41,11 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="write target/mask/<method> .npy+.png and metrics.csv here")
     r.add_argument("--json", action="store_true", help="print one JSON object")
 
-    from explorer import attack_cli, features_cli, ttt_cli  # noqa: PLC0415
+    from explorer import attack_cli, features_cli, shift_cli, ttt_cli  # noqa: PLC0415
 
     attack_cli.add_parser(sub)
     features_cli.add_parser(sub)
     ttt_cli.add_parser(sub)
+    shift_cli.add_parser(sub)
 
     m = sub.add_parser("methods", help="list reconstruction methods and their parameters")
     m.add_argument("--json", action="store_true")
@@ -390,6 +391,12 @@ def _cmd_ttt(args) -> int:
     return run(args)
 
 
+def _cmd_shift(args) -> int:
+    from explorer.shift_cli import run  # noqa: PLC0415
+
+    return run(args)
+
+
 _COMMANDS = {"evaluate": _cmd_evaluate, "sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files, "tune": _cmd_tune,
              "train": _cmd_train, "attack": _cmd_attack, "features": _cmd_features,
-             "ttt": _cmd_ttt}
+             "ttt": _cmd_ttt, "shift": _cmd_shift}
