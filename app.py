@@ -33,6 +33,7 @@ else:
         st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/tune:"),
         st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
         st.Page("pages/features.py", title="Small features", icon=":material/center_focus_strong:"),
+        st.Page("pages/shift.py", title="Distribution shift", icon=":material/compare_arrows:"),
         st.Page("pages/ttt.py", title="Test-time training", icon=":material/model_training:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
     ]

@@ -1,0 +1,65 @@
+"""AppTest of the Distribution shift page on the 64x64 embedded samples (knee -> brain)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from explorer.masks import MaskConfig
+from explorer.robustness.shift import shift_study
+from explorer.ui import shift_run
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _env(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
+        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.delenv("EXPLORER_DATA_DIR", raising=False)
+        mp.delenv("EXPLORER_DEVICE", raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        yield
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
+def test_knee_to_brain_study_matches_the_library():
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.switch_page("pages/shift.py").run()
+    assert not at.exception and at.title[0].value == "Distribution shift"
+    at.multiselect(key="shift.methods").set_value(["zero_filled", "sense", "unet"]).run()
+    at.number_input(key="shift.max_slices").set_value(2).run()
+    at.button(key="shift.run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == ["zero_filled", "sense", "unet"] and list(table["Slices Q"]) == [2, 2, 2]
+    fig = json.loads([c for c in at.main.get("plotly_chart") if c.key == "shift.figure"][0].proto.spec)
+    assert any("fit: y =" in (d.get("name") or "") for d in fig["data"])
+    run = at.session_state[shift_run.RUNS.key]
+    library = shift_study("sample:knee", "sample:brain", ["zero_filled", "sense", "unet"], MaskConfig(), None, 2,
+                          sample_size=64)
+    assert [r["ssim_ood"] for r in library.rows] == pytest.approx(list(table["SSIM Q"]))
+    assert [r["ssim_id"] for r in library.rows] == pytest.approx([r["ssim_id"] for r in run.study.rows])
+    at.selectbox(key="shift.drill").set_value("unet").run()
+    assert len(at.dataframe[-1].value) == 4  # 2 slices per set
+
+
+def test_a_folder_outside_the_data_directory_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/shift.py").run()
+    at.radio(key="shift.ood.kind").set_value("folder").run()
+    at.text_input(key="shift.ood.folder").set_value("/etc").run()
+    errors = [e.value for e in at.main.error]
+    assert len(errors) == 1 and "outside the data directory" in errors[0], errors
+    assert not at.exception
