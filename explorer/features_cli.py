@@ -167,7 +167,8 @@ def _study(args, template, sizes, contrasts) -> int:
     from explorer.engine.tasks import run_tasks  # noqa: PLC0415
     from explorer.export import output_dir, records_csv  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
-    from explorer.robustness.small_features import correlation, feature_tasks, study_rows  # noqa: PLC0415
+    from explorer.robustness.small_features import (correlation, feature_tasks, method_correlation,  # noqa: PLC0415
+                                                    method_means, study_rows)
 
     if not args.random:
         raise ExplorerError("a study (--slices) places --random N features on each slice")
@@ -193,16 +194,21 @@ def _study(args, template, sizes, contrasts) -> int:
             print(f"[{i}/{len(tasks)}] slice {record.slice} {record.label}: {state}", file=sys.stderr, flush=True)
     rows = study_rows(records)
     stats = correlation(rows)
+    scores = ("window_mse", "contrast_recovery", "local_ssim")
+    across = {y: method_correlation(rows, y=y) for y in scores}
     if args.out is not None:
         write_records(Path(args.out) / "records.parquet", records)
         (Path(args.out) / "study.csv").write_text(records_csv(rows))
     if args.json:
         print(json.dumps({"file": data, "slices": slices, "features_per_slice": args.random, "rows": rows,
-                          "correlation": stats, "errors": {r.label: r.error for r in records if r.error}}))
+                          "correlation": stats, "method_means": method_means(rows), "method_correlation": across,
+                          "errors": {r.label: r.error for r in records if r.error}}))
         return 0
     print(f"{len(rows)} feature scores; correlation of window MSE with whole-image SSIM:")
     for label, s in stats.items():
         p = "-" if s["pearson"] is None else f"{s['pearson']:+.3f}"
         sp = "-" if s["spearman"] is None else f"{s['spearman']:+.3f}"
         print(f"  {label:<14} n {s['n']:>4}  Pearson {p}  Spearman {sp}")
+    print("across methods (their means), Pearson r with whole-image SSIM: " + ", ".join(
+        f"{y} {'-' if c['pearson'] is None else format(c['pearson'], '+.3f')}" for y, c in across.items()))
     return 0

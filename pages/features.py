@@ -236,5 +236,8 @@ with st.expander("Study: random features over slices → recovery vs whole-image
                         theme=None, config={"displaylogo": False})
         st.dataframe(pd.DataFrame([{"Method": k, "n": v["n"], "Pearson r": v["pearson"], "Spearman ρ": v["spearman"]}
                                    for k, v in study.correlations.items()]), hide_index=True, key="features.corr")
+        st.caption("Across methods (each method's mean over the features), Pearson r with whole-image SSIM: " + ", ".join(
+            f"{y.replace('_', ' ')} {'—' if c['pearson'] is None else format(c['pearson'], '+.2f')}"
+            for y, c in study.across.items()))
         st.download_button("Study rows (.csv)", records_csv(study.rows), "feature_study.csv", "text/csv",
                            key="features.dl.study", on_click="ignore", icon=":material/table:")

@@ -168,10 +168,33 @@ def correlation(rows: list[dict], x: str = "ssim", y: str = "window_mse") -> dic
     return out
 
 
+def method_means(rows: list[dict], keys: tuple[str, ...] = ("ssim", "window_mse", "contrast_recovery", "local_ssim")) -> list[dict]:
+    """Per method label, the mean of each of ``keys`` over its feature rows (and the row count)."""
+    out = []
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label]
+        entry = {"label": label, "n": len(mine)}
+        for key in keys:
+            values = [r[key] for r in mine if r.get(key) is not None and math.isfinite(r[key])]
+            entry[key] = float(np.mean(values)) if values else None
+        out.append(entry)
+    return out
+
+
+def method_correlation(rows: list[dict], x: str = "ssim", y: str = "window_mse") -> dict:
+    """Pearson correlation across methods of their mean ``y`` with their mean ``x`` (the paper's claim is about
+    methods: better overall quality, better recovery of fine details); ``None`` with fewer than 3 methods."""
+    means = [m for m in method_means(rows, (x, y)) if m[x] is not None and m[y] is not None]
+    if len(means) < 3:
+        return {"n": len(means), "pearson": None}
+    a, b = np.array([m[x] for m in means]), np.array([m[y] for m in means])
+    return {"n": len(means), "pearson": float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else None}
+
+
 def with_position(feature: Feature, row: int, col: int) -> Feature:
     """``feature`` moved to ``(row, col)``."""
     return replace(feature, row=int(row), col=int(col))
 
 
-__all__ = ["FeatureRun", "StudyFeatures", "correlation", "feature_rows", "feature_tasks", "run_features",
-           "study_rows", "with_position"]
+__all__ = ["FeatureRun", "StudyFeatures", "correlation", "feature_rows", "feature_tasks", "method_correlation",
+           "method_means", "run_features", "study_rows", "with_position"]

@@ -20,7 +20,8 @@ from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.boxes import Box, score_boxes
 from explorer.robustness.features import Feature
-from explorer.robustness.small_features import FeatureRun, correlation, feature_tasks, run_features, study_rows
+from explorer.robustness.small_features import (FeatureRun, correlation, feature_tasks, method_correlation,
+                                                run_features, study_rows)
 from explorer.ui import cache
 from explorer.ui.handoff import Handoff
 from explorer.ui.state import Source
@@ -176,6 +177,7 @@ class StudyRun:
     correlations: dict = field(default_factory=dict)
     stopped: bool = False
     total: int = 0
+    across: dict = field(default_factory=dict)  # {score: method-level correlation with whole-image SSIM}
 
 
 def execute_study(request: StudyRequest, container) -> StudyRun:
@@ -205,6 +207,8 @@ def execute_study(request: StudyRequest, container) -> StudyRun:
                 study.records.append(record)
                 study.rows = study_rows(study.records)
                 study.correlations = correlation(study.rows)
+                study.across = {y: method_correlation(study.rows, y=y)
+                                for y in ("window_mse", "contrast_recovery", "local_ssim")}
                 if interrupt:
                     continue
                 try:

@@ -18,7 +18,8 @@ from explorer.physics import fft2c, ifft2c
 from explorer.robustness.feature_scores import padded, score_feature
 from explorer.robustness.features import (Feature, insert_features, parse_position, place_random, reference_image,
                                           tissue_mask)
-from explorer.robustness.small_features import correlation, feature_tasks, run_features, study_rows
+from explorer.robustness.small_features import (correlation, feature_tasks, method_correlation, method_means,
+                                                run_features, study_rows)
 from tests.conftest import phantom, smooth_maps
 
 H = W = 48
@@ -178,3 +179,13 @@ def test_study_tasks_carry_feature_scores_and_correlation(tmp_path):
     again = feature_tasks(str(path), [0, 1], methods, 3, Feature(size=3), sizes=(2, 3), contrasts=(0.2, 0.4), seed=0,
                           mask=MaskConfig("equispaced_fraction", 2.0, center_fraction=0.25))
     assert [t.key() for t in again] == [t.key() for t in tasks]
+
+
+def test_method_means_and_correlation():
+    rows = [{"label": m, "ssim": s, "window_mse": w, "contrast_recovery": c, "local_ssim": 0.5}
+            for m, s, w, c in [("a", 0.6, 0.4, 0.5), ("a", 0.7, 0.2, 0.7), ("b", 0.8, 0.1, 0.9), ("c", 0.5, 0.6, 0.2)]]
+    means = method_means(rows)
+    assert [m["label"] for m in means] == ["a", "b", "c"] and means[0]["ssim"] == pytest.approx(0.65)
+    assert means[0]["window_mse"] == pytest.approx(0.3) and means[0]["n"] == 2
+    assert method_correlation(rows)["pearson"] == pytest.approx(-0.99, abs=0.01) and method_correlation(rows)["n"] == 3
+    assert method_correlation(rows[:2])["pearson"] is None  # one method
