@@ -32,6 +32,8 @@ class Progress:
         print(f"\n{self.label}: stopping after this step (Ctrl-C again to abort)", file=sys.stderr, flush=True)
 
     def __call__(self, step: int, total: int, info: dict):
+        if not self.polled and not sys.stderr.isatty():  # logs (no bar): say once that Ctrl-C now stops softly
+            print(f"{self.label}: running; Ctrl-C stops it and keeps the result so far", file=sys.stderr, flush=True)
         self.polled = True
         if self.enabled:
             if self.bar is None:

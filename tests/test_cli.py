@@ -142,10 +142,15 @@ def test_ctrl_c_stops_a_fit_and_keeps_its_best_image(tmp_path):
                              "--method", "dip", "--set", "dip.iterations=100000", "--set", "dip.width=8", "--json"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        time.sleep(8)  # imports + a few hundred fit steps
+        seen = []
+        while not any("running; Ctrl-C stops it" in line for line in seen):  # the fit's first progress report,
+            line = proc.stderr.readline()  # after the imports, however long they take on a loaded machine
+            assert line, "".join(seen) + proc.stderr.read()
+            seen.append(line)
+        time.sleep(1)  # a few fit steps
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
