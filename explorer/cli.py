@@ -41,12 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=None, help="write target/mask/<method> .npy+.png and metrics.csv here")
     r.add_argument("--json", action="store_true", help="print one JSON object")
 
-    from explorer import attack_cli, features_cli, shift_cli, ttt_cli  # noqa: PLC0415
+    import importlib  # noqa: PLC0415
 
-    attack_cli.add_parser(sub)
-    features_cli.add_parser(sub)
-    ttt_cli.add_parser(sub)
-    shift_cli.add_parser(sub)
+    for module in _MODULES.values():
+        importlib.import_module(module).add_parser(sub)
 
     m = sub.add_parser("methods", help="list reconstruction methods and their parameters")
     m.add_argument("--json", action="store_true")
@@ -116,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
     try:
         args = _parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        return _run_command(args)
     except ExplorerError as exc:
         print(f"error: {str(exc).splitlines()[0] if str(exc) else 'invalid input'}", file=sys.stderr)
         return 2
@@ -373,30 +371,16 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_attack(args) -> int:
-    from explorer.attack_cli import run  # noqa: PLC0415
-
-    return run(args)
-
-
-def _cmd_features(args) -> int:
-    from explorer.features_cli import run  # noqa: PLC0415
-
-    return run(args)
-
-
-def _cmd_ttt(args) -> int:
-    from explorer.ttt_cli import run  # noqa: PLC0415
-
-    return run(args)
-
-
-def _cmd_shift(args) -> int:
-    from explorer.shift_cli import run  # noqa: PLC0415
-
-    return run(args)
-
-
 _COMMANDS = {"evaluate": _cmd_evaluate, "sample": _cmd_sample, "recon": _cmd_recon, "methods": _cmd_methods, "files": _cmd_files, "tune": _cmd_tune,
-             "train": _cmd_train, "attack": _cmd_attack, "features": _cmd_features,
-             "ttt": _cmd_ttt, "shift": _cmd_shift}
+             "train": _cmd_train}
+# Experiment commands, each in its own module (``add_parser(sub)`` and ``run(args)``), imported when run.
+_MODULES = {"attack": "explorer.attack_cli", "features": "explorer.features_cli", "ttt": "explorer.ttt_cli",
+            "shift": "explorer.shift_cli"}
+
+
+def _run_command(args) -> int:
+    if args.command in _MODULES:
+        import importlib  # noqa: PLC0415
+
+        return importlib.import_module(_MODULES[args.command]).run(args)
+    return _COMMANDS[args.command](args)

@@ -22,6 +22,7 @@ from explorer.robustness import BUDGETS, OBJECTIVES, AttackConfig, parse_eps, pa
 from explorer.robustness.attack import OPTIMIZERS, STRATEGIES
 from explorer.robustness.objectives import check_region
 from explorer.ui import attack_run, cache, pickers, warmup, widgets
+from explorer.ui.handoff import run_or_last, stale_note
 
 st.title("Attack")
 st.caption("Search a small perturbation e of the measured k-space, ‖e‖ ≤ eps·‖k‖, that changes each method's "
@@ -106,19 +107,13 @@ pressed = st.button("Run attack", type="primary", icon=":material/bolt:", disabl
 
 # ---------------------------------------------------------------- 4. results
 progress = st.container()
-if pressed:
-    with widgets.stop_on_error():
-        run = attack_run.execute(request, progress)
-else:
-    run = attack_run.stored()
+run = run_or_last(pressed, lambda: attack_run.execute(request, progress), attack_run.stored)
 if run is None:
     st.info("Choose methods and budgets and press **Run attack**.", icon=":material/bolt:")
     st.stop()
 st.subheader("4 · Results", divider="gray")
 shown = run.request
-if shown != request:
-    st.info("Settings changed since the last run: the results below are for the previous settings. "
-            "Press **Run attack** to update.", icon=":material/history:")
+stale_note(shown != request, "Run attack")
 for label, message in run.failures.items():
     st.error(f"**{label}** failed: {message}", icon=":material/error:")
 if run.stopped:

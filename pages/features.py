@@ -23,6 +23,7 @@ from explorer.robustness.boxes import boxes_for, read_boxes
 from explorer.robustness.features import (CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, parse_position,
                                           place_random, reference_image)
 from explorer.ui import cache, feature_run, pickers, warmup, widgets
+from explorer.ui.handoff import run_or_last, stale_note
 
 POSITIONS = "features.positions"  # the text box of feature positions (a click on the reference adds one)
 
@@ -120,11 +121,7 @@ request = feature_run.FeatureRequest(source, choice.plane, choice.index, choice.
 pressed = st.button("Insert and reconstruct", type="primary", icon=":material/play_arrow:", key="features.run",
                     disabled=not instances or not (placed or boxes))
 progress = st.container()
-if pressed:
-    with widgets.stop_on_error():
-        page_run = feature_run.execute(request, progress)
-else:
-    page_run = feature_run.stored()
+page_run = run_or_last(pressed, lambda: feature_run.execute(request, progress), feature_run.stored)
 
 # ---------------------------------------------------------------- 4. results
 if page_run is None:
@@ -133,9 +130,7 @@ if page_run is None:
 else:
     st.subheader("4 · Results", divider="gray")
     shown = page_run.request
-    if shown != request:
-        st.info("Settings changed since the last run: the results below are for the previous settings.",
-                icon=":material/history:")
+    stale_note(shown != request, "Insert and reconstruct")
     for label, message in page_run.failures.items():
         st.error(f"**{label}** failed: {message}", icon=":material/error:")
     if page_run.stopped:
@@ -224,11 +219,8 @@ with st.expander("Study: random features over slices → recovery vs whole-image
     study_pressed = st.button("Run study", icon=":material/play_arrow:", key="features.study_run",
                               disabled=not (slices and instances))
     study_box = st.container()
-    if study_pressed:
-        with widgets.stop_on_error():
-            study = feature_run.execute_study(study_request, study_box)
-    else:
-        study = feature_run.stored_study()
+    study = run_or_last(study_pressed, lambda: feature_run.execute_study(study_request, study_box),
+                        feature_run.stored_study)
     if study is not None and study.rows:
         if study.stopped:
             st.warning(f"Stopped after {len(study.records)} of {study.total} reconstructions.", icon=":material/stop_circle:")

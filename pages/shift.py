@@ -17,6 +17,7 @@ from explorer.export import records_csv
 from explorer.recon.base import available_methods
 from explorer.shift_figures import shift_figure
 from explorer.ui import pickers, shift_run, widgets
+from explorer.ui.handoff import run_or_last, stale_note
 
 st.title("Distribution shift")
 st.caption("Every model on an in-distribution set P and a shifted set Q (same seeded mask per slice for every "
@@ -61,18 +62,12 @@ request = shift_run.ShiftRequest(id_set, ood_set, tuple(instances), mask, int(ma
 pressed = st.button("Run study", type="primary", icon=":material/compare_arrows:", key="shift.run",
                     disabled=not instances)
 progress = st.container()
-if pressed:
-    with widgets.stop_on_error():
-        page_run = shift_run.execute(request, progress)
-else:
-    page_run = shift_run.stored()
+page_run = run_or_last(pressed, lambda: shift_run.execute(request, progress), shift_run.stored)
 if page_run is None:
     st.info("Choose the sets and models and press **Run study**.", icon=":material/compare_arrows:")
     st.stop()
 st.subheader("Results", divider="gray")
-if page_run.request != request:
-    st.info("Settings changed since the last run: the results below are for the previous settings.",
-            icon=":material/history:")
+stale_note(page_run.request != request, "Run study")
 if page_run.error:
     st.error(page_run.error, icon=":material/error:")
     st.stop()

@@ -19,6 +19,7 @@ from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.robustness.ttt import TTTConfig
 from explorer.ui import cache, pickers, ttt_run, warmup, widgets
+from explorer.ui.handoff import run_or_last, stale_note
 
 st.title("Test-time training")
 st.caption("Adapt a trained network to the slice in front of it with a self-supervised loss on its own "
@@ -80,19 +81,13 @@ with widgets.stop_on_error():
 request = ttt_run.TTTRequest(source, choice.plane, choice.index, choice.mask, instance, reference, ttt_config)
 pressed = st.button("Run test-time training", type="primary", icon=":material/model_training:", key="ttt.run")
 progress = st.container()
-if pressed:
-    with widgets.stop_on_error():
-        page_run = ttt_run.execute(request, progress)
-else:
-    page_run = ttt_run.stored()
+page_run = run_or_last(pressed, lambda: ttt_run.execute(request, progress), ttt_run.stored)
 if page_run is None:
     st.info("Choose a network and press **Run test-time training**.", icon=":material/model_training:")
     st.stop()
 
 st.subheader("3 · Results", divider="gray")
-if page_run.request != request:
-    st.info("Settings changed since the last run: the results below are for the previous settings.",
-            icon=":material/history:")
+stale_note(page_run.request != request, "Run test-time training")
 if page_run.error:
     st.error(page_run.error, icon=":material/error:")
     st.stop()

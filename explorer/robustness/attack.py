@@ -30,7 +30,7 @@ import torch
 
 from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, reconstruct, run_method
 from explorer.errors import ExplorerError
-from explorer.physics import center_crop, fft2c, rss
+from explorer.physics import fft2c, rss
 from explorer.recon.base import FitReconstructor, ProgressFn, Throttle
 from explorer.robustness.objectives import BUDGETS, OBJECTIVES, Objective, budget_norm, make_objective
 
@@ -332,23 +332,6 @@ def _offset(progress: ProgressFn, offset: int, total: int) -> ProgressFn:
     return report
 
 
-def perturbation_image(problem: Problem, e: torch.Tensor) -> torch.Tensor:
-    """``|A^H e|`` centre-cropped to the reference size: the perturbation as the image domain sees it.
-
-    ``A = M F S`` with the clean data's ESPIRiT maps (single-coil: no maps).
-
-    Args:
-        e: a perturbation ``(1, C, H, W)`` (any device).
-
-    Returns:
-        float32 ``(h, w)`` on the CPU.
-    """
-    op = problem.operator(problem.slice.num_coils > 1)
-    with torch.no_grad():
-        image = op.adjoint(e.to(problem.device, torch.complex64))
-    return center_crop(image.abs(), problem.crop)[0].float().cpu()
-
-
 def sweep(problem: Problem, method: MethodInstance | str, eps_values: list[float], config: AttackConfig = AttackConfig(),
           progress: Callable[[int, int, dict], bool | None] | None = None,
           clean: MethodResult | None = None) -> list[AttackResult]:
@@ -373,32 +356,4 @@ def sweep(problem: Problem, method: MethodInstance | str, eps_values: list[float
     return results
 
 
-def transfer(problem: Problem, sources: list[AttackResult], targets: list[MethodInstance],
-             cleans: dict[str, MethodResult] | None = None) -> list[dict]:
-    """Apply each source's perturbation to every target instance.
-
-    Returns:
-        rows ``{"source", "target", "eps", "ssim_clean", "ssim_perturbed", "ssim_drop", "psnr_clean",
-        "psnr_perturbed", "psnr_drop"}``; the diagonal is the source's own attack.
-    """
-    cleans = dict(cleans or {})
-    rows = []
-    for source in sources:
-        e = source.e.to(problem.device)
-        for target in targets:
-            if target.label == source.instance.label:
-                clean, perturbed = source.clean, source.perturbed
-            else:
-                if target.label not in cleans:
-                    cleans[target.label] = run_method(problem, target)
-                clean, perturbed = cleans[target.label], run_method(problem.perturbed(e=e), target)
-            row = {"source": source.instance.label, "target": target.label, "eps": source.config.eps}
-            for name in ("ssim", "psnr"):
-                a, b = (clean.metrics or {}).get(name), (perturbed.metrics or {}).get(name)
-                row.update({f"{name}_clean": a, f"{name}_perturbed": b, f"{name}_drop": None if a is None else a - b})
-            rows.append(row)
-    return rows
-
-
-__all__ = ["AttackConfig", "AttackResult", "OPTIMIZERS", "STRATEGIES", "attack", "perturbation_image", "sweep",
-           "transfer"]
+__all__ = ["AttackConfig", "AttackResult", "OPTIMIZERS", "STRATEGIES", "attack", "sweep"]

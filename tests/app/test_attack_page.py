@@ -3,13 +3,11 @@ the library, bad settings as one-line errors, the shared clean results left unto
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -17,42 +15,22 @@ from explorer.data.fastmri import write_volume
 from explorer.engine import prepare, run_method
 from explorer.physics import fft2c, ifft2c, rss
 from explorer.ui import attack_run, state
+from tests.app.conftest import figure, open_page
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
-        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.delenv("EXPLORER_DATA_DIR", raising=False)
-        mp.delenv("EXPLORER_DEVICE", raising=False)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        yield
-        st.cache_data.clear()
-        st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("small_sample_app")
 
 
 def _attack_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("pages/attack.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("attack")
 
 
 def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
-
-
-def _figure(at: AppTest, key: str) -> dict:
-    charts = [c for c in at.main.get("plotly_chart") if getattr(c, "key", None) == key]
-    assert charts, f"no plotly chart {key!r}"
-    return json.loads(charts[-1].proto.spec)
 
 
 def _library_problem(mask):
@@ -86,13 +64,13 @@ def test_attack_page_sweep_figures_downloads_and_library_agreement():
         mine = table[table["Method"] == name]
         assert mine["Objective"].iloc[1] > mine["Objective"].iloc[0]
 
-    fig = _figure(at, "attack.figure")
+    fig = figure(at, "attack.figure")
     assert len(fig["data"]) == 6  # per method: clean, perturbed, |difference|
     assert all(fig["layout"][f"xaxis{i}"]["matches"] == "x" for i in range(2, 7))  # one zoom for all panels
-    sweep = _figure(at, "attack.sweep")
+    sweep = figure(at, "attack.sweep")
     assert len(sweep["data"]) == 4 and len(sweep["data"][0]["x"]) == 3  # SSIM and PSNR per method: eps 0, 0.02, 0.08
-    assert len(_figure(at, "attack.perturbation")["data"]) == 4
-    transfer = _figure(at, "attack.transfer_fig")
+    assert len(figure(at, "attack.perturbation")["data"]) == 4
+    transfer = figure(at, "attack.transfer_fig")
     assert len(transfer["data"][0]["x"]) == len(transfer["data"][0]["y"]) == 2
     assert np.asarray(transfer["data"][0]["text"]).shape == (2, 2)
     labels = {d.label for d in at.download_button}
@@ -163,7 +141,7 @@ def test_a_region_attack_and_the_joint_scheme_run_in_the_page():
     assert list(table["Strategy"]) == ["gradient", "joint"]
     assert all(table["‖e‖/‖k‖"] <= 0.08 * (1 + 1e-5))
     assert all(math.isfinite(v) for v in table["SSIM perturbed"])
-    shapes = _figure(at, "attack.figure")["layout"]["shapes"]
+    shapes = figure(at, "attack.figure")["layout"]["shapes"]
     assert len(shapes) == 6 and shapes[0]["x0"] == 19.5 and shapes[0]["y1"] == 39.5  # the box on every panel
 
 

@@ -4,18 +4,17 @@ study shows its scatter and correlation."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from explorer.data.fastmri import write_volume
 from explorer.engine import prepare
 from explorer.robustness.small_features import run_features
 from explorer.ui import feature_run
+from tests.app.conftest import figure, open_page
 from tests.conftest import multicoil_kspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,36 +22,15 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 120
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
-        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.delenv("EXPLORER_DATA_DIR", raising=False)
-        mp.delenv("EXPLORER_DEVICE", raising=False)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        yield
-        st.cache_data.clear()
-        st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("small_sample_app")
 
 
 def _page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("pages/features.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("features")
 
 
 def _errors(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
-
-
-def _figure(at: AppTest, key: str) -> dict:
-    charts = [c for c in at.main.get("plotly_chart") if getattr(c, "key", None) == key]
-    assert charts, f"no plotly chart {key!r}"
-    return json.loads(charts[-1].proto.spec)
 
 
 def test_features_page_run_views_and_library_agreement():
@@ -62,18 +40,18 @@ def test_features_page_run_views_and_library_agreement():
     at.text_input(key="features.positions").set_value("30,30; 20,40").run()
     at.number_input(key="features.random").set_value(1).run()
     assert not at.exception and not _errors(at)
-    assert len(_figure(at, "features.reference")["layout"]["shapes"]) == 3  # the three features drawn
+    assert len(figure(at, "features.reference")["layout"]["shapes"]) == 3  # the three features drawn
     at.button(key="features.run").click().run()
     assert not at.exception and not _errors(at), _errors(at)
 
     table = at.dataframe[0].value
     assert len(table) == 6 and list(table["#"]) == [1, 2, 3, 1, 2, 3]
     assert list(table[["Row", "Col"]].iloc[0]) == [30, 30] and list(table[["Row", "Col"]].iloc[1]) == [20, 40]
-    fig = _figure(at, "features.figure")
+    fig = figure(at, "features.figure")
     assert len(fig["data"]) == 5  # reference with the features, 2 methods, 2 error maps
     assert len(fig["layout"]["shapes"]) == 3 * 5  # every feature's box on every panel
-    assert len(_figure(at, "features.tiles")["data"]) == 3 * 4  # per feature: without, with, 2 methods
-    assert len(_figure(at, "features.profile")["data"]) == 4
+    assert len(figure(at, "features.tiles")["data"]) == 3 * 4  # per feature: without, with, 2 methods
+    assert len(figure(at, "features.profile")["data"]) == 4
     labels = {d.label for d in at.download_button}
     assert {"Feature scores (.csv)", "Reference with features (.npy)", "Reconstructions (.npy, stacked)"} <= labels
 
@@ -159,7 +137,7 @@ def test_study_scatter_and_correlation():
     at.number_input(key="features.study_count").set_value(3).run()
     at.button(key="features.study_run").click().run()
     assert not at.exception and not _errors(at), _errors(at)
-    scatter = _figure(at, "features.scatter")
+    scatter = figure(at, "features.scatter")
     assert len(scatter["data"]) == 2 and "Pearson r" in scatter["layout"]["title"]["text"]
     corr = at.dataframe[-1].value
     assert list(corr["Method"]) == ["all", "zero_filled", "sense"] and corr["n"].iloc[0] == 12

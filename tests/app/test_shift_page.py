@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from explorer.masks import MaskConfig
@@ -17,18 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
-        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.delenv("EXPLORER_DATA_DIR", raising=False)
-        mp.delenv("EXPLORER_DEVICE", raising=False)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        yield
-        st.cache_data.clear()
-        st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("small_sample_app")
 
 
 def test_knee_to_brain_study_matches_the_library():

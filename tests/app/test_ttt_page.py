@@ -7,37 +7,21 @@ import json
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from explorer.robustness.ttt import gap_closed
 from explorer.ui import ttt_run
+from tests.app.conftest import open_page
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
-        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.delenv("EXPLORER_DATA_DIR", raising=False)
-        mp.delenv("EXPLORER_DEVICE", raising=False)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        yield
-        st.cache_data.clear()
-        st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("small_sample_app")
 
 
 def _page(family: str = "brain") -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.sidebar.selectbox(key="src.family").set_value(family).run()
-    at.switch_page("pages/ttt.py").run()
-    assert not at.exception, at.exception
-    return at
+    return open_page("ttt", timeout=180, family=family)
 
 
 def test_knee_varnet_adapted_to_brain_with_the_brain_varnet_as_reference():

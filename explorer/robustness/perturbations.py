@@ -1,0 +1,56 @@
+"""What is done with perturbations an attack found: apply them to other methods (transfer), and view them."""
+
+from __future__ import annotations
+
+import torch
+
+from explorer.engine import MethodInstance, MethodResult, Problem, run_method
+from explorer.physics import center_crop
+from explorer.robustness.attack import AttackResult
+
+
+def perturbation_image(problem: Problem, e: torch.Tensor) -> torch.Tensor:
+    """``|A^H e|`` centre-cropped to the reference size: the perturbation as the image domain sees it.
+
+    ``A = M F S`` with the clean data's ESPIRiT maps (single-coil: no maps).
+
+    Args:
+        e: a perturbation ``(1, C, H, W)`` (any device).
+
+    Returns:
+        float32 ``(h, w)`` on the CPU.
+    """
+    op = problem.operator(problem.slice.num_coils > 1)
+    with torch.no_grad():
+        image = op.adjoint(e.to(problem.device, torch.complex64))
+    return center_crop(image.abs(), problem.crop)[0].float().cpu()
+
+
+def transfer(problem: Problem, sources: list[AttackResult], targets: list[MethodInstance],
+             cleans: dict[str, MethodResult] | None = None) -> list[dict]:
+    """Apply each source's perturbation to every target instance.
+
+    Returns:
+        rows ``{"source", "target", "eps", "ssim_clean", "ssim_perturbed", "ssim_drop", "psnr_clean",
+        "psnr_perturbed", "psnr_drop"}``; the diagonal is the source's own attack.
+    """
+    cleans = dict(cleans or {})
+    rows = []
+    for source in sources:
+        e = source.e.to(problem.device)
+        for target in targets:
+            if target.label == source.instance.label:
+                clean, perturbed = source.clean, source.perturbed
+            else:
+                if target.label not in cleans:
+                    cleans[target.label] = run_method(problem, target)
+                clean, perturbed = cleans[target.label], run_method(problem.perturbed(e=e), target)
+            row = {"source": source.instance.label, "target": target.label, "eps": source.config.eps}
+            for name in ("ssim", "psnr"):
+                a, b = (clean.metrics or {}).get(name), (perturbed.metrics or {}).get(name)
+                row.update({f"{name}_clean": a, f"{name}_perturbed": b, f"{name}_drop": None if a is None else a - b})
+            rows.append(row)
+    return rows
+
+
+__all__ = ["perturbation_image", "transfer"]

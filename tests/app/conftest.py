@@ -1,0 +1,45 @@
+"""Shared set-up of the page tests: the 64x64 embedded sample, a private cache directory, fresh caches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+@pytest.fixture(scope="module")
+def small_sample_app(tmp_path_factory):
+    """Module-wide: ``EXPLORER_SAMPLE_SIZE=64``, a private cache dir, no data dir or device from the environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
+        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.delenv("EXPLORER_DATA_DIR", raising=False)
+        mp.delenv("EXPLORER_DEVICE", raising=False)
+        st.cache_data.clear()
+        st.cache_resource.clear()
+        yield
+        st.cache_data.clear()
+        st.cache_resource.clear()
+
+
+def open_page(page: str, timeout: float = 120, family: str | None = None) -> AppTest:
+    """The app switched to ``pages/<page>.py`` (with the sample of ``family``), checked for exceptions."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    if family is not None:
+        at.sidebar.selectbox(key="src.family").set_value(family).run()
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def figure(at: AppTest, key: str) -> dict:
+    """The plotly figure of the chart with ``key`` (its JSON spec)."""
+    charts = [c for c in at.main.get("plotly_chart") if getattr(c, "key", None) == key]
+    assert charts, f"no plotly chart {key!r}"
+    return json.loads(charts[-1].proto.spec)
