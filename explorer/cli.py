@@ -102,6 +102,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0, help="weights, shuffling and masks")
     tr.add_argument("--resume", action="store_true", help="continue from the training state")
     tr.add_argument("--force", action="store_true", help="overwrite an existing checkpoint, card and training state")
+    tr.add_argument("--loss", default="supervised", help="supervised (fastMRI's), self (self-supervised k-space l1 on "
+                    "the measured data, as test-time training) or both")
     tr.add_argument("--half", action="store_true", help="store the checkpoint weights as float16 (loaded back as float32)")
     tr.add_argument("--state", default=None, help="training-state file (default: CKPT.state.pt next to --out)")
     tr.add_argument("--val-slices", type=int, default=0, help="validate on this many evenly spaced slices (default: all)")
@@ -364,7 +366,7 @@ def _cmd_train(args) -> int:
         challenge=args.challenge, mask=args.mask, acceleration=args.acceleration, center_fraction=args.center_fraction,
         epochs=args.epochs, steps=args.steps, arch=arch, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         resume=args.resume, force=args.force, half=args.half, state=Path(args.state) if args.state else None,
-        val_slices=args.val_slices, save_every=args.save_every,
+        val_slices=args.val_slices, save_every=args.save_every, loss=args.loss,
     )
     with _Progress(f"train {args.model}", enabled=True) as progress:
         train(options, progress=progress, log=lambda line: print(line, flush=True))

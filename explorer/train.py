@@ -37,7 +37,7 @@ from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.recon import checkpoints as ckpts
 from explorer.recon.trained import make_recon
-from explorer.train_data import SliceSet, batch_loss, make_example, val_indices
+from explorer.train_data import LOSSES, SliceSet, make_example, training_loss, val_indices
 
 DEFAULT_LR = {"unet": 1e-3, "varnet": 3e-4}
 LOSS_NAME = {"unet": "l1 (normalised image)", "varnet": "ssim"}
@@ -66,6 +66,7 @@ class TrainOptions:
         resume: continue from the state file; half: store the checkpoint weights as float16.
         val_slices: validate on this many evenly spaced slices (0 = all).
         save_every: also write the state every this many steps.
+        loss: ``"supervised"``, ``"self"`` or ``"both"`` (:data:`explorer.train_data.LOSSES`).
     """
 
     model: str
@@ -88,6 +89,7 @@ class TrainOptions:
     state: Path | None = None
     val_slices: int = 0
     save_every: int = 200
+    loss: str = "supervised"
 
 
 class TrainResult(NamedTuple):
@@ -139,6 +141,8 @@ def _validate_options(o: TrainOptions) -> MaskConfig:
         raise ExplorerError(f"--seed must be in [0, 2**32), got {o.seed}")
     if o.out.suffix.lower() != ".pt":
         raise ExplorerError(f"--out must name a .pt checkpoint (its model card goes beside it as .json), got {o.out.name}")
+    if o.loss not in LOSSES:
+        raise ExplorerError(f"--loss must be one of {', '.join(LOSSES)}, got {o.loss!r}")
     if o.steps is not None and o.steps < 1:
         raise ExplorerError(f"--steps must be >= 1, got {o.steps}")
     if o.lr is not None and not (math.isfinite(o.lr) and 0 < o.lr < 1):
@@ -199,12 +203,27 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
 
         ssim_loss = SSIMLoss().to(device)
 
+    maps_cache: dict[int, torch.Tensor | None] = {}
+
+    def self_maps(i: int) -> torch.Tensor | None:
+        """Coil maps of training slice ``i`` for the self-supervised term of the U-net on multicoil data (ESPIRiT
+        on the fully sampled centre, once per slice: every mask keeps that centre); ``None`` otherwise."""
+        if o.loss == "supervised" or kind != "unet":
+            return None
+        if i not in maps_cache:
+            from explorer.robustness.features import full_maps  # noqa: PLC0415
+
+            sl = trainset.read(i)
+            maps_cache[i] = full_maps(sl.kspace).to(device)[None] if sl.num_coils > 1 else None
+        return maps_cache[i]
+
     n = len(trainset)
     per_epoch = math.ceil(n / o.batch_size)
     total = o.steps if o.steps is not None else o.epochs * per_epoch
     saved_opts = {"model": kind, "arch": arch, "challenge": o.challenge, "mask": mask_cfg.type,
                   "acceleration": float(mask_cfg.acceleration), "center_fraction": mask_cfg.resolved_center_fraction,
-                  "batch_size": o.batch_size, "lr": lr, "seed": o.seed, "train_slices": n}
+                  "batch_size": o.batch_size, "lr": lr, "seed": o.seed, "train_slices": n,
+                  **({"loss": o.loss} if o.loss != "supervised" else {})}
     st = {"step": 0, "epoch": 0, "epoch_start": 0, "rng": torch.Generator().manual_seed(o.seed).get_state(),
           "losses": [], "val_history": [], "seconds": 0.0}
     if o.resume:
@@ -246,9 +265,10 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
         while st["step"] < total:
             pos = st["step"] - st["epoch_start"]
             idx = perm[pos * o.batch_size:(pos + 1) * o.batch_size].tolist()
-            examples = [make_example(kind, trainset.read(i), dataclasses.replace(mask_cfg, seed=step_seed(o.seed, st["step"], j)), device)
+            examples = [make_example(kind, trainset.read(i), dataclasses.replace(mask_cfg, seed=step_seed(o.seed, st["step"], j)),
+                                     device, self_maps(i))
                         for j, i in enumerate(idx)]
-            loss = batch_loss(kind, model, examples, ssim_loss)
+            loss = training_loss(kind, model, examples, ssim_loss, o.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -316,7 +336,8 @@ def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: S
         "epochs": round(st["step"] / per_epoch, 3),
         "batch_size": o.batch_size,
         "lr": lr,
-        "loss": LOSS_NAME[kind],
+        "loss": LOSS_NAME[kind] if o.loss == "supervised" else
+                ("self-supervised k-space l1" if o.loss == "self" else f"{LOSS_NAME[kind]} + self-supervised k-space l1"),
         "seed": o.seed,
         "val_ssim": st["val_history"][-1]["ssim"] if st["val_history"] else None,
         "val_history": list(st["val_history"]),

@@ -102,6 +102,8 @@ class Example(NamedTuple):
         image: normalised U-net input ``(1, h, w)`` (``None`` for VarNet).
         target: ``(1, h, w)``: normalised and clamped for the U-net, the reference for VarNet.
         max_value: ``(1,)`` the SSIM data range.
+        maps: coil maps ``(1, C, H, W)`` for the self-supervised term of a network without its own (the U-net on
+            multicoil data), else ``None``.
     """
 
     y: torch.Tensor
@@ -109,9 +111,11 @@ class Example(NamedTuple):
     image: torch.Tensor | None
     target: torch.Tensor
     max_value: torch.Tensor
+    maps: torch.Tensor | None = None
 
 
-def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.device) -> Example:
+def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.device,
+                 maps: torch.Tensor | None = None) -> Example:
     """Mask ``sl`` with ``mask_cfg`` (padded columns never sampled) and build the network's input/target.
 
     Raises:
@@ -128,8 +132,8 @@ def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.devic
     if kind == "unet":
         inp = unet_input(y, mask, crop)
         normed = ((target - inp.mean[:, None, None]) / (inp.std[:, None, None] + EPS)).clamp(-CLAMP, CLAMP)
-        return Example(y, mask, inp.image, normed, max_value)
-    return Example(y, mask, None, target, max_value)
+        return Example(y, mask, inp.image, normed, max_value, maps)
+    return Example(y, mask, None, target, max_value, maps)
 
 
 def batch_loss(kind: str, model: nn.Module, examples: list[Example], ssim_loss: nn.Module | None = None) -> torch.Tensor:
@@ -157,6 +161,36 @@ def batch_loss(kind: str, model: nn.Module, examples: list[Example], ssim_loss: 
             loss = ssim_loss(out.unsqueeze(1), target.unsqueeze(1), data_range=torch.cat([ex.max_value for ex in group]))
         total = total + loss * (len(group) / len(examples))
     return total
+
+
+LOSSES = {
+    "supervised": "fastMRI's: U-net l1 on the normalised image, VarNet SSIM against the reference",
+    "self": "self-supervised: ||M (y - k(y))||_1 / ||M y||_1 on the measured data (no reference needed)",
+    "both": "the supervised loss plus the self-supervised term",
+}
+
+
+def self_supervised_loss(kind: str, model: nn.Module, examples: list[Example]) -> torch.Tensor:
+    """Mean ``||M (y - k(y))||_1 / ||M y||_1`` over ``examples``, ``k`` the network's predicted multi-coil k-space
+    (:meth:`~explorer.recon.base.NetworkReconstructor.kspace`, the same term test-time training minimises)."""
+    from explorer.engine.core import kspace_loss  # noqa: PLC0415
+    from explorer.physics import Operator  # noqa: PLC0415
+    from explorer.recon.trained import make_recon  # noqa: PLC0415
+
+    total = 0.0
+    for ex in examples:
+        recon = make_recon(kind, model, tuple(ex.target.shape[-2:]))
+        total = total + kspace_loss(recon.kspace(ex.y, Operator(mask=ex.mask, maps=ex.maps)), ex.y, ex.mask).mean()
+    return total / len(examples)
+
+
+def training_loss(kind: str, model: nn.Module, examples: list[Example], ssim_loss: nn.Module | None = None,
+                  loss: str = "supervised") -> torch.Tensor:
+    """The training loss :data:`LOSSES` ``loss`` of ``examples`` (scalar)."""
+    if loss == "self":
+        return self_supervised_loss(kind, model, examples)
+    supervised = batch_loss(kind, model, examples, ssim_loss)
+    return supervised + self_supervised_loss(kind, model, examples) if loss == "both" else supervised
 
 
 def val_indices(n: int, limit: int) -> list[int]:

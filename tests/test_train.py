@@ -180,3 +180,36 @@ def test_a_fresh_run_never_clobbers_existing_outputs_without_force(dataset, tmp_
     again = train(_options(dataset, tmp_path, "unet", steps=2, seed=1, force=True))
     assert again.checkpoint.read_bytes() != weights
     assert train(_options(dataset, tmp_path, "unet", steps=4, seed=1, resume=True)).steps == 4  # --resume still works
+
+
+@pytest.mark.parametrize("kind", ["unet", "varnet"])
+def test_self_supervised_and_combined_losses(dataset, tmp_path, kind):
+    """--loss self trains on the measured data alone (the term test-time training minimises); --loss both adds it
+    to fastMRI's loss, exactly."""
+    import torch  # noqa: PLC0415
+
+    from explorer.data.fastmri import FastMRIVolume  # noqa: PLC0415
+    from explorer.masks import MaskConfig  # noqa: PLC0415
+    from explorer.recon.checkpoints import build_model  # noqa: PLC0415
+    from explorer.robustness.features import full_maps  # noqa: PLC0415
+    from explorer.train_data import batch_loss, make_example, self_supervised_loss, training_loss  # noqa: PLC0415
+
+    result = train(_options(dataset, tmp_path, kind, steps=12, lr=3e-3, loss="self"))
+    losses = np.array(result.losses)
+    assert np.isfinite(losses).all() and losses[-4:].mean() < losses[:4].mean()
+    assert "self-supervised" in result.card["loss"]
+    torch.manual_seed(0)
+    model = build_model(kind, TINY_ARCH[kind])
+    sl = FastMRIVolume(next((dataset / "train").glob("*c4*.h5"))).read_slice(0)
+    maps = full_maps(sl.kspace)[None] if kind == "unet" else None
+    example = make_example(kind, sl, MaskConfig("random", 3, seed=1), torch.device("cpu"), maps)
+    ssim_loss = None
+    if kind == "varnet":
+        from fastmri.losses import SSIMLoss  # noqa: PLC0415
+
+        ssim_loss = SSIMLoss()
+    both = training_loss(kind, model, [example], ssim_loss, "both")
+    parts = batch_loss(kind, model, [example], ssim_loss) + self_supervised_loss(kind, model, [example])
+    assert float(both) == pytest.approx(float(parts), rel=1e-5) and float(self_supervised_loss(kind, model, [example])) > 0
+    with pytest.raises(ExplorerError, match="--loss must be one of"):
+        train(_options(dataset, tmp_path, kind, steps=1, loss="adversarial"))
