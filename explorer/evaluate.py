@@ -122,6 +122,8 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
         ExplorerError: no volumes, no slice with a reference, bad method or parameter, a failed task.
     """
     instances_for(methods, configs, None)  # validate names, labels and parameters before any work
+    if max_slices is not None and max_slices < 1:
+        raise ExplorerError(f"--max-slices must be >= 1, got {max_slices}")
     path = Path(data).expanduser()
     files = [path] if path.is_file() else list_volumes(path)
     if not files:

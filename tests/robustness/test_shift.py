@@ -86,3 +86,9 @@ def test_shift_cli(capsys, sets, tmp_path):
     assert "does not exist" in capsys.readouterr().err
     assert main(["shift", "--id", "sample:ankle", "--ood", ood_set, "--method", "zero_filled"]) == 2
     assert "unknown sample" in capsys.readouterr().err
+
+
+def test_max_slices_must_be_positive(capsys, sets):
+    id_set, ood_set = sets
+    assert main(["shift", "--id", id_set, "--ood", ood_set, "--method", "zero_filled", "--max-slices", "0"]) == 2
+    assert "--max-slices must be >= 1" in capsys.readouterr().err
