@@ -28,10 +28,7 @@ st.title("Attack")
 st.caption("Search a small perturbation e of the measured k-space, ‖e‖ ≤ eps·‖k‖, that changes each method's "
            "reconstruction the most (Darestani, Chaudhari & Heckel, ICML 2021), and compare the methods.")
 
-source = state.current_source()
-if source is None:
-    st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
-    st.stop()
+source = state.source_or_stop()
 # Attackable: an exact gradient (projected gradient ascent) or a fit with data consistency (the joint scheme).
 methods = {m.name: m for m in available_methods() if m.capabilities.gradient in STRATEGIES}
 

@@ -31,10 +31,7 @@ st.title("Small features")
 st.caption("Insert small features (the paper's 5×5 square, disks, thin lines, blobs) into a fully sampled slice, "
            "undersample it, and see whether each method recovers them (Darestani, Chaudhari & Heckel, ICML 2021).")
 
-source = state.current_source()
-if source is None:
-    st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
-    st.stop()
+source = state.source_or_stop()
 methods = {m.name: m for m in available_methods()}
 
 # ---------------------------------------------------------------- 1. slice and mask

@@ -20,10 +20,7 @@ st.title("Reconstruct")
 st.caption("Undersample one slice with a sampling mask, reconstruct it with several methods and compare "
            "them with the fully sampled reference.")
 
-source = state.current_source()
-if source is None:
-    st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
-    st.stop()
+source = state.source_or_stop()
 methods = {m.name: m for m in available_methods()}
 
 # ---------------------------------------------------------------- 1. slice and mask

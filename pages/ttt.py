@@ -25,10 +25,7 @@ st.title("Test-time training")
 st.caption("Adapt a trained network to the slice in front of it with a self-supervised loss on its own "
            "measurements, stopping on held-out measurements (Darestani, Liu & Heckel, ICML 2022).")
 
-source = state.current_source()
-if source is None:
-    st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
-    st.stop()
+source = state.source_or_stop()
 methods = {m.name: m for m in available_methods() if m.capabilities.weights}
 
 st.subheader("1 · Slice and sampling mask", divider="gray")

@@ -189,6 +189,15 @@ def current_source() -> Source | None:
     return st.session_state.get(SOURCE)
 
 
+def source_or_stop() -> Source:
+    """The sidebar's source; without a valid one, say so and stop the page."""
+    source = current_source()
+    if source is None:
+        st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
+        st.stop()
+    return source
+
+
 def sidebar_source() -> Source | None:
     """Render the sidebar data-source controls; store and return the chosen :class:`Source`.
 

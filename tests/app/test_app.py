@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -30,19 +29,7 @@ RECONSTRUCT = "pages/reconstruct.py"
 TIMEOUT = 90
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _env(tmp_path_factory):
-    """Small embedded sample, private cache dir, no data dir from the environment, fresh caches."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("EXPLORER_SAMPLE_SIZE", "64")
-        mp.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-        mp.delenv("EXPLORER_DATA_DIR", raising=False)
-        mp.delenv("EXPLORER_DEVICE", raising=False)
-        st.cache_data.clear()
-        st.cache_resource.clear()
-        yield
-        st.cache_data.clear()
-        st.cache_resource.clear()
+pytestmark = pytest.mark.usefixtures("small_sample_app")
 
 
 def _app() -> AppTest:

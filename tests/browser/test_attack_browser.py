@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from tests.browser.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _axis_ranges, streamlit_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
 FIGURE = ".st-key-attack-figure .js-plotly-plot"
@@ -43,14 +43,6 @@ def _fill(page, key: str, value: str) -> None:
     page.wait_for_timeout(600)
 
 
-def _ranges(page) -> dict[str, list[float]]:
-    return page.evaluate(f"""() => {{
-        const gd = document.querySelector('{FIGURE}');
-        const out = {{}};
-        for (const [k, v] of Object.entries(gd._fullLayout)) if (/^[xy]axis\\d*$/.test(k)) out[k] = v.range.slice();
-        return out; }}""")
-
-
 def test_attack_sweep_figure_has_one_zoom(page):
     _fill(page, "attack-eps", "0.02,0.08")
     page.locator(".st-key-attack-run button").click()
@@ -59,7 +51,7 @@ def test_attack_sweep_figure_has_one_zoom(page):
     page.wait_for_selector(".st-key-attack-sweep .js-plotly-plot", timeout=30_000)
     assert page.evaluate(f"() => document.querySelector('{FIGURE}').data.length") == 6
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    full = _ranges(page)
+    full = _axis_ranges(page, FIGURE)
     panel = page.locator(".st-key-attack-figure .nsewdrag").nth(4)  # SENSE, perturbed
     panel.scroll_into_view_if_needed()
     box = panel.bounding_box()
@@ -68,7 +60,7 @@ def test_attack_sweep_figure_has_one_zoom(page):
     page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.6 * box["height"], steps=10)
     page.mouse.up()
     page.wait_for_function(f"() => document.querySelector('{FIGURE}')._fullLayout.xaxis.range[1] < 55", timeout=10_000)
-    zoomed = _ranges(page)
+    zoomed = _axis_ranges(page, FIGURE)
     for letter in "xy":
         names = sorted(k for k in zoomed if k.startswith(letter))
         assert len(names) == 6

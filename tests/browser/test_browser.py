@@ -108,9 +108,10 @@ def test_server_preloads_at_start_up(server):
     assert "explorer: preloaded torch, fastMRI, plotly and the knee sample in" in log, log[-2000:]
 
 
-def _axis_ranges(page) -> dict[str, list[float]]:
+def _axis_ranges(page, figure: str = FIGURE) -> dict[str, list[float]]:
+    """The x/y axis ranges of every subplot of the plotly figure at the CSS selector ``figure``."""
     return page.evaluate(f"""() => {{
-        const gd = document.querySelector('{FIGURE}');
+        const gd = document.querySelector('{figure}');
         const out = {{}};
         for (const [k, v] of Object.entries(gd._fullLayout)) if (/^[xy]axis\\d*$/.test(k)) out[k] = v.range.slice();
         return out; }}""")
