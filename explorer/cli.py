@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--slices", type=int, default=5)
     s.add_argument("--coils", type=int, default=8)
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--contrast", default="", help="knee: pd (default) or pdfs (fat-suppressed); brain: t2 (default) or "
+                   "t1 (the same subject in another contrast: a contrast shift)")
 
     r = sub.add_parser("recon", help="undersample a slice and reconstruct it with one or more methods")
     add_slice_arguments(r)
@@ -143,7 +145,8 @@ def _cmd_sample(args) -> int:
     for family in families:
         if family not in FAMILIES:
             raise ExplorerError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-        spec = SampleSpec(family=family, size=args.size, slices=args.slices, coils=args.coils, seed=args.seed)
+        spec = SampleSpec(family=family, size=args.size, slices=args.slices, coils=args.coils, seed=args.seed,
+                          contrast=args.contrast)
         print(write_sample(args.out, spec))
     return 0
 

@@ -28,7 +28,14 @@ BRAIN_SPACING = 5.0
 BRAIN_SPAN = 60.0
 
 # T2 (fast spin echo) intensities
-_CSF, _GM, _WM, _SCALP_FAT, _BONE, _DIPLOE = 1.0, 0.62, 0.32, 0.78, 0.04, 0.45
+# Tissue intensities per contrast. "t2" (fastMRI AXT2): CSF bright, white matter darker than grey;
+# "t1" (AXT1): CSF dark, white matter brighter than grey, fat and fatty diploe bright.
+BRAIN_CONTRASTS: dict[str, dict[str, float]] = {
+    "t2": {"csf": 1.0, "gm": 0.62, "wm": 0.32, "scalp_fat": 0.78, "bone": 0.04, "diploe": 0.45, "muscle": 0.28,
+           "choroid": 0.55},
+    "t1": {"csf": 0.12, "gm": 0.50, "wm": 0.78, "scalp_fat": 0.95, "bone": 0.04, "diploe": 0.70, "muscle": 0.35,
+           "choroid": 0.45},
+}
 
 
 def _wrap(a):
@@ -115,8 +122,8 @@ def _sulci(g: Grid, u, v, to_xy, ra, rb, vc: float, seed: int, n_primary: int) -
     return out
 
 
-def brain(g: Grid, seed: int) -> np.ndarray:
-    """Axial T2-weighted brain magnitude at the level of the basal ganglia (z = 0).
+def brain(g: Grid, seed: int, contrast: str = "t2") -> np.ndarray:
+    """Axial T2-weighted (``"t2"``) or T1-weighted (``"t1"``) brain magnitude at the level of the basal ganglia (z = 0).
 
     Anterior is up. Scalp (skin, fat, temporalis muscle), skull (outer and inner
     tables, diploe), subarachnoid CSF; cortex as a grey-matter ribbon about 3 mm thick
@@ -135,6 +142,8 @@ def brain(g: Grid, seed: int) -> np.ndarray:
     Returns:
         float32 magnitude ``(S, H, W)``, about 0..1.
     """
+    tv = BRAIN_CONTRASTS[contrast]
+    _CSF, _GM, _WM, _SCALP_FAT, _BONE, _DIPLOE = (tv[k] for k in ("csf", "gm", "wm", "scalp_fat", "bone", "diploe"))
     px = g.px
     r = rng_for(seed, BRAIN_ID, 0)
     size_f = r.uniform(0.94, 1.05)
@@ -164,7 +173,7 @@ def brain(g: Grid, seed: int) -> np.ndarray:
     temporal = np.clip(1.0 - ((v + 8.0) / 40.0) ** 2, 0.0, 1.0) * np.clip((np.abs(u) - 35.0) / 20.0, 0, 1)
     fat_t = 3.0 + 0.6 * mid
     mus_t = 7.0 * temporal * np.clip((10.0 - z) / 20.0, 0.0, 1.0)
-    img = blend(img, 0.28 * (1 + 0.08 * fine.imag), soft(np.abs(t - (1.4 + fat_t + 0.5 * mus_t)) - 0.5 * mus_t, px))
+    img = blend(img, tv["muscle"] * (1 + 0.08 * fine.imag), soft(np.abs(t - (1.4 + fat_t + 0.5 * mus_t)) - 0.5 * mus_t, px))
     skull0 = 1.4 + fat_t + mus_t + 0.6
     dip = 2.2 + 2.0 * (v / 92.0) ** 2 + 0.6 * mid
     t_out, t_in = 1.4, 1.3
@@ -245,7 +254,7 @@ def brain(g: Grid, seed: int) -> np.ndarray:
     img = blend(img, _CSF, soft(vent, px) * brain_in)
     for sgn in (-1.0, 1.0):
         cp = ellipse(u, v, sgn * 16.0, 24.0, 2.6, 4.5, sgn * 25.0) + 0.6 * mid
-        img = blend(img, 0.55 * (1.0 + 0.08 * fine.imag), soft(cp, px) * zenv(0.0, 9.0) * brain_in)
+        img = blend(img, tv["choroid"] * (1.0 + 0.08 * fine.imag), soft(cp, px) * zenv(0.0, 9.0) * brain_in)
 
     # ---- small things: flow voids, perivascular spaces, lesions, microbleeds
     rs = rng_for(seed, BRAIN_ID, 5)

@@ -33,13 +33,18 @@ KNEE_FOV = 160.0  # mm; 0.5 mm pixels at 320
 KNEE_SPACING = 3.0  # mm between slices
 KNEE_SPAN = 36.0  # slices never spread over more than this (mm)
 
-# PD (no fat suppression) intensities
-_FAT, _MARROW, _MUSCLE, _CART, _FLUID = 0.95, 0.85, 0.36, 0.62, 0.80
-_DARK, _SKIN = 0.06, 0.55
+# Tissue intensities per contrast. "pd": proton density without fat suppression (fastMRI CORPD_FBK);
+# "pdfs": with fat suppression (CORPDFS_FBK): fat and fatty marrow dark, fluid the brightest tissue.
+KNEE_CONTRASTS: dict[str, dict[str, float]] = {
+    "pd": {"fat": 0.95, "marrow": 0.85, "muscle": 0.36, "cart": 0.62, "fluid": 0.80, "dark": 0.06, "skin": 0.55,
+           "streak": 0.45},
+    "pdfs": {"fat": 0.14, "marrow": 0.18, "muscle": 0.30, "cart": 0.55, "fluid": 0.95, "dark": 0.05, "skin": 0.40,
+             "streak": 0.05},
+}
 
 
-def knee(g: Grid, seed: int) -> np.ndarray:
-    """Sagittal proton-density knee magnitude (no fat suppression).
+def knee(g: Grid, seed: int, contrast: str = "pd") -> np.ndarray:
+    """Sagittal proton-density knee magnitude, without (``"pd"``) or with (``"pdfs"``) fat suppression.
 
     Anterior is left, superior up. Femur, tibia and patella with cortical rims,
     trabecular marrow and physeal scars; articular cartilage on femur, tibia and
@@ -56,6 +61,9 @@ def knee(g: Grid, seed: int) -> np.ndarray:
     Returns:
         float32 magnitude ``(S, H, W)``, about 0..1.
     """
+    tv = KNEE_CONTRASTS[contrast]
+    _FAT, _MARROW, _MUSCLE, _CART, _FLUID, _DARK, _SKIN = (tv[k] for k in ("fat", "marrow", "muscle", "cart", "fluid",
+                                                                          "dark", "skin"))
     px = g.px
     r = rng_for(seed, KNEE_ID, 0)
     size_f = r.uniform(0.93, 1.07)
@@ -132,7 +140,7 @@ def knee(g: Grid, seed: int) -> np.ndarray:
     ]
     mval = _MUSCLE * (1 + 0.10 * streak.real + 0.04 * fine.real)
     # fatty streaks between fibre bundles: a narrow value band of the streak texture
-    mval = mval + 0.45 * lines(streak.imag, 1.0, 0.25, px) * np.clip(gate.imag, 0, 1)
+    mval = mval + tv["streak"] * lines(streak.imag, 1.0, 0.25, px) * np.clip(gate.imag, 0, 1)  # intermuscular fat
     for pts, rad in muscles:
         sd = smax(limb(u, v, pts, rad) + 1.2 * mid, inner, 2.0)
         img = blend(img, mval, soft(sd + 0.6, px) * leg)

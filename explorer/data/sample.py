@@ -52,11 +52,13 @@ MAX_SLICES, MAX_COILS = 256, 32
 MAX_SAMPLES = 1 << 27  # slices * coils * size^2: 1 GiB of complex64 k-space
 
 _GENERATING = threading.Lock()  # one generation at a time per process (a second caller waits for it)
-_ACQUISITION = {"knee": "CORPD_FBK", "brain": "AXT2"}
+CONTRASTS: dict[str, tuple[str, ...]] = {"knee": ("pd", "pdfs"), "brain": ("t2", "t1")}  # the first: the default
+_ACQUISITION = {("knee", "pd"): "CORPD_FBK", ("knee", "pdfs"): "CORPDFS_FBK", ("brain", "t2"): "AXT2",
+                ("brain", "t1"): "AXT1"}
 
 
 class _Family(NamedTuple):
-    draw: Callable[[phantoms.Grid, int], np.ndarray]  # -> magnitude (S, H, W)
+    draw: Callable[[phantoms.Grid, int, str], np.ndarray]  # (grid, seed, contrast) -> magnitude (S, H, W)
     fov: float  # mm
     spacing: float  # mm between slices
     span: float  # mm: slices are squeezed into this range
@@ -82,6 +84,8 @@ class SampleSpec:
         slices: number of slices ``S`` (1..256), centred on the most detailed cut.
         coils: number of receive coils ``C`` (1..32); 1 = single-coil data.
         seed: the subject (shape perturbations, lesions, textures, noise).
+        contrast: ``""`` (the family's default: knee ``"pd"``, brain ``"t2"``) or one of :data:`CONTRASTS`
+            (knee ``"pdfs"``: fat-suppressed; brain ``"t1"``): the same subject, another contrast (a shift).
     """
 
     family: str = "knee"
@@ -89,6 +93,12 @@ class SampleSpec:
     slices: int = 5
     coils: int = 8
     seed: int = 0
+    contrast: str = ""
+
+    @property
+    def resolved_contrast(self) -> str:
+        """The contrast generated (the family's default for ``""``)."""
+        return self.contrast or CONTRASTS.get(self.family, ("",))[0]
 
 
 class SampleParts(NamedTuple):
@@ -127,6 +137,9 @@ def validate(spec: SampleSpec) -> SampleSpec:
         value = getattr(spec, name)
         if not _is_int(value) or not lo <= value <= hi:
             raise ExplorerError(f"sample {name} must be an integer in {lo}..{hi}, got {value!r}")
+    if spec.contrast and spec.contrast not in CONTRASTS[spec.family]:
+        raise ExplorerError(f"unknown {spec.family} contrast {spec.contrast!r}; choose one of "
+                            f"{', '.join(CONTRASTS[spec.family])}")
     if not _is_int(spec.seed) or spec.seed < 0:
         raise ExplorerError(f"sample seed must be a non-negative integer, got {spec.seed!r}")
     total = spec.slices * spec.coils * spec.size**2
@@ -159,7 +172,7 @@ def parts(spec: SampleSpec) -> SampleParts:
     fam = _FAMILY[spec.family]
     z = slice_positions(spec)
     g = phantoms.make_grid(spec.size, fam.fov, z)
-    magnitude = fam.draw(g, spec.seed)
+    magnitude = fam.draw(g, spec.seed, spec.resolved_contrast)
     phase = background_phase(g, spec.family, spec.seed)
     image = (magnitude * np.float32(SCALE)) * np.exp(1j * phase).astype(np.complex64)
     maps = coil_maps(g, spec.family, spec.coils, spec.seed)
@@ -230,8 +243,9 @@ def _checker(h: int, w: int) -> np.ndarray:
 
 
 def file_name(spec: SampleSpec) -> str:
-    """``sample_<family>_<size>_s<slices>_c<coils>_seed<seed>.h5``."""
-    return f"sample_{spec.family}_{spec.size}_s{spec.slices}_c{spec.coils}_seed{spec.seed}.h5"
+    """``sample_<family>_<size>_s<slices>_c<coils>_seed<seed>[_<contrast>].h5`` (no suffix for the default contrast)."""
+    suffix = f"_{spec.contrast}" if spec.contrast and spec.contrast != CONTRASTS[spec.family][0] else ""
+    return f"sample_{spec.family}_{spec.size}_s{spec.slices}_c{spec.coils}_seed{spec.seed}{suffix}.h5"
 
 
 def write_sample(out_dir: str | Path, spec: SampleSpec) -> Path:
@@ -250,7 +264,7 @@ def write_sample(out_dir: str | Path, spec: SampleSpec) -> Path:
     if spec.coils == 1:
         kspace = kspace[:, 0]
     attrs = {
-        "acquisition": _ACQUISITION[spec.family],
+        "acquisition": _ACQUISITION[(spec.family, spec.resolved_contrast)],
         "patient_id": f"sample-{spec.family}-{spec.seed:04d}",
         "sample_spec": json.dumps(asdict(spec), sort_keys=True),
         "generator_version": GENERATOR_VERSION,

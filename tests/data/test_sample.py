@@ -227,3 +227,33 @@ def test_default_spec_smoke():
     kspace, target = generate(SampleSpec())
     assert kspace.shape == (5, 8, 320, 320) and target.shape == (5, 320, 320)
     assert 1e-4 < float(target.max()) < 1e-3
+
+
+@pytest.mark.parametrize("family, contrast, acquisition", [("knee", "pdfs", "CORPDFS_FBK"), ("brain", "t1", "AXT1")])
+def test_contrast_shift_families(tmp_path, family, contrast, acquisition):
+    """Another contrast of the same subject: deterministic, the default unchanged, a real change of contrast,
+    the fastMRI protocol name (so the anatomy is still recognised), and readable by fastMRI's own loader."""
+    from fastmri.data.mri_data import SliceDataset  # noqa: PLC0415
+
+    from explorer.data.sample import CONTRASTS, file_name  # noqa: PLC0415
+
+    base = SampleSpec(family=family, size=48, slices=2, coils=4, seed=3)
+    shifted = SampleSpec(family=family, size=48, slices=2, coils=4, seed=3, contrast=contrast)
+    default_k, default_t = generate(base)
+    explicit_k, _ = generate(SampleSpec(family=family, size=48, slices=2, coils=4, seed=3, contrast=CONTRASTS[family][0]))
+    np.testing.assert_array_equal(default_k, explicit_k)  # "" is the family's default contrast
+    k1, t1 = generate(shifted)
+    k2, _ = generate(shifted)
+    np.testing.assert_array_equal(k1, k2)
+    assert not np.allclose(t1, default_t) and np.corrcoef(t1.ravel(), default_t.ravel())[0, 1] < 0.95
+    assert file_name(shifted).endswith(f"_{contrast}.h5") and file_name(base).endswith("seed3.h5")
+    path = write_sample(tmp_path, shifted)
+    volume = FastMRIVolume(path)
+    assert volume.attrs["acquisition"] == acquisition and volume.read_slice(0).meta.anatomy == family
+    dataset = SliceDataset(tmp_path, transform=None, challenge="multicoil")
+    assert len(dataset) == 2
+    kspace, _, target, _, fname, index = dataset[1]
+    np.testing.assert_array_equal(kspace, k1[1])
+    assert fname == path.name and index == 1
+    with pytest.raises(ExplorerError, match=f"unknown {family} contrast"):
+        generate(SampleSpec(family=family, size=48, contrast="flair"))
