@@ -106,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--force", action="store_true", help="overwrite an existing checkpoint, card and training state")
     tr.add_argument("--loss", default="supervised", help="supervised (fastMRI's), self (self-supervised k-space l1 on "
                     "the measured data, as test-time training) or both")
+    tr.add_argument("--snapshot-every", type=int, default=0, help="also keep a checkpoint every N steps "
+                    "(CKPT_stepNNNNNN.pt): models of several training lengths from one run")
     tr.add_argument("--half", action="store_true", help="store the checkpoint weights as float16 (loaded back as float32)")
     tr.add_argument("--state", default=None, help="training-state file (default: CKPT.state.pt next to --out)")
     tr.add_argument("--val-slices", type=int, default=0, help="validate on this many evenly spaced slices (default: all)")
@@ -370,6 +372,7 @@ def _cmd_train(args) -> int:
         epochs=args.epochs, steps=args.steps, arch=arch, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         resume=args.resume, force=args.force, half=args.half, state=Path(args.state) if args.state else None,
         val_slices=args.val_slices, save_every=args.save_every, loss=args.loss,
+        snapshot_every=args.snapshot_every,
     )
     with _Progress(f"train {args.model}", enabled=True) as progress:
         train(options, progress=progress, log=lambda line: print(line, flush=True))

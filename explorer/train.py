@@ -67,6 +67,8 @@ class TrainOptions:
         val_slices: validate on this many evenly spaced slices (0 = all).
         save_every: also write the state every this many steps.
         loss: ``"supervised"``, ``"self"`` or ``"both"`` (:data:`explorer.train_data.LOSSES`).
+        snapshot_every: also keep a checkpoint every this many steps (:func:`snapshot_path`; 0 = none): the models
+            of several training lengths from one run, e.g. for a distribution-shift scatter.
     """
 
     model: str
@@ -90,6 +92,7 @@ class TrainOptions:
     val_slices: int = 0
     save_every: int = 200
     loss: str = "supervised"
+    snapshot_every: int = 0
 
 
 class TrainResult(NamedTuple):
@@ -113,6 +116,12 @@ class TrainResult(NamedTuple):
     seconds: float
     card: dict[str, Any]
     stopped: bool
+
+
+def snapshot_path(out: str | Path, step: int) -> Path:
+    """``<out stem>_step<NNNNNN>.pt`` beside ``out``: the checkpoint kept at ``step`` (``--snapshot-every``)."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}_step{step:06d}{out.suffix}")
 
 
 def state_path(out: str | Path) -> Path:
@@ -141,6 +150,8 @@ def _validate_options(o: TrainOptions) -> MaskConfig:
         raise ExplorerError(f"--seed must be in [0, 2**32), got {o.seed}")
     if o.out.suffix.lower() != ".pt":
         raise ExplorerError(f"--out must name a .pt checkpoint (its model card goes beside it as .json), got {o.out.name}")
+    if o.snapshot_every < 0:
+        raise ExplorerError(f"--snapshot-every must be >= 0, got {o.snapshot_every}")
     if o.loss not in LOSSES:
         raise ExplorerError(f"--loss must be one of {', '.join(LOSSES)}, got {o.loss!r}")
     if o.steps is not None and o.steps < 1:
@@ -229,7 +240,7 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     if o.resume:
         st = _load_state(state_file, saved_opts, model, optimizer)
     else:
-        _check_writable(out, state_file, o.force)
+        _check_writable(out, state_file, o.force, o.snapshot_every > 0)
 
     gen = torch.Generator()
     gen.set_state(st["rng"])
@@ -290,6 +301,9 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
                 save_state()
             elif st["step"] % o.save_every == 0:
                 save_state()
+            if o.snapshot_every and st["step"] % o.snapshot_every == 0 and st["step"] < total:
+                _write_checkpoint(snapshot_path(out, st["step"]), model, kind, arch, o, trainset, valset, mask_cfg, st,
+                                  per_epoch, lr, seconds())
             if progress is not None and progress(st["step"], total, {"loss": value}):
                 stopped = True
                 break
@@ -348,10 +362,12 @@ def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: S
     return json.loads(out.with_suffix(".json").read_text())
 
 
-def _check_writable(out: Path, state_file: Path, force: bool = False) -> None:
+def _check_writable(out: Path, state_file: Path, force: bool = False, snapshots: bool = False) -> None:
     """The outputs of a fresh run can be written, and (without ``force``) clobber nothing that exists."""
     if not force:
         existing = [p for p in (out, out.with_suffix(".json"), state_file) if p.exists()]
+        if snapshots:
+            existing += sorted(out.parent.glob(f"{out.stem}_step*{out.suffix}"))
         if existing:
             raise ExplorerError(f"{existing[0]} exists: add --resume to continue that run, --force to overwrite it, "
                                 "or choose another --out")

@@ -214,3 +214,21 @@ def test_self_supervised_and_combined_losses(dataset, tmp_path, kind):
     assert float(self_supervised_loss(kind, model, [example]).detach()) > 0
     with pytest.raises(ExplorerError, match="--loss must be one of"):
         train(_options(dataset, tmp_path, kind, steps=1, loss="adversarial"))
+
+
+def test_snapshots_keep_models_of_several_training_lengths(dataset, tmp_path):
+    from explorer.train import snapshot_path  # noqa: PLC0415
+
+    train(_options(dataset, tmp_path, "unet", steps=6, snapshot_every=2))
+    snaps = [snapshot_path(tmp_path / "unet.pt", s) for s in (2, 4)]
+    assert all(p.exists() and p.with_suffix(".json").exists() for p in snaps)
+    assert not snapshot_path(tmp_path / "unet.pt", 6).exists()  # the last step is the checkpoint itself
+    cards = [json.loads(p.with_suffix(".json").read_text()) for p in snaps]
+    assert [c["steps"] for c in cards] == [2, 4]
+    first, second = (ckpts.load_checkpoint(p).state_dict for p in snaps)  # weights_only loading
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+    (tmp_path / "fresh_step000002.pt").write_bytes(b"an earlier run's snapshot")
+    fresh = TrainOptions(model="unet", data=dataset / "train", out=tmp_path / "fresh.pt", arch=TINY_ARCH["unet"], steps=2,
+                         snapshot_every=2)
+    with pytest.raises(ExplorerError, match="fresh_step000002.pt exists"):  # a fresh run never clobbers snapshots
+        train(fresh)
