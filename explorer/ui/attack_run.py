@@ -20,6 +20,7 @@ from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness import AttackConfig, AttackResult, sweep, transfer
 from explorer.ui import cache
+from explorer.ui.feedback import Feedback
 from explorer.ui.handoff import Handoff
 from explorer.ui.state import Source
 
@@ -56,57 +57,39 @@ class AttackRun:
     seconds: float = 0.0
 
 
-class _Feedback:
+class _Feedback(Feedback):
     """Progress callback of one method's sweep: bar text, a live objective curve (twice a second), and the
     user's interruption turned into a stop request (re-raised once the worst iterate is stored)."""
 
     def __init__(self, bar, curve, label: str, budgets: int):
+        super().__init__()
         self.bar, self.curve, self.label, self.budgets = bar, curve, label, budgets
         self.curves: dict[str, list[tuple[int, float]]] = {}
-        self.last = self.last_curve = 0.0
-        self.interrupt: BaseException | None = None
+        self.last_curve = 0.0
 
     def __call__(self, step: int, total: int, info: dict) -> bool | None:
         eps, index, phase = info.get("eps"), info.get("index", 0), info.get("phase", "attack")
         if info.get("history"):
             self.curves.setdefault(f"{self.label} · eps {eps:g}", []).extend(info["history"])
-        if self.interrupt is not None:
-            return True
-        now = time.perf_counter()
-        if step < total and now - self.last < 0.1:
-            return None
-        self.last = now
         value, worst = info.get("objective"), info.get("worst")
         text = f"{self.label} · eps {eps:g} ({index + 1}/{self.budgets}) · {phase} step {step}/{total}"
         if value is not None and worst is not None:
             text += f" · objective {value:.4g} (worst {worst:.4g})"
-        try:
+
+        def render(now: float) -> None:
             self.bar.progress(min(max((index + step / max(total, 1)) / self.budgets, 0.0), 1.0), text=text)
             if self.curves and (step >= total or now - self.last_curve >= 0.5):
                 self.last_curve = now
                 # a fresh key per draw: two identical figures would share an auto-generated element ID
                 self.curve.plotly_chart(objective_figure(self.curves), theme=None, config={"displayModeBar": False},
                                         key=f"attack.curve.{next(_DRAWS)}")
-        except ScriptControlException as exc:  # the user clicked something: stop, keep the worst so far
-            self.interrupt = exc
-            return True
-        return None
 
+        return self.draw(step, total, render)
 
     def clean(self, step: int, total: int, info: dict) -> bool | None:
         """Progress of the clean reconstruction (long fits) that the attack starts from."""
-        if self.interrupt is not None:
-            return True
-        now = time.perf_counter()
-        if step < total and now - self.last < 0.1:
-            return None
-        self.last = now
-        try:
-            self.bar.progress(0.0, text=f"{self.label}: clean reconstruction, step {step}/{total}")
-        except ScriptControlException as exc:
-            self.interrupt = exc
-            return True
-        return None
+        return self.draw(step, total, lambda now: self.bar.progress(
+            0.0, text=f"{self.label}: clean reconstruction, step {step}/{total}"))
 
 
 def objective_figure(curves: dict[str, list[tuple[int, float]]]):

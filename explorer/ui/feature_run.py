@@ -7,7 +7,6 @@ second kind of run with its own hand-off.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import streamlit as st
@@ -23,6 +22,7 @@ from explorer.robustness.features import Feature
 from explorer.robustness.small_features import (FeatureRun, correlation, feature_tasks, method_correlation,
                                                 run_features, study_rows)
 from explorer.ui import cache
+from explorer.ui.feedback import Feedback
 from explorer.ui.handoff import Handoff
 from explorer.ui.state import Source
 
@@ -55,28 +55,17 @@ class PageRun:
     stopped: bool = False
 
 
-class _Bars:
+class _Bars(Feedback):
     """One progress bar per method; the user's click becomes a stop request (the method keeps its best)."""
 
     def __init__(self, labels: dict[str, str]):
+        super().__init__()
         self.bars = {label: st.progress(0.0, text=f"{display}: waiting…") for label, display in labels.items()}
         self.names = labels
-        self.last = 0.0
-        self.interrupt: BaseException | None = None
 
     def __call__(self, label: str, step: int, total: int, info: dict) -> bool | None:
-        if self.interrupt is not None:
-            return True
-        now = time.perf_counter()
-        if step < total and now - self.last < 0.1:
-            return None
-        self.last = now
-        try:
-            self.bars[label].progress(min(step / max(total, 1), 1.0), text=f"{self.names[label]}: step {step}/{total}")
-        except ScriptControlException as exc:
-            self.interrupt = exc
-            return True
-        return None
+        return self.draw(step, total, lambda now: self.bars[label].progress(
+            min(step / max(total, 1), 1.0), text=f"{self.names[label]}: step {step}/{total}"))
 
     def done(self, label: str, text: str) -> None:
         if self.interrupt is None:

@@ -7,13 +7,11 @@ copy, so the shared model and cached results are never touched.
 from __future__ import annotations
 
 import itertools
-import time
 from dataclasses import dataclass, field
 
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
-from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from explorer.engine import MethodResult
 from explorer.errors import ExplorerError
@@ -22,6 +20,7 @@ from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.ttt import TTTConfig, TTTResult, test_time_train
 from explorer.ui import cache
+from explorer.ui.feedback import Feedback
 from explorer.ui.handoff import Handoff
 from explorer.ui.state import Source
 
@@ -73,34 +72,29 @@ def curves_figure(history, *, height: int = 300) -> go.Figure:
     return fig
 
 
-class _Live:
+class _Live(Feedback):
     """Progress bar and live curves; the user's click becomes a stop request (the best weights are kept)."""
 
     def __init__(self, bar, curve):
+        super().__init__()
         self.bar, self.curve = bar, curve
         self.history: list = []
-        self.last = self.last_curve = 0.0
-        self.interrupt: BaseException | None = None
+        self.last_curve = 0.0
 
     def __call__(self, step: int, total: int, info: dict) -> bool | None:
         self.history.append((step, info.get("loss"), info.get("held_out"), info.get("ssim")))
-        if self.interrupt is not None:
-            return True
-        now = time.perf_counter()
-        try:
-            held = info.get("held_out")
-            self.bar.progress(min(step / max(total, 1), 1.0),
-                              text=f"step {step}/{total} · loss {info.get('loss', 0):.4g}"
-                                   + (f" · held-out {held:.4g}" if held is not None else "")
-                                   + f" · best step {info.get('best_step', 0)}")
+        held = info.get("held_out")
+        text = (f"step {step}/{total} · loss {info.get('loss', 0):.4g}" + (f" · held-out {held:.4g}" if held is not None
+                else "") + f" · best step {info.get('best_step', 0)}")
+
+        def render(now: float) -> None:
+            self.bar.progress(min(step / max(total, 1), 1.0), text=text)
             if now - self.last_curve >= 0.5 or step >= total:
                 self.last_curve = now
                 self.curve.plotly_chart(curves_figure(self.history, height=260), theme=None,
                                         config={"displayModeBar": False}, key=f"ttt.curve.{next(_DRAWS)}")
-        except ScriptControlException as exc:
-            self.interrupt = exc
-            return True
-        return None
+
+        return self.draw(step, total, render)
 
 
 def execute(request: TTTRequest, container) -> TTTPageRun:

@@ -16,12 +16,12 @@ from typing import Iterator
 
 import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from explorer.engine.core import loss_history
 from explorer.errors import ExplorerError
 from explorer.export import metrics_csv, npy_bytes, png_bytes
 from explorer.figures import loss_figure
+from explorer.ui.feedback import Feedback
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
 from explorer.recon.base import MethodSpec, ParamSpec
 
@@ -168,43 +168,36 @@ def mask_controls(key_prefix: str, container=st, default_type: str = "random") -
 
 # --------------------------------------------------------------------------- running
 
-class _Throttled:
+class _Throttled(Feedback):
     """Progress callback driving an ``st.progress`` bar (and a live loss curve), ~10 updates a second.
 
-    Any user interaction while a method runs makes Streamlit interrupt this script run at
-    its next ``st`` call, i.e. inside this callback. The interruption is caught and turned
-    into a stop request (the method returns its best estimate so far, which gets cached) and
-    re-raised by :func:`run_with_status` once that result is stored.
+    A click while a method runs becomes a stop request (:class:`~explorer.ui.feedback.Feedback`: the method
+    returns its best estimate so far, which gets cached), re-raised by :func:`run_with_status` once that result
+    is stored.
     """
 
     CURVE_SECONDS = 0.5  # the loss curve is redrawn at most twice a second
 
     def __init__(self, bar, label: str, curve=None):
+        super().__init__()
         self.bar, self.label, self.curve = bar, label, curve
-        self.last = self.last_curve = 0.0
+        self.last_curve = 0.0
         self.losses: list[tuple[int, float]] = []
-        self.interrupt: BaseException | None = None
 
     def __call__(self, step: int, total: int, info: dict) -> bool | None:
         self.losses.extend(loss_history(step, info))
-        if self.interrupt is not None:
-            return True
-        now = time.perf_counter()
-        if step < total and now - self.last < 0.1:
-            return None
-        self.last = now
-        extra = " · ".join(f"{k} {v:.3g}" for k, v in (info or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool))
-        text = f"{self.label}: step {step}/{total}" + (f" · {extra}" if extra else "")
-        try:
-            self.bar.progress(min(max(step / max(total, 1), 0.0), 1.0), text=text)
+
+        def render(now: float) -> None:
+            extra = " · ".join(f"{k} {v:.3g}" for k, v in (info or {}).items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool))
+            self.bar.progress(min(max(step / max(total, 1), 0.0), 1.0),
+                              text=f"{self.label}: step {step}/{total}" + (f" · {extra}" if extra else ""))
             if self.curve is not None and self.losses and (step >= total or now - self.last_curve >= self.CURVE_SECONDS):
                 self.last_curve = now
                 self.curve.plotly_chart(loss_figure({self.label: self.losses}, height=220), theme=None,
                                         config={"displayModeBar": False})
-        except ScriptControlException as exc:  # the user clicked something: stop, keep the best image
-            self.interrupt = exc
-            return True
-        return None
+
+        return self.draw(step, total, render)
 
 
 def run_with_status(request, container=None, refit_stopped: bool = False) -> tuple[list, dict[str, str]]:
