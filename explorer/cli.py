@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--contrast", default="", help="knee: pd (default) or pdfs (fat-suppressed); brain: t2 (default) or "
                    "t1 (the same subject in another contrast: a contrast shift)")
+    s.add_argument("--dataset", default="", help="knee: fastmri (default, 2D FSE) or stanford (a Stanford-like 3D FSE "
+                   "acquisition of the same subject: a dataset shift)")
 
     r = sub.add_parser("recon", help="undersample a slice and reconstruct it with one or more methods")
     add_slice_arguments(r)
@@ -148,7 +150,7 @@ def _cmd_sample(args) -> int:
         if family not in FAMILIES:
             raise ExplorerError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
         spec = SampleSpec(family=family, size=args.size, slices=args.slices, coils=args.coils, seed=args.seed,
-                          contrast=args.contrast)
+                          contrast=args.contrast, dataset=args.dataset)
         print(write_sample(args.out, spec))
     return 0
 

@@ -11,7 +11,7 @@ state.require_router()  # before the heavy imports: app.py (router, sidebar) wra
 import pandas as pd
 import streamlit as st
 
-from explorer.data.sample import FAMILIES
+from explorer.data.sample import VARIANTS
 from explorer.errors import ExplorerError
 from explorer.export import records_csv
 from explorer.recon.base import available_methods
@@ -32,8 +32,8 @@ def set_picker(key: str, title: str, default: str) -> str:
     kind = st.radio("Kind", ["sample", "folder"], key=f"{key}.kind", horizontal=True, label_visibility="collapsed",
                     format_func=lambda k: {"sample": "Embedded sample", "folder": "Folder or file in the data directory"}[k])
     if kind == "sample":
-        family = st.selectbox("Sample", FAMILIES, index=list(FAMILIES).index(default), key=f"{key}.family")
-        return f"sample:{family}"
+        return st.selectbox("Sample", list(VARIANTS), index=list(VARIANTS).index(default), key=f"{key}.family",
+                            format_func=VARIANTS.get)
     folder = st.text_input("Folder or .h5 file", key=f"{key}.folder", placeholder="knee_multicoil_val")
     if not folder.strip():
         raise ExplorerError(f"{title}: enter a folder or file inside the data directory")
@@ -43,14 +43,14 @@ def set_picker(key: str, title: str, default: str) -> str:
 left, right = st.columns(2, gap="large")
 with widgets.stop_on_error():
     with left:
-        id_set = set_picker("shift.id", "In-distribution set P", "knee")
+        id_set = set_picker("shift.id", "In-distribution set P", "sample:knee")
     with right:
-        ood_set = set_picker("shift.ood", "Shifted set Q", "brain")
+        ood_set = set_picker("shift.ood", "Shifted set Q", "sample:brain")
 st.subheader("Models", divider="gray")
 st.caption("Several instances of a method make several points (e.g. U-nets of several sizes, l1 at several λ). "
            "Parameters that default per anatomy (checkpoint `auto`, tuned λ) take P's values on both sets.")
 defaults = [n for n, spec in methods.items() if spec.capabilities.cost != "long"]
-anatomy = id_set.split(":", 1)[1] if id_set.startswith("sample:") else None
+anatomy = id_set.split(":", 1)[1].split(",")[0] if id_set.startswith("sample:") else None
 with widgets.stop_on_error():
     instances = pickers.method_instances("shift", methods, defaults, anatomy, label="Models")
 c1, c2 = st.columns([2, 1])

@@ -220,3 +220,25 @@ def test_memory_errors_are_one_line_user_errors(capsys, monkeypatch):
     assert main(["methods"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: out of memory") and len(err.strip().splitlines()) == 1
+
+
+def test_sample_dataset_and_recon_from_a_sample_source(tmp_path, capsys, monkeypatch):
+    """`sample --dataset stanford` writes the Stanford-like file; `recon --data sample:knee,dataset=stanford,...`
+    reads the same k-space; a bad dataset is a one-line error."""
+    import h5py
+
+    assert main(["sample", "--out", str(tmp_path), "--family", "knee", "--size", "32", "--slices", "1", "--coils", "2",
+                 "--dataset", "stanford"]) == 0
+    path = tmp_path / "sample_knee_32_s1_c2_seed0_stanford.h5"
+    with h5py.File(path) as hf:
+        assert hf.attrs["acquisition"] == "CORPD_3DFSE"
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    capsys.readouterr()
+    assert main(["recon", "--data", "sample:knee,dataset=stanford,size=32,slices=1,coils=2", "--method", "zero_filled",
+                 "--json"]) == 0
+    from_source = json.loads(capsys.readouterr().out)
+    assert main(["recon", "--data", str(path), "--method", "zero_filled", "--json"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert from_source["results"][0]["ssim"] == pytest.approx(from_file["results"][0]["ssim"])
+    assert main(["sample", "--out", str(tmp_path), "--family", "brain", "--dataset", "stanford"]) == 2
+    assert "unknown brain sample dataset" in capsys.readouterr().err

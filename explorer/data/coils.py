@@ -20,8 +20,18 @@ from explorer.data.shapes import F32, Grid, make_grid, rng_for
 _GEOMETRY = {
     "knee": dict(centre=(10.0, 0.0), radii=(78.0, 78.0), axis="y", loop=60.0, rings=35.0),
     "brain": dict(centre=(0.0, 0.0), radii=(100.0, 120.0), axis="z", loop=90.0, rings=30.0),
+    # the Stanford-like 3D FSE knee's 8-element array: tighter around the leg, smaller loops
+    "knee_stanford": dict(centre=(0.0, 0.0), radii=(70.0, 70.0), axis="y", loop=45.0, rings=28.0),
 }
-_FAMILY_KEY = {"knee": 1, "brain": 2}
+_FAMILY_KEY = {"knee": 1, "brain": 2, "knee_stanford": 11}
+
+
+def _array(family: str, array: str) -> str:
+    """Geometry key of ``family``'s coil array in dataset ``array`` (``"fastmri"``: the family's own)."""
+    key = family if array in ("", "fastmri") else f"{family}_{array}"
+    if key not in _GEOMETRY:
+        raise ValueError(f"no {array!r} coil array for {family!r}")
+    return key
 
 
 def _positions(family: str, coils: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -68,7 +78,7 @@ def _raw_maps(g: Grid, family: str, coils: int, seed: int) -> np.ndarray:
     return (fine[:, :, 0] + 1j * fine[:, :, 1]).astype(np.complex64)
 
 
-def coil_maps(g: Grid, family: str, coils: int, seed: int) -> np.ndarray:
+def coil_maps(g: Grid, family: str, coils: int, seed: int, array: str = "fastmri") -> np.ndarray:
     """Complex coil sensitivities at the grid's slices.
 
     With ``coils == 1`` the single "coil" is the smooth magnitude profile of the
@@ -80,12 +90,14 @@ def coil_maps(g: Grid, family: str, coils: int, seed: int) -> np.ndarray:
         family: ``"knee"`` or ``"brain"``.
         coils: number of coils ``C``.
         seed: subject (jitters coil placement and phases).
+        array: the dataset whose coil array is simulated (``"fastmri"``, or ``"stanford"`` for the knee).
 
     Returns:
         complex64 ``(S, C, H, W)``, scaled so that the RSS of the maps peaks at 1 on
         the central plane ``z = 0``.
     """
     n = 8 if coils == 1 else coils
+    family = _array(family, array)
     probe = make_grid(48, 2 * float(abs(g.x).max()) + g.px, [0.0])
     norm = float(np.sqrt((np.abs(_raw_maps(probe, family, n, seed)) ** 2).sum(1)).max())
     maps = _raw_maps(g, family, n, seed) / F32(norm)

@@ -41,9 +41,13 @@ KNEE_CONTRASTS: dict[str, dict[str, float]] = {
     "pdfs": {"fat": 0.14, "marrow": 0.18, "muscle": 0.30, "cart": 0.55, "fluid": 0.95, "dark": 0.05, "skin": 0.40,
              "streak": 0.05},
 }
+# A 3D FSE (CUBE) acquisition of the same contrast: its longer echo train weights T2 more (fluid brighter,
+# muscle, cartilage and fat darker) and blurs more along the phase encoding (FWHM in pixels).
+CUBE_CHANGE = {"fat": -0.07, "marrow": -0.05, "muscle": -0.06, "cart": -0.05, "fluid": 0.05, "skin": -0.05}
+PSF_2D, PSF_3D = (1.1, 0.6), (1.7, 0.8)  # (phase encoding, readout)
 
 
-def knee(g: Grid, seed: int, contrast: str = "pd") -> np.ndarray:
+def knee(g: Grid, seed: int, contrast: str = "pd", three_d: bool = False) -> np.ndarray:
     """Sagittal proton-density knee magnitude, without (``"pd"``) or with (``"pdfs"``) fat suppression.
 
     Anterior is left, superior up. Femur, tibia and patella with cortical rims,
@@ -57,11 +61,15 @@ def knee(g: Grid, seed: int, contrast: str = "pd") -> np.ndarray:
     Args:
         g: grid (mm), ``z`` = medial-lateral position of each slice.
         seed: subject.
+        contrast: a key of :data:`KNEE_CONTRASTS`.
+        three_d: a 3D FSE acquisition (:data:`CUBE_CHANGE` contrast, :data:`PSF_3D` blurring) instead of 2D FSE.
 
     Returns:
         float32 magnitude ``(S, H, W)``, about 0..1.
     """
     tv = KNEE_CONTRASTS[contrast]
+    if three_d:
+        tv = {k: max(0.02, v + CUBE_CHANGE.get(k, 0.0)) for k, v in tv.items()}
     _FAT, _MARROW, _MUSCLE, _CART, _FLUID, _DARK, _SKIN = (tv[k] for k in ("fat", "marrow", "muscle", "cart", "fluid",
                                                                           "dark", "skin"))
     px = g.px
@@ -229,7 +237,8 @@ def knee(g: Grid, seed: int, contrast: str = "pd") -> np.ndarray:
     vx, vy = rl.uniform(-50.0, 70.0, n_v), rl.uniform(-78.0, 78.0, n_v)
     voids = list(zip(vx, vy, vx, vy, rl.uniform(0.3, 0.9, n_v), rl.uniform(-25, 25, n_v), rl.uniform(2, 8, n_v)))
     stamp(img, g, voids, lambda i, local: 0.15 if local > 0.75 else None)
-    return np.clip(psf_blur(img, g), 0.0, None)
+    fwhm_pe, fwhm_ro = PSF_3D if three_d else PSF_2D
+    return np.clip(psf_blur(img, g, fwhm_pe, fwhm_ro), 0.0, None)
 
 
 # --------------------------------------------------------------------------- brain

@@ -18,6 +18,14 @@ Families: ``"knee"`` (sagittal proton density, fastMRI ``CORPD_FBK`` protocol na
 3 mm slices) and ``"brain"`` (axial T2, ``AXT2``, 5 mm slices), so a knee->brain
 anatomy shift is a real distribution shift.
 
+Datasets (knee only): ``"fastmri"`` (the default: fastMRI-like 2D fast spin echo) or
+``"stanford"``, a Stanford-like 3D FSE (CUBE) knee as on mridata.org: a larger field
+of view (180 mm, so 0.56 mm pixels at 320 against 0.5 mm), thin contiguous 0.6 mm
+partitions instead of 3 mm slices, half the SNR (15), the longer echo train's
+stronger blurring along the phase encoding and its more T2-weighted contrast
+(brighter fluid, darker muscle and fat), and another 8-element coil array. It is
+the embedded stand-in for the papers' fastMRI -> Stanford dataset shift.
+
 ``coils=1`` gives k-space ``(S, 1, H, W)`` from :func:`generate`, and
 :func:`write_sample` then writes a *single-coil* file (``kspace`` ``(S, H, W)`` and
 ``reconstruction_esc``), the layout of fastMRI's single-coil track.
@@ -55,6 +63,23 @@ _GENERATING = threading.Lock()  # one generation at a time per process (a second
 CONTRASTS: dict[str, tuple[str, ...]] = {"knee": ("pd", "pdfs"), "brain": ("t2", "t1")}  # the first: the default
 _ACQUISITION = {("knee", "pd"): "CORPD_FBK", ("knee", "pdfs"): "CORPDFS_FBK", ("brain", "t2"): "AXT2",
                 ("brain", "t1"): "AXT1"}
+DATASETS: dict[str, tuple[str, ...]] = {"knee": ("fastmri", "stanford"), "brain": ("fastmri",)}  # first: default
+
+
+class _Dataset(NamedTuple):
+    """How a dataset acquires a family's subject (see the module docstring)."""
+
+    fov: float | None  # mm; None: the family's
+    spacing: float | None  # mm between slices; None: the family's
+    snr: float
+    key: int  # added to the family's random-stream keys (another coil array, other noise)
+    acquisition_suffix: str  # replaces "_FBK" in the protocol name
+
+
+_DATASET = {
+    "fastmri": _Dataset(None, None, SNR, 0, ""),
+    "stanford": _Dataset(180.0, 0.6, 15.0, 1000, "_3DFSE"),
+}
 
 
 class _Family(NamedTuple):
@@ -86,6 +111,8 @@ class SampleSpec:
         seed: the subject (shape perturbations, lesions, textures, noise).
         contrast: ``""`` (the family's default: knee ``"pd"``, brain ``"t2"``) or one of :data:`CONTRASTS`
             (knee ``"pdfs"``: fat-suppressed; brain ``"t1"``): the same subject, another contrast (a shift).
+        dataset: ``""`` (``"fastmri"``) or one of :data:`DATASETS` (knee ``"stanford"``: a Stanford-like 3D
+            FSE acquisition of the same subject, a dataset shift).
     """
 
     family: str = "knee"
@@ -94,11 +121,24 @@ class SampleSpec:
     coils: int = 8
     seed: int = 0
     contrast: str = ""
+    dataset: str = ""
 
     @property
     def resolved_contrast(self) -> str:
         """The contrast generated (the family's default for ``""``)."""
         return self.contrast or CONTRASTS.get(self.family, ("",))[0]
+
+    @property
+    def resolved_dataset(self) -> str:
+        """The dataset simulated (``"fastmri"`` for ``""``)."""
+        return self.dataset or "fastmri"
+
+    @property
+    def acquisition(self) -> str:
+        """The fastMRI-style protocol name written to the file (``CORPD_FBK``, ``CORPDFS_3DFSE``, ``AXT2``...)."""
+        name = _ACQUISITION[(self.family, self.resolved_contrast)]
+        suffix = _DATASET[self.resolved_dataset].acquisition_suffix
+        return name.replace("_FBK", suffix) if suffix else name
 
 
 class SampleParts(NamedTuple):
@@ -140,6 +180,9 @@ def validate(spec: SampleSpec) -> SampleSpec:
     if spec.contrast and spec.contrast not in CONTRASTS[spec.family]:
         raise ExplorerError(f"unknown {spec.family} contrast {spec.contrast!r}; choose one of "
                             f"{', '.join(CONTRASTS[spec.family])}")
+    if spec.dataset and spec.dataset not in DATASETS[spec.family]:
+        raise ExplorerError(f"unknown {spec.family} sample dataset {spec.dataset!r}; choose one of "
+                            f"{', '.join(DATASETS[spec.family])}")
     if not _is_int(spec.seed) or spec.seed < 0:
         raise ExplorerError(f"sample seed must be a non-negative integer, got {spec.seed!r}")
     total = spec.slices * spec.coils * spec.size**2
@@ -150,6 +193,45 @@ def validate(spec: SampleSpec) -> SampleSpec:
     return spec
 
 
+VARIANTS: dict[str, str] = {  # sample sources of the shift axes -> a label
+    "sample:knee": "knee, fastMRI-like 2D FSE, PD",
+    "sample:knee,contrast=pdfs": "knee, fastMRI-like 2D FSE, PD fat-suppressed",
+    "sample:knee,dataset=stanford": "knee, Stanford-like 3D FSE, PD",
+    "sample:knee,contrast=pdfs,dataset=stanford": "knee, Stanford-like 3D FSE, PD fat-suppressed",
+    "sample:brain": "brain, T2",
+    "sample:brain,contrast=t1": "brain, T1",
+}
+_SOURCE_FIELDS = {"size": int, "slices": int, "coils": int, "seed": int, "contrast": str, "dataset": str}
+
+
+def parse_source(text: str, **defaults) -> SampleSpec:
+    """The spec of a sample source ``sample:<family>[,field=value...]``.
+
+    Fields: ``size``, ``slices``, ``coils``, ``seed``, ``contrast``, ``dataset`` (e.g.
+    ``sample:knee,dataset=stanford,seed=201``); ``defaults`` fill fields the text does not set.
+
+    Raises:
+        ExplorerError: not a sample source, an unknown family or field, a bad value.
+    """
+    if not text.startswith("sample:"):
+        raise ExplorerError(f"{text!r} is not a sample source (sample:<family>[,field=value...])")
+    family, *items = text[len("sample:"):].split(",")
+    if family not in FAMILIES:
+        raise ExplorerError(f"unknown sample family {family!r}; choose one of {', '.join(FAMILIES)}")
+    fields = dict(defaults)
+    for item in items:
+        key, sep, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or key not in _SOURCE_FIELDS:
+            raise ExplorerError(f"bad sample field {item!r} in {text!r}; use field=value with field one of "
+                                f"{', '.join(_SOURCE_FIELDS)}")
+        try:
+            fields[key] = _SOURCE_FIELDS[key](value)
+        except ValueError:
+            raise ExplorerError(f"sample {key} must be an integer, got {value!r}") from None
+    return validate(SampleSpec(family=family, **fields))
+
+
 def slice_positions(spec: SampleSpec) -> np.ndarray:
     """Slice positions (mm) of a spec: the family's spacing, squeezed into its span.
 
@@ -158,7 +240,8 @@ def slice_positions(spec: SampleSpec) -> np.ndarray:
         (an odd number of slices always includes it).
     """
     fam = _FAMILY[spec.family]
-    spacing = fam.spacing if spec.slices == 1 else min(fam.spacing, fam.span / (spec.slices - 1))
+    spacing = _DATASET[spec.resolved_dataset].spacing or fam.spacing
+    spacing = spacing if spec.slices == 1 else min(spacing, fam.span / (spec.slices - 1))
     return (np.arange(spec.slices) - (spec.slices - 1) / 2) * spacing
 
 
@@ -170,18 +253,20 @@ def parts(spec: SampleSpec) -> SampleParts:
     """
     validate(spec)
     fam = _FAMILY[spec.family]
+    ds = _DATASET[spec.resolved_dataset]
     z = slice_positions(spec)
-    g = phantoms.make_grid(spec.size, fam.fov, z)
-    magnitude = fam.draw(g, spec.seed, spec.resolved_contrast)
+    g = phantoms.make_grid(spec.size, ds.fov or fam.fov, z)
+    extra = {"three_d": True} if ds.key else {}  # only the knee has another dataset
+    magnitude = fam.draw(g, spec.seed, spec.resolved_contrast, **extra)
     phase = background_phase(g, spec.family, spec.seed)
     image = (magnitude * np.float32(SCALE)) * np.exp(1j * phase).astype(np.complex64)
-    maps = coil_maps(g, spec.family, spec.coils, spec.seed)
+    maps = coil_maps(g, spec.family, spec.coils, spec.seed, array=spec.resolved_dataset)
     # noise level from the tissue signal of the coil-combined image
     sub = (slice(None), slice(None), slice(None, None, 4), slice(None, None, 4))
     combined = magnitude[sub[1:]] * np.sqrt((np.abs(maps[sub]) ** 2).sum(1)) * np.float32(SCALE)
     tissue = combined[magnitude[sub[1:]] > 0.25]
     level = float(np.median(tissue)) if tissue.size else float(SCALE) * 0.5
-    return SampleParts(image.astype(np.complex64), maps, level / SNR, z)
+    return SampleParts(image.astype(np.complex64), maps, level / ds.snr, z)
 
 
 def _noise_mixing(coils: int, rng: np.random.Generator) -> np.ndarray:
@@ -223,9 +308,10 @@ def generate(spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:
         else:
             kspace = fft2c(coil_images)
         del coil_images
-        gen = torch.Generator().manual_seed(phantoms.seed_int(spec.seed, _FAMILY[spec.family].key, 99))
+        key = _FAMILY[spec.family].key + _DATASET[spec.resolved_dataset].key
+        gen = torch.Generator().manual_seed(phantoms.seed_int(spec.seed, key, 99))
         white = torch.randn((C, S * H * W * 2), generator=gen)
-        mix = torch.from_numpy(_noise_mixing(C, phantoms.rng_for(spec.seed, _FAMILY[spec.family].key, 98)))
+        mix = torch.from_numpy(_noise_mixing(C, phantoms.rng_for(spec.seed, key, 98)))
         noise = torch.view_as_complex((mix @ white).reshape(C, S, H, W, 2)).transpose(0, 1)
         kspace += noise * float(p.noise_std)
         del noise, white
@@ -243,8 +329,10 @@ def _checker(h: int, w: int) -> np.ndarray:
 
 
 def file_name(spec: SampleSpec) -> str:
-    """``sample_<family>_<size>_s<slices>_c<coils>_seed<seed>[_<contrast>].h5`` (no suffix for the default contrast)."""
+    """``sample_<family>_<size>_s<slices>_c<coils>_seed<seed>[_<contrast>][_<dataset>].h5`` (no suffix for the
+    defaults)."""
     suffix = f"_{spec.contrast}" if spec.contrast and spec.contrast != CONTRASTS[spec.family][0] else ""
+    suffix += f"_{spec.dataset}" if spec.dataset and spec.dataset != DATASETS[spec.family][0] else ""
     return f"sample_{spec.family}_{spec.size}_s{spec.slices}_c{spec.coils}_seed{spec.seed}{suffix}.h5"
 
 
@@ -253,7 +341,7 @@ def write_sample(out_dir: str | Path, spec: SampleSpec) -> Path:
 
     Multi-coil specs write ``kspace`` ``(S, C, H, W)`` and ``reconstruction_rss``;
     ``coils=1`` writes a single-coil file, ``kspace`` ``(S, H, W)`` and
-    ``reconstruction_esc``. Attributes: ``acquisition`` (``CORPD_FBK`` / ``AXT2``),
+    ``reconstruction_esc``. Attributes: ``acquisition`` (:attr:`SampleSpec.acquisition`),
     ``patient_id``, ``sample_spec`` (JSON), ``generator_version``, ``max``, ``norm``.
 
     Returns:
@@ -264,7 +352,7 @@ def write_sample(out_dir: str | Path, spec: SampleSpec) -> Path:
     if spec.coils == 1:
         kspace = kspace[:, 0]
     attrs = {
-        "acquisition": _ACQUISITION[(spec.family, spec.resolved_contrast)],
+        "acquisition": spec.acquisition,
         "patient_id": f"sample-{spec.family}-{spec.seed:04d}",
         "sample_spec": json.dumps(asdict(spec), sort_keys=True),
         "generator_version": GENERATOR_VERSION,

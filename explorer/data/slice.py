@@ -18,7 +18,7 @@ def anatomy_of(acquisition, source: str = "") -> str | None:
     if name.startswith("AX"):
         return "brain"
     if source.startswith("sample:"):
-        return source.split(":", 1)[1] or None
+        return source.split(":", 1)[1].split(",")[0] or None
     return None
 
 

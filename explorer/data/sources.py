@@ -33,7 +33,8 @@ def open_volume(spec: str | Path, plane: str = "kxky") -> Volume:
     """Open ``spec``: a file path or ``sample:<family>``.
 
     Args:
-        spec: path to an ``.h5`` file, or ``sample:knee`` / ``sample:brain``.
+        spec: path to an ``.h5`` file, or ``sample:knee`` / ``sample:brain`` with optional fields
+            (``sample:knee,dataset=stanford``; :func:`explorer.data.sample.parse_source`).
         plane: for raw ISMRMRD 3D volumes, ``"kxky"`` (the papers' 2D slices) or
             ``"kykz"`` (planes for 2D Poisson masks); ignored otherwise.
 
@@ -42,12 +43,9 @@ def open_volume(spec: str | Path, plane: str = "kxky") -> Volume:
     """
     text = str(spec)
     if text.startswith("sample:"):
-        from explorer.data.sample import FAMILIES, SampleSpec, sample_path  # noqa: PLC0415
+        from explorer.data.sample import parse_source, sample_path  # noqa: PLC0415
 
-        family = text.split(":", 1)[1]
-        if family not in FAMILIES:
-            raise ExplorerError(f"unknown sample family {family!r}; choose one of {', '.join(FAMILIES)}")
-        return FastMRIVolume(sample_path(SampleSpec(family=family)), source=text)
+        return FastMRIVolume(sample_path(parse_source(text)), source=text)
     if plane not in PLANES:
         raise ExplorerError(f"unknown plane {plane!r}; choose one of {', '.join(PLANES)}")
     path = Path(text).expanduser()

@@ -23,21 +23,19 @@ from explorer.masks import MaskConfig
 
 
 def resolve_set(spec: str, sample_size: int | None = None) -> tuple[str, str | None]:
-    """``(path, anatomy)`` of a set: a directory or ``.h5`` file, or ``sample:<family>`` (written on first use).
+    """``(path, anatomy)`` of a set: a directory or ``.h5`` file, or ``sample:<family>[,field=value...]``
+    (e.g. ``sample:knee,dataset=stanford``; written on first use).
 
     Raises:
-        ExplorerError: a path that does not exist, or an unknown sample family.
+        ExplorerError: a path that does not exist, or a bad sample source.
     """
     from explorer.data.fastmri import FastMRIVolume, list_volumes  # noqa: PLC0415
-    from explorer.data.sample import FAMILIES, SampleSpec, sample_path  # noqa: PLC0415
+    from explorer.data.sample import parse_source, sample_path  # noqa: PLC0415
     from explorer.data.slice import anatomy_of  # noqa: PLC0415
 
     if spec.startswith("sample:"):
-        family = spec.split(":", 1)[1]
-        if family not in FAMILIES:
-            raise ExplorerError(f"unknown sample {spec!r}: choose one of {', '.join('sample:' + f for f in FAMILIES)}")
         kwargs = {"size": sample_size} if sample_size else {}
-        path = sample_path(SampleSpec(family=family, **kwargs))
+        path = sample_path(parse_source(spec, **kwargs))
     else:
         path = Path(spec).expanduser()
         if not path.exists():

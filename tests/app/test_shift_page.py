@@ -51,3 +51,19 @@ def test_a_folder_outside_the_data_directory_is_a_clear_error(tmp_path, monkeypa
     errors = [e.value for e in at.main.error]
     assert len(errors) == 1 and "outside the data directory" in errors[0], errors
     assert not at.exception
+
+
+def test_dataset_shift_to_the_stanford_like_sample():
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.switch_page("pages/shift.py").run()
+    at.selectbox(key="shift.ood.family").set_value("sample:knee,dataset=stanford").run()
+    at.multiselect(key="shift.methods").set_value(["zero_filled", "sense"]).run()
+    at.number_input(key="shift.max_slices").set_value(1).run()
+    at.button(key="shift.run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    table = at.dataframe[0].value
+    library = shift_study("sample:knee", "sample:knee,dataset=stanford", ["zero_filled", "sense"], MaskConfig(), None,
+                          1, sample_size=64)
+    assert "stanford" in library.ood_set
+    assert [r["ssim_ood"] for r in library.rows] == pytest.approx(list(table["SSIM Q"]))

@@ -257,3 +257,54 @@ def test_contrast_shift_families(tmp_path, family, contrast, acquisition):
     assert fname == path.name and index == 1
     with pytest.raises(ExplorerError, match=f"unknown {family} contrast"):
         generate(SampleSpec(family=family, size=48, contrast="flair"))
+
+
+def test_stanford_like_dataset(tmp_path):
+    """The Stanford-like 3D FSE knee: deterministic; the default (fastMRI-like) data unchanged by its existence;
+    a real shift (lower SNR, other resolution, coils and contrast); a knee protocol name; readable by fastMRI's
+    loader; and reachable as a source ``sample:knee,dataset=stanford``."""
+    from fastmri.data.mri_data import SliceDataset  # noqa: PLC0415
+
+    from explorer.data.sample import file_name, parse_source, slice_positions  # noqa: PLC0415
+
+    base = SampleSpec(family="knee", size=48, slices=2, coils=4, seed=3)
+    stanford = SampleSpec(family="knee", size=48, slices=2, coils=4, seed=3, dataset="stanford")
+    np.testing.assert_array_equal(generate(base)[0], generate(SampleSpec(family="knee", size=48, slices=2, coils=4,
+                                                                        seed=3, dataset="fastmri"))[0])
+    k1, t1 = generate(stanford)
+    np.testing.assert_array_equal(k1, generate(stanford)[0])
+    p_base, p_st = parts(base), parts(stanford)
+
+    def snr(p):  # median coil-combined tissue signal over the noise level
+        combined = np.sqrt((np.abs(p.maps * p.image[:, None]) ** 2).sum(1))
+        return np.median(combined[combined > 0.25 * combined.max()]) / p.noise_std
+
+    assert snr(p_base) > 1.5 * snr(p_st)  # lower SNR
+    assert np.ptp(slice_positions(stanford)) == pytest.approx(0.6)  # thin 3D partitions (fastMRI-like: 3 mm)
+    assert np.ptp(slice_positions(base)) == pytest.approx(3.0)
+    assert not np.allclose(np.abs(p_st.maps), np.abs(p_base.maps), atol=1e-2)  # another coil array
+    assert stanford.acquisition == "CORPD_3DFSE"
+    assert SampleSpec(family="knee", contrast="pdfs", dataset="stanford").acquisition == "CORPDFS_3DFSE"
+    assert file_name(stanford).endswith("seed3_stanford.h5")
+    path = write_sample(tmp_path, stanford)
+    kspace, _, _, _, fname, _ = SliceDataset(tmp_path, transform=None, challenge="multicoil")[1]
+    np.testing.assert_array_equal(kspace, k1[1])
+    assert FastMRIVolume(path).read_slice(0).meta.anatomy == "knee"
+    with pytest.raises(ExplorerError, match="unknown brain sample dataset"):
+        generate(SampleSpec(family="brain", size=48, dataset="stanford"))
+    assert parse_source("sample:knee,dataset=stanford,seed=3,size=48,slices=2,coils=4") == stanford
+    assert parse_source("sample:knee", size=48) == SampleSpec(size=48)
+    for bad, message in (("sample:knee,colour=red", "bad sample field"), ("sample:knee,seed=x", "must be an integer"),
+                         ("sample:leg", "unknown sample family"), ("sample:knee,dataset=ge", "unknown knee sample")):
+        with pytest.raises(ExplorerError, match=message):
+            parse_source(bad)
+
+
+def test_stanford_source_opens(tmp_path, monkeypatch):
+    from explorer.data.sources import open_volume  # noqa: PLC0415
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
+    volume = open_volume("sample:knee,dataset=stanford,size=32,slices=2,coils=2")
+    first = volume.read_slice(0)
+    assert first.meta.anatomy == "knee" and first.kspace.shape[-3:] == (2, 32, 32)
+    assert volume.attrs["acquisition"] == "CORPD_3DFSE"
