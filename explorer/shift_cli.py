@@ -13,9 +13,11 @@ def add_parser(sub) -> None:
     s = sub.add_parser("shift", help="distribution shift: every model on an in-distribution and a shifted set")
     s.add_argument("--id", required=True, dest="id_set", help="in-distribution set: directory, .h5 file or sample:<family>")
     s.add_argument("--ood", required=True, dest="ood_set", help="shifted set: directory, .h5 file or sample:<family>")
-    s.add_argument("--method", action="append", required=True, metavar="METHOD | LABEL=METHOD",
+    s.add_argument("--method", action="append", default=[], metavar="METHOD | LABEL=METHOD",
                    help="model (repeatable); several instances of one method make the scatter (LABEL=METHOD)")
     s.add_argument("--set", action="append", default=[], metavar="LABEL.PARAM=VALUE", help="parameter of an instance")
+    s.add_argument("--zoo", action="append", default=[], metavar="DIR",
+                   help="add every checkpoint of a model zoo (python -m explorer zoo) as a model (repeatable)")
     s.add_argument("--mask", default="random")
     s.add_argument("--acceleration", type=float, default=4.0)
     s.add_argument("--center-fraction", type=float, default=None)
@@ -25,6 +27,18 @@ def add_parser(sub) -> None:
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def zoo_instances(zoos: list[str], methods: list[str], sets: list[str]) -> tuple[list[str], list[str]]:
+    """``methods`` and ``sets`` plus one instance per checkpoint of each zoo (``LABEL=METHOD`` and
+    ``LABEL.checkpoint=PATH``)."""
+    from explorer.zoo import read_zoo  # noqa: PLC0415
+
+    for directory in zoos:
+        for model in read_zoo(directory):
+            methods.append(f"{model['label']}={model['method']}")
+            sets.append(f"{model['label']}.checkpoint={model['checkpoint']}")
+    return methods, sets
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the ``shift`` command; returns the exit status."""
     from explorer.cli import _instances  # noqa: PLC0415
@@ -32,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
     from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.robustness.shift import shift_study  # noqa: PLC0415
 
+    from explorer.errors import ExplorerError  # noqa: PLC0415
+
     mask = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
-    _, configs = _instances(args.method, args.set)  # names, labels and parameters checked before any work
+    methods, sets = zoo_instances(args.zoo, list(args.method), list(args.set))
+    if not methods:
+        raise ExplorerError("give at least one --method or --zoo")
+    _, configs = _instances(methods, sets)  # names, labels and parameters checked before any work
     if args.out is not None:
         output_dir(args.out)
 
@@ -41,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"[{name} {done}/{total}] {where}", file=sys.stderr, flush=True)
 
-    study = shift_study(args.id_set, args.ood_set, args.method, mask, configs, args.max_slices, progress)
+    study = shift_study(args.id_set, args.ood_set, methods, mask, configs, args.max_slices, progress)
     if args.out is not None:
         from pathlib import Path  # noqa: PLC0415
 

@@ -302,6 +302,7 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
             elif st["step"] % o.save_every == 0:
                 save_state()
             if o.snapshot_every and st["step"] % o.snapshot_every == 0 and st["step"] < total:
+                run_validation()  # the snapshot's card carries its own validation SSIM
                 _write_checkpoint(snapshot_path(out, st["step"]), model, kind, arch, o, trainset, valset, mask_cfg, st,
                                   per_epoch, lr, seconds())
             if progress is not None and progress(st["step"], total, {"loss": value}):

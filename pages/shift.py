@@ -14,10 +14,11 @@ import streamlit as st
 from explorer.data.sample import VARIANTS
 from explorer.errors import ExplorerError
 from explorer.export import records_csv
-from explorer.recon.base import available_methods
+from explorer.recon.base import MethodInstance, available_methods
 from explorer.shift_figures import shift_figure
 from explorer.ui import pickers, shift_run, widgets
 from explorer.ui.handoff import run_or_last, stale_note
+from explorer.zoo import read_zoo
 
 st.title("Distribution shift")
 st.caption("Every model on an in-distribution set P and a shifted set Q (same seeded mask per slice for every "
@@ -53,6 +54,12 @@ defaults = [n for n, spec in methods.items() if spec.capabilities.cost != "long"
 anatomy = id_set.split(":", 1)[1].split(",")[0] if id_set.startswith("sample:") else None
 with widgets.stop_on_error():
     instances = pickers.method_instances("shift", methods, defaults, anatomy, label="Models")
+    zoo = st.text_input("Model zoo folder (optional)", key="shift.zoo", placeholder="zoo/knee",
+                        help="A folder written by `python -m explorer zoo` inside the data directory: every checkpoint "
+                             "in it (several sizes and training lengths) becomes a model of the scatter.")
+    if zoo.strip():
+        instances += [MethodInstance.of(m["method"], {"checkpoint": m["checkpoint"]}, anatomy, m["label"])
+                      for m in read_zoo(state.confined(zoo.strip()))]
 c1, c2 = st.columns([2, 1])
 with c1, widgets.stop_on_error():
     mask = widgets.mask_controls("shift.mask")

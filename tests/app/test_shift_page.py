@@ -67,3 +67,24 @@ def test_dataset_shift_to_the_stanford_like_sample():
                           1, sample_size=64)
     assert "stanford" in library.ood_set
     assert [r["ssim_ood"] for r in library.rows] == pytest.approx(list(table["SSIM Q"]))
+
+
+def test_a_model_zoo_folder_adds_every_checkpoint(tmp_path, monkeypatch):
+    from explorer.zoo import ZooMember, ZooOptions, build_zoo  # noqa: PLC0415
+    from tests.conftest import TINY_ARCH  # noqa: PLC0415
+
+    build_zoo(ZooOptions(out=tmp_path / "zoo", size=64, subjects=1, snapshot_every=1,
+                         members=(ZooMember("tiny", "unet", TINY_ARCH["unet"], 2, 2),)), log=lambda line: None)
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.switch_page("pages/shift.py").run()
+    at.multiselect(key="shift.methods").set_value(["zero_filled"]).run()
+    at.number_input(key="shift.max_slices").set_value(1).run()
+    at.text_input(key="shift.zoo").set_value("zoo").run()
+    at.button(key="shift.run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert list(at.dataframe[0].value["Model"]) == ["zero_filled", "tiny_step000001", "tiny"]
+    at.text_input(key="shift.zoo").set_value("nowhere").run()
+    errors = [e.value for e in at.main.error]
+    assert len(errors) == 1 and "no readable zoo manifest" in errors[0], errors
