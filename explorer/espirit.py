@@ -143,8 +143,9 @@ def _phase_to_first(v: torch.Tensor) -> torch.Tensor:
 
 
 def _maps_one(ksp: torch.Tensor, calib_shape: tuple[int, int], kw: int, thresh: float,
-              crop: float) -> torch.Tensor:
-    """ESPIRiT maps of one slice: complex64 ``(C, H, W)`` -> complex64 ``(C, H, W)``."""
+              crop: float, sets: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """ESPIRiT maps of one slice: complex64 ``(C, H, W)`` -> maps complex64 ``(K, C, H, W)`` and eigenvalues
+    ``(K, H, W)`` of the ``K = sets`` (1 or 2) largest eigenpairs; each map zero where its eigenvalue < ``crop``."""
     c, h, w = ksp.shape
     r0, c0 = h // 2 - calib_shape[0] // 2, w // 2 - calib_shape[1] // 2  # sigpy.resize centring
     calib = ksp[:, r0 : r0 + calib_shape[0], c0 : c0 + calib_shape[1]]
@@ -160,21 +161,33 @@ def _maps_one(ksp: torch.Tensor, calib_shape: tuple[int, int], kw: int, thresh: 
     ys, xs = torch.linspace(0, h - 1, hc, device=dev), torch.linspace(0, w - 1, wc, device=dev)
     gram_c = _dft(h, ys, kw) @ coef @ _dft(w, xs, kw).T  # (C, C, hc, wc)
     _, vecs = torch.linalg.eigh(gram_c.permute(2, 3, 0, 1))  # (hc, wc, C, C)
-    v0 = _phase_to_first(vecs[..., -1].permute(2, 0, 1))  # (C, hc, wc)
-    v0 = F.interpolate(torch.view_as_real(v0).permute(0, 3, 1, 2), size=(h, w), mode="bilinear",
-                       align_corners=True)  # (C, 2, H, W): exact copy where (hc, wc) == (h, w)
-    v0 = torch.view_as_complex(v0.permute(0, 2, 3, 1).contiguous())  # (C, H, W)
+    starts = [_upsample(_phase_to_first(vecs[..., -1 - k].permute(2, 0, 1)), h, w) for k in range(sets)]
     # refine against the exact full-resolution Gram, one block of rows at a time
     nf, eh = 2 * kw - 1, _dft(h, torch.arange(h, device=dev), kw)  # (H, 2kw-1)
     ew = _dft(w, torch.arange(w, device=dev), kw).T.contiguous()  # (2kw-1, W)
-    maps = torch.empty_like(v0)
+    maps = torch.empty((sets, *starts[0].shape), dtype=starts[0].dtype, device=dev)
+    values = torch.empty((sets, h, w), dtype=torch.float32, device=dev)
     step = max(1, max(4096, _BLOCK_ELEMS.get(dev.type, 1 << 22) // (c * c)) // w)  # rows per block
     for y in range(0, h, step):
         rows = slice(y, min(h, y + step))
         gram = ((eh[rows] @ coef).reshape(-1, nf) @ ew).reshape(c, c, -1)  # (C, C, rows * W)
-        v, lam = _top_eig(gram, v0[:, rows].reshape(c, -1), _FLOOR * crop)
-        maps[:, rows] = (_phase_to_first(v) * (lam >= crop)).reshape(c, -1, w)
-    return maps
+        v, lam = _top_eig(gram, starts[0][:, rows].reshape(c, -1), _FLOOR * crop)
+        maps[0, :, rows] = (_phase_to_first(v) * (lam >= crop)).reshape(c, -1, w)
+        values[0, rows] = lam.reshape(-1, w)
+        if sets > 1:  # the second eigenpair: the top one of the deflated Gram G - lam v v^H
+            gram = gram - lam * v.unsqueeze(1) * v.conj().unsqueeze(0)
+            start = starts[1][:, rows].reshape(c, -1)
+            start = start - v * (v.conj() * start).sum(0)  # orthogonal to the first eigenvector
+            v2, lam2 = _top_eig(gram, start, _FLOOR * crop)
+            maps[1, :, rows] = (_phase_to_first(v2) * (lam2 >= crop)).reshape(c, -1, w)
+            values[1, rows] = lam2.reshape(-1, w)
+    return maps, values
+
+
+def _upsample(v: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """Bilinear upsampling of complex ``(C, hc, wc)`` to ``(C, H, W)`` (an exact copy at the same size)."""
+    v = F.interpolate(torch.view_as_real(v).permute(0, 3, 1, 2), size=(h, w), mode="bilinear", align_corners=True)
+    return torch.view_as_complex(v.permute(0, 2, 3, 1).contiguous())
 
 
 def espirit_maps(kspace: torch.Tensor, calib_shape: tuple[int, int] = (24, 24), kernel_width: int = 6,
@@ -197,6 +210,34 @@ def espirit_maps(kspace: torch.Tensor, calib_shape: tuple[int, int] = (24, 24), 
     Raises:
         ExplorerError: bad shape, dtype or sizes, or an empty/non-finite calibration region.
     """
+    maps, _ = espirit(kspace, calib_shape, kernel_width, thresh, crop, sets=1)
+    return maps[:, 0] if kspace.ndim == 4 else maps[0, 0]
+
+
+def espirit(kspace: torch.Tensor, calib_shape: tuple[int, int] = (24, 24), kernel_width: int = 6,
+            thresh: float = 0.02, crop: float = 0.95, sets: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """ESPIRiT with ``sets`` map sets (1 or 2, like ``bart ecalib -m1`` / ``-m2``) and the eigenvalue maps.
+
+    The ``k``-th set is the ``k``-th eigenvector of each pixel's Gram, zero where its own eigenvalue is
+    ``< crop`` (BART's cropping per map set), phase relative to the first coil. The first set is exactly
+    :func:`espirit_maps`. A second set matters where the field of view is smaller than the object: two
+    tissue positions fold onto one pixel, and each eigenvector is the sensitivity seen from one of them
+    (Uecker et al. 2014, "soft SENSE").
+
+    Args:
+        kspace: complex64 ``(C, H, W)`` or ``(B, C, H, W)`` (see :func:`espirit_maps`).
+        sets: number of map sets ``K`` (1 or 2).
+        calib_shape, kernel_width, thresh, crop: as :func:`espirit_maps`.
+
+    Returns:
+        maps complex64 ``(B, K, C, H, W)`` and eigenvalues float32 ``(B, K, H, W)`` (``B = 1`` for a
+        ``(C, H, W)`` input).
+
+    Raises:
+        ExplorerError: as :func:`espirit_maps`; ``sets`` not 1 or 2.
+    """
+    if sets not in (1, 2):
+        raise ExplorerError(f"ESPIRiT map sets must be 1 or 2, got {sets!r}")
     if not torch.is_tensor(kspace) or not kspace.is_complex():
         raise ExplorerError("espirit_maps needs complex k-space (a torch complex64 tensor)")
     if kspace.ndim not in (3, 4) or min(kspace.shape) == 0:
@@ -211,5 +252,5 @@ def espirit_maps(kspace: torch.Tensor, calib_shape: tuple[int, int] = (24, 24), 
     with torch.no_grad():
         ksp = kspace.to(torch.complex64)
         batch = ksp if ksp.ndim == 4 else ksp[None]
-        out = torch.stack([_maps_one(k, (ch, cw), kw, float(thresh), float(crop)) for k in batch])
-    return out if kspace.ndim == 4 else out[0]
+        pairs = [_maps_one(k, (ch, cw), kw, float(thresh), float(crop), sets) for k in batch]
+    return torch.stack([m for m, _ in pairs]), torch.stack([v for _, v in pairs])

@@ -95,12 +95,13 @@ class Operator:
     Attributes:
         mask: bool tensor broadcastable to ``(B, 1, H, W)`` (typically ``(1, 1, 1, W)``
             for 1D masks or ``(1, 1, H, W)`` for 2D masks); True = sampled.
-        maps: complex coil sensitivities ``(B, C, H, W)``, or ``None`` for the
-            single-coil operator (``C = 1``, identity sensitivity).
+        maps: complex coil sensitivities ``(B, C, H, W)`` (one set), ``(B, K, C, H, W)`` (``K``
+            ESPIRiT map sets, "soft SENSE": the image has one component per set and the coil images
+            are ``sum_k S_k x_k``), or ``None`` for the single-coil operator (``C = 1``, identity sensitivity).
 
-    ``forward`` maps an image ``(B, H, W)`` to masked k-space ``(B, C, H, W)``;
-    ``adjoint`` maps k-space back to an image; ``normal`` is ``A^H A``. Variants
-    are new objects: :meth:`with_mask`, :meth:`with_maps`.
+    ``forward`` maps an image (:meth:`image_shape`: ``(B, H, W)``, or ``(B, K, H, W)`` with ``K`` sets) to
+    masked k-space ``(B, C, H, W)``; ``adjoint`` maps k-space back to an image; ``normal`` is ``A^H A``.
+    Variants are new objects: :meth:`with_mask`, :meth:`with_maps`.
     """
 
     mask: torch.Tensor
@@ -112,13 +113,22 @@ class Operator:
         if self.mask.ndim != 4:
             raise ValueError(f"mask must be 4D (B, 1, H|1, W), got shape {tuple(self.mask.shape)}")
         if self.maps is not None:
-            if self.maps.ndim != 4 or not self.maps.is_complex():
-                raise ValueError("maps must be a complex tensor (B, C, H, W)")
+            if self.maps.ndim not in (4, 5) or not self.maps.is_complex():
+                raise ValueError("maps must be a complex tensor (B, C, H, W) or (B, K, C, H, W)")
 
     @property
     def num_coils(self) -> int:
         """Number of coils ``C`` (1 without maps)."""
-        return 1 if self.maps is None else self.maps.shape[1]
+        return 1 if self.maps is None else self.maps.shape[-3]
+
+    @property
+    def sets(self) -> int:
+        """Number of map sets ``K`` (1 without maps or with one set)."""
+        return 1 if self.maps is None or self.maps.ndim == 4 else self.maps.shape[1]
+
+    def image_shape(self, batch: int, h: int, w: int) -> tuple[int, ...]:
+        """Shape of this operator's images: ``(B, H, W)``, or ``(B, K, H, W)`` with ``K > 1`` map sets."""
+        return (batch, h, w) if self.maps is None or self.maps.ndim == 4 else (batch, self.maps.shape[1], h, w)
 
     def with_mask(self, mask: torch.Tensor) -> "Operator":
         """The same operator with another sampling mask."""
@@ -133,20 +143,40 @@ class Operator:
         maps = None if self.maps is None else self.maps.to(device)
         return Operator(mask=self.mask.to(device), maps=maps)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``A x``: image ``(B, H, W)`` complex -> masked k-space ``(B, C, H, W)``."""
-        coil_images = x.unsqueeze(1) if self.maps is None else self.maps * x.unsqueeze(1)
-        return fft2c(coil_images) * self.mask
+    def coil_images(self, x: torch.Tensor) -> torch.Tensor:
+        """``S x``: image (:meth:`image_shape`) -> coil images ``(B, C, H, W)``."""
+        if self.maps is None:
+            return x.unsqueeze(1)
+        if self.maps.ndim == 4:
+            return self.maps * x.unsqueeze(1)
+        return (self.maps * x.unsqueeze(2)).sum(1)
 
-    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
-        """``A^H y``: k-space ``(B, C, H, W)`` -> image ``(B, H, W)`` complex."""
-        coil_images = ifft2c(y * self.mask)
+    def combine_coils(self, coil_images: torch.Tensor) -> torch.Tensor:
+        """``S^H c``: coil images ``(B, C, H, W)`` -> image (:meth:`image_shape`)."""
         if self.maps is None:
             return coil_images[:, 0]
-        return (self.maps.conj() * coil_images).sum(1)
+        if self.maps.ndim == 4:
+            return (self.maps.conj() * coil_images).sum(1)
+        return (self.maps.conj() * coil_images.unsqueeze(1)).sum(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``A x``: image (:meth:`image_shape`) complex -> masked k-space ``(B, C, H, W)``."""
+        return fft2c(self.coil_images(x)) * self.mask
+
+    def adjoint(self, y: torch.Tensor) -> torch.Tensor:
+        """``A^H y``: k-space ``(B, C, H, W)`` -> image (:meth:`image_shape`) complex."""
+        return self.combine_coils(ifft2c(y * self.mask))
 
     def normal(self, x: torch.Tensor) -> torch.Tensor:
-        """``A^H A x`` for an image ``(B, H, W)``."""
+        """``A^H A x`` for an image (:meth:`image_shape`)."""
         return self.adjoint(self.forward(x))
 
     __call__ = forward
+
+
+def combine_sets(x: torch.Tensor, op: Operator) -> torch.Tensor:
+    """One image ``(B, H, W)`` from an image of ``op`` (:meth:`Operator.image_shape`): itself with one map set,
+    the root-sum-of-squares over the sets with several (BART's ``rss`` of ``pics`` output, zero phase)."""
+    if op.maps is None or op.maps.ndim == 4:
+        return x
+    return rss(x, dim=1).to(x.dtype)

@@ -92,6 +92,7 @@ class MethodResult:
         stopped: True if the progress callback asked the method to stop early (it then
             returned its best estimate so far).
         instance: the instance's label (unique within a comparison).
+        notes: what the user should know about this result (e.g. the coil map sets chosen).
     """
 
     method: str
@@ -105,6 +106,7 @@ class MethodResult:
     steps: tuple[int, int] | None = None
     stopped: bool = False
     instance: str = ""
+    notes: tuple[str, ...] = ()
 
 
 def loss_history(step: int, info: dict | None) -> list[tuple[int, float]]:
@@ -139,9 +141,11 @@ def run_method(problem: Problem, method: MethodInstance | str, config=None, prog
     """
     instance = as_instance(method, config)
     needs_maps = instance.spec.needs_maps(instance.config)
-    maps_seconds = 0.0
-    if needs_maps and not problem.maps_ready:
-        maps_seconds = problem.maps_and_seconds[1]
+    maps_seconds, notes = 0.0, ()
+    if needs_maps:
+        ready = problem.has_maps(needs_maps)
+        chosen = problem.coil_maps(needs_maps)
+        maps_seconds, notes = (0.0 if ready else chosen.seconds), ((chosen.note,) if chosen.note else ())
     recorder = _Recorder(progress)
     sync(problem.device)
     start = time.perf_counter()
@@ -152,7 +156,7 @@ def run_method(problem: Problem, method: MethodInstance | str, config=None, prog
     scored = score(problem, x)
     stopped = recorder.stopped and recorder.steps is not None and recorder.steps[0] < recorder.steps[1]
     return MethodResult(instance.name, instance.display, instance.config, scored.image, scored.metrics, seconds,
-                        maps_seconds, tuple(recorder.history), recorder.steps, stopped, instance.label)
+                        maps_seconds, tuple(recorder.history), recorder.steps, stopped, instance.label, notes)
 
 
 def run_batch(problems: list[Problem], method: MethodInstance | str, config=None) -> list[MethodResult]:
@@ -175,8 +179,12 @@ def run_batch(problems: list[Problem], method: MethodInstance | str, config=None
     full = max((tuple(m.shape[-2:]) for m in masks), key=lambda s: s[0])
     mask = torch.cat([m.expand(1, 1, *full) for m in masks])
     maps = None
-    if instance.spec.needs_maps(instance.config) and y.shape[1] > 1:
-        maps = torch.cat([p.maps_and_seconds[0] for p in problems])
+    choice = instance.spec.needs_maps(instance.config)
+    if choice and y.shape[1] > 1:
+        each = [p.coil_maps(choice).maps for p in problems]
+        if len({tuple(m.shape) for m in each}) > 1:  # "auto" chose different map sets: one at a time
+            return [run_method(p, instance) for p in problems]
+        maps = torch.cat(each)
     recon = instance.build()
     sync(device)
     start = time.perf_counter()
@@ -187,8 +195,9 @@ def run_batch(problems: list[Problem], method: MethodInstance | str, config=None
     results = []
     for i, p in enumerate(problems):
         scored = score(p, x[i])
+        note = p.coil_maps(choice).note if choice and y.shape[1] > 1 else ""
         results.append(MethodResult(instance.name, instance.display, instance.config, scored.image, scored.metrics,
-                                    seconds, instance=instance.label))
+                                    seconds, instance=instance.label, notes=(note,) if note else ()))
     return results
 
 

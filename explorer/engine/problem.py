@@ -28,6 +28,32 @@ MIN_KERNEL = 3
 #: perturbed data (detached: no gradient flows through ESPIRiT).
 MAPS_POLICIES: tuple[str, ...] = ("fixed", "reestimate")
 
+#: ESPIRiT map sets a method may ask for: one set, two sets ("soft SENSE", for a field of view smaller than the
+#: object, whose anatomy folds over), or ``"auto"``: two where the second eigenvalue reaches the crop threshold
+#: over at least :data:`AUTO_FOLDED` of the object (the pixels of the first set), else one.
+MAP_SETS: tuple[str, ...] = ("auto", "1", "2")
+AUTO_FOLDED = 0.02
+CROP = 0.95  # ESPIRiT crop threshold of every map set
+
+
+@dataclass(frozen=True)
+class CoilMaps:
+    """Coil maps chosen for a problem.
+
+    Attributes:
+        maps: ``(1, C, H, W)`` (one set) or ``(1, K, C, H, W)`` (``K`` sets), or None (single-coil).
+        seconds: time the estimate took (0 when cached).
+        sets: the number of sets in ``maps`` (1 without maps).
+        folded: share of the object where the second eigenvalue is ``>= CROP`` (None if not computed).
+        note: what was chosen and why, for the user (e.g. "2 ESPIRiT map sets (auto: ...)").
+    """
+
+    maps: torch.Tensor | None
+    seconds: float
+    sets: int
+    folded: float | None = None
+    note: str = ""
+
 
 @dataclass(frozen=True, eq=False)
 class Problem:
@@ -77,6 +103,55 @@ class Problem:
         """Whether the coil maps have been estimated already (see :attr:`maps_and_seconds`)."""
         return "_maps" in self.__dict__
 
+    def has_maps(self, sets: str | bool = "1") -> bool:
+        """Whether :meth:`coil_maps` of ``sets`` is already estimated (then it costs nothing)."""
+        if str(sets) == "1" or self.y.shape[1] == 1:
+            return self.maps_ready
+        return "_maps2" in self.__dict__
+
+    def coil_maps(self, sets: str | bool = "1") -> CoilMaps:
+        """The ESPIRiT maps with ``sets`` map sets (:data:`MAP_SETS`; True means ``"auto"``).
+
+        Two sets (and the ``"auto"`` decision) come from one ESPIRiT run with both eigenvectors (its first set
+        is the one-set estimate exactly); each result is computed once per problem, under the maps lock.
+
+        Raises:
+            ExplorerError: an unknown choice; what :func:`explorer.espirit.espirit` raises.
+        """
+        choice = "auto" if sets is True else str(sets)
+        if choice not in MAP_SETS:
+            raise ExplorerError(f"coil map sets must be one of {', '.join(MAP_SETS)}, got {sets!r}")
+        if choice == "1" or self.y.shape[1] == 1:
+            maps, seconds = self.maps_and_seconds
+            return CoilMaps(maps, seconds, 1 if maps is not None else 0,
+                            note="" if maps is None else "1 ESPIRiT map set")
+        with self._maps_lock:
+            if "_maps2" not in self.__dict__:
+                object.__setattr__(self, "_maps2", self._estimate_two())
+            maps2, values, seconds = self.__dict__["_maps2"]
+        first = values[:, 0] >= CROP
+        folded = float(((values[:, 1] >= CROP) & first).sum() / first.sum().clamp_min(1))
+        share = f"second eigenvalue >= {CROP:g} over {100 * folded:.1f}% of the object"
+        if choice == "2" or folded >= AUTO_FOLDED:
+            note = f"2 ESPIRiT map sets ({'auto: ' if choice == 'auto' else ''}{share})"
+            return CoilMaps(maps2, seconds, 2, folded, note)
+        return CoilMaps(maps2[:, 0], seconds, 1, folded, f"1 ESPIRiT map set (auto: {share})")
+
+    def _estimate_two(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        if self.maps_policy == "fixed":
+            clean = self.__dict__.get("_clean")
+            if clean is None:
+                raise ExplorerError("a perturbed problem with fixed coil maps has no maps to estimate")
+            clean.coil_maps("2")
+            maps2, values, _ = clean.__dict__["_maps2"]
+            return maps2, values, 0.0
+        from explorer.espirit import espirit  # noqa: PLC0415
+
+        start = time.perf_counter()
+        calib, kernel = self._calibration()
+        maps, values = espirit(self.y.detach(), calib_shape=calib, kernel_width=kernel, crop=CROP, sets=2)
+        return maps, values, time.perf_counter() - start
+
     @property
     def maps_and_seconds(self) -> tuple[torch.Tensor | None, float]:
         """ESPIRiT maps ``(1, C, H, W)`` (None single-coil), and the seconds their estimate took.
@@ -98,9 +173,17 @@ class Problem:
             return clean.maps_and_seconds[0], 0.0
         if self.y.shape[1] == 1:
             return None, 0.0
-        from explorer.espirit import calib_shape_for, espirit_maps  # noqa: PLC0415
+        from explorer.espirit import espirit_maps  # noqa: PLC0415
 
         start = time.perf_counter()
+        calib, kernel = self._calibration()
+        maps = espirit_maps(self.y.detach(), calib_shape=calib, kernel_width=kernel, crop=CROP)
+        return maps, time.perf_counter() - start
+
+    def _calibration(self) -> tuple[tuple[int, int], int]:
+        """ESPIRiT calibration region ``(rows, cols)`` and kernel width for this problem's mask."""
+        from explorer.espirit import calib_shape_for  # noqa: PLC0415
+
         h = self.y.shape[-2]
         if self.sampled.mask.shape[-2] == 1:
             calib = calib_shape_for(self.sampled.mask.reshape(-1).cpu(), h, MAX_CALIB, kernel_width=MIN_KERNEL)
@@ -109,13 +192,12 @@ class Problem:
             calib = (side, side)
         if min(calib) < MIN_KERNEL:
             raise ExplorerError(f"the fully sampled centre ({calib[0]}x{calib[1]}) is too small for ESPIRiT; raise the centre fraction")
-        kernel = espirit_kernel_width(calib, self.y.shape[1])
-        maps = espirit_maps(self.y.detach(), calib_shape=calib, kernel_width=kernel)
-        return maps, time.perf_counter() - start
+        return calib, espirit_kernel_width(calib, self.y.shape[1])
 
-    def operator(self, with_maps: bool) -> Operator:
-        """The measurement operator, with ESPIRiT maps when ``with_maps`` (and multicoil)."""
-        maps = self.maps_and_seconds[0] if with_maps else None
+    def operator(self, with_maps: bool | str) -> Operator:
+        """The measurement operator, with ESPIRiT maps when ``with_maps`` (and multicoil): True or a choice of
+        :data:`MAP_SETS` (True: ``"auto"``; see :meth:`coil_maps`)."""
+        maps = self.coil_maps(with_maps).maps if with_maps else None
         return Operator(mask=self.sampled.mask.to(self.device), maps=maps)
 
     @property
@@ -149,10 +231,12 @@ class Problem:
             raise ExplorerError(f"perturbed measurements {tuple(new_y.shape)} do not match {tuple(self.y.shape)}")
         out = Problem(self.slice, self.sampled, new_y, self.device, maps_policy=maps)
         if maps == "fixed":  # carried over now if estimated, else taken from this problem when first needed
+            if not (self.maps_ready and "_maps2" in self.__dict__):
+                object.__setattr__(out, "_clean", self)
             if self.maps_ready:
                 object.__setattr__(out, "_maps", (self.maps_and_seconds[0], 0.0))
-            else:
-                object.__setattr__(out, "_clean", self)
+            if "_maps2" in self.__dict__:
+                object.__setattr__(out, "_maps2", (*self.__dict__["_maps2"][:2], 0.0))
         return out
 
 

@@ -6,24 +6,28 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explorer.physics import Operator, fft2c, ifft2c, rss
+from explorer.physics import Operator, combine_sets, fft2c, ifft2c, rss
 from explorer.recon.base import Capabilities, ProgressFn, Throttle, register
 
 OUTPUTS: tuple[str, ...] = ("dc_rss", "image")
+MAP_SETS: tuple[str, ...] = ("auto", "1", "2")  # = explorer.engine.problem.MAP_SETS
+MAPS_HELP = ("ESPIRiT map sets: 1, 2 (soft SENSE, for a field of view smaller than the object: folded anatomy), "
+             "or auto (2 where the second eigenvalue map shows folding)")
 _OUTPUT_HELP = "dc_rss: measured k-space re-inserted into the coil images, then root-sum-of-squares; image: the SENSE image x"
 
 
 def combine(x: torch.Tensor, y: torch.Tensor, op: Operator, output: str) -> torch.Tensor:
-    """A method's output from its SENSE image ``x`` ``(B, H, W)`` and the measurements ``y`` ``(B, C, H, W)``.
+    """A method's output ``(B, H, W)`` from its SENSE image ``x`` (``op.image_shape``: ``(B, H, W)``, or
+    ``(B, K, H, W)`` with ``K`` map sets) and the measurements ``y`` ``(B, C, H, W)``.
 
-    ``"image"``: ``x`` itself. ``"dc_rss"``: the coil images ``S x`` with the measured k-space
-    re-inserted where sampled, combined by root-sum-of-squares: comparable with fastMRI's RSS
-    reference, which keeps the signal (and noise) outside the ESPIRiT support that ``x`` lacks.
+    ``"image"``: ``x`` itself (with several map sets: their root-sum-of-squares, as BART's ``rss``).
+    ``"dc_rss"``: the coil images ``S x`` with the measured k-space re-inserted where sampled, combined by
+    root-sum-of-squares: comparable with fastMRI's RSS reference, which keeps the signal (and noise)
+    outside the ESPIRiT support that ``x`` lacks.
     """
     if output == "image":
-        return x
-    coils = x.unsqueeze(1) if op.maps is None else op.maps * x.unsqueeze(1)
-    images = ifft2c(y * op.mask + fft2c(coils) * ~op.mask)
+        return combine_sets(x, op)
+    images = ifft2c(y * op.mask + fft2c(op.coil_images(x)) * ~op.mask)
     return images[:, 0] if op.maps is None else rss(images, dim=1).to(x.dtype)
 
 
@@ -43,7 +47,7 @@ def zero_filled(config: ZeroFilledConfig):
 
     def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
         if config.combine == "sense" and op.maps is not None:
-            return op.adjoint(y)
+            return combine_sets(op.adjoint(y), op)
         return rss(ifft2c(y * op.mask), dim=1).to(y.dtype)
 
     return recon
@@ -56,11 +60,12 @@ class SenseConfig:
     iterations: int = field(default=10, metadata={"help": "conjugate-gradient iterations (fixed count)", "min": 1, "max": 500})
     l2: float = field(default=0.0, metadata={"help": "Tikhonov weight lambda in (A^H A + lambda I) x = A^H y (A has unit norm, so lambda is scale-free)", "min": 0.0, "max": 10.0})
     output: str = field(default="dc_rss", metadata={"help": _OUTPUT_HELP, "choices": OUTPUTS})
+    maps: str = field(default="auto", metadata={"help": MAPS_HELP, "choices": MAP_SETS})
 
 
 @register("sense", "SENSE (CG)", "baseline", SenseConfig,
           "Least-squares SENSE with ESPIRiT maps, solved by conjugate gradient.",
-          needs_maps=lambda cfg: True, capabilities=Capabilities(gradient="exact", cost="instant"))
+          needs_maps=lambda cfg: cfg.maps, capabilities=Capabilities(gradient="exact", cost="instant"))
 def sense(config: SenseConfig):
     """SENSE: ``argmin_x ||A x - y||^2 + lambda ||x||^2`` by ``iterations`` CG steps."""
 
@@ -79,12 +84,12 @@ def conjugate_gradient(normal, rhs: torch.Tensor, iterations: int, progress: Pro
     synchronisation per iteration: the residual is read only when progress is due.
 
     Args:
-        normal: callable image ``(B, H, W)`` -> image ``(B, H, W)``.
-        rhs: complex ``(B, H, W)``.
+        normal: callable image ``(B, ...)`` -> image ``(B, ...)`` (e.g. ``(B, H, W)`` or ``(B, K, H, W)``).
+        rhs: complex ``(B, ...)``.
         iterations: fixed number of steps (stops early only on exact convergence).
 
     Returns:
-        complex ``(B, H, W)``.
+        complex ``(B, ...)``.
     """
     x = torch.zeros_like(rhs)
     r = rhs
@@ -108,5 +113,5 @@ def conjugate_gradient(normal, rhs: torch.Tensor, iterations: int, progress: Pro
 
 
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Real part of <a, b> per batch item, shaped ``(B, 1, 1)`` for broadcasting."""
-    return (a.conj() * b).real.sum(dim=(-2, -1), keepdim=True)
+    """Real part of <a, b> per batch item, shaped ``(B, 1, ..., 1)`` for broadcasting."""
+    return (a.conj() * b).real.sum(dim=tuple(range(1, a.ndim)), keepdim=True)

@@ -151,26 +151,26 @@ def wavelet_l1(coeffs: list[torch.Tensor]) -> torch.Tensor:
 
 
 def grad2d(x: torch.Tensor) -> torch.Tensor:
-    """``D x``: ``(B, H, W)`` -> ``(B, 2, H, W)`` with ``x[i] - x[i-1]`` (circular) along rows, columns."""
+    """``D x``: ``(B, ..., H, W)`` -> ``(B, 2, ..., H, W)`` with ``x[i] - x[i-1]`` (circular) along rows, columns."""
     return torch.stack((x - x.roll(1, -2), x - x.roll(1, -1)), 1)
 
 
 def grad2d_adjoint(p: torch.Tensor) -> torch.Tensor:
-    """``D^H p``: ``(B, 2, H, W)`` -> ``(B, H, W)`` (minus the divergence; ``||D||^2 <= 8``)."""
+    """``D^H p``: ``(B, 2, ..., H, W)`` -> ``(B, ..., H, W)`` (minus the divergence; ``||D||^2 <= 8``)."""
     return (p[:, 0] - p[:, 0].roll(-1, -2)) + (p[:, 1] - p[:, 1].roll(-1, -1))
 
 
 def tv_norm(x: torch.Tensor) -> torch.Tensor:
-    """Isotropic TV ``sum_pixels sqrt(|D_r x|^2 + |D_c x|^2)`` of complex ``(B, H, W)`` -> ``(B,)``."""
+    """Isotropic TV ``sum_pixels sqrt(|D_r x|^2 + |D_c x|^2)`` of complex ``(B, ..., H, W)`` -> ``(B,)``."""
     return grad2d(x).abs().pow(2).sum(1).sqrt().flatten(1).sum(1)
 
 
 def project_l2_balls(p: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-    """Pointwise projection of ``(B, 2, H, W)`` onto ``{sqrt(|p_r|^2 + |p_c|^2) <= radius}``.
+    """Pointwise projection of ``(B, 2, ..., H, W)`` onto ``{sqrt(|p_r|^2 + |p_c|^2) <= radius}``.
 
     The prox of the convex conjugate of ``radius * ||.||_{2,1}`` (isotropic TV's dual step).
     """
-    r = radius.reshape(-1, 1, 1, 1)
+    r = radius.reshape(-1, *([1] * (p.ndim - 1)))
     mag = torch.sqrt(p.abs().pow(2).sum(1, keepdim=True) + _EPS**2)
     return p / torch.clamp(mag / r, min=1.0)
 
@@ -189,7 +189,8 @@ class DataTerm:
     precomputed once: no fftshift copies per iteration, identical values. Odd sizes use ``op``.
 
     Args:
-        op: the operator (mask ``(B, 1, H|1, W)``, maps ``(B, C, H, W)`` or None).
+        op: the operator (mask ``(B, 1, H|1, W)``, maps ``(B, C, H, W)``, ``(B, K, C, H, W)`` or None; several
+            map sets take the out-of-place path).
         y: k-space ``(B, C, H, W)``.
     """
 
@@ -208,17 +209,16 @@ class DataTerm:
             self.maps_conj = None if op.maps is None else op.maps.conj().resolve_conj()
 
     def residual_and_gradient(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(A x - y, A^H (A x - y))`` for ``x`` ``(B, H, W)``; the residual only up to a unitary
+        """``(A x - y, A^H (A x - y))`` for ``x`` of ``op.image_shape``; the residual only up to a unitary
         (sign/shift) map in the fast path, so only its norm is meaningful."""
         if not self.fast:
             r = self.op.forward(x) - self.y
             return r, self.op.adjoint(r)
         op = self.op
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, self.neg_y, op.maps)):
-            coils = x.unsqueeze(1) if op.maps is None else op.maps * x.unsqueeze(1)
-            r = torch.addcmul(self.neg_y, torch.fft.fft2(coils, norm="ortho"), self.mask)
-            images = torch.fft.ifft2(r, norm="ortho")
-            return r, (images[:, 0] if op.maps is None else (self.maps_conj * images).sum(1))
+        if (op.maps is not None and op.maps.ndim == 5) or (
+                torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, self.neg_y, op.maps))):
+            r = torch.addcmul(self.neg_y, torch.fft.fft2(op.coil_images(x), norm="ortho"), self.mask)
+            return r, op.combine_coils(torch.fft.ifft2(r, norm="ortho"))
         # No autograd graph: reuse two k-space buffers (no per-iteration allocations)
         shape = torch.broadcast_shapes(self.neg_y.shape, x.unsqueeze(1).shape if op.maps is None else op.maps.shape)
         if self._buffers is None or self._buffers[0].shape != shape or self._buffers[0].dtype != x.dtype:

@@ -28,10 +28,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from explorer.physics import Operator
+from explorer.physics import Operator, combine_sets
 from explorer.recon import solvers
 from explorer.recon.base import Capabilities, ProgressFn, register
-from explorer.recon.classical import _OUTPUT_HELP, OUTPUTS, combine
+from explorer.recon.classical import _OUTPUT_HELP, MAP_SETS, MAPS_HELP, OUTPUTS, combine
 
 TUNED_PATH = Path(__file__).with_name("tuned_lambdas.json")
 TUNED: dict = json.loads(TUNED_PATH.read_text())
@@ -56,6 +56,7 @@ class L1Config:
     wavelet: str = field(default="db4", metadata={"help": "orthogonal wavelet (periodized)", "choices": WAVELETS})
     levels: int = field(default=4, metadata={"help": "wavelet decomposition levels (the image is zero-padded to a multiple of 2^levels)", "min": 1, "max": 6})
     output: str = field(default="dc_rss", metadata={"help": _OUTPUT_HELP, "choices": OUTPUTS})
+    maps: str = field(default="auto", metadata={"help": MAPS_HELP, "choices": MAP_SETS})
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,12 @@ class TVConfig:
     lam: float = field(default=tuned_lambda("tv"), metadata={"help": "regularisation weight, relative to the 99th percentile of |A^H y| (tuned default)", "min": 0.0, "max": 10.0})
     iterations: int = field(default=100, metadata={"help": "primal-dual iterations (fixed count; one A and one A^H each)", "min": 1, "max": 5000})
     output: str = field(default="dc_rss", metadata={"help": _OUTPUT_HELP, "choices": OUTPUTS})
+    maps: str = field(default="auto", metadata={"help": MAPS_HELP, "choices": MAP_SETS})
 
 
 def data_scale(y: torch.Tensor, op: Operator) -> torch.Tensor:
-    """Per-item data scale ``s``: the 99th percentile of ``|A^H y|`` (1 where that is 0).
+    """Per-item data scale ``s``: the 99th percentile of ``|A^H y|`` (1 where that is 0; with several map sets,
+    of the root-sum-of-squares of the sets).
 
     Args:
         y: k-space ``(B, C, H, W)``.
@@ -76,19 +79,25 @@ def data_scale(y: torch.Tensor, op: Operator) -> torch.Tensor:
     Returns:
         real ``(B,)``, differentiable w.r.t. ``y``.
     """
-    s = torch.quantile(op.adjoint(y).abs().flatten(1), PERCENTILE, dim=1)
+    s = torch.quantile(combine_sets(op.adjoint(y), op).abs().flatten(1), PERCENTILE, dim=1)
     return torch.where(s > 0, s, torch.ones_like(s))
 
 
 def lipschitz(op: Operator) -> torch.Tensor:
-    """Upper bound of ``||A^H A||`` per item: ``max_pixels sum_c |S_c|^2`` (1 single-coil) -> ``(B,)``.
+    """Upper bound of ``||A^H A||`` per item: ``max_pixels ||S(pixel)||^2`` (1 single-coil) -> ``(B,)``.
 
     ``||M F S x|| <= ||S x||`` (orthonormal FFT, 0/1 mask), so the bound is exact for unit-norm
-    ESPIRiT maps: the step 1/L is then 1.
+    ESPIRiT maps: the step 1/L is then 1. One set: ``||S||^2 = sum_c |S_c|^2``; ``K`` sets: the largest
+    eigenvalue of the ``K x K`` Gram ``S^H S`` of each pixel (ESPIRiT sets are orthogonal: 1 again).
     """
     if op.maps is None:
         return torch.ones(op.mask.shape[0], device=op.mask.device)
-    return op.maps.detach().abs().pow(2).sum(1).flatten(1).amax(1).clamp_min(1e-6)
+    maps = op.maps.detach()
+    if maps.ndim == 4:
+        return maps.abs().pow(2).sum(1).flatten(1).amax(1).clamp_min(1e-6)
+    s = maps.permute(0, 3, 4, 2, 1)  # (B, H, W, C, K)
+    top = torch.linalg.eigvalsh(s.mH @ s)[..., -1]  # (B, H, W)
+    return top.flatten(1).amax(1).clamp_min(1e-6)
 
 
 def l1_wavelet(y: torch.Tensor, op: Operator, lam: float, iterations: int, wavelet: str = "db4", levels: int = 4,
@@ -107,26 +116,31 @@ def l1_wavelet(y: torch.Tensor, op: Operator, lam: float, iterations: int, wavel
         progress: ``progress(k, iterations, {"residual": ||A z - y/s||})``; True stops early.
 
     Returns:
-        complex SENSE image ``(B, H, W)`` (same dtype as ``y``), differentiable w.r.t. ``y``.
+        complex SENSE image ``op.image_shape`` (``(B, H, W)``, or ``(B, K, H, W)`` with ``K`` map sets; each set
+        regularised on its own), same dtype as ``y``, differentiable w.r.t. ``y``.
     """
-    s = data_scale(y, op).reshape(-1, 1, 1)
-    yn = y / s[..., None]
     h, w = y.shape[-2:]
+    x0 = y.new_zeros(op.image_shape(y.shape[0], h, w))
+    s = _per_item(data_scale(y, op), x0)
+    yn = y / _per_item(s.flatten(), y)
     m = 2**levels
     ph, pw = -h % m, -w % m  # solve on a grid divisible by 2^levels, cropped inside A
     wav = solvers.Wavelet(wavelet, levels)
     data = solvers.DataTerm(op, yn)
-    step = (1.0 / lipschitz(op)).reshape(-1, 1, 1)
+    step = _per_item(1.0 / lipschitz(op), x0)
     lam_t = torch.full((y.shape[0],), float(lam), device=y.device, dtype=y.real.dtype)
+    per_image = x0[0].numel() // (h * w)  # map sets: each is a wavelet "batch item" of its own
 
     def gradient(z):
         r, g = data.residual_and_gradient(z[..., :h, :w])
         return _pad(g, ph, pw), _info(r, progress)
 
     def prox(v, st):
-        return wav.inverse_complex(solvers.soft_threshold(wav.forward_complex(v), lam_t * st.flatten()))
+        images = v.reshape(-1, *v.shape[-2:])
+        thresh = (lam_t * st.flatten()).repeat_interleave(per_image)
+        return wav.inverse_complex(solvers.soft_threshold(wav.forward_complex(images), thresh)).reshape(v.shape)
 
-    x0 = y.new_zeros(y.shape[0], h + ph, w + pw)
+    x0 = _pad(x0, ph, pw)
     state = solvers.iterate(lambda st: solvers.fista_step(st, gradient, prox, step), solvers.FistaState(x0, x0, 1.0),
                             iterations, progress, checkpoint=_checkpointed(y, op, iterations))
     return state.x[..., :h, :w] * s
@@ -145,20 +159,21 @@ def total_variation(y: torch.Tensor, op: Operator, lam: float, iterations: int,
         y, op, lam, iterations, progress: as :func:`l1_wavelet` (one ``A`` and one ``A^H`` per iteration).
 
     Returns:
-        complex SENSE image ``(B, H, W)``, differentiable w.r.t. ``y``.
+        complex SENSE image ``op.image_shape`` (with ``K`` map sets ``(B, K, H, W)``, TV of each set summed),
+        differentiable w.r.t. ``y``.
     """
-    s = data_scale(y, op).reshape(-1, 1, 1)
-    yn = y / s[..., None]
+    x0 = y.new_zeros(op.image_shape(y.shape[0], *y.shape[-2:]))
+    s = _per_item(data_scale(y, op), x0)
+    yn = y / _per_item(s.flatten(), y)
     data = solvers.DataTerm(op, yn)
     lam_t = torch.full((y.shape[0],), float(lam), device=y.device, dtype=y.real.dtype)
     sigma = max(TV_DUAL_RATIO * float(lam), 1e-3)
-    tau = (0.95 / (0.5 * lipschitz(op) + 8.0 * sigma)).reshape(-1, 1, 1)
+    tau = _per_item(0.95 / (0.5 * lipschitz(op) + 8.0 * sigma), x0)
 
     def gradient(x):
         r, g = data.residual_and_gradient(x)
         return g, _info(r, progress)
 
-    x0 = y.new_zeros(y.shape[0], *y.shape[-2:])
     state = solvers.PrimalDualState(x0, solvers.grad2d(x0))
     state = solvers.iterate(
         lambda st: solvers.condat_vu_step(st, gradient, solvers.grad2d, solvers.grad2d_adjoint,
@@ -169,17 +184,19 @@ def total_variation(y: torch.Tensor, op: Operator, lam: float, iterations: int,
 
 def l1_objective(x: torch.Tensor, y: torch.Tensor, op: Operator, lam: float, wavelet: str = "db4",
                  levels: int = 4) -> torch.Tensor:
-    """``1/2||A x_n - y_n||^2 + lam ||W x_n||_1`` per item ``(B,)`` with ``x_n = x/s, y_n = y/s``."""
-    s = data_scale(y, op).reshape(-1, 1, 1)
-    xn, h, w, m = x / s, *x.shape[-2:], 2**levels
-    coeffs = solvers.Wavelet(wavelet, levels).forward_complex(_pad(xn, -h % m, -w % m))
-    return _data_term(xn, y / s[..., None], op) + lam * solvers.wavelet_l1(coeffs)
+    """``1/2||A x_n - y_n||^2 + lam ||W x_n||_1`` per item ``(B,)`` with ``x_n = x/s, y_n = y/s``
+    (``x`` of ``op.image_shape``; with several map sets the l1 norms of the sets add up)."""
+    s = data_scale(y, op)
+    xn, h, w, m = x / _per_item(s, x), *x.shape[-2:], 2**levels
+    images = _pad(xn, -h % m, -w % m).reshape(-1, h + (-h % m), w + (-w % m))
+    l1 = solvers.wavelet_l1(solvers.Wavelet(wavelet, levels).forward_complex(images)).reshape(x.shape[0], -1).sum(1)
+    return _data_term(xn, y / _per_item(s, y), op) + lam * l1
 
 
 def tv_objective(x: torch.Tensor, y: torch.Tensor, op: Operator, lam: float) -> torch.Tensor:
     """``1/2||A x_n - y_n||^2 + lam ||x_n||_TV`` per item ``(B,)`` (normalised as :func:`l1_objective`)."""
-    s = data_scale(y, op).reshape(-1, 1, 1)
-    return _data_term(x / s, y / s[..., None], op) + lam * solvers.tv_norm(x / s)
+    s = data_scale(y, op)
+    return _data_term(x / _per_item(s, x), y / _per_item(s, y), op) + lam * solvers.tv_norm(x / _per_item(s, x))
 
 
 def _checkpointed(y: torch.Tensor, op: Operator, iterations: int) -> bool:
@@ -203,8 +220,13 @@ def _data_term(x, y, op):
     return 0.5 * (op.forward(x) - y).abs().pow(2).flatten(1).sum(1)
 
 
+def _per_item(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Per-item values ``(B,)`` shaped ``(B, 1, ..., 1)`` to broadcast against ``like``."""
+    return t.reshape(-1, *([1] * (like.ndim - 1)))
+
+
 def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
-    """Zero-pad a complex ``(B, H, W)`` at the bottom/right (out-of-place, differentiable)."""
+    """Zero-pad a complex ``(..., H, W)`` at the bottom/right (out-of-place, differentiable)."""
     if ph == 0 and pw == 0:
         return x
     return torch.view_as_complex(F.pad(torch.view_as_real(x), (0, 0, 0, pw, 0, ph)).contiguous())
@@ -212,7 +234,7 @@ def _pad(x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
 
 @register("l1", "l1-wavelet", "sparse", L1Config,
           "Compressed sensing: FISTA on 1/2||Ax-y||^2 + lam||Wx||_1 (orthogonal wavelet, ESPIRiT maps).",
-          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("l1", anatomy)},
+          needs_maps=lambda cfg: cfg.maps, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("l1", anatomy)},
           capabilities=Capabilities(gradient="exact", cost="interactive"))
 def l1_method(config: L1Config):
     """l1-wavelet reconstructor (see :func:`l1_wavelet`, :func:`combine`)."""
@@ -226,7 +248,7 @@ def l1_method(config: L1Config):
 
 @register("tv", "Total variation", "sparse", TVConfig,
           "Compressed sensing: primal-dual on 1/2||Ax-y||^2 + lam TV(x) (isotropic, ESPIRiT maps).",
-          needs_maps=lambda cfg: True, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("tv", anatomy)},
+          needs_maps=lambda cfg: cfg.maps, anatomy_defaults=lambda anatomy: {"lam": tuned_lambda("tv", anatomy)},
           capabilities=Capabilities(gradient="exact", cost="interactive"))
 def tv_method(config: TVConfig):
     """Total-variation reconstructor (see :func:`total_variation`, :func:`combine`)."""

@@ -34,7 +34,7 @@ from torch import nn
 
 from explorer.device import get_device
 from explorer.errors import ExplorerError
-from explorer.physics import Operator, center_crop, fft2c
+from explorer.physics import Operator, center_crop, combine_sets, fft2c
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
 from explorer.recon.fastmri_transforms import (  # noqa: F401 (unet_input re-exported)
@@ -156,7 +156,8 @@ class UnetRecon(_NetworkRecon):
     :meth:`kspace`: the U-net outputs a magnitude only. Its complex image takes the phase of the
     SENSE-combined zero-filled image ``A^H y`` (``op``'s ESPIRiT maps; single-coil the zero-filled
     image itself), and outside the crop (where the network has no output) that image itself; the
-    predicted k-space is ``F S x``. With fully sampled ``y = F S x*`` and unit-norm maps,
+    predicted k-space is ``F S x``. With ``K`` map sets the magnitude is shared among the sets in the
+    proportions of ``A^H y``: ``x_k = |x| (A^H y)_k / RSS_k(A^H y)``. With fully sampled ``y = F S x*`` and unit-norm maps,
     ``A^H y = x*``: a network that returns ``|x*|`` then predicts ``y`` exactly (zero self-supervised loss).
     """
 
@@ -179,14 +180,18 @@ class UnetRecon(_NetworkRecon):
         shape, hw = self._check(y)
         need_grad, context = self._grad_context(y)
         with context:
-            zero_filled = op.adjoint(y)  # (B, H, W): A^H y
+            zero_filled = op.adjoint(y)  # A^H y: (B, H, W), or (B, K, H, W) with K map sets
             magnitude = self._magnitude(y, op.mask.to(y.device), hw)
-            phase = torch.sgn(center_crop(zero_filled, hw))
-            inside = pad_to(magnitude.to(phase.dtype) * phase, shape)
             support = pad_to(torch.ones_like(magnitude), shape) > 0
+            if zero_filled.ndim == 3:
+                phase = torch.sgn(center_crop(zero_filled, hw))
+            else:  # the magnitude shared among the sets as A^H y shares it: x_k = |x| (A^H y)_k / RSS(A^H y)
+                norm = combine_sets(zero_filled, op).abs().unsqueeze(1)
+                phase = center_crop(zero_filled / torch.where(norm > 0, norm, torch.ones_like(norm)), hw)
+                magnitude, support = magnitude.unsqueeze(1), support.unsqueeze(1)
+            inside = pad_to(magnitude.to(phase.dtype) * phase, shape)
             x = torch.where(support, inside, zero_filled)
-            coils = x.unsqueeze(1) if op.maps is None else op.maps * x.unsqueeze(1)
-            k = fft2c(coils)
+            k = fft2c(op.coil_images(x))
         return self._as_tensor(k, need_grad)
 
 

@@ -52,7 +52,7 @@ def _warm(problem: Problem) -> None:
         available_methods()
         warm_metrics()
         if problem.y.shape[1] > 1:
-            problem.maps_and_seconds  # noqa: B018 (estimates and memoises the maps)
+            problem.coil_maps("auto")  # estimates and memoises the maps (every map-set choice)
     except Exception:  # noqa: BLE001 - a failure here resurfaces, with its message, when a method runs
         pass
 
@@ -62,7 +62,7 @@ def prefetch(problem: Problem) -> None:
 
     One worker thread: a job still queued for an older problem (the user moved on) is cancelled.
     """
-    if problem.maps_ready:
+    if problem.has_maps("auto"):
         return
     with _started_lock:
         if problem in _started:
