@@ -113,6 +113,10 @@ class SampleSpec:
             (knee ``"pdfs"``: fat-suppressed; brain ``"t1"``): the same subject, another contrast (a shift).
         dataset: ``""`` (``"fastmri"``) or one of :data:`DATASETS` (knee ``"stanford"``: a Stanford-like 3D
             FSE acquisition of the same subject, a dataset shift).
+        fov: field of view along W (the phase encoding) as a fraction of the sample's, 0.5..1 (1 = the whole
+            object). Below 1 the acquisition's field of view is smaller than the object: its anatomy folds over
+            (wraps around) as in a real scan with too small a phase-encode FOV. The k-space is ``(S, C, size,
+            W)`` with ``W`` = :func:`folded_width` (same pixel size) and the reference the RSS of that acquisition.
     """
 
     family: str = "knee"
@@ -122,6 +126,7 @@ class SampleSpec:
     seed: int = 0
     contrast: str = ""
     dataset: str = ""
+    fov: float = 1.0
 
     @property
     def resolved_contrast(self) -> str:
@@ -183,6 +188,8 @@ def validate(spec: SampleSpec) -> SampleSpec:
     if spec.dataset and spec.dataset not in DATASETS[spec.family]:
         raise ExplorerError(f"unknown {spec.family} sample dataset {spec.dataset!r}; choose one of "
                             f"{', '.join(DATASETS[spec.family])}")
+    if isinstance(spec.fov, bool) or not isinstance(spec.fov, (int, float)) or not 0.5 <= spec.fov <= 1:
+        raise ExplorerError(f"sample fov must be a number in 0.5..1, got {spec.fov!r}")
     if not _is_int(spec.seed) or spec.seed < 0:
         raise ExplorerError(f"sample seed must be a non-negative integer, got {spec.seed!r}")
     total = spec.slices * spec.coils * spec.size**2
@@ -201,7 +208,8 @@ VARIANTS: dict[str, str] = {  # sample sources of the shift axes -> a label
     "sample:brain": "brain, T2",
     "sample:brain,contrast=t1": "brain, T1",
 }
-_SOURCE_FIELDS = {"size": int, "slices": int, "coils": int, "seed": int, "contrast": str, "dataset": str}
+_SOURCE_FIELDS = {"size": int, "slices": int, "coils": int, "seed": int, "contrast": str, "dataset": str,
+                  "fov": float}
 
 
 def parse_source(text: str, **defaults) -> SampleSpec:
@@ -228,7 +236,8 @@ def parse_source(text: str, **defaults) -> SampleSpec:
         try:
             fields[key] = _SOURCE_FIELDS[key](value)
         except ValueError:
-            raise ExplorerError(f"sample {key} must be an integer, got {value!r}") from None
+            kind = "a number" if _SOURCE_FIELDS[key] is float else "an integer"
+            raise ExplorerError(f"sample {key} must be {kind}, got {value!r}") from None
     return validate(SampleSpec(family=family, **fields))
 
 
@@ -287,14 +296,20 @@ def generate(spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:
         spec: what to generate (validated).
 
     Returns:
-        ``(kspace, target)``: complex64 ``(S, C, H, W)`` k-space with ``H = W =
-        spec.size`` and float32 ``(S, H, W)`` reference ``RSS(ifft2c(kspace))``.
+        ``(kspace, target)``: complex64 ``(S, C, H, W)`` k-space with ``H = spec.size``,
+        ``W =`` :func:`folded_width` and float32 ``(S, H, W)`` reference ``RSS(ifft2c(kspace))``.
 
     Raises:
         ExplorerError: invalid spec.
     """
     p = parts(spec)
     S, C, H, W = p.maps.shape
+    folded = folded_width(spec)
+    if folded != W:  # a smaller phase-encode field of view: what lies outside wraps around (coil images add up)
+        index = torch.from_numpy((np.arange(W) - W // 2 + folded // 2) % folded)
+        images = torch.from_numpy(p.maps) * torch.from_numpy(p.image).unsqueeze(1)
+        wrapped = torch.zeros((S, C, H, folded), dtype=images.dtype).index_add_(-1, index, images)
+        return _acquire(spec, wrapped, float(p.noise_std), prepared=False)
     # centred FFTs without fftshift copies: fft2c(x) = chk * fft2(chk0 * x) for even
     # sizes (chk0 = (-1)^(i+j), chk = chk0 * (-1)^(H/2 + W/2)); RSS ignores the output sign
     even = H % 2 == 0 and W % 2 == 0
@@ -302,6 +317,24 @@ def generate(spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:
     with torch.no_grad():
         image = torch.from_numpy(p.image)
         coil_images = torch.from_numpy(p.maps) * (image * chk0 if even else image).unsqueeze(1)
+    return _acquire(spec, coil_images, float(p.noise_std), prepared=even)
+
+
+def folded_width(spec: SampleSpec) -> int:
+    """Columns of a sample's k-space: ``spec.size``, or the even ``round(spec.fov * spec.size)`` when folded."""
+    return spec.size if spec.fov >= 1 else max(16, 2 * round(spec.fov * spec.size / 2))
+
+
+def _acquire(spec: SampleSpec, coil_images: torch.Tensor, noise_std: float,
+             prepared: bool) -> tuple[np.ndarray, np.ndarray]:
+    """k-space and RSS reference of coil images ``(S, C, H, W)`` (``prepared``: already multiplied by the
+    checkerboard of the FFT trick below), plus the correlated coil noise."""
+    S, C, H, W = coil_images.shape
+    even = H % 2 == 0 and W % 2 == 0
+    chk0 = torch.from_numpy(_checker(H, W))
+    with torch.no_grad():
+        if even and not prepared:
+            coil_images = coil_images * chk0
         if even:
             kspace = torch.fft.fft2(coil_images, norm="ortho")
             kspace *= chk0 * float((-1) ** (H // 2 + W // 2))
@@ -313,7 +346,7 @@ def generate(spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:
         white = torch.randn((C, S * H * W * 2), generator=gen)
         mix = torch.from_numpy(_noise_mixing(C, phantoms.rng_for(spec.seed, key, 98)))
         noise = torch.view_as_complex((mix @ white).reshape(C, S, H, W, 2)).transpose(0, 1)
-        kspace += noise * float(p.noise_std)
+        kspace += noise * noise_std
         del noise, white
         coil_images = torch.fft.ifft2(kspace * chk0, norm="ortho") if even else ifft2c(kspace)
         parts_sq = coil_images.numpy().view(np.float32)  # (S, C, H, 2W): re, im interleaved
@@ -333,6 +366,7 @@ def file_name(spec: SampleSpec) -> str:
     defaults)."""
     suffix = f"_{spec.contrast}" if spec.contrast and spec.contrast != CONTRASTS[spec.family][0] else ""
     suffix += f"_{spec.dataset}" if spec.dataset and spec.dataset != DATASETS[spec.family][0] else ""
+    suffix += f"_fov{spec.fov:g}" if spec.fov < 1 else ""
     return f"sample_{spec.family}_{spec.size}_s{spec.slices}_c{spec.coils}_seed{spec.seed}{suffix}.h5"
 
 
@@ -358,7 +392,8 @@ def write_sample(out_dir: str | Path, spec: SampleSpec) -> Path:
         "generator_version": GENERATOR_VERSION,
         "norm": float(np.linalg.norm(target)),
     }
-    return write_volume(Path(out_dir) / file_name(spec), kspace, target, recon_size=(spec.size, spec.size), attrs=attrs)
+    return write_volume(Path(out_dir) / file_name(spec), kspace, target, recon_size=tuple(target.shape[-2:]),
+                        attrs=attrs)
 
 
 def cache_dir() -> Path:

@@ -308,3 +308,35 @@ def test_stanford_source_opens(tmp_path, monkeypatch):
     first = volume.read_slice(0)
     assert first.meta.anatomy == "knee" and first.kspace.shape[-3:] == (2, 32, 32)
     assert volume.attrs["acquisition"] == "CORPD_3DFSE"
+
+
+def test_folded_field_of_view(tmp_path):
+    """``fov < 1``: the phase-encode field of view is smaller than the object and the anatomy wraps around; the
+    same pixel size, deterministic, the reference the RSS of that acquisition, readable from a source."""
+    from explorer.data.sample import file_name, folded_width, parse_source  # noqa: PLC0415
+    from explorer.physics import fft2c  # noqa: PLC0415
+
+    spec = SampleSpec(family="brain", size=64, slices=1, coils=4, seed=2, fov=0.6)
+    k, t = generate(spec)
+    assert folded_width(spec) == 38 and k.shape == (1, 4, 64, 38) and t.shape == (1, 64, 38)
+    np.testing.assert_array_equal(k, generate(spec)[0])
+    np.testing.assert_allclose(t[0], rss(ifft2c(torch.from_numpy(k[0])), dim=0).numpy(), rtol=1e-4, atol=1e-9)
+    # half the field of view = every second phase-encode line of the full acquisition (times sqrt 2, orthonormal
+    # FFTs): the wrap is the physics of a decimated k-space, centred as fastMRI centres it (noise aside)
+    half = SampleSpec(family="brain", size=64, slices=1, coils=4, seed=2, fov=0.5)
+    full = parts(SampleSpec(family="brain", size=64, slices=1, coils=4, seed=2))
+    decimated = fft2c(torch.from_numpy(full.maps * full.image[:, None]))[..., ::2].numpy() * np.sqrt(2)
+    folded, _ = generate(half)
+    assert np.linalg.norm(folded - decimated) < 0.2 * np.linalg.norm(decimated)  # the rest is the noise
+    assert np.linalg.norm(folded - decimated) < 3 * full.noise_std * np.sqrt(decimated.size * 2)
+    outside = np.abs(full.image[0][:, :16]).sum() + np.abs(full.image[0][:, 48:]).sum()
+    assert outside > 0.05 * np.abs(full.image[0]).sum()  # a real fold: the head reaches outside the half FOV
+    assert file_name(spec).endswith("seed2_fov0.6.h5")
+    assert parse_source("sample:brain,fov=0.6,size=64,slices=1,coils=4,seed=2") == spec
+    path = write_sample(tmp_path, spec)
+    assert FastMRIVolume(path).read_slice(0).target.shape == (64, 38)
+    for bad in (0.4, 1.5, "x"):
+        with pytest.raises(ExplorerError, match="sample fov must be a number in 0.5..1"):
+            generate(SampleSpec(family="brain", size=64, fov=bad))
+    with pytest.raises(ExplorerError, match="sample fov must be a number"):
+        parse_source("sample:brain,fov=wide")
