@@ -220,7 +220,8 @@ def _cmd_recon(args) -> int:
     if args.json:
         print(json.dumps({
             "file": data, "slice": index, "shape": list(problem.slice.shape), "coils": problem.slice.num_coils,
-            "device": str(device), "mask": mask_info, "results": rows,
+            "device": str(device), "mask": mask_info,
+            "results": [{**row, "notes": list(r.notes)} for row, r in zip(rows, results)],
         }))
     else:
         print(f"{volume.name}  slice {index}/{volume.num_slices - 1}  {problem.slice.shape[0]}x{problem.slice.shape[1]}  "
@@ -230,6 +231,9 @@ def _cmd_recon(args) -> int:
         for row in rows:
             metric = (f"{row['ssim']:8.4f}{row['psnr']:8.2f}{row['nmse']:10.4f}" if row["ssim"] is not None else f"{'-':>8}{'-':>8}{'-':>10}")
             print(f"{row['label']:<16}{metric}{row['seconds']:9.2f}")
+        for r in results:
+            for note in r.notes:
+                print(f"  {r.instance}: {note}")
         if problem.target is None:
             print("no reference image in this file (test data): metrics not computed")
     return 0

@@ -13,6 +13,7 @@ sees in training exactly what it sees in the explorer:
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,9 +89,36 @@ class SliceSet:
         return kspace, min(kspace, min(min(v.header.recon_size[:2]) if v.header else min(v.shape) for v in self.volumes))
 
     def describe(self) -> dict:
-        """Model-card entry: directory name, anatomy, challenge, volume and slice counts."""
+        """Model-card entry: directory name, anatomy, challenge, volume and slice counts, and where the volumes
+        come from: ``source`` ``"embedded sample (synthetic)"``, ``"files"`` or ``"mixed"``, with the sample
+        variants seen (``samples``: family, contrast, dataset, fov)."""
+        specs = [sample_variant(v.attrs) for v in self.volumes]
+        synthetic = sum(spec is not None for spec in specs)
+        source = SYNTHETIC if synthetic == len(specs) else ("files" if synthetic == 0 else "mixed")
+        variants = sorted({json.dumps(spec, sort_keys=True) for spec in specs if spec is not None})
         return {"dir": self.directory.name, "anatomy": self.anatomy, "challenge": self.challenge,
-                "volumes": len(self.volumes), "slices": len(self.refs), "skipped_without_reference": self.skipped}
+                "volumes": len(self.volumes), "slices": len(self.refs), "skipped_without_reference": self.skipped,
+                "source": source, "samples": [json.loads(v) for v in variants]}
+
+
+SYNTHETIC = "embedded sample (synthetic)"
+
+
+def sample_variant(attrs: dict) -> dict | None:
+    """The embedded-sample variant of a volume (``{"family", "contrast", "dataset", "fov"}``, defaults resolved)
+    from its ``sample_spec`` attribute, or ``None`` for any other file (a real scan)."""
+    raw = attrs.get("sample_spec")
+    if raw is None:
+        return None
+    try:
+        spec = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        return None
+    from explorer.data.sample import CONTRASTS, DATASETS  # noqa: PLC0415
+
+    family = spec.get("family", "knee")
+    return {"family": family, "contrast": spec.get("contrast") or CONTRASTS.get(family, ("",))[0],
+            "dataset": spec.get("dataset") or DATASETS.get(family, ("fastmri",))[0], "fov": float(spec.get("fov", 1.0))}
 
 
 class Example(NamedTuple):

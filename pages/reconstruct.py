@@ -83,9 +83,10 @@ for r in results:
     except ExplorerError:
         note = None
     if note:
-        shift = "shift" in note
-        notes.info(f"**{r.label}**: {note}" + (" (trained on another anatomy: a distribution shift)" if shift else ""),
-                   icon=":material/swap_horiz:" if shift else ":material/model_training:")
+        notes.info(f"**{r.label}**: {note}", icon=":material/model_training:")
+    for extra in r.notes:
+        shift = extra.startswith("distribution shift")
+        notes.info(f"**{r.label}**: {extra}", icon=":material/swap_horiz:" if shift else ":material/layers:")
     if r.stopped:
         done = f" at step {r.steps[0]} of {r.steps[1]}" if r.steps else ""
         notes.warning(f"**{r.label}** was stopped{done}: its best image so far is shown. Press **Run reconstruction** "

@@ -29,7 +29,7 @@ def test_recon_json_schema(capsys, multicoil_file):
     assert 2 < doc["mask"]["acceleration_actual"] < 4.5
     assert [r["method"] for r in doc["results"]] == ["zero_filled", "sense"]
     for r in doc["results"]:
-        assert set(r) == {"method", "label", "ssim", "psnr", "nmse", "seconds"} and r["label"] == r["method"]
+        assert set(r) == {"method", "label", "ssim", "psnr", "nmse", "seconds", "notes"} and r["label"] == r["method"]
         assert 0 < r["ssim"] <= 1 and r["nmse"] >= 0 and r["seconds"] >= 0
 
 

@@ -146,6 +146,7 @@ def run_method(problem: Problem, method: MethodInstance | str, config=None, prog
         ready = problem.has_maps(needs_maps)
         chosen = problem.coil_maps(needs_maps)
         maps_seconds, notes = (0.0 if ready else chosen.seconds), ((chosen.note,) if chosen.note else ())
+    notes += tuple(instance.spec.data_notes(instance.config, problem))
     recorder = _Recorder(progress)
     sync(problem.device)
     start = time.perf_counter()

@@ -217,6 +217,8 @@ class MethodSpec:
             the identity of a checkpoint file, so retrained weights are not served from a cache).
         capabilities: :class:`Capabilities` (what callers may branch on).
         weights_file: ``config -> path | None``: the weights file a configured run reads (provenance).
+        data_notes: ``(config, problem) -> list[str]``: what the user should know about running this
+            configuration on that problem (e.g. a trained network meeting data unlike its training data).
     """
 
     name: str
@@ -231,6 +233,7 @@ class MethodSpec:
     cache_token: Callable[[Any], Any] = lambda config: None
     capabilities: Capabilities = field(default_factory=Capabilities)
     weights_file: Callable[[Any], Any] = lambda config: None
+    data_notes: Callable[[Any, Any], list[str]] = lambda config, problem: []
 
     def params(self, anatomy: str | None = None) -> list[ParamSpec]:
         """The parameters with their types, defaults (for data of ``anatomy``) and help."""
@@ -264,14 +267,15 @@ def register(name: str, label: str, family: str, config_cls: type, description: 
              describe: Callable[[Any, str | None], str | None] = lambda config, anatomy: None,
              cache_token: Callable[[Any], Any] = lambda config: None,
              capabilities: Capabilities | None = None,
-             weights_file: Callable[[Any], Any] = lambda config: None):
+             weights_file: Callable[[Any], Any] = lambda config: None,
+             data_notes: Callable[[Any, Any], list[str]] = lambda config, problem: []):
     """Decorator registering ``factory(config) -> Reconstructor`` under ``name`` (see :class:`MethodSpec`)."""
 
     def deco(factory):
         if name in REGISTRY:
             raise RuntimeError(f"method {name!r} registered twice")
         REGISTRY[name] = MethodSpec(name, label, family, config_cls, factory, description, needs_maps, anatomy_defaults,
-                                    describe, cache_token, capabilities or Capabilities(), weights_file)
+                                    describe, cache_token, capabilities or Capabilities(), weights_file, data_notes)
         return factory
 
     return deco

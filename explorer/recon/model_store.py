@@ -288,9 +288,12 @@ def summary(path_or_name: str | Path, kind: str | None = None) -> dict[str, Any]
     card = ckpt.card or {}
     data = card.get("data") if isinstance(card.get("data"), dict) else {}
     anatomy = data.get("anatomy")
+    mask = card.get("mask") if isinstance(card.get("mask"), dict) else {}
+    masks = f", {mask['type']} {float(mask['acceleration']):g}x" if mask.get("type") and mask.get("acceleration") else ""
+    source = f", {data['source']}" if data.get("source") else ""
     origin = ("random weights" if card.get("random_init") else
-              f"{anatomy or 'unknown anatomy'} ({data.get('challenge', '?')}, {data.get('slices', '?')} slices)" if card
-              else "external state dict (no model card)")
+              f"{anatomy or 'unknown anatomy'} ({data.get('challenge', '?')}, {data.get('slices', '?')} slices{source}"
+              f"{masks})" if card else "external state dict (no model card)")
     return {
         "model": LABELS[ckpt.kind],
         "kind": ckpt.kind,
@@ -318,3 +321,59 @@ def shipped_catalog() -> list[dict[str, Any]]:
                 continue
             rows.append({"name": name, **summary(anatomy, kind)})
     return rows
+
+
+# ----------------------------------------------------------------------------- distribution-shift notes
+
+
+def _variant_text(variant: dict) -> str:
+    fov = "" if variant.get("fov", 1.0) >= 1 else f", {variant['fov']:g}x field of view"
+    return f"{variant.get('family')} {variant.get('contrast')} ({variant.get('dataset')}{fov})"
+
+
+def shift_notes(kind: str, path_or_name: str | Path, problem) -> list[str]:
+    """What differs between a checkpoint's training data (its model card) and a problem: anatomy, synthetic
+    embedded sample vs a real scan, sample variant (contrast, dataset, field of view), mask type, acceleration.
+
+    Args:
+        kind: model kind; path_or_name: the ``checkpoint`` parameter; problem: the
+            :class:`~explorer.engine.problem.Problem` reconstructed.
+
+    Returns:
+        ``[]`` when nothing is known to differ, else one note naming each difference and pointing to
+        test-time training.
+    """
+    from explorer.train_data import SYNTHETIC, sample_variant  # noqa: PLC0415
+
+    text = str(path_or_name).strip()
+    try:
+        card = checkpoint_info(text, kind)["card"]
+    except ExplorerError:
+        return []
+    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    shipped = text in ("", "auto", *ANATOMIES)
+    meta = problem.slice.meta
+    differences = []
+    trained_anatomy = checkpoint_anatomy(kind, text)
+    if trained_anatomy and meta.anatomy and trained_anatomy != meta.anatomy:
+        differences.append(f"trained on {trained_anatomy}, this is {meta.anatomy}")
+    source = data.get("source") or (SYNTHETIC if shipped else None)
+    here = sample_variant(meta.attrs)
+    if source == SYNTHETIC and here is None:
+        differences.append("trained on the synthetic embedded sample, this is a real scan")
+    elif source == SYNTHETIC and data.get("samples") and here not in data["samples"] and (
+            trained_anatomy is None or here["family"] == trained_anatomy):
+        seen = ", ".join(_variant_text(v) for v in data["samples"])
+        differences.append(f"trained on {seen}, this is {_variant_text(here)}")
+    mask = card.get("mask") if isinstance(card.get("mask"), dict) else {}
+    config = problem.sampled.config
+    if mask.get("type") and config is not None and config.type != mask["type"]:
+        differences.append(f"trained with {mask['type']} masks, this is {config.type}")
+    if mask.get("acceleration"):
+        here_r = float(config.acceleration) if config is not None else float(problem.sampled.acceleration)
+        if abs(here_r - float(mask["acceleration"])) > 0.25 * float(mask["acceleration"]):
+            differences.append(f"trained at {float(mask['acceleration']):g}x, this is {here_r:g}x")
+    if not differences:
+        return []
+    return [f"distribution shift ({'; '.join(differences)}): expect less than on its training data; test-time "
+            "training adapts it to this slice (Test-time training page, python -m explorer ttt)"]

@@ -281,7 +281,8 @@ def _anatomy_defaults(anatomy: str | None) -> dict[str, str]:
           "fastMRI U-net trained end to end: zero-filled RSS magnitude in, de-aliased magnitude out.",
           anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
           cache_token=lambda config: file_token(config), capabilities=replace(CAPABILITIES, adapt_lr=1e-5),
-          weights_file=lambda config: weights_file(config))
+          weights_file=lambda config: weights_file(config),
+          data_notes=lambda config, problem: model_store.shift_notes("unet", config.checkpoint, problem))
 def unet(config: UnetConfig) -> Reconstructor:
     """fastMRI's U-net (Ronneberger et al. 2015; Zbontar et al. 2018) from a checkpoint."""
     return CheckpointRecon("unet", config.checkpoint, config.crop)
@@ -291,7 +292,8 @@ def unet(config: UnetConfig) -> Reconstructor:
           "fastMRI end-to-end VarNet: learned coil maps, cascades of U-net + soft data consistency in k-space.",
           anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
           cache_token=lambda config: file_token(config), capabilities=replace(CAPABILITIES, adapt_lr=1e-4),
-          weights_file=lambda config: weights_file(config))
+          weights_file=lambda config: weights_file(config),
+          data_notes=lambda config, problem: model_store.shift_notes("varnet", config.checkpoint, problem))
 def varnet(config: VarNetConfig) -> Reconstructor:
     """End-to-end variational network (Sriram et al. 2020) from a checkpoint."""
     return CheckpointRecon("varnet", config.checkpoint, config.crop)

@@ -37,3 +37,6 @@ def test_trained_nets_run_and_a_knee_checkpoint_on_brain_data_is_labelled(tmp_pa
     assert list(at.dataframe[0].value["Method"]) == ["Zero-filled", "E2E VarNet"]
     infos = [i.value for i in at.info]
     assert any("E2E VarNet" in i and "knee checkpoint · on brain data: anatomy shift" in i for i in infos), infos
+    # the random-weights card records no masks: only the anatomy differs; the note points to test-time training
+    assert any(i.startswith("**E2E VarNet**: distribution shift (trained on knee, this is brain)") and
+               "test-time training" in i for i in infos), infos
