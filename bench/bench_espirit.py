@@ -1,4 +1,5 @@
-"""Benchmark ESPIRiT maps: explorer.espirit vs SigPy EspiritCalib vs `bart ecalib -m1`.
+"""Benchmark ESPIRiT maps: explorer.espirit vs SigPy EspiritCalib vs `bart ecalib -m1`, and two map sets
+(explorer.espirit.espirit(sets=2)) vs `bart ecalib -m2` (issue 14: target <= 1.0x).
 
 Usage: python bench/bench_espirit.py [--size 320] [--coils 8] [--repeat 3]
 
@@ -30,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explorer.cfl import read_cfl, write_cfl  # noqa: E402
-from explorer.espirit import espirit_maps  # noqa: E402
+from explorer.espirit import espirit, espirit_maps  # noqa: E402
 from explorer.physics import fft2c  # noqa: E402
 
 
@@ -104,6 +105,8 @@ def main() -> None:
     espirit_maps(ksp)  # warm-up (allocator, FFT plans)
     ours_cpu = "explorer espirit_maps (cpu)"
     methods[ours_cpu] = lambda: espirit_maps(ksp)
+    ours_two = "explorer espirit sets=2 (cpu)"
+    methods[ours_two] = lambda: espirit(ksp, (24, 24), 6, sets=2)[0][0, 0]  # agreement: its first set
     if torch.cuda.is_available():
         kc = ksp.cuda()
         espirit_maps(kc)
@@ -122,7 +125,7 @@ def main() -> None:
         def bart(*cmd: str):
             def run():
                 subprocess.run(["bart", *cmd], cwd=d, check=True, capture_output=True)
-                if cmd[0] == "ecalib":  # read lazily, after the timing: [H, W, 1, C] -> (C, H, W)
+                if cmd[0] == "ecalib" and "-m1" in cmd:  # read lazily, after the timing: [H, W, 1, C] -> (C, H, W)
                     return lambda: torch.from_numpy(read_cfl(d / cmd[-1]).reshape(n, n, c).transpose(2, 0, 1))
             return run
 
@@ -130,6 +133,8 @@ def main() -> None:
         methods["bart ecalib -m1 -r 24 -k 6"] = bart("ecalib", "-m1", "-r", "24", "-k", "6", "ksp", "s1")
         methods["bart ecalib ... -t 0.0004 -c 0.95"] = bart(
             "ecalib", "-m1", "-r", "24", "-k", "6", "-t", "0.0004", "-c", "0.95", "ksp", "s2")
+        methods["bart ecalib -m2 ... -t 0.0004 -c 0.95"] = bart(
+            "ecalib", "-m2", "-r", "24", "-k", "6", "-t", "0.0004", "-c", "0.95", "ksp", "s3")
     else:
         print("# bart not found: BART rows skipped")
     results = timed_interleaved(methods, rep)
@@ -144,8 +149,10 @@ def main() -> None:
         agree = agreement(maps, ref) if (maps is not None and ref is not None) else ""
         print(f"{name:36s} {t:9.3f} {cpu:8.3f} |          {agree}")
     for name, (t, _, _) in results.items():
-        if "ecalib" in name:
+        if "ecalib -m1" in name or "ecalib ..." in name:
             print(f"ratio ours(cpu) / [{name}] = {t_ours / t:.3f}")
+        if "ecalib -m2" in name:
+            print(f"ratio ours two sets(cpu) / [{name}] = {results[ours_two][0] / t:.3f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Callable
 import numpy as np
 
 from explorer.data.fastmri import FastMRIVolume, list_volumes
-from explorer.data.slice import anatomy_of
+from explorer.data.slice import anatomy_of, defaults_key
 from explorer.engine.table import done_keys, read_records, write_records
 from explorer.engine.tasks import ProblemCache, Record, Task, run_tasks
 from explorer.errors import ExplorerError
@@ -134,7 +134,8 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
         if vol.has_mask and not vol.has_target:  # fastMRI test file: undersampled, no reference
             skipped.append(f.name)
             continue
-        anatomy[f] = vol.attrs.get("anatomy") or anatomy_of(vol.attrs.get("acquisition"), vol.source)
+        anatomy[f] = defaults_key(vol.attrs.get("anatomy") or anatomy_of(vol.attrs.get("acquisition"), vol.source),
+                                  vol.challenge)
         refs += [(f, i) for i in range(vol.num_slices)]
     if not refs:
         raise ExplorerError(f"no volume under {path} has reference images to score against")

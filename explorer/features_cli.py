@@ -182,7 +182,7 @@ def _study(args, template, sizes, contrasts) -> int:
     bad = [s for s in slices if not 0 <= s < volume.num_slices]
     if bad:
         raise ExplorerError(f"slice {bad[0]} is out of range: {volume.name} has {volume.num_slices} slices")
-    instances, _ = _instances(args.method, args.set, volume.read_slice(slices[0]).meta.anatomy)
+    instances, _ = _instances(args.method, args.set, volume.read_slice(slices[0]).meta.defaults_key)
     mask = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
     tasks = feature_tasks(data, slices, instances, args.random, template, sizes, contrasts, args.feature_seed,
                           "paper" if args.paper_mode else "coil", mask)

@@ -44,5 +44,5 @@ def load_problem(args):
     volume = open_volume(data, plane=args.plane)
     index = volume.num_slices // 2 if args.slice is None else args.slice
     problem = prepare(volume.read_slice(index), mask_cfg, get_device())
-    instances, _ = _instances(args.method, args.set, problem.slice.meta.anatomy)  # data-dependent defaults
+    instances, _ = _instances(args.method, args.set, problem.slice.meta.defaults_key)  # data-dependent defaults
     return data, volume, index, mask_cfg, problem, instances

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.data.fastmri import TARGET_KEYS, FastMRIVolume, list_volumes
+from explorer.data.sample import SYNTHETIC, sample_variant
 from explorer.data.slice import Slice, anatomy_of
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig, make_mask
@@ -99,26 +100,6 @@ class SliceSet:
         return {"dir": self.directory.name, "anatomy": self.anatomy, "challenge": self.challenge,
                 "volumes": len(self.volumes), "slices": len(self.refs), "skipped_without_reference": self.skipped,
                 "source": source, "samples": [json.loads(v) for v in variants]}
-
-
-SYNTHETIC = "embedded sample (synthetic)"
-
-
-def sample_variant(attrs: dict) -> dict | None:
-    """The embedded-sample variant of a volume (``{"family", "contrast", "dataset", "fov"}``, defaults resolved)
-    from its ``sample_spec`` attribute, or ``None`` for any other file (a real scan)."""
-    raw = attrs.get("sample_spec")
-    if raw is None:
-        return None
-    try:
-        spec = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
-    except ValueError:
-        return None
-    from explorer.data.sample import CONTRASTS, DATASETS  # noqa: PLC0415
-
-    family = spec.get("family", "knee")
-    return {"family": family, "contrast": spec.get("contrast") or CONTRASTS.get(family, ("",))[0],
-            "dataset": spec.get("dataset") or DATASETS.get(family, ("fastmri",))[0], "fov": float(spec.get("fov", 1.0))}
 
 
 class Example(NamedTuple):

@@ -56,7 +56,7 @@ def strategy(spec) -> str:
 
 with widgets.stop_on_error():
     instances = pickers.method_instances(
-        "attack", methods, defaults, problem.slice.meta.anatomy, label="Methods to attack", describe=strategy,
+        "attack", methods, defaults, problem.slice.meta.defaults_key, label="Methods to attack", describe=strategy,
         help_text="Methods with an exact gradient are attacked by projected gradient ascent through the whole "
                   "reconstruction; un-trained networks by the paper's joint scheme (network and e optimised "
                   "together, then a refit on y + e from scratch).")

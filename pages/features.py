@@ -113,7 +113,7 @@ ref_col.plotly_chart(preview, key="features.reference", on_select=add_clicked, s
 st.subheader("3 · Methods", divider="gray")
 defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "instant"]
 with widgets.stop_on_error():
-    instances = pickers.method_instances("features", methods, defaults, problem.slice.meta.anatomy)
+    instances = pickers.method_instances("features", methods, defaults, problem.slice.meta.defaults_key)
 request = feature_run.FeatureRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), placed, mode, boxes)
 pressed = st.button("Insert and reconstruct", type="primary", icon=":material/play_arrow:", key="features.run",
                     disabled=not instances or not (placed or boxes))

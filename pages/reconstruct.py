@@ -49,7 +49,7 @@ setup.markdown(f"**Actual acceleration R = {sampled.acceleration:.2f}** · {line
 st.subheader("2 · Methods", divider="gray")
 defaults = [name for name, spec in methods.items() if spec.capabilities.cost == "instant"]  # the baselines
 with widgets.stop_on_error():
-    instances = pickers.method_instances("reconstruct", methods, defaults, problem.slice.meta.anatomy)
+    instances = pickers.method_instances("reconstruct", methods, defaults, problem.slice.meta.defaults_key)
 chosen = bool(instances)
 request = state.Request(source, plane, int(index), mask_cfg, tuple(instances))
 cache.speculate(source, plane, int(index), mask_cfg, instances)  # instant methods start before Run is pressed

@@ -396,6 +396,24 @@ def write_sample(out_dir: str | Path, spec: SampleSpec) -> Path:
                         attrs=attrs)
 
 
+SYNTHETIC = "embedded sample (synthetic)"
+
+
+def sample_variant(attrs: dict) -> dict | None:
+    """The embedded-sample variant of a volume (``{"family", "contrast", "dataset", "fov"}``, defaults resolved)
+    from its ``sample_spec`` attribute, or ``None`` for any other file (a real scan)."""
+    raw = attrs.get("sample_spec")
+    if raw is None:
+        return None
+    try:
+        spec = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+    except ValueError:
+        return None
+    family = spec.get("family", "knee")
+    return {"family": family, "contrast": spec.get("contrast") or CONTRASTS.get(family, ("",))[0],
+            "dataset": spec.get("dataset") or DATASETS.get(family, ("fastmri",))[0], "fov": float(spec.get("fov", 1.0))}
+
+
 def cache_dir() -> Path:
     """Where generated samples are cached: ``$EXPLORER_CACHE_DIR`` or ``~/.cache/mri-explorer``."""
     env = os.environ.get("EXPLORER_CACHE_DIR", "").strip()

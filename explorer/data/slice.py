@@ -22,6 +22,20 @@ def anatomy_of(acquisition, source: str = "") -> str | None:
     return None
 
 
+def defaults_key(anatomy: str | None, challenge: str) -> str | None:
+    """The key of data-dependent method defaults (tuned ``lam``, checkpoint): the anatomy, with ``"/singlecoil"``
+    for single-coil data (``"knee/singlecoil"``; ``"singlecoil"`` when the anatomy is unknown)."""
+    if challenge != "singlecoil":
+        return anatomy
+    return f"{anatomy}/singlecoil" if anatomy else "singlecoil"
+
+
+def key_anatomy(key: str | None) -> str | None:
+    """The anatomy part of a :func:`defaults_key` (``"knee/singlecoil"`` -> ``"knee"``; ``"singlecoil"`` -> None)."""
+    anatomy = (key or "").split("/")[0]
+    return anatomy if anatomy and anatomy != "singlecoil" else None
+
+
 @dataclass(frozen=True)
 class SliceMeta:
     """Metadata of one slice.
@@ -56,6 +70,11 @@ class SliceMeta:
         ``attrs["anatomy"]`` (the raw ISMRMRD reader: mridata.org's Stanford volumes are knees).
         """
         return self.attrs.get("anatomy") or anatomy_of(self.attrs.get("acquisition"), self.source)
+
+    @property
+    def defaults_key(self) -> str | None:
+        """The key of this data's method defaults (:func:`defaults_key`: anatomy and single-coil or not)."""
+        return defaults_key(self.anatomy, self.challenge)
 
 
 @dataclass(frozen=True, eq=False)

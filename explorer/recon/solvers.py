@@ -236,11 +236,12 @@ class DataTerm:
 
 
 class FistaState(NamedTuple):
-    """FISTA iterate ``x`` (last prox output), extrapolated point ``z``, momentum ``t`` (float)."""
+    """FISTA iterate ``x`` (last prox output), extrapolated point ``z``, momentum ``t`` (float), steps done ``k``."""
 
     x: torch.Tensor
     z: torch.Tensor
     t: float
+    k: int = 0
 
 
 def fista_step(state: FistaState, gradient: Callable, prox: Callable, step: float) -> tuple[FistaState, dict]:
@@ -248,17 +249,18 @@ def fista_step(state: FistaState, gradient: Callable, prox: Callable, step: floa
 
     Args:
         gradient: ``z -> (grad f(z), info dict)``.
-        prox: ``(v, step) -> prox_{step g}(v)``.
+        prox: ``(v, step, k) -> prox_{step g}(v)`` at step ``k`` (0-based; e.g. the cycle-spinning shift of
+            step ``k``: a function of ``k`` only, so a recomputed (checkpointed) step is the same step).
         step: ``1 / L`` with ``L`` the Lipschitz constant of ``grad f``.
 
     Returns:
         the next state and the info of the gradient evaluation.
     """
     g, info = gradient(state.z)
-    x = prox(state.z - step * g, step)
+    x = prox(state.z - step * g, step, state.k)
     t = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * state.t**2))
     z = x + ((state.t - 1.0) / t) * (x - state.x)
-    return FistaState(x, z, t), info
+    return FistaState(x, z, t, state.k + 1), info
 
 
 class PrimalDualState(NamedTuple):

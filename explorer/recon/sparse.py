@@ -38,13 +38,16 @@ TUNED: dict = json.loads(TUNED_PATH.read_text())
 PERCENTILE = 0.99
 WAVELETS: tuple[str, ...] = ("haar", "db2", "db3", "db4", "db6", "sym4", "coif2")
 CHECKPOINT_BYTES = 2**30  # differentiated iterations are checkpointed beyond about this much autograd graph
+SPIN_SEED = 7919  # cycle-spinning shifts (spin_shift)
 TV_DUAL_RATIO = 6.0  # primal-dual: dual step sigma = TV_DUAL_RATIO * lam (tuned: steps balance the dual ball radius)
 
 
-def tuned_lambda(method: str, family: str | None = None) -> float:
-    """The stored tuned ``lam`` of ``method`` ("l1" or "tv") for an anatomy ``family`` (unknown or None: "default")."""
+def tuned_lambda(method: str, key: str | None = None) -> float:
+    """The stored tuned ``lam`` of ``method`` ("l1" or "tv") for data of ``key`` (a
+    :func:`~explorer.data.slice.defaults_key`: ``"knee"``, ``"brain/singlecoil"``...; the single-coil value of an
+    unknown anatomy is ``"singlecoil"``; anything unknown or None: ``"default"``)."""
     table = TUNED[method]
-    return float(table.get(family or "default", table["default"]))
+    return float(table.get(key or "default", table["default"]))
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,9 @@ class L1Config:
 
     lam: float = field(default=tuned_lambda("l1"), metadata={"help": "regularisation weight, relative to the 99th percentile of |A^H y| (tuned default)", "min": 0.0, "max": 10.0})
     iterations: int = field(default=50, metadata={"help": "FISTA iterations (fixed count)", "min": 1, "max": 2000})
-    wavelet: str = field(default="db4", metadata={"help": "orthogonal wavelet (periodized)", "choices": WAVELETS})
+    wavelet: str = field(default="db2", metadata={"help": "orthogonal wavelet (periodized; db2 = BART's default family, chosen by tuning)", "choices": WAVELETS})
     levels: int = field(default=4, metadata={"help": "wavelet decomposition levels (the image is zero-padded to a multiple of 2^levels)", "min": 1, "max": 6})
+    spin: bool = field(default=True, metadata={"help": "random cycle spinning: each iteration thresholds a randomly shifted wavelet transform (BART pics' default; seeded, so deterministic)"})
     output: str = field(default="dc_rss", metadata={"help": _OUTPUT_HELP, "choices": OUTPUTS})
     maps: str = field(default="auto", metadata={"help": MAPS_HELP, "choices": MAP_SETS})
 
@@ -101,11 +105,17 @@ def lipschitz(op: Operator) -> torch.Tensor:
 
 
 def l1_wavelet(y: torch.Tensor, op: Operator, lam: float, iterations: int, wavelet: str = "db4", levels: int = 4,
-               progress: ProgressFn | None = None) -> torch.Tensor:
+               progress: ProgressFn | None = None, spin: bool = False) -> torch.Tensor:
     """FISTA for ``min 1/2||A x - y/s||^2 + lam ||W x||_1``, returned as ``s * x``.
 
     Step ``1/L`` with ``L`` = :func:`lipschitz` (1 for ESPIRiT maps), ``x0 = 0``; sizes not
     divisible by ``2**levels`` are solved on a zero-padded grid (``A`` crops it back).
+
+    ``spin``: random cycle spinning (BART ``pics``' default; its ``-n`` turns it off): step ``k`` thresholds
+    the wavelet coefficients of the image circularly shifted by a pseudo-random ``(dy, dx)`` in
+    ``[0, 2^levels)^2``, a fixed function of ``k`` (:func:`spin_shift`), so the result is a deterministic,
+    differentiable function of ``y``. It averages out the shift variance of a decimated wavelet (blocky
+    artifacts), which matters most without coil sensitivities to constrain the image (single-coil data).
 
     Args:
         y: k-space ``(B, C, H, W)`` (complex64 or complex128).
@@ -113,6 +123,7 @@ def l1_wavelet(y: torch.Tensor, op: Operator, lam: float, iterations: int, wavel
         lam: weight relative to ``s`` = :func:`data_scale`.
         iterations: fixed number of FISTA steps.
         wavelet, levels: the orthogonal wavelet (:class:`~explorer.recon.solvers.Wavelet`).
+        spin: random cycle spinning (see above).
         progress: ``progress(k, iterations, {"residual": ||A z - y/s||})``; True stops early.
 
     Returns:
@@ -135,15 +146,29 @@ def l1_wavelet(y: torch.Tensor, op: Operator, lam: float, iterations: int, wavel
         r, g = data.residual_and_gradient(z[..., :h, :w])
         return _pad(g, ph, pw), _info(r, progress)
 
-    def prox(v, st):
+    def prox(v, st, k):
         images = v.reshape(-1, *v.shape[-2:])
+        shift = spin_shift(k, levels) if spin else (0, 0)
+        if shift != (0, 0):
+            images = images.roll(shift, (-2, -1))
         thresh = (lam_t * st.flatten()).repeat_interleave(per_image)
-        return wav.inverse_complex(solvers.soft_threshold(wav.forward_complex(images), thresh)).reshape(v.shape)
+        out = wav.inverse_complex(solvers.soft_threshold(wav.forward_complex(images), thresh))
+        if shift != (0, 0):
+            out = out.roll((-shift[0], -shift[1]), (-2, -1))
+        return out.reshape(v.shape)
 
     x0 = _pad(x0, ph, pw)
     state = solvers.iterate(lambda st: solvers.fista_step(st, gradient, prox, step), solvers.FistaState(x0, x0, 1.0),
                             iterations, progress, checkpoint=_checkpointed(y, op, iterations))
     return state.x[..., :h, :w] * s
+
+
+def spin_shift(k: int, levels: int) -> tuple[int, int]:
+    """The cycle-spinning shift ``(dy, dx)`` of FISTA step ``k``: uniform in ``[0, 2^levels)^2``, a fixed
+    pseudo-random function of ``k`` (seeded), the same on every call and device."""
+    rng = torch.Generator().manual_seed(SPIN_SEED + int(k))
+    dy, dx = torch.randint(0, 2**levels, (2,), generator=rng).tolist()
+    return int(dy), int(dx)
 
 
 def total_variation(y: torch.Tensor, op: Operator, lam: float, iterations: int,
@@ -240,7 +265,7 @@ def l1_method(config: L1Config):
     """l1-wavelet reconstructor (see :func:`l1_wavelet`, :func:`combine`)."""
 
     def recon(y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
-        x = l1_wavelet(y, op, config.lam, config.iterations, config.wavelet, config.levels, progress)
+        x = l1_wavelet(y, op, config.lam, config.iterations, config.wavelet, config.levels, progress, config.spin)
         return combine(x, y, op, config.output)
 
     return recon

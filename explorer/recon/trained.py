@@ -36,6 +36,7 @@ from explorer.device import get_device
 from explorer.errors import ExplorerError
 from explorer.physics import Operator, center_crop, combine_sets, fft2c
 from explorer.recon import checkpoints as ckpts
+from explorer.data.slice import key_anatomy
 from explorer.recon import model_store
 from explorer.recon.fastmri_transforms import (  # noqa: F401 (unet_input re-exported)
     crop_shape,
@@ -273,7 +274,8 @@ class CheckpointRecon:
 CAPABILITIES = Capabilities(gradient="exact", weights=True, batches=True, cost="interactive")
 
 
-def _anatomy_defaults(anatomy: str | None) -> dict[str, str]:
+def _anatomy_defaults(key: str | None) -> dict[str, str]:
+    anatomy = key_anatomy(key)
     return {"checkpoint": anatomy if anatomy in ckpts.ANATOMIES else "knee"}
 
 

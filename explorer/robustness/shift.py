@@ -23,7 +23,7 @@ from explorer.masks import MaskConfig
 
 
 def resolve_set(spec: str, sample_size: int | None = None) -> tuple[str, str | None]:
-    """``(path, anatomy)`` of a set: a directory or ``.h5`` file, or ``sample:<family>[,field=value...]``
+    """``(path, defaults key)`` of a set (its anatomy, ``"/singlecoil"`` for single-coil data): a directory or ``.h5`` file, or ``sample:<family>[,field=value...]``
     (e.g. ``sample:knee,dataset=stanford``; written on first use).
 
     Raises:
@@ -31,7 +31,7 @@ def resolve_set(spec: str, sample_size: int | None = None) -> tuple[str, str | N
     """
     from explorer.data.fastmri import FastMRIVolume, list_volumes  # noqa: PLC0415
     from explorer.data.sample import parse_source, sample_path  # noqa: PLC0415
-    from explorer.data.slice import anatomy_of  # noqa: PLC0415
+    from explorer.data.slice import anatomy_of, defaults_key  # noqa: PLC0415
 
     if spec.startswith("sample:"):
         kwargs = {"size": sample_size} if sample_size else {}
@@ -44,7 +44,8 @@ def resolve_set(spec: str, sample_size: int | None = None) -> tuple[str, str | N
     if not files:
         raise ExplorerError(f"no .h5 volumes under {path}")
     volume = FastMRIVolume(files[0])
-    return str(path), volume.attrs.get("anatomy") or anatomy_of(volume.attrs.get("acquisition"), volume.source)
+    anatomy = volume.attrs.get("anatomy") or anatomy_of(volume.attrs.get("acquisition"), volume.source)
+    return str(path), defaults_key(anatomy, volume.challenge)
 
 
 @dataclass(frozen=True)

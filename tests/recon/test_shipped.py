@@ -1,5 +1,6 @@
-"""The shipped demo checkpoints (assets/checkpoints): present, small, loadable with weights_only, and
-better than l1-wavelet on a held-back slice of their own anatomy (the paper's ordering)."""
+"""The shipped demo checkpoints (assets/checkpoints): present, small, loadable with weights_only, and clearly
+better than zero-filled on a held-back slice of their own anatomy. Whether they beat l1-wavelet is a measurement,
+reported in the README (since l1 gained cycle spinning, the knee VarNet no longer does), not an assertion."""
 
 from __future__ import annotations
 
@@ -32,11 +33,10 @@ def test_shipped_checkpoints_are_present_small_and_carded():
 
 
 @pytest.mark.parametrize("anatomy", ANATOMIES)
-def test_trained_nets_beat_l1_on_a_held_back_slice(anatomy, tmp_path):
+def test_trained_nets_beat_zero_filled_on_a_held_back_slice(anatomy, tmp_path):
     # subject 201 is held back from training (subjects 1-24) and validation (101-103)
     path = write_sample(tmp_path, SampleSpec(family=anatomy, size=320, slices=1, coils=8, seed=201))
     problem = prepare(FastMRIVolume(path).read_slice(0), MaskConfig("random", 4, 0.08, seed=1))
     ssim = {name: run_method(problem, name, get_method(name).make_config({}, anatomy=anatomy)).metrics["ssim"]
             for name in ("zero_filled", "l1", "unet", "varnet")}
-    assert ssim["unet"] > ssim["l1"] > ssim["zero_filled"], ssim
-    assert ssim["varnet"] > ssim["l1"], ssim
+    assert min(ssim["unet"], ssim["varnet"], ssim["l1"]) > ssim["zero_filled"] + 0.05, ssim
