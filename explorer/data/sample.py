@@ -208,6 +208,13 @@ VARIANTS: dict[str, str] = {  # sample sources of the shift axes -> a label
     "sample:brain": "brain, T2",
     "sample:brain,contrast=t1": "brain, T1",
 }
+SAMPLE_OPTIONS: dict[str, dict[str, str]] = {  # per family: source fields -> a label (the app's sample picker)
+    "knee": {"": "8 coils, PD (fastMRI-like)", "contrast=pdfs": "8 coils, PD fat-suppressed",
+             "dataset=stanford": "8 coils, Stanford-like 3D FSE", "fov=0.75": "8 coils, 0.75x phase-encode FOV (folded)",
+             "coils=1": "single-coil"},
+    "brain": {"": "8 coils, T2 (fastMRI-like)", "contrast=t1": "8 coils, T1",
+              "fov=0.6": "8 coils, 0.6x phase-encode FOV (folded)", "coils=1": "single-coil"},
+}
 _SOURCE_FIELDS = {"size": int, "slices": int, "coils": int, "seed": int, "contrast": str, "dataset": str,
                   "fov": float}
 

@@ -56,9 +56,9 @@ def open_volume(source: Source, plane: str = "kxky"):
     if source.is_sample:
         # open_volume("sample:<family>") always uses the default size; honour EXPLORER_SAMPLE_SIZE.
         from explorer.data.fastmri import FastMRIVolume  # noqa: PLC0415
-        from explorer.data.sample import SampleSpec, sample_path  # noqa: PLC0415
+        from explorer.data.sample import parse_source, sample_path  # noqa: PLC0415
 
-        return FastMRIVolume(sample_path(SampleSpec(family=source.family, size=source.sample_size)), source=source.spec)
+        return FastMRIVolume(sample_path(parse_source(source.spec, size=source.sample_size)), source=source.spec)
     from explorer.data.sources import open_volume as _open  # noqa: PLC0415
 
     return _open(source.spec, plane=plane)

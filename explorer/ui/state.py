@@ -59,7 +59,7 @@ class Source:
     @property
     def family(self) -> str:
         """Sample family (``knee``/``brain``); empty for files."""
-        return self.spec.split(":", 1)[1] if self.is_sample else ""
+        return self.spec.split(":", 1)[1].split(",")[0] if self.is_sample else ""
 
     @property
     def sample_size(self) -> int | None:
@@ -111,10 +111,12 @@ def file_source(path: str | Path, kind: str = "dir", label: str | None = None) -
     return Source(kind, str(path), label or path.name, f"{stat.st_size}-{stat.st_mtime_ns}")
 
 
-def sample_source(family: str) -> Source:
-    """A :class:`Source` for the embedded sample ``family`` at :func:`sample_size`."""
+def sample_source(family: str, variant: str = "") -> Source:
+    """A :class:`Source` for the embedded sample ``family`` at :func:`sample_size`, optionally a variant (source
+    fields such as ``"coils=1"`` or ``"fov=0.6"``, see :data:`explorer.data.sample.SAMPLE_OPTIONS`)."""
     size = sample_size()
-    return Source("sample", f"sample:{family}", f"sample:{family} ({size}×{size})", f"size={size}")
+    spec = f"sample:{family}" + (f",{variant}" if variant else "")
+    return Source("sample", spec, f"{spec} ({size}×{size})", f"size={size}")
 
 
 def save_upload(name: str, data: bytes | memoryview) -> Path:
@@ -217,9 +219,16 @@ def sidebar_source() -> Source | None:
         if kind == "sample":
             from explorer.data.sample import FAMILIES  # noqa: PLC0415
 
+            from explorer.data.sample import SAMPLE_OPTIONS  # noqa: PLC0415
+
             family = sb.selectbox("Anatomy", FAMILIES, key="src.family", format_func=str.capitalize,
                                   help="Synthetic multicoil phantom generated on this machine (no download).")
-            source = sample_source(family)
+            options = SAMPLE_OPTIONS[family]
+            variant = sb.selectbox("Acquisition", list(options), key=f"src.variant.{family}", format_func=options.get,
+                                   help="Other contrasts and datasets (distribution shifts), a phase-encode field of "
+                                        "view smaller than the anatomy (folding: try SENSE / l1 with maps = 2), or "
+                                        "single-coil data.")
+            source = sample_source(family, variant)
         elif kind == "dir":
             source = _directory_source(sb)
         else:
