@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 
 from explorer.engine import MethodInstance, MethodResult, Problem, run_method
-from explorer.physics import center_crop
+from explorer.physics import center_crop, combine_sets
 from explorer.robustness.attack import AttackResult
 
 
 def perturbation_image(problem: Problem, e: torch.Tensor) -> torch.Tensor:
     """``|A^H e|`` centre-cropped to the reference size: the perturbation as the image domain sees it.
 
-    ``A = M F S`` with the clean data's ESPIRiT maps (single-coil: no maps).
+    ``A = M F S`` with the clean data's ESPIRiT maps (``auto`` map sets, combined by root-sum-of-squares;
+    single-coil: no maps).
 
     Args:
         e: a perturbation ``(1, C, H, W)`` (any device).
@@ -22,7 +23,7 @@ def perturbation_image(problem: Problem, e: torch.Tensor) -> torch.Tensor:
     """
     op = problem.operator(problem.slice.num_coils > 1)
     with torch.no_grad():
-        image = op.adjoint(e.to(problem.device, torch.complex64))
+        image = combine_sets(op.adjoint(e.to(problem.device, torch.complex64)), op)
     return center_crop(image.abs(), problem.crop)[0].float().cpu()
 
 
