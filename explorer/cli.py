@@ -389,7 +389,7 @@ _COMMANDS = {"evaluate": _cmd_evaluate, "sample": _cmd_sample, "recon": _cmd_rec
              "train": _cmd_train}
 # Experiment commands, each in its own module (``add_parser(sub)`` and ``run(args)``), imported when run.
 _MODULES = {"attack": "explorer.attack_cli", "features": "explorer.features_cli", "ttt": "explorer.ttt_cli",
-            "shift": "explorer.shift_cli", "zoo": "explorer.zoo_cli"}
+            "shift": "explorer.shift_cli", "zoo": "explorer.zoo_cli", "study": "explorer.study_cli"}
 
 
 def _run_command(args) -> int:

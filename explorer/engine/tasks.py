@@ -155,6 +155,9 @@ class Record:
     fastmri_version: str
     created: str
     scores: str = ""  # JSON of the task feature's own scores (e.g. per small feature), if it scores
+    experiment: str = ""  # studies: "clean", "attack", "features", "shift", "ttt" (explorer.study)
+    unit: str = ""  # studies: the key of the unit of work that produced the row (resume skips finished units)
+    role: str = ""  # studies: e.g. "id" / "ood" for a shift pair
 
     def row(self) -> dict:
         """The record as a flat dict (one table row)."""

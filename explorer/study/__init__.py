@@ -1,0 +1,1 @@
+"""Studies at scale: a declarative spec -> units of work -> a resumable Parquet table, serial or on Ray."""

@@ -1,0 +1,112 @@
+"""Executors of a study's units: serial (this process, the default) and Ray (all cores of a machine, or a cluster).
+
+Both yield ``(unit, records)`` as units finish. The Ray executor runs one Ray task per unit; each worker process
+keeps its own opened volumes, prepared problems (coil maps estimated once per slice) and loaded models, so a model
+is loaded once per worker. Ray is imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Callable
+
+from explorer.engine.tasks import ProblemCache, Record
+from explorer.errors import ExplorerError
+from explorer.study.units import Unit, run_unit
+
+EXECUTORS: tuple[str, ...] = ("serial", "ray")
+ROOT = Path(__file__).resolve().parents[2]  # the repository (workers import explorer from it)
+
+
+def run_serial(units: list[Unit], stop: Callable[[], bool] | None = None) -> Iterator[tuple[Unit, list[Record]]]:
+    """Run the units one after the other in this process (slices' problems shared between methods)."""
+    problems = ProblemCache(size=4)
+    for unit in units:
+        if stop is not None and stop():
+            return
+        yield unit, run_unit(unit, problems)
+
+
+_WORKER_PROBLEMS: ProblemCache | None = None
+
+
+def _run_in_worker(unit: Unit) -> list[Record]:
+    """A Ray worker's body: one thread per task (Ray gives each task one CPU), a per-process problem cache."""
+    global _WORKER_PROBLEMS
+    import torch  # noqa: PLC0415
+
+    torch.set_num_threads(1)
+    if _WORKER_PROBLEMS is None:
+        _WORKER_PROBLEMS = ProblemCache(size=4)
+    return run_unit(unit, _WORKER_PROBLEMS)
+
+
+def run_ray(units: list[Unit], workers: int | None = None, address: str | None = None,
+            stop: Callable[[], bool] | None = None) -> Iterator[tuple[Unit, list[Record]]]:
+    """Run the units as Ray tasks, yielding each as it finishes.
+
+    Args:
+        workers: CPUs of the local Ray started here (default: all); ignored when joining a cluster.
+        address: a Ray cluster address (``ray://host:10001`` or ``host:6379``); None starts a local Ray on this
+            machine (no dashboard), shut down at the end.
+        stop: asked between completions; True cancels the units not yet finished.
+
+    Raises:
+        ExplorerError: Ray is not installed or cannot start / connect.
+    """
+    try:
+        import ray  # noqa: PLC0415
+    except ImportError:
+        raise ExplorerError("the ray executor needs Ray: pip install -r requirements.txt") from None
+    started_here = not ray.is_initialized()
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+           "OMP_NUM_THREADS": "1"}
+    for name in ("EXPLORER_CACHE_DIR", "EXPLORER_CHECKPOINT_DIR", "EXPLORER_DATA_DIR", "EXPLORER_DEVICE"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    if started_here:
+        try:
+            if address:
+                ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False,
+                         logging_level=logging.ERROR)
+            else:
+                ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                         runtime_env={"env_vars": env}, logging_level=logging.ERROR)
+        except Exception as exc:  # noqa: BLE001 - any start-up failure is one line for the user
+            raise ExplorerError(f"cannot start Ray{' at ' + address if address else ''}: "
+                                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+    try:
+        import torch  # noqa: PLC0415
+
+        gpus = 1 if torch.cuda.is_available() and ray.cluster_resources().get("GPU", 0) >= 1 else 0
+        remote = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(_run_in_worker)
+        pending = {remote.remote(unit): unit for unit in units}
+        while pending:
+            if stop is not None and stop():
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                return
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            for ref in done:
+                unit = pending.pop(ref)
+                try:
+                    records = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a crashed worker fails its unit, not the study
+                    from explorer.engine.tasks import Task, make_record  # noqa: PLC0415
+
+                    text = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+                    record = make_record(Task(unit.data, unit.slice, unit.method, unit.mask), None, None,
+                                         f"worker failed: {text}")
+                    import dataclasses  # noqa: PLC0415
+
+                    records = [dataclasses.replace(record, experiment=unit.experiment, unit=unit.key(), role=unit.role)]
+                yield unit, records
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+__all__ = ["EXECUTORS", "run_ray", "run_serial"]

@@ -1,0 +1,149 @@
+"""Running a study into a directory: the spec, a Parquet results table (one row per record, with provenance) and
+a log; resumable, and a failed unit is recorded with its one-line error while the study goes on.
+
+The table is rewritten atomically after every finished unit, so an interrupted run (Ctrl-C, a killed process)
+leaves the rows of the finished units and never a partial one; ``resume=True`` skips the units whose rows are
+there without error (failed units are run again).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from explorer.engine.table import read_records, write_records
+from explorer.engine.tasks import Record
+from explorer.errors import ExplorerError
+from explorer.study.executors import EXECUTORS, run_ray, run_serial
+from explorer.study.spec import StudySpec
+from explorer.study.units import Unit, expand
+
+RESULTS = "results.parquet"
+SPEC = "spec.yaml"
+LOG = "study.log"
+
+ProgressFn = Callable[[int, int, dict], "bool | None"]
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """What :func:`run_study` did.
+
+    Attributes:
+        table: the results table; units: units in the study; skipped: finished earlier (resume);
+        run: units run now; failed: units whose rows carry an error; seconds: wall time; stopped: stopped early.
+    """
+
+    table: Path
+    units: int
+    skipped: int
+    run: int
+    failed: int
+    seconds: float
+    stopped: bool
+
+
+def prepare_dir(out: str | Path, resume: bool) -> Path:
+    """The study directory (checked before any work): an existing study only with ``resume``."""
+    path = Path(out).expanduser()
+    if path.exists() and not path.is_dir():
+        raise ExplorerError(f"--out {path} is a file; give a directory")
+    if (path / RESULTS).exists() and not resume:
+        raise ExplorerError(f"{path} holds a study already: add --resume to continue it, or choose another --out")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExplorerError(f"cannot create {path} ({exc.strerror or exc})") from None
+    return path
+
+
+def run_study(spec: StudySpec, out: str | Path, executor: str = "serial", workers: int | None = None,
+              address: str | None = None, resume: bool = False, progress: ProgressFn | None = None,
+              spec_file: str | Path | None = None, units: list[Unit] | None = None) -> StudyRun:
+    """Expand ``spec``, run its units with ``executor``, append their records to ``out/results.parquet``.
+
+    Args:
+        executor: ``"serial"`` (this process) or ``"ray"`` (:func:`~explorer.study.executors.run_ray`).
+        workers / address: Ray's local CPUs / cluster address.
+        resume: skip units whose rows exist without error (failed ones run again).
+        progress: ``progress(done, total, {"rate", "eta", "unit"})`` after each unit; True stops after the units
+            under way (their rows are kept).
+        spec_file: copied to ``out/spec.yaml`` (else the parsed spec is written as JSON-compatible YAML).
+        units: run these instead of ``expand(spec)`` (tests, the app).
+
+    Raises:
+        ExplorerError: bad executor, an existing study without ``resume``, expansion errors.
+    """
+    if executor not in EXECUTORS:
+        raise ExplorerError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    directory = prepare_dir(out, resume)
+    units = expand(spec) if units is None else units
+    table = directory / RESULTS
+    records: list[Record] = read_records(table) if resume else []
+    finished = {r.unit for r in records if r.error is None and r.unit}
+    records = [r for r in records if r.unit in finished]  # failed units run again: their error rows go
+    todo = [u for u in units if u.key() not in finished]
+    _write_spec(directory, spec, spec_file)
+    log = _Log(directory / LOG)
+    log(f"study {spec.name}: {len(units)} units, {len(units) - len(todo)} done earlier, {len(todo)} to run "
+        f"({executor}{', ' + str(workers) + ' workers' if workers else ''}{', ' + address if address else ''})")
+    stop_flag = {"stop": False}
+    stop = lambda: stop_flag["stop"]  # noqa: E731
+    stream = run_serial(todo, stop) if executor == "serial" else run_ray(todo, workers, address, stop)
+    start, done, failed = time.perf_counter(), 0, 0
+    try:
+        for unit, new in stream:
+            records += new
+            write_records(table, records)  # atomic: the previous complete table until the rename
+            done += 1
+            errors = [r.error for r in new if r.error]
+            failed += bool(errors)
+            log(f"{unit.experiment} {unit.method.label} {Path(unit.data).name if not unit.data.startswith('sample:') else unit.data} "
+                f"slice {unit.slice}{' ' + unit.role if unit.role else ''}: "
+                + (f"FAILED {errors[0]}" if errors else ", ".join(f"SSIM {r.ssim:.4f}" for r in new if r.ssim is not None)
+                   or "done"))
+            if progress is not None:
+                elapsed = time.perf_counter() - start
+                rate = done / elapsed if elapsed > 0 else 0.0
+                info = {"rate": rate, "eta": (len(todo) - done) / rate if rate > 0 else None, "unit": unit.experiment}
+                if progress(done, len(todo), info):
+                    stop_flag["stop"] = True
+    except KeyboardInterrupt:
+        log(f"interrupted after {done} of {len(todo)} units; rerun with --resume to continue")
+        raise
+    if not records and not table.exists():
+        write_records(table, [])
+    stopped = done < len(todo)
+    seconds = time.perf_counter() - start
+    log(f"{'stopped' if stopped else 'finished'}: {done} units run, {failed} failed, {seconds:.1f} s")
+    return StudyRun(table, len(units), len(units) - len(todo), done, failed, seconds, stopped)
+
+
+def _write_spec(directory: Path, spec: StudySpec, spec_file: str | Path | None) -> None:
+    target = directory / SPEC
+    if spec_file is not None and Path(spec_file).resolve() != target.resolve():
+        shutil.copyfile(spec_file, target)
+    elif spec_file is None:
+        import yaml  # noqa: PLC0415
+
+        target.write_text(yaml.safe_dump(json.loads(json.dumps(spec.raw, default=str)), sort_keys=False))
+
+
+class _Log:
+    """Appends timestamped lines to the study log."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self, line: str) -> None:
+        stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        with open(self.path, "a") as f:
+            f.write(f"{stamp} {line}\n")
+
+
+__all__ = ["LOG", "RESULTS", "SPEC", "StudyRun", "prepare_dir", "run_study"]

@@ -1,0 +1,267 @@
+"""Study specifications: a YAML (or JSON) file -> a validated :class:`StudySpec`, every mistake a one-line error.
+
+A spec lists what to measure::
+
+    data:                          # files, directories (every .h5 under them) or embedded samples
+      - source: sample:knee
+        slices: [1, 2, 3]          # default: the middle slice; "all" for every slice
+    masks:                         # default: fastMRI's random mask, 4x, seed 0
+      - {type: random, acceleration: 4, center_fraction: 0.08, seed: 0}
+    methods:                       # a method name, LABEL=METHOD, or {label, method, config}
+      - zero_filled
+      - {label: l1_small, method: l1, config: {lam: 0.002}}
+      - unet
+    experiments:                   # default: [clean]
+      - clean
+      - attack: {eps: [0.02, 0.04, 0.08], steps: 20, objective: clean}
+      - features: {count: 3, sizes: [3, 5], contrasts: [0.17], seed: 0}
+      - shift: {ood: [{source: sample:brain}]}
+      - ttt: {steps: 50, reference_checkpoint: brain}
+
+Paths are resolved against ``base`` (the spec file's folder) when relative, on the machine that runs each unit.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from explorer.errors import ExplorerError
+from explorer.masks import MaskConfig
+
+EXPERIMENTS: tuple[str, ...] = ("clean", "attack", "features", "shift", "ttt")
+_TOP = ("name", "data", "masks", "methods", "experiments")
+_ATTACK_KEYS = {"eps", "steps", "objective", "budget", "restarts", "optimizer", "step_size", "patience", "seed"}
+_FEATURE_KEYS = {"count", "sizes", "contrasts", "seed", "shape", "mode"}
+_TTT_KEYS = {"steps", "lr", "window", "holdout", "seed", "reference_checkpoint"}
+_SHIFT_KEYS = {"ood"}
+
+
+@dataclass(frozen=True)
+class DataItem:
+    """One entry of ``data``: a source and which slices (``None``: the middle one; ``"all"``; or indices)."""
+
+    source: str
+    slices: tuple[int, ...] | str | None = None
+
+
+@dataclass(frozen=True)
+class MethodItem:
+    """One method instance: ``label``, registry ``method``, ``config`` overrides (JSON-ready)."""
+
+    label: str
+    method: str
+    config: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.config)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment: its kind (:data:`EXPERIMENTS`) and settings (a JSON string, hashable)."""
+
+    kind: str
+    settings: str = "{}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.settings)
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study (see the module docstring)."""
+
+    data: tuple[DataItem, ...]
+    methods: tuple[MethodItem, ...]
+    masks: tuple[MaskConfig, ...] = (MaskConfig(),)
+    experiments: tuple[Experiment, ...] = (Experiment("clean"),)
+    name: str = "study"
+    base: str = "."
+    raw: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def resolve(self, source: str) -> str:
+        """A data source as the workers open it: samples as they are, relative paths under :attr:`base`."""
+        if source.startswith("sample:") or Path(source).is_absolute():
+            return source
+        return str((Path(self.base) / source).expanduser())
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and validate a spec file (YAML or JSON).
+
+    Raises:
+        ExplorerError: unreadable file, not YAML, or any invalid entry (one line naming it).
+    """
+    import yaml  # noqa: PLC0415
+
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ExplorerError(f"cannot read the study spec {path} ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ExplorerError(f"{path.name} is not valid YAML{where}") from None
+    return parse_spec(raw, base=str(path.parent.resolve()))
+
+
+def parse_spec(raw: Any, base: str = ".") -> StudySpec:
+    """Validate a spec already parsed into Python objects (see :func:`load_spec`)."""
+    if not isinstance(raw, dict):
+        raise ExplorerError("a study spec must be a mapping with data, methods and experiments")
+    unknown = [k for k in raw if k not in _TOP]
+    if unknown:
+        raise ExplorerError(f"unknown study spec key {unknown[0]!r}; use {', '.join(_TOP)}")
+    data = tuple(_data_item(item, f"data[{i}]") for i, item in enumerate(_list(raw.get("data"), "data")))
+    methods = tuple(_method_item(item, f"methods[{i}]") for i, item in enumerate(_list(raw.get("methods"), "methods")))
+    labels = [m.label for m in methods]
+    dup = next((label for label in labels if labels.count(label) > 1), None)
+    if dup:
+        raise ExplorerError(f"method label {dup!r} is used twice; give each instance its own label")
+    masks = tuple(_mask(item, f"masks[{i}]") for i, item in enumerate(_list(raw.get("masks"), "masks", required=False)))
+    experiments = tuple(_experiment(item, f"experiments[{i}]")
+                        for i, item in enumerate(_list(raw.get("experiments"), "experiments", required=False)))
+    name = raw.get("name", "study")
+    if not isinstance(name, str) or not name.strip():
+        raise ExplorerError("name must be a non-empty string")
+    return StudySpec(data, methods, masks or (MaskConfig(),), experiments or (Experiment("clean"),), name.strip(),
+                     base, raw)
+
+
+def _list(value: Any, what: str, required: bool = True) -> list:
+    if value is None:
+        if required:
+            raise ExplorerError(f"the study spec needs a non-empty list {what!r}")
+        return []
+    if not isinstance(value, list) or (required and not value):
+        raise ExplorerError(f"{what} must be a {'non-empty ' if required else ''}list")
+    return value
+
+
+def _data_item(item: Any, where: str) -> DataItem:
+    if isinstance(item, str):
+        item = {"source": item}
+    if not isinstance(item, dict) or not isinstance(item.get("source"), str) or not item["source"].strip():
+        raise ExplorerError(f"{where} must be a source (path or sample:<family>) or a mapping with 'source'")
+    extra = set(item) - {"source", "slices"}
+    if extra:
+        raise ExplorerError(f"{where}: unknown key {sorted(extra)[0]!r}; use source, slices")
+    slices = item.get("slices")
+    if isinstance(slices, str):
+        if slices not in ("all", "middle"):
+            raise ExplorerError(f"{where}.slices must be 'all', 'middle' or a list of slice indices, got {slices!r}")
+        slices = None if slices == "middle" else "all"
+    elif slices is not None:
+        if not isinstance(slices, list) or not slices or not all(isinstance(s, int) and not isinstance(s, bool)
+                                                                 and s >= 0 for s in slices):
+            raise ExplorerError(f"{where}.slices must be 'all', 'middle' or a list of slice indices >= 0")
+        slices = tuple(slices)
+    return DataItem(item["source"].strip(), slices)
+
+
+def _method_item(item: Any, where: str) -> MethodItem:
+    from explorer.recon.base import available_methods, get_method  # noqa: PLC0415
+
+    if isinstance(item, str):
+        label, sep, name = item.partition("=")
+        item = {"label": label, "method": name} if sep else {"method": item}
+    if not isinstance(item, dict) or not isinstance(item.get("method"), str):
+        raise ExplorerError(f"{where} must be a method name, LABEL=METHOD, or a mapping with 'method'")
+    extra = set(item) - {"label", "method", "config"}
+    if extra:
+        raise ExplorerError(f"{where}: unknown key {sorted(extra)[0]!r}; use label, method, config")
+    name = item["method"].strip()
+    names = [m.name for m in available_methods()]
+    if name not in names:
+        raise ExplorerError(f"{where}: unknown method {name!r}; choose one of {', '.join(names)}")
+    label = str(item.get("label") or name).strip()
+    config = item.get("config") or {}
+    if not isinstance(config, dict):
+        raise ExplorerError(f"{where}.config must be a mapping of parameters")
+    try:
+        get_method(name).make_config(config)  # names and values checked now, before any work
+    except ExplorerError as exc:
+        raise ExplorerError(f"{where}: {exc}") from None
+    return MethodItem(label, name, tuple(sorted(config.items())))
+
+
+def _mask(item: Any, where: str) -> MaskConfig:
+    if not isinstance(item, dict):
+        raise ExplorerError(f"{where} must be a mapping (type, acceleration, center_fraction, seed)")
+    extra = set(item) - {"type", "acceleration", "center_fraction", "seed"}
+    if extra:
+        raise ExplorerError(f"{where}: unknown key {sorted(extra)[0]!r}; use type, acceleration, center_fraction, seed")
+    try:
+        return MaskConfig(str(item.get("type", "random")), float(item.get("acceleration", 4.0)),
+                          None if item.get("center_fraction") is None else float(item["center_fraction"]),
+                          int(item.get("seed", 0)))
+    except (TypeError, ValueError):
+        raise ExplorerError(f"{where}: acceleration and center_fraction must be numbers, seed an integer") from None
+    except ExplorerError as exc:
+        raise ExplorerError(f"{where}: {exc}") from None
+
+
+def _experiment(item: Any, where: str) -> Experiment:
+    if isinstance(item, str):
+        item = {item: {}}
+    if not isinstance(item, dict) or len(item) != 1:
+        raise ExplorerError(f"{where} must be an experiment name or a one-key mapping {{name: settings}}")
+    kind, settings = next(iter(item.items()))
+    if kind not in EXPERIMENTS:
+        raise ExplorerError(f"{where}: unknown experiment {kind!r}; choose one of {', '.join(EXPERIMENTS)}")
+    settings = settings or {}
+    if not isinstance(settings, dict):
+        raise ExplorerError(f"{where}: the settings of {kind} must be a mapping")
+    allowed = {"clean": set(), "attack": _ATTACK_KEYS, "features": _FEATURE_KEYS, "shift": _SHIFT_KEYS,
+               "ttt": _TTT_KEYS}[kind]
+    extra = set(settings) - allowed
+    if extra:
+        raise ExplorerError(f"{where}: unknown {kind} setting {sorted(extra)[0]!r}"
+                            + (f"; use {', '.join(sorted(allowed))}" if allowed else ""))
+    _check_settings(kind, settings, where)
+    return Experiment(kind, json.dumps(settings, sort_keys=True))
+
+
+def _check_settings(kind: str, s: dict, where: str) -> None:
+    """Build the experiment's own config once, so a bad value is reported now (one line)."""
+    try:
+        if kind == "attack":
+            from explorer.robustness.attack import AttackConfig  # noqa: PLC0415
+
+            eps = s.get("eps", [0.08])
+            if not isinstance(eps, list) or not eps or not all(isinstance(e, (int, float)) for e in eps):
+                raise ExplorerError("eps must be a non-empty list of numbers")
+            for e in eps:
+                AttackConfig(eps=float(e), **{k: v for k, v in s.items() if k != "eps"})
+        elif kind == "features":
+            if not isinstance(s.get("count", 3), int) or not 1 <= s.get("count", 3) <= 100:
+                raise ExplorerError("count must be an integer in 1..100")
+            for key in ("sizes", "contrasts"):
+                if key in s and (not isinstance(s[key], list) or not s[key]
+                                 or not all(isinstance(v, (int, float)) for v in s[key])):
+                    raise ExplorerError(f"{key} must be a non-empty list of numbers")
+        elif kind == "shift":
+            ood = s.get("ood")
+            if not isinstance(ood, list) or not ood:
+                raise ExplorerError("ood must be a non-empty list of data entries (the shifted set)")
+            for i, item in enumerate(ood):
+                _data_item(item, f"ood[{i}]")
+        elif kind == "ttt":
+            from explorer.robustness.ttt import TTTConfig  # noqa: PLC0415
+
+            TTTConfig(**{k: v for k, v in s.items() if k != "reference_checkpoint"})
+    except TypeError as exc:
+        raise ExplorerError(f"{where}: bad {kind} setting ({exc})") from None
+    except ExplorerError as exc:
+        raise ExplorerError(f"{where}: {exc}") from None
+
+
+__all__ = ["DataItem", "EXPERIMENTS", "Experiment", "MethodItem", "StudySpec", "load_spec", "parse_spec"]

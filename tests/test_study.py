@@ -1,0 +1,161 @@
+"""Studies: spec validation (one-line errors), expansion counts, resume after an interruption, serial and Ray
+producing the same rows, a failed unit that does not stop the study."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from explorer.cli import main
+from explorer.errors import ExplorerError
+from explorer.study.runner import run_study
+from explorer.study.spec import parse_spec
+from explorer.study.units import expand
+
+SAMPLE = "sample:knee,size=32,slices=2,coils=4"
+TINY = {"name": "tiny", "data": [{"source": SAMPLE, "slices": "all"}],
+        "methods": ["zero_filled", "sense", {"label": "l1_fast", "method": "l1", "config": {"iterations": 5}}],
+        "experiments": ["clean", {"attack": {"eps": [0.02, 0.04], "steps": 2}}]}
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "study-cache"))
+
+
+def _rows(table: Path) -> list[dict]:
+    """Rows without what legitimately differs between runs (times, dates, device), sorted by task key."""
+    out = []
+    for r in pq.read_table(table).to_pylist():
+        scores = json.loads(r["scores"]) if r["scores"] else None
+        if isinstance(scores, dict):
+            scores.pop("seconds", None)
+        out.append({k: v for k, v in r.items() if k not in ("seconds", "maps_seconds", "created", "device", "scores")}
+                   | {"scores": scores})
+    return sorted(out, key=lambda r: r["task_key"])
+
+
+@pytest.mark.parametrize("raw, message", [
+    ([], "a mapping with data, methods and experiments"),
+    ({"methods": ["sense"]}, "needs a non-empty list 'data'"),
+    ({"data": [SAMPLE]}, "needs a non-empty list 'methods'"),
+    ({"data": [SAMPLE], "methods": ["sense"], "colour": 1}, "unknown study spec key 'colour'"),
+    ({"data": [SAMPLE], "methods": ["resnet"]}, "methods[0]: unknown method 'resnet'"),
+    ({"data": [SAMPLE], "methods": [{"method": "l1", "config": {"lam": -1}}]}, "methods[0]: l1.lam must be in"),
+    ({"data": [SAMPLE], "methods": ["sense", "sense"]}, "method label 'sense' is used twice"),
+    ({"data": [{"source": SAMPLE, "slices": "some"}], "methods": ["sense"]}, "data[0].slices must be"),
+    ({"data": [SAMPLE], "methods": ["sense"], "masks": [{"type": "spiral"}]}, "masks[0]:"),
+    ({"data": [SAMPLE], "methods": ["sense"], "experiments": ["denoise"]}, "unknown experiment 'denoise'"),
+    ({"data": [SAMPLE], "methods": ["sense"], "experiments": [{"attack": {"eps": [20]}}]}, "eps must be in [0, 10]"),
+    ({"data": [SAMPLE], "methods": ["sense"], "experiments": [{"attack": {"colour": 1}}]}, "unknown attack setting"),
+    ({"data": [SAMPLE], "methods": ["sense"], "experiments": [{"shift": {}}]}, "ood must be a non-empty list"),
+    ({"data": [SAMPLE], "methods": ["unet"], "experiments": [{"ttt": {"window": 0}}]}, "TTT window must be in"),
+])
+def test_bad_specs_are_one_line_errors(raw, message):
+    with pytest.raises(ExplorerError) as info:
+        parse_spec(raw)
+    assert message in str(info.value) and "\n" not in str(info.value), str(info.value)
+
+
+def test_bad_spec_files_and_options_on_the_command_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [sample:knee\nmethods: [")
+    for argv, message in (([str(bad)], "bad.yaml is not valid YAML at line"),
+                          ([str(tmp_path / "none.yaml")], "cannot read the study spec"),
+                          ([str(bad), "--executor", "dask"], "--executor must be one of serial, ray"),
+                          ([str(bad), "--workers", "2"], "--workers and --ray-address apply to --executor ray")):
+        assert main(["study", *argv, "--out", str(tmp_path / "o")]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    spec = tmp_path / "slice.yaml"
+    spec.write_text(json.dumps({"data": [{"source": SAMPLE, "slices": [7]}], "methods": ["sense"]}))
+    assert main(["study", str(spec), "--out", str(tmp_path / "o2")]) == 2
+    assert "slice 7 out of range (the volume has 2 slices)" in capsys.readouterr().err
+
+
+def test_expansion_counts():
+    spec = parse_spec({**TINY, "methods": [*TINY["methods"], "unet"],
+                       "masks": [{"acceleration": 4}, {"type": "equispaced", "acceleration": 3, "center_fraction": 0.2}],
+                       "experiments": ["clean", {"attack": {"eps": [0.02]}}, {"ttt": {"steps": 2}},
+                                       {"shift": {"ood": [{"source": "sample:brain,size=32,slices=3,coils=4",
+                                                           "slices": "all"}]}}]})
+    units = expand(spec)
+    count = {kind: sum(u.experiment == kind for u in units) for kind in ("clean", "attack", "ttt", "shift")}
+    # 2 slices x 2 masks x 4 methods; TTT only the network with weights; shift: (2 + 3 slices) x 2 masks x 4
+    assert count == {"clean": 16, "attack": 16, "ttt": 4, "shift": 40}
+    assert sum(u.role == "ood" for u in units) == 24 and len({u.key() for u in units}) == len(units)
+    brain = [u for u in units if u.role == "ood" and u.method.name == "l1"][0]
+    knee = [u for u in units if u.role == "id" and u.method.name == "l1"][0]
+    assert brain.method.config == knee.method.config  # configs pinned on the in-distribution set
+
+
+def test_serial_study_resume_after_a_stop_gives_the_same_table(tmp_path):
+    spec = parse_spec(TINY)
+    full = run_study(spec, tmp_path / "full")
+    assert (full.units, full.run, full.failed, full.stopped) == (12, 12, 0, False)
+    rows = _rows(full.table)
+    assert len(rows) == 6 * 1 + 6 * 2 and {r["experiment"] for r in rows} == {"clean", "attack"}
+    attack = [r for r in rows if r["experiment"] == "attack"]
+    assert {json.loads(r["perturbation"])["eps"] for r in attack} == {0.02, 0.04}
+    assert all(r["scores"]["ssim_drop"] is not None for r in attack)
+    assert (tmp_path / "full" / "spec.yaml").is_file() and "finished" in (tmp_path / "full" / "study.log").read_text()
+    stopped = run_study(spec, tmp_path / "part", progress=lambda done, total, info: done == 5)
+    assert stopped.stopped and stopped.run == 5 and len({r["unit"] for r in _rows(stopped.table)}) == 5
+    with pytest.raises(ExplorerError, match="holds a study already: add --resume"):
+        run_study(spec, tmp_path / "part")
+    resumed = run_study(spec, tmp_path / "part", resume=True)
+    assert (resumed.skipped, resumed.run) == (5, 7)
+    assert _rows(resumed.table) == rows  # same rows, no duplicates
+
+
+def test_a_killed_study_resumes_to_the_same_table(tmp_path):
+    spec_file = tmp_path / "s.yaml"
+    spec_file.write_text(json.dumps({**TINY, "methods": [{"label": f"l1_{i}", "method": "l1",
+                                                          "config": {"iterations": 30 + i}} for i in range(6)],
+                                     "experiments": ["clean"]}))
+    out = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "explorer", "study", str(spec_file), "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=Path(__file__).resolve().parents[1])
+    table = out / "results.parquet"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (table.exists() and pq.read_table(table).num_rows >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    partial = pq.read_table(table).num_rows
+    assert 2 <= partial < 12, partial  # killed mid-run: the finished units' rows, complete
+    assert main(["study", str(spec_file), "--out", str(out), "--resume"]) == 0
+    assert main(["study", str(spec_file), "--out", str(tmp_path / "whole")]) == 0
+    assert _rows(table) == _rows(tmp_path / "whole" / "results.parquet")
+
+
+def test_a_failed_unit_is_recorded_and_the_study_goes_on(tmp_path):
+    # a 1-column centre: ESPIRiT cannot calibrate, so SENSE fails on every slice while zero-filled succeeds
+    spec = parse_spec({**TINY, "methods": ["sense", "zero_filled"], "experiments": ["clean"],
+                       "masks": [{"type": "equispaced", "acceleration": 2, "center_fraction": 0.03}]})
+    run = run_study(spec, tmp_path / "f")
+    rows = _rows(run.table)
+    failed = [r for r in rows if r["error"]]
+    assert run.failed == 2 and len(failed) == 2 and all(r["label"] == "sense" for r in failed)
+    assert all("ESPIRiT needs at least 3" in r["error"] for r in failed)
+    assert all(r["ssim"] is not None for r in rows if r["label"] == "zero_filled")
+    again = run_study(spec, tmp_path / "f", resume=True)
+    assert again.run == 2 and again.skipped == 2  # failed units are retried
+
+
+def test_serial_and_ray_give_identical_tables(tmp_path):
+    pytest.importorskip("ray")  # installed by requirements.txt (CI runs it)
+    spec = parse_spec(TINY)
+    serial = run_study(spec, tmp_path / "serial")
+    ray_run = run_study(spec, tmp_path / "ray", executor="ray", workers=2)
+    assert ray_run.run == 12 and ray_run.failed == 0
+    assert _rows(serial.table) == _rows(ray_run.table)
