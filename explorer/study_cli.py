@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
     """Register the ``study`` sub-command."""
     s = sub.add_parser("study", help="run a study spec (YAML) into a results table; serial or on Ray; resumable")
     s.add_argument("spec", help="the study spec (YAML or JSON; see explorer/study/spec.py)")
-    s.add_argument("--out", required=True, help="study directory: results.parquet, spec.yaml, study.log")
+    s.add_argument("--out", required=True, help="study directory: results.parquet, spec.yaml, study.log, report.html")
     s.add_argument("--executor", default="serial", help="serial (default, this process) or ray")
     s.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
     s.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
@@ -38,10 +38,16 @@ def run(args: argparse.Namespace) -> int:
     with Progress(f"study {spec.name}", enabled=True) as progress:
         result = run_study(spec, args.out, args.executor, args.workers, args.ray_address, args.resume, progress,
                            spec_file=args.spec)
-    if args.csv:
-        from explorer.engine.table import read_records, write_csv  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
 
-        write_csv(args.csv, read_records(result.table))
+    from explorer.engine.table import read_records, write_csv  # noqa: PLC0415
+    from explorer.study.report import report_html  # noqa: PLC0415
+
+    records = read_records(result.table)
+    spec_text = (Path(args.out) / "spec.yaml").read_text()
+    (Path(args.out) / "report.html").write_text(report_html(records, spec_text, f"Study {spec.name}"))
+    if args.csv:
+        write_csv(args.csv, records)
     state = "stopped early (rerun with --resume)" if result.stopped else "finished"
     print(f"{spec.name}: {state}: {result.units} units, {result.skipped} done earlier, {result.run} run now, "
           f"{result.failed} failed, {result.seconds:.1f} s -> {result.table}")
