@@ -35,6 +35,7 @@ else:
         st.Page("pages/features.py", title="Small features", icon=":material/center_focus_strong:"),
         st.Page("pages/shift.py", title="Distribution shift", icon=":material/compare_arrows:"),
         st.Page("pages/ttt.py", title="Test-time training", icon=":material/model_training:"),
+        st.Page("pages/study.py", title="Study", icon=":material/query_stats:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
     ]
     page = st.navigation(pages)

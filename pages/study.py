@@ -1,0 +1,108 @@
+"""Study: open a study directory (or run a small spec here) and see every experiment's figures and tables.
+
+Thin page: widgets -> explorer.study (runner, report) via explorer.ui.study_run -> figures.
+"""
+# ruff: noqa: E402
+
+from explorer.ui import state
+
+state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+
+import pandas as pd
+import streamlit as st
+
+from explorer.engine.table import read_records
+from explorer.export import records_csv
+from explorer.study.report import (attack_summary, feature_rows, figures, report_html, shift_summary, slice_table,
+                                   ttt_summary)
+from explorer.study.runner import RESULTS, SPEC
+from explorer.ui import study_run, widgets
+
+st.title("Study")
+st.caption("Robustness experiments (clean, attack, small features, shift, test-time training) over files × slices × "
+           "masks × method instances, as one table. Large studies run from the command line "
+           "(`python -m explorer study SPEC.yaml --out DIR [--executor ray]`); open their folder here.")
+
+EXAMPLE = """name: demo
+data:
+  - source: sample:knee
+    slices: [1, 2, 3]
+masks:
+  - {type: random, acceleration: 4, center_fraction: 0.08, seed: 0}
+methods:
+  - zero_filled
+  - sense
+  - unet
+experiments:
+  - clean
+  - attack: {eps: [0.02, 0.04], steps: 5}
+  - shift: {ood: [{source: sample:brain, slices: [1, 2, 3]}]}
+"""
+
+mode = st.radio("Study", ["open", "run"], horizontal=True, key="study.mode",
+                format_func=lambda m: {"open": "Open a study folder", "run": "Run a small spec here"}[m])
+folder = st.text_input("Study folder (inside the data directory)", key="study.folder", placeholder="studies/demo")
+out = None
+with widgets.stop_on_error():
+    if folder.strip():
+        out = state.confined(folder.strip())
+if mode == "run":
+    spec_text = st.text_area("Spec (YAML)", EXAMPLE, height=320, key="study.spec")
+    resume = st.checkbox("Resume (skip finished units)", key="study.resume")
+    pressed = st.button("Run study", type="primary", icon=":material/play_arrow:", key="study.run", disabled=out is None)
+    progress = st.container()
+    if pressed and out is not None:
+        page_run = study_run.execute(spec_text, out, resume, progress)
+    else:
+        page_run = study_run.stored()
+    if page_run is not None and page_run.error:
+        st.error(page_run.error, icon=":material/error:")
+        st.stop()
+    if page_run is not None and page_run.stopped:
+        st.warning("Stopped: the finished units are kept; tick Resume and run again to continue.",
+                   icon=":material/stop_circle:")
+if out is None:
+    st.info("Enter a study folder.", icon=":material/folder_open:")
+    st.stop()
+if not (out / RESULTS).is_file():
+    st.info(f"No study in {out} yet." + (" Run the spec above." if mode == "run" else ""), icon=":material/folder_open:")
+    st.stop()
+with widgets.stop_on_error():
+    records = read_records(out / RESULTS)
+if not records:
+    st.info("The study has no rows yet.")
+    st.stop()
+failed = sum(bool(r.error) for r in records)
+st.subheader("Results", divider="gray")
+st.caption(f"{len(records)} rows from {len({r.unit for r in records})} units · {failed} failed · {out}")
+figs = figures(records)
+captions = {"attack": "Adversarial attacks: SSIM drop against the budget (mean ± sd over slices)",
+            "features": "Small features: feature recovery against whole-image SSIM",
+            "shift": "Distribution shift: SSIM in- vs out-of-distribution, y = x and the fit across models",
+            "ttt": "Test-time training: mean SSIM before, after, and of the network trained on the target"}
+for name, fig in figs.items():
+    st.markdown(f"**{captions[name]}**")
+    st.plotly_chart(fig, key=f"study.fig.{name}", theme=None, config={"displaylogo": False})
+    if name == "attack":
+        st.dataframe(pd.DataFrame(attack_summary(records)), hide_index=True, key="study.table.attack")
+    elif name == "shift":
+        rows, fit, families = shift_summary(records)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key="study.table.shift")
+        fits = [{"models": "all", **(fit or {})}] + [{"models": f, **(v or {})} for f, v in families.items()]
+        st.dataframe(pd.DataFrame(fits), hide_index=True, key="study.table.fits")
+    elif name == "ttt":
+        st.dataframe(pd.DataFrame(ttt_summary(records)), hide_index=True, key="study.table.ttt")
+    elif name == "features":
+        st.caption(f"{len(feature_rows(records))} inserted features scored.")
+st.subheader("Per-slice rows", divider="gray")
+table = pd.DataFrame(slice_table(records))
+experiments = sorted(table["experiment"].unique())
+chosen = st.multiselect("Experiments", experiments, default=experiments, key="study.filter")
+st.dataframe(table[table["experiment"].isin(chosen)], hide_index=True, key="study.table.rows")
+spec_text = (out / SPEC).read_text() if (out / SPEC).is_file() else ""
+c1, c2 = st.columns(2)
+c1.download_button("Report (self-contained HTML)", report_html(records, spec_text, f"Study {out.name}"),
+                   file_name=f"{out.name}_report.html", mime="text/html", key="study.report",
+                   icon=":material/description:")
+c2.download_button("Table (CSV)", records_csv([r.row() for r in records]), file_name=f"{out.name}.csv", mime="text/csv", key="study.csv",
+                   icon=":material/table:")

@@ -1,0 +1,78 @@
+"""AppTest of the Study page: open a study folder (figures, tables, downloads), run a small spec with progress,
+resume, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer.study.runner import run_study
+from explorer.study.spec import parse_spec
+from tests.app.conftest import APP
+
+SOURCE = "sample:knee,size=64,slices=2,coils=4"
+SPEC = {"name": "page", "data": [{"source": SOURCE, "slices": "all"}],
+        "masks": [{"type": "random", "acceleration": 3, "center_fraction": 0.2}],
+        "methods": ["zero_filled", "sense"],
+        "experiments": ["clean", {"attack": {"eps": [0.02, 0.04], "steps": 2}},
+                        {"shift": {"ood": [{"source": "sample:brain,size=64,slices=2,coils=4", "slices": "all"}]}}]}
+
+pytestmark = pytest.mark.usefixtures("small_sample_app")
+
+
+def _page(tmp_path, monkeypatch) -> AppTest:
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.switch_page("pages/study.py").run()
+    assert not at.exception and at.title[0].value == "Study"
+    return at
+
+
+def test_open_a_study_folder(tmp_path, monkeypatch):
+    run_study(parse_spec(SPEC), tmp_path / "studies" / "demo")
+    at = _page(tmp_path, monkeypatch)
+    at.text_input(key="study.folder").set_value("studies/demo").run()
+    assert not at.exception and not at.main.error, [e.value for e in at.main.error]
+    charts = {c.key for c in at.main.get("plotly_chart")}
+    assert charts == {"study.fig.attack", "study.fig.shift"}
+    attack, shift, fits, rows = (d.value for d in at.dataframe)  # in page order
+    assert list(attack["eps"]) == [0.02, 0.04, 0.02, 0.04] and set(attack["label"]) == {"zero_filled", "sense"}
+    assert set(shift["label"]) == {"zero_filled", "sense"} and list(fits["models"]) == ["all", "baseline"]
+    assert len(rows) == 4 + 8 + 8  # clean 2x2, attack 2x2x2, shift (2+2)x2
+    at.multiselect(key="study.filter").set_value(["attack"]).run()
+    assert len(at.dataframe[-1].value) == 8
+    assert {b.key for b in at.get("download_button")} == {"study.report", "study.csv"}
+
+
+def test_run_a_spec_from_the_page_then_resume(tmp_path, monkeypatch):
+    at = _page(tmp_path, monkeypatch)
+    at.radio(key="study.mode").set_value("run").run()
+    at.text_input(key="study.folder").set_value("runs/one").run()
+    at.text_area(key="study.spec").set_value(json.dumps({**SPEC, "experiments": ["clean"]})).run()
+    at.button(key="study.run").click().run()
+    assert not at.exception and not at.main.error, [e.value for e in at.main.error]
+    assert (tmp_path / "runs" / "one" / "results.parquet").is_file()
+    assert len(at.dataframe[-1].value) == 4
+    at.button(key="study.run").click().run()  # again without Resume: refused, one line
+    errors = [e.value for e in at.main.error]
+    assert len(errors) == 1 and "holds a study already: add --resume" in errors[0], errors
+    at.checkbox(key="study.resume").check().run()
+    at.button(key="study.run").click().run()
+    assert not at.main.error and len(at.dataframe[-1].value) == 4
+
+
+@pytest.mark.parametrize("spec, message", [("data: [", "not valid YAML"), ('{"data": []}', "data must be a non-empty list")])
+def test_bad_specs_and_folders_are_one_line_errors(tmp_path, monkeypatch, spec, message):
+    at = _page(tmp_path, monkeypatch)
+    at.radio(key="study.mode").set_value("run").run()
+    at.text_input(key="study.folder").set_value("runs/bad").run()
+    at.text_area(key="study.spec").set_value(spec).run()
+    at.button(key="study.run").click().run()
+    errors = [e.value for e in at.main.error]
+    assert len(errors) == 1 and message in errors[0] and not at.exception, errors
+    at.text_input(key="study.folder").set_value("/etc").run()
+    errors = [e.value for e in at.main.error]
+    assert len(errors) == 1 and "outside the data directory" in errors[0], errors
