@@ -10,7 +10,10 @@ import sys
 def add_parser(sub) -> None:
     """Register the ``study`` sub-command."""
     s = sub.add_parser("study", help="run a study spec (YAML) into a results table; serial or on Ray; resumable")
-    s.add_argument("spec", help="the study spec (YAML or JSON; see explorer/study/spec.py)")
+    s.add_argument("spec", nargs="?", default=None, help="the study spec (YAML or JSON; see explorer/study/spec.py)")
+    s.add_argument("--preset", default=None, help="a built-in spec instead: paper (the papers' findings on the samples)")
+    s.add_argument("--data", action="append", default=[], metavar="KEY=DIR",
+                   help="with --preset: real data instead of the samples (paper: knee=DIR, brain=DIR, stanford=DIR)")
     s.add_argument("--out", required=True, help="study directory: results.parquet, spec.yaml, study.log, report.html")
     s.add_argument("--executor", default="serial", help="serial (default, this process) or ray")
     s.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
@@ -33,7 +36,23 @@ def run(args: argparse.Namespace) -> int:
         raise ExplorerError(f"--workers must be >= 1, got {args.workers}")
     if args.executor == "serial" and (args.workers or args.ray_address):
         raise ExplorerError("--workers and --ray-address apply to --executor ray")
-    spec = load_spec(args.spec)
+    if (args.spec is None) == (args.preset is None):
+        raise ExplorerError("give a spec file or --preset (one of them)")
+    if args.data and args.preset is None:
+        raise ExplorerError("--data applies to --preset")
+    if args.preset is not None:
+        from explorer.study.presets import preset  # noqa: PLC0415
+        from explorer.study.spec import parse_spec  # noqa: PLC0415
+
+        data = {}
+        for item in args.data:
+            key, sep, value = item.partition("=")
+            if not sep or not value.strip():
+                raise ExplorerError(f"--data must be KEY=DIR, got {item!r}")
+            data[key.strip()] = value.strip()
+        spec = parse_spec(preset(args.preset, data), base=".")
+    else:
+        spec = load_spec(args.spec)
     prepare_dir(args.out, args.resume)  # refuse an existing study before expanding anything
     with Progress(f"study {spec.name}", enabled=True) as progress:
         result = run_study(spec, args.out, args.executor, args.workers, args.ray_address, args.resume, progress,

@@ -81,12 +81,13 @@ captions = {"attack": "Adversarial attacks: SSIM drop against the budget (mean Â
             "shift": "Distribution shift: SSIM in- vs out-of-distribution, y = x and the fit across models",
             "ttt": "Test-time training: mean SSIM before, after, and of the network trained on the target"}
 for name, fig in figs.items():
-    st.markdown(f"**{captions[name]}**")
+    kind, _, pair = name.partition(":")
+    st.markdown(f"**{captions[kind]}**" + (f" Â· shifted set: `{pair}`" if pair else ""))
     st.plotly_chart(fig, key=f"study.fig.{name}", theme=None, config={"displaylogo": False})
     if name == "attack":
         st.dataframe(pd.DataFrame(attack_summary(records)), hide_index=True, key="study.table.attack")
-    elif name == "shift":
-        rows, fit, families = shift_summary(records)
+    elif kind == "shift":
+        rows, fit, families = shift_summary(records, pair)
         st.dataframe(pd.DataFrame(rows), hide_index=True, key="study.table.shift")
         fits = [{"models": "all", **(fit or {})}] + [{"models": f, **(v or {})} for f, v in families.items()]
         st.dataframe(pd.DataFrame(fits), hide_index=True, key="study.table.fits")

@@ -71,7 +71,13 @@ def test_bad_spec_files_and_options_on_the_command_line(tmp_path, capsys):
     for argv, message in (([str(bad)], "bad.yaml is not valid YAML at line"),
                           ([str(tmp_path / "none.yaml")], "cannot read the study spec"),
                           ([str(bad), "--executor", "dask"], "--executor must be one of serial, ray"),
-                          ([str(bad), "--workers", "2"], "--workers and --ray-address apply to --executor ray")):
+                          ([str(bad), "--workers", "2"], "--workers and --ray-address apply to --executor ray"),
+                          ([], "give a spec file or --preset (one of them)"),
+                          ([str(bad), "--preset", "paper"], "give a spec file or --preset (one of them)"),
+                          ([str(bad), "--data", "knee=x"], "--data applies to --preset"),
+                          (["--preset", "paper", "--data", "ankle=x"], "unknown --data key 'ankle'"),
+                          (["--preset", "paper", "--data", "knee"], "--data must be KEY=DIR"),
+                          (["--preset", "thesis"], "unknown preset 'thesis'")):
         assert main(["study", *argv, "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
@@ -91,10 +97,30 @@ def test_expansion_counts():
     count = {kind: sum(u.experiment == kind for u in units) for kind in ("clean", "attack", "ttt", "shift")}
     # 2 slices x 2 masks x 4 methods; TTT only the network with weights; shift: (2 + 3 slices) x 2 masks x 4
     assert count == {"clean": 16, "attack": 16, "ttt": 4, "shift": 40}
-    assert sum(u.role == "ood" for u in units) == 24 and len({u.key() for u in units}) == len(units)
-    brain = [u for u in units if u.role == "ood" and u.method.name == "l1"][0]
+    ood = "ood:sample:brain,size=32,slices=3,coils=4"
+    assert sum(u.role == ood for u in units) == 24 and len({u.key() for u in units}) == len(units)
+    brain = [u for u in units if u.role == ood and u.method.name == "l1"][0]
     knee = [u for u in units if u.role == "id" and u.method.name == "l1"][0]
     assert brain.method.config == knee.method.config  # configs pinned on the in-distribution set
+
+
+def test_experiments_with_their_own_data_and_methods_and_shared_id_units():
+    from explorer.study.presets import preset
+
+    spec = parse_spec({**TINY, "experiments": [
+        {"attack": {"eps": [0.02], "data": [{"source": SAMPLE, "slices": [1]}], "methods": ["sense"]}},
+        {"shift": {"ood": ["sample:brain,size=32,slices=1,coils=4"]}},
+        {"shift": {"ood": ["sample:knee,size=32,slices=1,coils=4,dataset=stanford"]}}]})
+    units = expand(spec)
+    assert [(u.method.label, u.slice) for u in units if u.experiment == "attack"] == [("sense", 1)]
+    roles = [u.role for u in units if u.experiment == "shift"]
+    assert roles.count("id") == 2 * 3  # shared by both pairs: 2 slices x 3 methods, once
+    assert len(roles) == 6 + 3 + 3
+    paper = expand(parse_spec(preset("paper")))
+    kinds = {k: sum(u.experiment == k for u in paper) for k in ("shift", "attack", "features", "ttt")}
+    assert kinds == {"shift": 30 + 30 + 30, "attack": 6, "features": 10, "ttt": 4}
+    with pytest.raises(ExplorerError, match="unknown --data key 'ankle'"):
+        preset("paper", {"ankle": "x"})
 
 
 def test_serial_study_resume_after_a_stop_gives_the_same_table(tmp_path):

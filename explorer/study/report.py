@@ -83,19 +83,30 @@ def feature_rows(records: Iterable[Record]) -> list[dict]:
     return study_rows(_ok(records, "features"))
 
 
-def shift_summary(records: Iterable[Record]) -> tuple[list[dict], dict | None, dict[str, dict | None]]:
-    """Per model (instance label) mean SSIM on the ``id`` and ``ood`` rows; the fit across all models and per family.
+def shift_pairs(records: Iterable[Record]) -> list[str]:
+    """The shifted sets of a study's shift pairs (``role`` ``"ood:<set>"`` -> ``"<set>"``), in first-seen order."""
+    return list(dict.fromkeys(r.role[4:] for r in _ok(records, "shift") if r.role.startswith("ood:")))
+
+
+def shift_summary(records: Iterable[Record], pair: str | None = None) -> tuple[list[dict], dict | None,
+                                                                              dict[str, dict | None]]:
+    """Per model (instance label) mean SSIM on the ``id`` rows and on the shifted set ``pair`` (default: the first);
+    the fit across all models and per family.
 
     Returns:
         ``(rows, fit, fits_by_family)``; rows as :func:`explorer.shift_figures.shift_figure` takes them.
     """
     from explorer.recon.base import get_method  # noqa: PLC0415
 
+    records = list(records)
+    pairs = shift_pairs(records)
+    pair = pair if pair is not None else (pairs[0] if pairs else None)
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"id": [], "ood": []})
     methods = {}
     for r in _ok(records, "shift"):
-        if r.ssim is not None and r.role in ("id", "ood"):
-            values[r.label][r.role].append(r.ssim)
+        role = "id" if r.role == "id" else ("ood" if r.role == f"ood:{pair}" else None)
+        if r.ssim is not None and role is not None:
+            values[r.label][role].append(r.ssim)
             methods[r.label] = r.method
     rows = []
     for label, v in values.items():
@@ -161,9 +172,10 @@ def figures(records: list[Record]) -> dict[str, go.Figure]:
     feats = feature_rows(records)
     if feats:
         out["features"] = scatter_figure(feats, correlation(feats))
-    shift_rows, fit, _ = shift_summary(records)
-    if shift_rows:
-        out["shift"] = shift_figure(shift_rows, fit)
+    for pair in shift_pairs(records):
+        shift_rows, fit, _ = shift_summary(records, pair)
+        if shift_rows:
+            out[f"shift:{pair}"] = shift_figure(shift_rows, fit)
     ttt = ttt_summary(records)
     if ttt:
         out["ttt"] = ttt_figure(ttt)
@@ -195,16 +207,18 @@ def report_html(records: list[Record], spec_text: str = "", title: str = "Study 
     captions = {"attack": "Adversarial attacks: SSIM drop vs budget", "features": "Small features: recovery vs whole-image SSIM",
                 "shift": "Distribution shift: SSIM in- vs out-of-distribution", "ttt": "Test-time training"}
     for name, fig in figs.items():
-        parts.append(f"<h2>{captions[name]}</h2>")
+        caption = captions.get(name) or f"{captions['shift']}: {name.split(':', 1)[1]}"
+        parts.append(f"<h2>{html.escape(caption)}</h2>")
         parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
         first = False
     attack = attack_summary(records)
     if attack:
         parts += ["<h3>Attack summary</h3>", _table_html(attack)]
-    shift_rows, fit, families = shift_summary(records)
-    if shift_rows:
+    for pair in shift_pairs(records):
+        shift_rows, fit, families = shift_summary(records, pair)
         fits = [{"family": "all models", **(fit or {})}] + [{"family": f, **(v or {})} for f, v in families.items()]
-        parts += ["<h3>Shift per model</h3>", _table_html(shift_rows), "<h3>Linear fits</h3>", _table_html(fits)]
+        parts += [f"<h3>Shift to {html.escape(pair)}: per model</h3>", _table_html(shift_rows),
+                  "<h3>Linear fits</h3>", _table_html(fits)]
     ttt = ttt_summary(records)
     if ttt:
         parts += ["<h3>Test-time training per slice</h3>", _table_html(ttt)]

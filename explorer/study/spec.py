@@ -16,7 +16,10 @@ A spec lists what to measure::
       - attack: {eps: [0.02, 0.04, 0.08], steps: 20, objective: clean}
       - features: {count: 3, sizes: [3, 5], contrasts: [0.17], seed: 0}
       - shift: {ood: [{source: sample:brain}]}
-      - ttt: {steps: 50, reference_checkpoint: brain}
+      - ttt: {steps: 50, reference_checkpoint: brain, methods: [unet]}
+
+Any experiment may name its own ``data`` and ``methods`` (same forms as the top level), replacing the study's for
+that experiment (e.g. attacks on one slice, test-time training only for the networks).
 
 Paths are resolved against ``base`` (the spec file's folder) when relative, on the machine that runs each unit.
 """
@@ -62,10 +65,13 @@ class MethodItem:
 
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment: its kind (:data:`EXPERIMENTS`) and settings (a JSON string, hashable)."""
+    """An experiment: its kind (:data:`EXPERIMENTS`), settings (a JSON string, hashable), and its own data and
+    methods when it names them (else the study's)."""
 
     kind: str
     settings: str = "{}"
+    data: tuple[DataItem, ...] | None = None
+    methods: tuple["MethodItem", ...] | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -217,9 +223,16 @@ def _experiment(item: Any, where: str) -> Experiment:
     kind, settings = next(iter(item.items()))
     if kind not in EXPERIMENTS:
         raise ExplorerError(f"{where}: unknown experiment {kind!r}; choose one of {', '.join(EXPERIMENTS)}")
-    settings = settings or {}
+    settings = dict(settings or {})
     if not isinstance(settings, dict):
         raise ExplorerError(f"{where}: the settings of {kind} must be a mapping")
+    data = methods = None
+    if "data" in settings:
+        data = tuple(_data_item(d, f"{where}.data[{i}]") for i, d in enumerate(_list(settings.pop("data"),
+                                                                                      f"{where}.data")))
+    if "methods" in settings:
+        methods = tuple(_method_item(m, f"{where}.methods[{i}]")
+                        for i, m in enumerate(_list(settings.pop("methods"), f"{where}.methods")))
     allowed = {"clean": set(), "attack": _ATTACK_KEYS, "features": _FEATURE_KEYS, "shift": _SHIFT_KEYS,
                "ttt": _TTT_KEYS}[kind]
     extra = set(settings) - allowed
@@ -227,7 +240,7 @@ def _experiment(item: Any, where: str) -> Experiment:
         raise ExplorerError(f"{where}: unknown {kind} setting {sorted(extra)[0]!r}"
                             + (f"; use {', '.join(sorted(allowed))}" if allowed else ""))
     _check_settings(kind, settings, where)
-    return Experiment(kind, json.dumps(settings, sort_keys=True))
+    return Experiment(kind, json.dumps(settings, sort_keys=True), data, methods)
 
 
 def _check_settings(kind: str, s: dict, where: str) -> None:

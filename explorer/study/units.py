@@ -29,7 +29,8 @@ class Unit:
         experiment: ``"clean"``, ``"attack"``, ``"features"``, ``"shift"`` or ``"ttt"``.
         data: the source (resolved path or ``sample:...``); slice: its index; mask: the mask config.
         method: the method instance (its config resolved for this data's defaults).
-        settings: the experiment's settings (JSON); role: ``"id"`` / ``"ood"`` for a shift pair, else ``""``.
+        settings: the experiment's settings (JSON); role: ``"id"`` or ``"ood:<shifted set>"`` for a shift pair, else
+            ``""`` (in-distribution units are shared by every pair of a study).
     """
 
     experiment: str
@@ -97,9 +98,9 @@ def _volumes(spec: StudySpec, item: DataItem) -> list[tuple[str, list[int], str 
     return out
 
 
-def _instances(spec: StudySpec, key: str | None) -> list[MethodInstance]:
+def _instances(methods, key: str | None) -> list[MethodInstance]:
     return [MethodInstance(m.label, m.method, get_method(m.method).make_config(m.values, anatomy=key))
-            for m in spec.methods]
+            for m in methods]
 
 
 def expand(spec: StudySpec) -> list[Unit]:
@@ -112,29 +113,34 @@ def expand(spec: StudySpec) -> list[Unit]:
     Raises:
         ExplorerError: a missing path, a slice out of range.
     """
-    volumes = [v for item in spec.data for v in _volumes(spec, item)]
+    study_volumes = [v for item in spec.data for v in _volumes(spec, item)]
     units: list[Unit] = []
     for experiment in spec.experiments:
+        volumes = study_volumes if experiment.data is None else [v for item in experiment.data
+                                                                  for v in _volumes(spec, item)]
+        methods = experiment.methods or spec.methods
         if experiment.kind == "shift":
-            pinned = _instances(spec, volumes[0][2])
+            pinned = _instances(methods, volumes[0][2])
             ood = [v for i, item in enumerate(experiment.params["ood"])
                    for v in _volumes(spec, DataItem(str(item["source"]) if isinstance(item, dict) else str(item),
                                                     _slices_of(item)))]
-            for role, group in (("id", volumes), ("ood", ood)):
+            name = " + ".join(str(item["source"]) if isinstance(item, dict) else str(item)
+                              for item in experiment.params["ood"])
+            for role, group in (("id", volumes), (f"ood:{name}", ood)):
                 for source, slices, _ in group:
                     for index in slices:
-                        for mask in spec.masks:
-                            units += [Unit("shift", source, index, mask, inst, experiment.settings, role)
-                                      for inst in pinned]
+                        for mask in spec.masks:  # the in-distribution units are shared by every shift pair
+                            units += [Unit("shift", source, index, mask, inst, "{}", role) for inst in pinned]
             continue
         for source, slices, key in volumes:
-            instances = _instances(spec, key)
+            instances = _instances(methods, key)
             if experiment.kind == "ttt":
                 instances = [i for i in instances if i.capabilities.weights]
             for index in slices:
                 for mask in spec.masks:
                     units += [Unit(experiment.kind, source, index, mask, inst, experiment.settings) for inst in instances]
-    return units
+    seen: set[str] = set()
+    return [u for u in units if not (u.key() in seen or seen.add(u.key()))]
 
 
 def _slices_of(item) -> tuple[int, ...] | str | None:
