@@ -18,6 +18,9 @@ from explorer.study.report import (attack_summary, feature_rows, figures, report
 from explorer.study.runner import RESULTS, SPEC
 from explorer.ui import study_run, widgets
 
+goto = st.session_state.pop(study_run.GOTO, None)
+if goto:  # a row was opened (the button's callback set the page's widgets)
+    st.switch_page(goto)
 st.title("Study")
 st.caption("Robustness experiments (clean, attack, small features, shift, test-time training) over files × slices × "
            "masks × method instances, as one table. Large studies run from the command line "
@@ -99,7 +102,19 @@ st.subheader("Per-slice rows", divider="gray")
 table = pd.DataFrame(slice_table(records))
 experiments = sorted(table["experiment"].unique())
 chosen = st.multiselect("Experiments", experiments, default=experiments, key="study.filter")
-st.dataframe(table[table["experiment"].isin(chosen)], hide_index=True, key="study.table.rows")
+shown = table[table["experiment"].isin(chosen)]
+event = st.dataframe(shown, hide_index=True, key="study.table.rows", on_select="rerun", selection_mode="single-row")
+picked = list(event.selection.rows) if event is not None else []
+if picked:
+    record = records[int(shown.index[picked[0]])]
+    reason = study_run.openable(record)
+    page = study_run.PAGES.get(record.experiment, "reconstruct")
+    where = record.data if record.data.startswith("sample:") else record.file
+    st.button(f"Open slice {record.slice} of {where} with {record.label} on the {page} page",
+              key="study.open", icon=":material/open_in_new:", disabled=reason is not None, help=reason,
+              on_click=study_run.open_in_page, args=(record,))
+else:
+    st.caption("Select a row to open that slice with the same mask and method on the matching page.")
 spec_text = (out / SPEC).read_text() if (out / SPEC).is_file() else ""
 c1, c2 = st.columns(2)
 c1.download_button("Report (self-contained HTML)", report_html(records, spec_text, f"Study {out.name}"),

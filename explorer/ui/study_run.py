@@ -73,3 +73,57 @@ def execute(spec_text: str, out: Path, resume: bool, container) -> StudyPageRun:
 def stored() -> StudyPageRun | None:
     """This session's last study run (waits for one still finishing)."""
     return RUNS.stored(cache.owner())
+
+
+PAGES = {"clean": "reconstruct", "shift": "reconstruct", "attack": "attack", "features": "features", "ttt": "ttt"}
+GOTO = "study.goto"
+
+
+def openable(record) -> str | None:
+    """Why a study row cannot be opened in the app (None: it can): an embedded sample the sidebar does not offer."""
+    from explorer.data.sample import SAMPLE_OPTIONS  # noqa: PLC0415
+
+    if record.data.startswith("sample:"):
+        family, _, variant = record.data[len("sample:"):].partition(",")
+        if family not in SAMPLE_OPTIONS or variant not in SAMPLE_OPTIONS[family]:
+            return f"{record.data} is not one of the sidebar's samples: write it as a file (python -m explorer sample) to open it"
+    return None
+
+
+def open_in_page(record) -> None:
+    """A button callback: put the row's data, slice, mask, method and parameters into the matching page's widgets
+    and ask the Study page to switch there (callbacks run before the widgets are created, so they may set them)."""
+    import json  # noqa: PLC0415
+
+    from explorer.recon.base import get_method  # noqa: PLC0415
+    from explorer.ui.state import sample_source  # noqa: PLC0415
+
+    ss = st.session_state
+    page = PAGES.get(record.experiment, "reconstruct")
+    if record.data.startswith("sample:"):
+        family, _, variant = record.data[len("sample:"):].partition(",")
+        ss["src.kind"], ss["src.family"], ss[f"src.variant.{family}"] = "sample", family, variant
+        key = cache.open_volume(sample_source(family, variant)).read_slice(0).meta.defaults_key
+    else:
+        path = Path(record.data)
+        ss["src.kind"], ss["src.dir"], ss["src.file"] = "dir", str(path.parent), path.name
+        from explorer.data.sources import open_volume  # noqa: PLC0415
+
+        key = open_volume(record.data).read_slice(0).meta.defaults_key
+    ss[f"{page}.slice"] = int(record.slice)
+    if record.mask_type != "acquired":
+        ss[f"{page}.mask.type"], ss[f"{page}.mask.acceleration"] = record.mask_type, float(record.acceleration)
+        ss[f"{page}.mask.seed"], ss[f"{page}.mask.cf_default"] = int(record.mask_seed), False
+        ss[f"{page}.mask.cf"] = float(record.center_fraction)
+    spec = get_method(record.method)
+    if page == "ttt":
+        ss["ttt.method"] = record.method
+        prefix = "ttt.params"
+    else:
+        ss[f"{page}.methods"] = [record.method]
+        prefix = f"{page}.params"
+    varying = set(spec.anatomy_defaults(key))
+    for name, value in json.loads(record.config or "{}").items():
+        ss[f"{prefix}.{record.method}.{name}" + (f".{key or 'any'}" if name in varying else "")] = value
+    ss[GOTO] = f"pages/{page}.py"
+

@@ -76,3 +76,30 @@ def test_bad_specs_and_folders_are_one_line_errors(tmp_path, monkeypatch, spec, 
     at.text_input(key="study.folder").set_value("/etc").run()
     errors = [e.value for e in at.main.error]
     assert len(errors) == 1 and "outside the data directory" in errors[0], errors
+
+
+def test_a_row_opens_its_slice_on_the_matching_page(tmp_path, monkeypatch):
+    """A study on the app's own sample (64x64 here): selecting an attack row and opening it lands on the Attack
+    page with that slice, mask and method."""
+    spec = {"name": "open", "data": [{"source": "sample:knee", "slices": [3]}],
+            "masks": [{"type": "equispaced", "acceleration": 3, "center_fraction": 0.2, "seed": 5}],
+            "methods": [{"method": "l1", "config": {"lam": 0.02}}],
+            "experiments": [{"attack": {"eps": [0.02], "steps": 1}}]}
+    run_study(parse_spec(spec), tmp_path / "studies" / "open")
+    at = _page(tmp_path, monkeypatch)
+    at.text_input(key="study.folder").set_value("studies/open").run()
+    assert "study.open" not in [b.key for b in at.button]
+    at.session_state["study.table.rows"] = {"selection": {"rows": [0], "columns": [], "cells": []}}  # a click
+    at.run()
+    button = at.button(key="study.open")
+    assert button.label == "Open slice 3 of sample:knee with l1 on the attack page" and not button.disabled
+    button.click().run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Attack"
+    assert at.slider(key="attack.slice").value == 3
+    assert at.selectbox(key="attack.mask.type").value == "equispaced"
+    assert at.number_input(key="attack.mask.acceleration").value == 3.0
+    assert at.number_input(key="attack.mask.seed").value == 5
+    assert at.number_input(key="attack.mask.cf").value == 0.2
+    assert at.multiselect(key="attack.methods").value == ["l1"]
+    assert at.number_input(key="attack.params.l1.lam.knee").value == 0.02
