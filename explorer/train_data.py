@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.data.fastmri import TARGET_KEYS, FastMRIVolume, list_volumes
-from explorer.data.sample import SYNTHETIC, sample_variant
+from explorer.data.sample_sources import SYNTHETIC, sample_variant
 from explorer.data.slice import Slice, anatomy_of
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig, make_mask

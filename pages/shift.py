@@ -11,7 +11,7 @@ state.require_router()  # before the heavy imports: app.py (router, sidebar) wra
 import pandas as pd
 import streamlit as st
 
-from explorer.data.sample import VARIANTS
+from explorer.data.sample_sources import VARIANTS
 from explorer.errors import ExplorerError
 from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods

@@ -11,7 +11,8 @@ import torch
 
 from explorer.cfl import read_cfl, write_cfl
 from explorer.data.fastmri import FastMRIVolume
-from explorer.data.sample import SampleSpec, generate, parse_source, sample_path
+from explorer.data.sample import SampleSpec, generate, sample_path
+from explorer.data.sample_sources import parse_source
 from explorer.engine import MethodInstance, prepare, run_method
 from explorer.errors import ExplorerError
 from explorer.espirit import espirit, espirit_maps

@@ -43,7 +43,8 @@ def open_volume(spec: str | Path, plane: str = "kxky") -> Volume:
     """
     text = str(spec)
     if text.startswith("sample:"):
-        from explorer.data.sample import parse_source, sample_path  # noqa: PLC0415
+        from explorer.data.sample import sample_path  # noqa: PLC0415
+        from explorer.data.sample_sources import parse_source  # noqa: PLC0415
 
         return FastMRIVolume(sample_path(parse_source(text)), source=text)
     if plane not in PLANES:

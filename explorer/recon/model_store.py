@@ -343,7 +343,7 @@ def shift_notes(kind: str, path_or_name: str | Path, problem) -> list[str]:
         ``[]`` when nothing is known to differ, else one note naming each difference and pointing to
         test-time training.
     """
-    from explorer.data.sample import SYNTHETIC, sample_variant  # noqa: PLC0415
+    from explorer.data.sample_sources import SYNTHETIC, sample_variant  # noqa: PLC0415
 
     text = str(path_or_name).strip()
     try:

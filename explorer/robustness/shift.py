@@ -30,7 +30,8 @@ def resolve_set(spec: str, sample_size: int | None = None) -> tuple[str, str | N
         ExplorerError: a path that does not exist, or a bad sample source.
     """
     from explorer.data.fastmri import FastMRIVolume, list_volumes  # noqa: PLC0415
-    from explorer.data.sample import parse_source, sample_path  # noqa: PLC0415
+    from explorer.data.sample import sample_path  # noqa: PLC0415
+    from explorer.data.sample_sources import parse_source  # noqa: PLC0415
     from explorer.data.slice import anatomy_of, defaults_key  # noqa: PLC0415
 
     if spec.startswith("sample:"):

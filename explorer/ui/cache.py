@@ -56,7 +56,8 @@ def open_volume(source: Source, plane: str = "kxky"):
     if source.is_sample:
         # open_volume("sample:<family>") always uses the default size; honour EXPLORER_SAMPLE_SIZE.
         from explorer.data.fastmri import FastMRIVolume  # noqa: PLC0415
-        from explorer.data.sample import parse_source, sample_path  # noqa: PLC0415
+        from explorer.data.sample import sample_path  # noqa: PLC0415
+        from explorer.data.sample_sources import parse_source  # noqa: PLC0415
 
         return FastMRIVolume(sample_path(parse_source(source.spec, size=source.sample_size)), source=source.spec)
     from explorer.data.sources import open_volume as _open  # noqa: PLC0415

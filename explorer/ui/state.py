@@ -219,7 +219,7 @@ def sidebar_source() -> Source | None:
         if kind == "sample":
             from explorer.data.sample import FAMILIES  # noqa: PLC0415
 
-            from explorer.data.sample import SAMPLE_OPTIONS  # noqa: PLC0415
+            from explorer.data.sample_sources import SAMPLE_OPTIONS  # noqa: PLC0415
 
             family = sb.selectbox("Anatomy", FAMILIES, key="src.family", format_func=str.capitalize,
                                   help="Synthetic multicoil phantom generated on this machine (no download).")

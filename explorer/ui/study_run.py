@@ -81,7 +81,7 @@ GOTO = "study.goto"
 
 def openable(record) -> str | None:
     """Why a study row cannot be opened in the app (None: it can): an embedded sample the sidebar does not offer."""
-    from explorer.data.sample import SAMPLE_OPTIONS  # noqa: PLC0415
+    from explorer.data.sample_sources import SAMPLE_OPTIONS  # noqa: PLC0415
 
     if record.data.startswith("sample:"):
         family, _, variant = record.data[len("sample:"):].partition(",")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from explorer.data.sample import SAMPLE_OPTIONS
+from explorer.data.sample_sources import SAMPLE_OPTIONS
 from tests.app.conftest import open_page
 
 pytestmark = pytest.mark.usefixtures("small_sample_app")

@@ -265,7 +265,9 @@ def test_stanford_like_dataset(tmp_path):
     loader; and reachable as a source ``sample:knee,dataset=stanford``."""
     from fastmri.data.mri_data import SliceDataset  # noqa: PLC0415
 
-    from explorer.data.sample import file_name, parse_source, slice_positions  # noqa: PLC0415
+    from explorer.data.sample import file_name, slice_positions  # noqa: PLC0415
+
+    from explorer.data.sample_sources import parse_source  # noqa: PLC0415
 
     base = SampleSpec(family="knee", size=48, slices=2, coils=4, seed=3)
     stanford = SampleSpec(family="knee", size=48, slices=2, coils=4, seed=3, dataset="stanford")
@@ -313,7 +315,8 @@ def test_stanford_source_opens(tmp_path, monkeypatch):
 def test_folded_field_of_view(tmp_path):
     """``fov < 1``: the phase-encode field of view is smaller than the object and the anatomy wraps around; the
     same pixel size, deterministic, the reference the RSS of that acquisition, readable from a source."""
-    from explorer.data.sample import file_name, folded_width, parse_source  # noqa: PLC0415
+    from explorer.data.sample import file_name, folded_width  # noqa: PLC0415
+    from explorer.data.sample_sources import parse_source  # noqa: PLC0415
     from explorer.physics import fft2c  # noqa: PLC0415
 
     spec = SampleSpec(family="brain", size=64, slices=1, coils=4, seed=2, fov=0.6)

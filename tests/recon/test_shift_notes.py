@@ -7,7 +7,8 @@ import pytest
 
 from explorer.cli import main
 from explorer.data.fastmri import FastMRIVolume, write_volume
-from explorer.data.sample import SampleSpec, parse_source, sample_path
+from explorer.data.sample import SampleSpec, sample_path
+from explorer.data.sample_sources import parse_source
 from explorer.engine import MethodInstance, prepare, run_method
 from explorer.masks import MaskConfig
 from explorer.recon import model_store

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from explorer.data.fastmri import FastMRIVolume
-from explorer.data.sample import parse_source, sample_path
+from explorer.data.sample import sample_path
+from explorer.data.sample_sources import parse_source
 from explorer.data.slice import defaults_key, key_anatomy
 from explorer.engine import MethodInstance, prepare, run_method
 from explorer.masks import MaskConfig
