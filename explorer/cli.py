@@ -348,7 +348,8 @@ def _cmd_evaluate(args) -> int:
         print(json.dumps({"data": args.data, "slices": [list(s) for s in result.slices], "skipped": list(result.skipped),
                           "mask": {"type": mask_cfg.type, "acceleration": mask_cfg.acceleration,
                                    "center_fraction": mask_cfg.resolved_center_fraction, "seed": mask_cfg.seed},
-                          "resumed": result.resumed, "table": None if table is None else str(table), "results": rows}))
+                          "resumed": result.resumed, "table": None if table is None else str(table), "results": rows,
+                          "notes": result.notes or {}}))
         return 0
     print(f"{len(result.slices)} slices from {args.data}  mask {mask_cfg.type} {mask_cfg.acceleration:g}x "
           f"(seed {mask_cfg.seed} + slice number)" + (f"  skipped {len(result.skipped)} file(s) without reference" if result.skipped else "")
@@ -357,6 +358,9 @@ def _cmd_evaluate(args) -> int:
     for r in rows:
         print(f"{r['label']:<16}{r['ssim']:>9.4f} ± {r['ssim_std']:.3f}{r['psnr']:>9.2f} ± {r['psnr_std']:.2f}"
               f"{r['nmse']:>10.4f} ± {r['nmse_std']:.3f}{r['seconds']:9.2f}")
+    for label, notes in (result.notes or {}).items():
+        for note in notes:
+            print(f"  {label}: {note}")
     return 0
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import json
+
 import numpy as np
 
 from explorer.data.fastmri import FastMRIVolume, list_volumes
@@ -40,6 +42,7 @@ class Evaluation:
         skipped: files without a reference image.
         names: ``{label: registry method name}``.
         resumed: how many records came from the table instead of being computed.
+        notes: ``{label: [distinct notes of its results]}`` (coil map sets, distribution shifts).
     """
 
     methods: tuple[str, ...]
@@ -49,6 +52,7 @@ class Evaluation:
     skipped: tuple[str, ...]
     names: dict[str, str] | None = None
     resumed: int = 0
+    notes: dict[str, list[str]] | None = None
 
     def summary(self) -> list[dict]:
         """One row per instance: mean and standard deviation of each metric, mean seconds, slice count."""
@@ -197,13 +201,15 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
     n_done = done_slices
     metrics = {m: {k: [] for k in METRIC_NAMES} for m in labels}
     seconds: dict[str, list] = {m: [] for m in labels}
+    notes: dict[str, list[str]] = {m: [] for m in labels}
     for n in range(n_done):
         for task in slice_tasks(n):
             r = records[task.key()]
             for k in METRIC_NAMES:
                 metrics[r.label][k].append(getattr(r, k))
             seconds[r.label].append(r.seconds)
+            notes[r.label] += [x for x in (json.loads(r.notes) if r.notes else []) if x not in notes[r.label]]
     return Evaluation(tuple(labels), tuple((f.name, i) for f, i in refs[:n_done]),
                       {m: {k: np.asarray(v, dtype=float) for k, v in d.items()} for m, d in metrics.items()},
                       {m: np.asarray(v, dtype=float) for m, v in seconds.items()}, tuple(skipped), names,
-                      resumed=len(records) - computed)
+                      resumed=len(records) - computed, notes=notes)

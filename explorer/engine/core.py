@@ -197,8 +197,9 @@ def run_batch(problems: list[Problem], method: MethodInstance | str, config=None
     for i, p in enumerate(problems):
         scored = score(p, x[i])
         note = p.coil_maps(choice).note if choice and y.shape[1] > 1 else ""
+        notes = ((note,) if note else ()) + tuple(instance.spec.data_notes(instance.config, p))
         results.append(MethodResult(instance.name, instance.display, instance.config, scored.image, scored.metrics,
-                                    seconds, instance=instance.label, notes=(note,) if note else ()))
+                                    seconds, instance=instance.label, notes=notes))
     return results
 
 

@@ -158,6 +158,7 @@ class Record:
     experiment: str = ""  # studies: "clean", "attack", "features", "shift", "ttt" (explorer.study)
     unit: str = ""  # studies: the key of the unit of work that produced the row (resume skips finished units)
     role: str = ""  # studies: e.g. "id" / "ood" for a shift pair
+    notes: str = ""  # JSON list of the result's notes (coil map sets chosen, a trained network's distribution shift)
 
     def row(self) -> dict:
         """The record as a flat dict (one table row)."""
@@ -283,6 +284,7 @@ def make_record(task: Task, problem: Problem | None, result: MethodResult | None
         stopped=bool(result is not None and result.stopped), error=error,
         checkpoint_sha256=checkpoint_sha256(task.method), **versions(),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), scores=scores,
+        notes=json.dumps(list(result.notes)) if result is not None and result.notes else "",
     )
 
 

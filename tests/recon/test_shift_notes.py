@@ -60,3 +60,20 @@ def test_results_carry_the_notes_and_the_cli_prints_them(checkpoint, capsys, tmp
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "  unet: distribution shift (trained on knee, this is brain)" in out and "  sense: 1 ESPIRiT map set" in out
+
+
+def test_evaluate_collects_the_notes_once_per_instance(checkpoint, capsys, tmp_path):
+    from explorer.data.sample import write_sample
+
+    write_sample(tmp_path / "brain", SampleSpec(family="brain", size=64, slices=2, coils=4))
+    args = ["evaluate", "--data", str(tmp_path / "brain"), "--center-fraction", "0.16", "--method", "unet",
+            "--set", f"unet.checkpoint={checkpoint}", "--method", "zero_filled"]
+    assert main([*args, "--json"]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert len(notes["unet"]) == 1 and notes["unet"][0].startswith("distribution shift (trained on knee, this is brain)")
+    assert notes["zero_filled"] == []
+    assert main([*args, "--out", str(tmp_path / "t.parquet")]) == 0
+    assert capsys.readouterr().out.count("  unet: distribution shift") == 1
+    from explorer.engine.table import read_records
+
+    assert all(json.loads(r.notes) == notes["unet"] for r in read_records(tmp_path / "t.parquet") if r.label == "unet")
