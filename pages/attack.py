@@ -143,6 +143,8 @@ st.caption(f"Objective: {OBJECTIVES[shown.config.objective]}"
               f"{shown.config.region[1]}–{shown.config.region[3]}" if shown.config.region else "")
            + f" · budget relative to the {shown.config.budget} k-space · coil maps: the clean data's ESPIRiT maps.")
 
+for result in {r.instance.label: r for r in run.results}.values():
+    widgets.show_notes(st, result.instance.display, result.clean.notes)
 budgets = sorted({r.config.eps for r in run.results})
 if len(budgets) > 1:
     shown_rows = [{**r, "label": result.instance.display} for result, r in zip(run.results, rows)]

@@ -134,6 +134,8 @@ else:
         st.warning("Stopped: the methods show their best image so far.", icon=":material/stop_circle:")
     run = page_run.run
     if run is not None and run.results:
+        for result in run.results:
+            widgets.show_notes(st, result.label, result.notes)
         truth, without = run.problem.target, run.inserted.reference
         top = float(truth.max())
         boxes_rc = [f.window(truth.shape) for f in run.inserted.features]

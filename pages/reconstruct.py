@@ -84,9 +84,7 @@ for r in results:
         note = None
     if note:
         notes.info(f"**{r.label}**: {note}", icon=":material/model_training:")
-    for extra in r.notes:
-        shift = extra.startswith("distribution shift")
-        notes.info(f"**{r.label}**: {extra}", icon=":material/swap_horiz:" if shift else ":material/layers:")
+    widgets.show_notes(notes, r.label, r.notes)
     if r.stopped:
         done = f" at step {r.steps[0]} of {r.steps[1]}" if r.steps else ""
         notes.warning(f"**{r.label}** was stopped{done}: its best image so far is shown. Press **Run reconstruction** "

@@ -301,3 +301,11 @@ def download_buttons(results: list, stem: str, window: tuple[float, float], key:
     rows = [{"method": r.method, "label": r.instance, **(r.metrics or {}), "seconds": r.seconds} for r in results]
     st.download_button("Metrics (.csv)", metrics_csv(rows), f"{stem}_metrics.csv", "text/csv",
                        key=f"{key}.csv", on_click="ignore", icon=":material/table:")
+
+
+def show_notes(container, label: str, notes) -> None:
+    """A result's notes (coil map sets chosen, a trained network's distribution shift) as info lines."""
+    for note in notes:
+        shift = note.startswith("distribution shift")
+        container.info(f"**{label}**: {note}", icon=":material/swap_horiz:" if shift else ":material/layers:")
+
