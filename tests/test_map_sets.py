@@ -194,3 +194,14 @@ def test_unet_kspace_with_two_sets_is_exact_for_the_true_magnitude(folded_kspace
     assert float(kspace_loss(recon.kspace(y, op), y, mask)) < 1e-4  # float32 round-off
     magnitude = magnitude * 1.1
     assert float(kspace_loss(recon.kspace(y, op), y, mask)) == pytest.approx(0.1, rel=1e-3)
+
+
+def test_one_set_reuses_an_estimate_of_two():
+    sl = FastMRIVolume(sample_path(SampleSpec(family="knee", size=64, slices=1))).read_slice(0)
+    p = prepare(sl, MaskConfig("random", 3, 0.2, seed=1), "cpu")
+    two = p.coil_maps("2")
+    assert p.has_maps("2") and not p.has_maps("1")
+    one = p.coil_maps("1")
+    assert one.seconds == 0.0 and torch.equal(one.maps, two.maps[:, 0])
+    fresh = prepare(sl, MaskConfig("random", 3, 0.2, seed=1), "cpu")
+    torch.testing.assert_close(fresh.coil_maps("1").maps, one.maps, rtol=0, atol=0)  # the same as estimating it

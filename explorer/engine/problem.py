@@ -122,6 +122,9 @@ class Problem:
         if choice not in MAP_SETS:
             raise ExplorerError(f"coil map sets must be one of {', '.join(MAP_SETS)}, got {sets!r}")
         if choice == "1" or self.y.shape[1] == 1:
+            with self._maps_lock:  # two sets estimated already: their first set is the one-set estimate
+                if "_maps" not in self.__dict__ and "_maps2" in self.__dict__:
+                    object.__setattr__(self, "_maps", (self.__dict__["_maps2"][0][:, 0], 0.0))
             maps, seconds = self.maps_and_seconds
             return CoilMaps(maps, seconds, 1 if maps is not None else 0,
                             note="" if maps is None else "1 ESPIRiT map set")
