@@ -17,6 +17,8 @@ def add_slice_arguments(r: argparse.ArgumentParser) -> None:
     r.add_argument("--acceleration", type=float, default=4.0)
     r.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
     r.add_argument("--seed", type=int, default=0, help="mask seed")
+    r.add_argument("--maps-crop", type=float, default=0.95,
+                   help="ESPIRiT crop threshold of the coil maps (bart ecalib -c; default 0.95)")
     r.add_argument("--method", action="append", required=True, metavar="METHOD | LABEL=METHOD",
                    help="method (repeatable); LABEL=METHOD runs another instance under its own label; see `methods`")
     r.add_argument("--set", action="append", default=[], metavar="LABEL.PARAM=VALUE", help="parameter of a method instance")
@@ -43,6 +45,6 @@ def load_problem(args):
         data = str(Path(args.data_dir).expanduser() / data)
     volume = open_volume(data, plane=args.plane)
     index = volume.num_slices // 2 if args.slice is None else args.slice
-    problem = prepare(volume.read_slice(index), mask_cfg, get_device())
+    problem = prepare(volume.read_slice(index), mask_cfg, get_device(), crop=args.maps_crop)
     instances, _ = _instances(args.method, args.set, problem.slice.meta.defaults_key)  # data-dependent defaults
     return data, volume, index, mask_cfg, problem, instances

@@ -205,3 +205,25 @@ def test_one_set_reuses_an_estimate_of_two():
     assert one.seconds == 0.0 and torch.equal(one.maps, two.maps[:, 0])
     fresh = prepare(sl, MaskConfig("random", 3, 0.2, seed=1), "cpu")
     torch.testing.assert_close(fresh.coil_maps("1").maps, one.maps, rtol=0, atol=0)  # the same as estimating it
+
+
+def test_the_crop_threshold_is_exposed(capsys, tmp_path, monkeypatch):
+    import json
+
+    from explorer.cli import main
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
+    args = ["recon", "--data", "sample:knee,size=64,slices=1,coils=4", "--center-fraction", "0.2", "--method", "sense",
+            "--set", "sense.output=image", "--json"]
+    ssim = {}
+    for crop in ("0.95", "0.5"):
+        assert main([*args, "--maps-crop", crop]) == 0
+        ssim[crop] = json.loads(capsys.readouterr().out)["results"][0]["ssim"]
+    assert ssim["0.95"] != ssim["0.5"]  # a wider map support changes the SENSE image
+    assert main([*args, "--maps-crop", "1.5"]) == 2
+    assert "the ESPIRiT crop threshold must be in [0, 1], got 1.5" in capsys.readouterr().err
+    sl = FastMRIVolume(sample_path(SampleSpec(family="knee", size=64, slices=1))).read_slice(0)
+    wide = prepare(sl, MaskConfig("random", 3, 0.2, seed=1), "cpu", crop=0.5).coil_maps("2")
+    tight = prepare(sl, MaskConfig("random", 3, 0.2, seed=1), "cpu").coil_maps("2")
+    assert int((wide.maps.abs().sum(2) > 0).sum()) > int((tight.maps.abs().sum(2) > 0).sum())
+    assert "0.5 over" in wide.note

@@ -33,7 +33,7 @@ MAPS_POLICIES: tuple[str, ...] = ("fixed", "reestimate")
 #: over at least :data:`AUTO_FOLDED` of the object (the pixels of the first set), else one.
 MAP_SETS: tuple[str, ...] = ("auto", "1", "2")
 AUTO_FOLDED = 0.02
-CROP = 0.95  # ESPIRiT crop threshold of every map set
+CROP = 0.95  # default ESPIRiT crop threshold of every map set (sigpy's; BART's ecalib -c default is 0.8)
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class Problem:
         maps_policy: where the coil maps come from: ``"measured"`` (ESPIRiT on this ``y``, the clean
             problem), ``"fixed"`` (the clean problem's maps, given at creation) or ``"reestimate"``
             (ESPIRiT on this perturbed ``y``, detached).
+        maps_crop: ESPIRiT's crop threshold (every map set is zero where its eigenvalue is below it; ``bart ecalib -c``).
     """
 
     slice: Slice
@@ -75,6 +76,7 @@ class Problem:
     y: torch.Tensor
     device: torch.device
     maps_policy: str = "measured"
+    maps_crop: float = CROP
     _maps_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __getstate__(self) -> dict:
@@ -132,9 +134,9 @@ class Problem:
             if "_maps2" not in self.__dict__:
                 object.__setattr__(self, "_maps2", self._estimate_two())
             maps2, values, seconds = self.__dict__["_maps2"]
-        first = values[:, 0] >= CROP
-        folded = float(((values[:, 1] >= CROP) & first).sum() / first.sum().clamp_min(1))
-        share = f"second eigenvalue >= {CROP:g} over {100 * folded:.1f}% of the object"
+        first = values[:, 0] >= self.maps_crop
+        folded = float(((values[:, 1] >= self.maps_crop) & first).sum() / first.sum().clamp_min(1))
+        share = f"second eigenvalue >= {self.maps_crop:g} over {100 * folded:.1f}% of the object"
         if choice == "2" or folded >= AUTO_FOLDED:
             note = f"2 ESPIRiT map sets ({'auto: ' if choice == 'auto' else ''}{share})"
             return CoilMaps(maps2, seconds, 2, folded, note)
@@ -152,7 +154,7 @@ class Problem:
 
         start = time.perf_counter()
         calib, kernel = self._calibration()
-        maps, values = espirit(self.y.detach(), calib_shape=calib, kernel_width=kernel, crop=CROP, sets=2)
+        maps, values = espirit(self.y.detach(), calib_shape=calib, kernel_width=kernel, crop=self.maps_crop, sets=2)
         return maps, values, time.perf_counter() - start
 
     @property
@@ -180,7 +182,7 @@ class Problem:
 
         start = time.perf_counter()
         calib, kernel = self._calibration()
-        maps = espirit_maps(self.y.detach(), calib_shape=calib, kernel_width=kernel, crop=CROP)
+        maps = espirit_maps(self.y.detach(), calib_shape=calib, kernel_width=kernel, crop=self.maps_crop)
         return maps, time.perf_counter() - start
 
     def _calibration(self) -> tuple[tuple[int, int], int]:
@@ -232,7 +234,7 @@ class Problem:
         new_y = (self.kspace + e) * mask if e is not None else y.to(self.device) * mask
         if tuple(new_y.shape) != tuple(self.y.shape):
             raise ExplorerError(f"perturbed measurements {tuple(new_y.shape)} do not match {tuple(self.y.shape)}")
-        out = Problem(self.slice, self.sampled, new_y, self.device, maps_policy=maps)
+        out = Problem(self.slice, self.sampled, new_y, self.device, maps_policy=maps, maps_crop=self.maps_crop)
         if maps == "fixed":  # carried over now if estimated, else taken from this problem when first needed
             if not (self.maps_ready and "_maps2" in self.__dict__):
                 object.__setattr__(out, "_clean", self)
@@ -257,19 +259,25 @@ def espirit_kernel_width(calib: tuple[int, int], coils: int) -> int:
     return MIN_KERNEL
 
 
-def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | str | None = None) -> Problem:
-    """Undersample ``slice_`` with ``mask``.
+def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | str | None = None,
+            crop: float = CROP) -> Problem:
+    """Undersample ``slice_`` with ``mask`` (``crop``: ESPIRiT's crop threshold for its coil maps, 0..1).
 
     A test file's own mask (``slice_.acquired_mask``) takes precedence over ``mask``,
     since its k-space is already undersampled.
 
     Returns:
         :class:`Problem`.
+
+    Raises:
+        ExplorerError: a crop threshold outside [0, 1].
     """
+    if not 0.0 <= float(crop) <= 1.0:
+        raise ExplorerError(f"the ESPIRiT crop threshold must be in [0, 1], got {crop}")
     device = torch.device(device) if device is not None else get_device()
     if slice_.acquired_mask is not None:
         sampled = mask_from_columns(slice_.acquired_mask, slice_.meta.padding)
     else:
         sampled = make_mask(mask or MaskConfig(), slice_.shape, slice_.meta.padding)
     y = (slice_.kspace.to(device) * sampled.mask[0].to(device)).unsqueeze(0)
-    return Problem(slice=slice_, sampled=sampled, y=y, device=device)
+    return Problem(slice=slice_, sampled=sampled, y=y, device=device, maps_crop=float(crop))

@@ -101,13 +101,14 @@ def load_slice(source: Source, plane: str, index: int):
 
 
 @st.cache_resource(show_spinner="Undersampling…", max_entries=8)
-def _prepare(source: Source, plane: str, index: int, mask: MaskConfig, device: str) -> Problem:
-    return prepare(load_slice(source, plane, index), mask, get_device())
+def _prepare(source: Source, plane: str, index: int, mask: MaskConfig, device: str, crop: float) -> Problem:
+    return prepare(load_slice(source, plane, index), mask, get_device(), crop=crop)
 
 
-def problem(source: Source, plane: str, index: int, mask: MaskConfig) -> Problem:
-    """The undersampled :class:`Problem` (shared across methods; ESPIRiT maps memoised on it)."""
-    return _prepare(source, plane, int(index), mask, _device_key())
+def problem(source: Source, plane: str, index: int, mask: MaskConfig, crop: float = 0.95) -> Problem:
+    """The undersampled :class:`Problem` (shared across methods; ESPIRiT maps memoised on it); ``crop``: ESPIRiT's
+    crop threshold."""
+    return _prepare(source, plane, int(index), mask, _device_key(), float(crop))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
