@@ -220,3 +220,17 @@ def test_every_experiment_into_one_table_and_the_report(tmp_path):
     assert "<script src=\"https://cdn.plot.ly" not in text and text.count("Plotly.newPlot(") == 4  # plotly inline, once
     assert len((tmp_path / "all.csv").read_text().splitlines()) == len(records) + 1
     assert report_html([], "") .startswith("<!DOCTYPE html>")
+
+
+def test_the_shift_figure_draws_each_family_fit():
+    from explorer.shift_figures import shift_figure
+
+    rows = [{"label": f"m{i}", "family": fam, "ssim_id": x, "ssim_ood": y}
+            for i, (fam, x, y) in enumerate([("sparse", 0.7, 0.72), ("sparse", 0.75, 0.76), ("trained", 0.8, 0.5),
+                                             ("trained", 0.82, 0.55)])]
+    fig = shift_figure(rows, {"slope": 1.0, "intercept": 0.0, "r": 0.1, "n": 4},
+                       family_fits={"sparse": {"slope": 0.8, "intercept": 0.16, "r": 1.0}, "trained": None})
+    names = [t.name for t in fig.data]
+    assert "sparse fit: slope 0.80, r = +1.00" in names and not any(n.startswith("trained fit") for n in names)
+    line = next(t for t in fig.data if t.name.startswith("sparse fit"))
+    assert list(line.x) == [0.7, 0.75] and list(line.y) == pytest.approx([0.8 * 0.7 + 0.16, 0.8 * 0.75 + 0.16])

@@ -173,9 +173,9 @@ def figures(records: list[Record]) -> dict[str, go.Figure]:
     if feats:
         out["features"] = scatter_figure(feats, correlation(feats))
     for pair in shift_pairs(records):
-        shift_rows, fit, _ = shift_summary(records, pair)
+        shift_rows, fit, families = shift_summary(records, pair)
         if shift_rows:
-            out[f"shift:{pair}"] = shift_figure(shift_rows, fit)
+            out[f"shift:{pair}"] = shift_figure(shift_rows, fit, family_fits=families)
     ttt = ttt_summary(records)
     if ttt:
         out["ttt"] = ttt_figure(ttt)
