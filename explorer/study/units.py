@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from explorer.engine.tasks import ProblemCache, Record, Task, config_dict, make_record, run_task
+from explorer.engine.tasks import _file_name as file_name
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, get_method
@@ -175,7 +176,7 @@ def run_unit(unit: Unit, problems: ProblemCache | None = None) -> list[Record]:
     except ExplorerError as exc:
         text = str(exc).strip()
         records = [make_record(task, None, None, text.splitlines()[0] if text else type(exc).__name__,
-                               file=unit.data if unit.data.startswith("sample:") else Path(unit.data).name)]
+                               file=file_name(task))]
     key = unit.key()
     return [dataclasses.replace(r, experiment=unit.experiment, unit=key, role=unit.role) for r in records]
 
@@ -204,7 +205,7 @@ def _attack(task: Task, s: dict, problems: ProblemCache) -> list[Record]:
                                                     "budget": config.budget, "steps": config.steps,
                                                     "seed": config.seed}, sort_keys=True))
         record = make_record(dataclasses.replace(task, perturbation=described), problem, result.perturbed,
-                             file=_file(task))
+                             file=file_name(task))
         records.append(dataclasses.replace(record, scores=json.dumps(row, default=float)))
     return records
 
@@ -223,12 +224,8 @@ def _ttt(task: Task, s: dict, problems: ProblemCache) -> Record:
         ref = MethodInstance(f"{task.method.label}_reference", task.method.name,
                              dataclasses.replace(task.method.config, checkpoint=s["reference_checkpoint"]))
         reference = run_method(problem, ref)
-    record = make_record(task, problem, result.after, file=_file(task))
+    record = make_record(task, problem, result.after, file=file_name(task))
     return dataclasses.replace(record, scores=json.dumps(result.row(reference), default=float))
-
-
-def _file(task: Task) -> str:
-    return task.data if task.data.startswith("sample:") else Path(task.data).name
 
 
 __all__ = ["Described", "Unit", "expand", "run_unit"]
