@@ -14,7 +14,6 @@ from typing import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 IMAGE_COLORSCALE = "gray"
 ERROR_COLORSCALE = "inferno"
@@ -110,91 +109,12 @@ def comparison_figure(
     Raises:
         ValueError: no images, or arrays of different shapes.
     """
+    from explorer.viewer.layouts import grid_figure  # noqa: PLC0415 (the viewer builds on this module)
+
     if not images:
         raise ValueError("comparison_figure needs at least one image")
-    recons = {label: _as_image(im, label) for label, im in images.items()}
-    shapes = {im.shape for im in recons.values()}
-    tgt = None if target is None else _as_image(target, "target")
-    if tgt is not None:
-        shapes.add(tgt.shape)
-    if len(shapes) != 1:
-        raise ValueError(f"all images must have the same shape, got {sorted(shapes)}")
-    subtitles = dict(subtitles or {})
-
-    target_label = "Target (reference)"
-    panels = ([(target_label, tgt)] if tgt is not None else []) + list(recons.items())
-    if tgt is not None and subtitles and target_label not in subtitles:
-        subtitles[target_label] = "fully sampled"  # keeps the row's titles aligned
-    cols = len(panels)
-    rows = 2 if tgt is not None else 1
-    titles = [_title(label, subtitles.get(label)) for label, _ in panels]
-    specs = [[{} for _ in range(cols)]]
-    if rows == 2:
-        titles += [_title(f"|{label} − target|", None) for label in recons]
-        specs.append([None] + [{} for _ in recons])
-    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles,
-                        horizontal_spacing=0.012, vertical_spacing=0.07 if rows == 2 else 0.0)
-
-    if window is None:
-        top = float(tgt.max()) if tgt is not None else max(float(im.max()) for im in recons.values())
-        window = (0.0, top)
-    lo, hi = float(window[0]), float(window[1])
-    if not hi > lo:
-        hi = lo + max(abs(lo), 1.0) * 1e-6
-
-    for col, (label, image) in enumerate(panels, start=1):
-        fig.add_trace(go.Heatmap(z=image, coloraxis="coloraxis", hovertemplate=_hover(label), name=label),
-                      row=1, col=col)
-    errors = {}
-    if tgt is not None:
-        errors = {label: np.abs(im - tgt) for label, im in recons.items()}
-        for col, (label, err) in enumerate(errors.items(), start=2):
-            fig.add_trace(go.Heatmap(z=err, coloraxis="coloraxis2", hovertemplate=_hover(f"|{label} − target|"),
-                                     name=f"error {label}"), row=2, col=col)
-        if error_max is None:
-            error_max = max(float(e.max()) for e in errors.values())
-        error_max = float(error_max) if error_max and error_max > 0 else 1e-6
-
-    # Link every panel to the first one; style all image axes (one layout update: plotly
-    # validates every assignment, so many small updates are slow).
-    layout: dict = {}
-    for i, (xref, yref) in enumerate(_xy_refs(fig)):
-        axes = _image_axes(xref, yref)
-        if i > 0:
-            axes["xaxis" + xref[1:]] = dict(axes["xaxis" + xref[1:]], matches="x")
-            axes["yaxis" + yref[1:]] = dict(axes["yaxis" + yref[1:]], matches="y")
-        layout.update(axes)
-    row1 = fig.layout.yaxis.domain
-    layout.update(
-        coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi,
-                       colorbar=_colorbar("intensity (a.u.)", row1, rows)),
-        uirevision=uirevision,
-        height=panel_px * rows + 70,
-        margin=dict(l=8, r=8, t=48, b=8),
-        font=_FONT,
-        template=TEMPLATE,
-        plot_bgcolor="rgba(0,0,0,0)",
-        paper_bgcolor="rgba(0,0,0,0)",
-        dragmode="zoom",
-    )
-    if errors:
-        row2 = fig.layout[f"yaxis{cols + 1}"].domain
-        layout["coloraxis2"] = dict(colorscale=_scale(ERROR_COLORSCALE), cmin=0.0, cmax=error_max,
-                                    colorbar=_colorbar("|error| (a.u.)", row2, rows))
-    layout["annotations"] = [dict(a.to_plotly_json(), font=dict(size=13)) for a in fig.layout.annotations]
-    if controls:
-        unit = float(tgt.max()) if tgt is not None else max(float(im.max()) for im in recons.values())
-        unit = unit if unit > 0 else 1.0
-        sliders = [
-            _slider("Window low", "coloraxis.cmin", np.arange(0.0, 0.5001, 0.025), lo, unit, 0.0),
-            _slider("Window high", "coloraxis.cmax", np.arange(0.1, 1.5001, 0.05), hi, unit, 0.35),
-        ]
-        if errors:
-            sliders.append(_slider("Error max", "coloraxis2.cmax", np.arange(0.02, 1.0001, 0.02), error_max, unit, 0.70))
-        layout.update(sliders=sliders, height=layout["height"] + 64)
-        layout["margin"]["b"] = 72
-    fig.update_layout(layout)
-    return fig
+    return grid_figure(target, images, window=window, error_mode="abs", error_scale=error_max, subtitles=subtitles,
+                       uirevision=uirevision, panel_px=panel_px, controls=controls)
 
 
 def _slider(name: str, prop: str, grid: np.ndarray, value: float, unit: float, x: float) -> dict:

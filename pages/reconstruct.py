@@ -8,13 +8,12 @@ from explorer.ui import state
 
 state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
-import numpy as np
 import streamlit as st
 
 from explorer import figures
 from explorer.errors import ExplorerError
 from explorer.recon.base import available_methods
-from explorer.ui import cache, pickers, warmup, widgets
+from explorer.ui import cache, pickers, viewer, warmup, widgets
 
 st.title("Reconstruct")
 st.caption("Undersample one slice with a sampling mask, reconstruct it with several methods and compare "
@@ -96,26 +95,10 @@ ref_max = float(target.max()) if target is not None else max(float(r.image.max()
 target_shape = shown_problem.crop
 ref_name = "reference max" if target is not None else "max of the reconstructions"
 
-error_max = None
-if target is not None:
-    # Default top of the common error scale: the 99.5th percentile of all errors (a few
-    # outlier pixels would otherwise darken every map), rounded up to the slider's 0.02 grid.
-    top = max(float(np.percentile(abs(r.image - target), 99.5)) for r in results) / ref_max
-    error_max = float(min(1.0, max(0.02, np.ceil(top / 0.02) * 0.02))) * ref_max
 subtitles = ({r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB" for r in results}
              if target is not None else {r.label: f"{r.seconds:.2f} s" for r in results})
-cols = len(results) + (target is not None)
-fig = figures.comparison_figure(target, {r.label: r.image for r in results}, (0.0, ref_max), error_max,
-                                subtitles=subtitles, uirevision=f"{shown.source.spec}|{shown.plane}|{target_shape}",
-                                panel_px=int(min(420, max(240, 1500 / cols))))
-st.plotly_chart(fig, key="reconstruct.figure",
-                config={"scrollZoom": True, "displaylogo": False,
-                        "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
-                        "toImageButtonOptions": {"format": "png", "filename": "reconstructions", "scale": 2}},
-                theme=None)
-st.caption(f"Drag to zoom, double-click to reset: all panels share one zoom. The sliders under the panels set the "
-           f"display window of all images and the top of the common error scale, in units of the {ref_name} "
-           f"({ref_max:.3g}).")
+viewer.show("reconstruct", target, {r.label: r.image for r in results}, subtitles=subtitles,
+            uirevision=f"{shown.source.spec}|{shown.plane}|{target_shape}", filename="reconstructions")
 
 table_col, download_col = st.columns([3, 2], gap="large")
 with table_col:
