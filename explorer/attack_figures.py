@@ -11,99 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import (_FONT, ERROR_COLORSCALE, IMAGE_COLORSCALE, KSPACE_COLORSCALE, PANEL_PX, TEMPLATE,
-                              _as_image, _colorbar, _hover, _image_axes, _scale, _slider, _title, _xy_refs,
+from explorer.figures import (_FONT, ERROR_COLORSCALE, KSPACE_COLORSCALE, PANEL_PX, TEMPLATE,
+                              _as_image, _colorbar, _hover, _image_axes, _scale, _title, _xy_refs,
                               kspace_log_magnitude)
-
-
-def _link(fig: go.Figure, first: int = 0) -> dict:
-    """Layout linking every image subplot from trace ``first`` on to that trace's axes (one zoom for all)."""
-    layout: dict = {}
-    refs = _xy_refs(fig)
-    x0, y0 = refs[first]
-    for i, (xref, yref) in enumerate(refs):
-        axes = _image_axes(xref, yref)
-        if i > first:
-            axes["xaxis" + xref[1:]] = dict(axes["xaxis" + xref[1:]], matches=x0)
-            axes["yaxis" + yref[1:]] = dict(axes["yaxis" + yref[1:]], matches=y0)
-        layout.update(axes)
-    return layout
-
-
-def attack_figure(
-    pairs: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    window: tuple[float, float],
-    diff_max: float | None = None,
-    *,
-    subtitles: Mapping[str, str] | None = None,
-    region: tuple[int, int, int, int] | None = None,
-    uirevision: str = "attack",
-    panel_px: int = PANEL_PX,
-) -> go.Figure:
-    """Per method one row: clean reconstruction, perturbed reconstruction, ``|perturbed - clean|``.
-
-    All panels share one zoom; the images share one window (colour axis 1, gray) and the differences one
-    scale (colour axis 2); sliders under the panels set both in the browser, in units of ``window[1]``.
-
-    Args:
-        pairs: ``{label: (clean (h, w), perturbed (h, w))}`` magnitudes of one size.
-        window: ``(lo, hi)`` of the image panels (e.g. ``(0, reference max)``).
-        diff_max: top of the difference scale (default: the largest difference).
-        subtitles: ``{label: text}`` under each perturbed panel (e.g. the metrics).
-        region: ``(row0, col0, row1, col1)`` half-open box drawn on every panel (the attack's region).
-
-    Returns:
-        ``3 n`` heatmap traces, row by row.
-
-    Raises:
-        ValueError: no pairs, or images of different shapes.
-    """
-    if not pairs:
-        raise ValueError("attack_figure needs at least one (clean, perturbed) pair")
-    images = {label: (_as_image(c, f"{label} clean"), _as_image(p, f"{label} perturbed")) for label, (c, p) in pairs.items()}
-    shapes = {a.shape for pair in images.values() for a in pair}
-    if len(shapes) != 1:
-        raise ValueError(f"all images must have the same shape, got {sorted(shapes)}")
-    subtitles = dict(subtitles or {})
-    rows = len(images)
-    titles = []
-    for label in images:
-        titles += [_title(f"{label}: clean", None), _title(f"{label}: perturbed", subtitles.get(label)),
-                   _title(f"|perturbed − clean| ({label})", None)]
-    fig = make_subplots(rows=rows, cols=3, subplot_titles=titles, horizontal_spacing=0.012,
-                        vertical_spacing=min(0.25 / rows, 0.08))
-    diffs = {label: np.abs(p - c) for label, (c, p) in images.items()}
-    for row, (label, (clean, perturbed)) in enumerate(images.items(), start=1):
-        fig.add_trace(go.Heatmap(z=clean, coloraxis="coloraxis", hovertemplate=_hover(f"{label} clean"),
-                                 name=f"{label} clean"), row=row, col=1)
-        fig.add_trace(go.Heatmap(z=perturbed, coloraxis="coloraxis", hovertemplate=_hover(f"{label} perturbed"),
-                                 name=f"{label} perturbed"), row=row, col=2)
-        fig.add_trace(go.Heatmap(z=diffs[label], coloraxis="coloraxis2", hovertemplate=_hover(f"{label} |difference|"),
-                                 name=f"{label} difference"), row=row, col=3)
-    lo, hi = float(window[0]), float(window[1])
-    hi = hi if hi > lo else lo + max(abs(lo), 1.0) * 1e-6
-    diff_max = diff_max if diff_max and diff_max > 0 else max(float(d.max()) for d in diffs.values()) or 1e-6
-    whole = (0.0, 1.0)
-    layout = _link(fig)
-    layout.update(
-        coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi,
-                       colorbar=dict(_colorbar("intensity (a.u.)", whole, 1), x=1.0, len=0.45, y=0.75)),
-        coloraxis2=dict(colorscale=_scale(ERROR_COLORSCALE), cmin=0.0, cmax=float(diff_max),
-                        colorbar=dict(_colorbar("|difference| (a.u.)", whole, 1), x=1.0, len=0.45, y=0.25)),
-        uirevision=uirevision, height=panel_px * rows + 70 + 64, margin=dict(l=8, r=8, t=48, b=72), font=_FONT,
-        template=TEMPLATE, plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", dragmode="zoom",
-        annotations=[dict(a.to_plotly_json(), font=dict(size=13)) for a in fig.layout.annotations],
-        sliders=[_slider("Window low", "coloraxis.cmin", np.arange(0.0, 0.5001, 0.025), lo, hi, 0.0),
-                 _slider("Window high", "coloraxis.cmax", np.arange(0.1, 1.5001, 0.05), hi, hi, 0.35),
-                 _slider("Difference max", "coloraxis2.cmax", np.arange(0.02, 1.0001, 0.02), float(diff_max), hi, 0.70)],
-    )
-    if region is not None:
-        r0, c0, r1, c1 = region
-        layout["shapes"] = [dict(type="rect", xref=x, yref=y, x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
-                                 line=dict(color="#1f6feb", width=1.5), fillcolor="rgba(0,0,0,0)")
-                            for x, y in _xy_refs(fig)]
-    fig.update_layout(layout)
-    return fig
 
 
 def perturbation_figure(views: Mapping[str, tuple[np.ndarray, np.ndarray]], *, panel_px: int = PANEL_PX,
@@ -211,4 +121,4 @@ def transfer_figure(rows: Sequence[Mapping], metric: str = "ssim", *, height: in
     return fig
 
 
-__all__ = ["attack_figure", "perturbation_figure", "sweep_figure", "transfer_figure"]
+__all__ = ["perturbation_figure", "sweep_figure", "transfer_figure"]

@@ -117,21 +117,6 @@ def comparison_figure(
                        uirevision=uirevision, panel_px=panel_px, controls=controls)
 
 
-def _slider(name: str, prop: str, grid: np.ndarray, value: float, unit: float, x: float) -> dict:
-    """A plotly slider setting layout property ``prop`` to ``grid * unit`` (``value`` included)."""
-    rel = value / unit
-    steps = sorted({round(float(g), 4) for g in grid} | {round(rel, 4)})
-    active = min(range(len(steps)), key=lambda i: abs(steps[i] - rel))
-    return dict(
-        active=active, x=x, len=0.28, y=0, yanchor="top", xanchor="left", pad=dict(t=36, b=0),
-        currentvalue=dict(prefix=f"{name} (× reference max): ", font=dict(size=12, color=_FONT["color"]), xanchor="left"),
-        steps=[dict(method="relayout", label=f"{v:.3g}", args=[{prop: (value if i == active else v * unit)}])
-               for i, v in enumerate(steps)],
-        font=dict(size=1, color="rgba(0,0,0,0)"), tickcolor="rgba(0,0,0,0)", ticklen=0, minorticklen=0,
-        bgcolor="#e6e9ef", activebgcolor="#1f6feb", bordercolor="#c9ced8", borderwidth=1,
-    )
-
-
 def _title(label: str, subtitle: str | None) -> str:
     return f"<b>{label}</b>" + (f"<br><span style='font-size:11px'>{subtitle}</span>" if subtitle else "")
 

@@ -10,7 +10,6 @@ state.require_router()  # before the heavy imports: app.py (router, sidebar) wra
 
 import re
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -21,7 +20,7 @@ from explorer.recon.base import available_methods
 from explorer.robustness import BUDGETS, OBJECTIVES, AttackConfig, parse_eps, parse_region, perturbation_image
 from explorer.robustness.attack import OPTIMIZERS, STRATEGIES
 from explorer.robustness.objectives import check_region
-from explorer.ui import attack_run, cache, pickers, warmup, widgets
+from explorer.ui import attack_run, cache, pickers, viewer, warmup, widgets
 from explorer.ui.handoff import run_or_last, stale_note
 
 st.title("Attack")
@@ -156,22 +155,18 @@ else:
 chosen = [r for r in run.results if r.config.eps == show_eps]
 target = shown_problem.target
 ref_max = float(target.max()) if target is not None else max(float(r.clean.image.max()) for r in chosen)
-pairs = {r.instance.display: (r.clean.image, r.perturbed.image) for r in chosen}
-subtitles = {r.instance.display: (f"SSIM {r.clean.metrics['ssim']:.3f} → {r.perturbed.metrics['ssim']:.3f} · "
-                                  f"PSNR {r.clean.metrics['psnr']:.2f} → {r.perturbed.metrics['psnr']:.2f} dB")
-             for r in chosen if r.clean.metrics and r.perturbed.metrics}
-top = max(float(np.percentile(np.abs(p - c), 99.5)) for c, p in pairs.values()) / ref_max
-fig = attack_figures.attack_figure(pairs, (0.0, ref_max), float(min(1.0, max(0.02, np.ceil(top / 0.02) * 0.02))) * ref_max,
-                                   subtitles=subtitles, region=shown.config.region, panel_px=300,
-                                   uirevision=f"{shown.source.spec}|{shown.plane}|{shown_problem.crop}")
+images, pairs, subtitles = {}, {}, {}
+for r in chosen:
+    clean, perturbed = f"{r.instance.display}: clean", f"{r.instance.display}: perturbed"
+    images[clean], images[perturbed], pairs[perturbed] = r.clean.image, r.perturbed.image, clean
+    if r.clean.metrics and r.perturbed.metrics:
+        subtitles[clean] = f"SSIM {r.clean.metrics['ssim']:.3f} · PSNR {r.clean.metrics['psnr']:.2f} dB"
+        subtitles[perturbed] = f"SSIM {r.perturbed.metrics['ssim']:.3f} · PSNR {r.perturbed.metrics['psnr']:.2f} dB"
+region = shown.config.region
 st.markdown(f"**Clean vs perturbed reconstructions at eps {show_eps:g}**")
-st.plotly_chart(fig, key="attack.figure", theme=None,
-                config={"scrollZoom": True, "displaylogo": False,
-                        "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
-                        "toImageButtonOptions": {"format": "png", "filename": "attack", "scale": 2}})
-st.caption("Drag to zoom, double-click to reset: all panels share one zoom. Sliders set the image window and the "
-           f"top of the difference scale in units of the {'reference' if target is not None else 'clean'} max "
-           f"({ref_max:.3g}).")
+viewer.show("attack", target, images, subtitles=subtitles, pairs=pairs, pair_name="|perturbed − clean|",
+            boxes=[region] if region else (), box_labels=["attack region"] if region else None, show_target=False,
+            columns=2, uirevision=f"{shown.source.spec}|{shown.plane}|{shown_problem.crop}", filename="attack")
 with st.expander("The perturbations: k-space and image domain", icon=":material/blur_on:"):
     views = {r.instance.display: (r.e[0].numpy(), perturbation_image(shown_problem, r.e).numpy()) for r in chosen}
     st.plotly_chart(attack_figures.perturbation_figure(views, panel_px=280), key="attack.perturbation", theme=None,

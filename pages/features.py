@@ -22,7 +22,7 @@ from explorer.recon.base import available_methods
 from explorer.robustness.boxes import boxes_for, read_boxes
 from explorer.robustness.features import (CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, parse_position,
                                           place_random, reference_image)
-from explorer.ui import cache, feature_run, pickers, warmup, widgets
+from explorer.ui import cache, feature_run, pickers, viewer, warmup, widgets
 from explorer.ui.handoff import run_or_last, stale_note
 
 POSITIONS = "features.positions"  # the text box of feature positions (a click on the reference adds one)
@@ -150,17 +150,11 @@ else:
             c: st.column_config.NumberColumn(format=f) for c, f in [("Window MSE", "%.4f"), ("Contrast recovery", "%.3f"),
                                                                    ("Local SSIM", "%.4f"), ("SSIM", "%.4f"),
                                                                    ("PSNR", "%.2f"), ("Contrast", "%g")]})
-        fig = figures.comparison_figure(truth, {r.label: r.image for r in run.results}, (0.0, top),
-                                        subtitles={r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB"
-                                                   for r in run.results if r.metrics},
-                                        uirevision=f"features|{shown.source.spec}|{truth.shape}",
-                                        panel_px=int(min(400, max(240, 1500 / (len(run.results) + 1)))))
-        feature_figures.add_boxes(fig, boxes_rc)
-        st.plotly_chart(fig, key="features.figure", theme=None,
-                        config={"scrollZoom": True, "displaylogo": False,
-                                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]})
-        st.caption("The reference holds the features (numbered boxes). Drag to zoom: all panels share one zoom and "
-                   "one window.")
+        viewer.show("features", truth, {r.label: r.image for r in run.results},
+                    subtitles={r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB"
+                               for r in run.results if r.metrics},
+                    boxes=boxes_rc, uirevision=f"features|{shown.source.spec}|{truth.shape}", filename="features")
+        st.caption("The reference holds the features (numbered boxes).")
         st.markdown("**Detectability**: each feature up close, the same window for every tile")
         side = int(min(max(48, 4 * max(b[2] - b[0] for b in boxes_rc)), truth.shape[0], truth.shape[1]))
         tiles = [{"reference without": feature_figures.tile(without, b, side), "reference with": feature_figures.tile(truth, b, side),

@@ -14,11 +14,10 @@ from dataclasses import fields
 import pandas as pd
 import streamlit as st
 
-from explorer import figures
 from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.robustness.ttt import TTTConfig
-from explorer.ui import cache, pickers, ttt_run, warmup, widgets
+from explorer.ui import cache, pickers, ttt_run, viewer, warmup, widgets
 from explorer.ui.handoff import run_or_last, stale_note
 
 st.title("Test-time training")
@@ -102,13 +101,11 @@ images = {"as shipped": result.before.image, "after TTT": result.after.image}
 if page_run.reference is not None:
     images["in-distribution"] = page_run.reference.image
 target = shown_problem.target
-top = float(target.max()) if target is not None else max(float(im.max()) for im in images.values())
 metrics = {"as shipped": result.before.metrics, "after TTT": result.after.metrics,
            "in-distribution": page_run.reference.metrics if page_run.reference is not None else None}
 subtitles = {k: f"SSIM {m['ssim']:.3f} · PSNR {m['psnr']:.2f} dB" for k, m in metrics.items() if m and k in images}
-fig = figures.comparison_figure(target, images, (0.0, top), subtitles=subtitles,
-                                uirevision=f"ttt|{page_run.request.source.spec}|{shown_problem.crop}")
-st.plotly_chart(fig, key="ttt.figure", theme=None, config={"scrollZoom": True, "displaylogo": False})
+viewer.show("ttt", target, images, subtitles=subtitles, filename="ttt",
+            uirevision=f"ttt|{page_run.request.source.spec}|{shown_problem.crop}")
 table = pd.DataFrame([{"Network": k, "SSIM": m["ssim"], "PSNR (dB)": m["psnr"], "NMSE": m["nmse"]}
                       for k, m in metrics.items() if m])
 c1, c2 = st.columns([2, 1], gap="large")

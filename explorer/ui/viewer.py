@@ -29,7 +29,8 @@ BLINK_MS = (250, 400, 600, 800, 1200)
 def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], *, uirevision: str,
          subtitles: Mapping[str, str] | None = None, boxes: Sequence[tuple[int, int, int, int]] = (),
          box_labels: Sequence[str] | None = None, pairs: Mapping[str, str] | None = None,
-         pair_name: str = "|difference|", filename: str = "reconstructions") -> None:
+         pair_name: str = "|difference|", filename: str = "reconstructions", show_target: bool = True,
+         columns: int = 3) -> None:
     """Controls, the figure, and the ROI / line details of ``target`` and ``images``.
 
     Args:
@@ -42,13 +43,16 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
         pairs: ``{label: partner label}``: adds an error mode showing ``|image - partner|`` (e.g. perturbed vs
             clean), named ``pair_name``.
         filename: stem of the figure's PNG export.
+        show_target: show the reference as a panel (errors are measured against it either way).
+        columns: the grid's default number of columns.
     """
     if not images:
         return
     shape = np.shape(next(iter(images.values())))
     reference = target if target is not None else next(iter(images.values()))
     unit = float(np.max(reference)) or 1.0
-    panels = ([layouts.TARGET_LABEL] if target is not None else []) + list(images)
+    shown_target = target if show_target else None
+    panels = ([layouts.TARGET_LABEL] if shown_target is not None else []) + list(images)
 
     modes = {m: text for m, text in ERROR_MODES.items() if target is not None or m == "off"}
     if pairs:
@@ -79,15 +83,20 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
     h = shape[0]
     if layout == "Flip":
         shown = c_more.segmented_control("Show", panels, default=panels[0], key=f"{key}.flip") or panels[0]
-        fig = layouts.flip_figure(target, images, shown, panel_px=int(min(720, max(480, 2 * h))), **common)
+        fig = layouts.flip_figure(shown_target, images, shown, panel_px=int(min(720, max(480, 2 * h))), **common)
     elif layout == "Blink":
         others = list(images)
         c_partner, c_speed = c_more.columns([3, 2])
         partner = c_partner.selectbox("Blink", others, key=f"{key}.blink",
-                                      help="Alternates with the reference" if target is not None else
-                                           "Alternates with the first image")
+                                      help="Alternates with its pair" if pairs else "Alternates with the reference"
+                                      if target is not None else "Alternates with the first image")
         ms = c_speed.select_slider("ms per image", BLINK_MS, value=600, key=f"{key}.blink_ms")
-        first = (layouts.TARGET_LABEL, target) if target is not None else (others[0], images[others[0]])
+        if pairs and partner in pairs:
+            first = (pairs[partner], images[pairs[partner]])
+        elif target is not None:
+            first = (layouts.TARGET_LABEL, target)
+        else:
+            first = (others[0], images[others[0]])
         if first[0] == partner:
             partner = next((o for o in others if o != partner), partner)
         if first[0] == partner:
@@ -96,10 +105,12 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
         fig = layouts.blink_figure(first, (partner, images[partner]), window=window, unit=unit, frame_ms=ms,
                                    uirevision=uirevision, panel_px=int(min(720, max(480, 2 * h))))
     else:
-        columns = c_more.number_input("Columns", 1, len(panels), min(3, len(panels)), key=f"{key}.columns",
+        if st.session_state.get(f"{key}.columns", 1) > len(panels):
+            st.session_state[f"{key}.columns"] = len(panels)
+        columns = c_more.number_input("Columns", 1, len(panels), min(columns, len(panels)), key=f"{key}.columns",
                                       help="At 3 columns a 320-pixel image gets at least one screen pixel per image "
                                            "pixel on a 1600-pixel-wide window")
-        fig = layouts.grid_figure(target, images, columns=int(columns), panel_px=int(min(720, max(256, h + 20))),
+        fig = layouts.grid_figure(shown_target, images, columns=int(columns), panel_px=int(min(720, max(256, h + 20))),
                                   **common)
     if boxes:
         add_boxes(fig, list(boxes), list(box_labels) if box_labels else None)

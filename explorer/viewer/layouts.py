@@ -15,14 +15,14 @@ and the error scale in the browser (no rerun).
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from typing import Mapping
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import (_FONT, ERROR_COLORSCALE, IMAGE_COLORSCALE, TEMPLATE, _as_image, _hover, _image_axes,
-                              _scale, _title, _xy_refs)
+from explorer.figures import (_FONT, ERROR_COLORSCALE, IMAGE_COLORSCALE, TEMPLATE, _as_image, _colorbar, _hover,
+                              _image_axes, _scale, _title, _xy_refs)
 from explorer.viewer.measure import error_map
 
 TARGET_LABEL = "Target (reference)"
@@ -176,7 +176,7 @@ def grid_figure(
     image_domain, error_domain = _bar_domains(fig, cells, with_errors, len(blocks))
     layout.update(
         coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi,
-                       colorbar=_bar("intensity (a.u.)", image_domain)),
+                       colorbar=_colorbar("intensity (a.u.)", image_domain, 1)),
         uirevision=uirevision, height=body + 48 + (SLIDER_PX + 8 if controls else 8),
         margin=dict(l=8, r=8, t=48, b=(SLIDER_PX + 8) if controls else 8), font=_FONT, template=TEMPLATE,
         plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", dragmode="zoom",
@@ -188,7 +188,7 @@ def grid_figure(
             error_scale = (min(float(e.min()) for e in errs.values()) if mode == "ssim"
                            else max(float(np.abs(e).max()) for e in errs.values()))
         error_scale = float(error_scale) if mode == "ssim" or (error_scale and error_scale > 0) else 1e-6
-        layout["coloraxis2"] = dict(error_axis(mode, error_scale), colorbar=_bar(bar_title, error_domain))
+        layout["coloraxis2"] = dict(error_axis(mode, error_scale), colorbar=_colorbar(bar_title, error_domain, 1))
     if controls:
         layout["sliders"] = window_sliders(lo, hi, unit, mode if with_errors else None, error_scale)
     fig.update_layout(layout)
@@ -217,12 +217,6 @@ def _bar_domains(fig: go.Figure, cells: list, with_errors: bool, blocks: int) ->
         first_error = next(i for i, c in enumerate(cells) if c[4])
         return tuple(fig.layout.yaxis.domain), tuple(fig.layout[f"yaxis{first_error + 1}"].domain)
     return (0.52, 1.0), (0.0, 0.48)
-
-
-def _bar(title: str, domain: Sequence[float]) -> dict:
-    lo, hi = domain
-    return dict(title=dict(text=title, side="right"), len=(hi - lo) * 0.95, y=(lo + hi) / 2, yanchor="middle",
-                thickness=12, x=1.0, xpad=6, tickformat=".3~g", outlinewidth=0)
 
 
 def window_sliders(lo: float, hi: float, unit: float, error_mode: str | None, error_scale: float | None) -> list[dict]:
