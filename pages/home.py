@@ -10,10 +10,12 @@ import streamlit as st
 from explorer import figures
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, available_methods
-from explorer.ui import cache, widgets
+from explorer.ui import cache, teaching, teaching_path, widgets
 
 
 RECONSTRUCT = "pages/reconstruct.py"
+
+teaching_path.switch_if_asked()  # a guided-path button was pressed: open its page
 
 st.title("MRI robustness explorer")
 st.markdown(
@@ -118,3 +120,6 @@ for col, (family, title, text) in zip(st.columns(3), families):
 baselines = registered.get("baseline")
 if baselines:
     st.caption("Baselines for reference: " + ", ".join(baselines) + ".")
+
+# ---------------------------------------------------------------- teaching mode
+teaching.render(state.current_source())
