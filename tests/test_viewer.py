@@ -148,16 +148,26 @@ def test_error_modes_scales(data):
     assert layouts.compute_errors(None, images, "abs") == {}
 
 
-def test_flip_keeps_the_first_panels_axes(data):
+def test_flip_buttons_switch_images_in_the_browser(data):
     target, images = data
-    flipped = layouts.flip_figure(target, images, "dim", error_mode="abs")
-    assert [t.name for t in flipped.data] == ["dim", "error dim"]
-    assert flipped.data[0].xaxis == "x" and flipped.layout.yaxis.domain == flipped.layout.yaxis2.domain  # beside
-    reference = layouts.flip_figure(target, images, layouts.TARGET_LABEL, uirevision="u")
-    assert [t.name for t in reference.data] == [layouts.TARGET_LABEL] and reference.layout.uirevision == "u"
-    # the same error scale whichever image is shown
-    scales = {layouts.flip_figure(target, images, n, error_mode="abs").layout.coloraxis2.cmax for n in images}
-    assert len(scales) == 1
+    fig = layouts.flip_figure(target, images, "dim", error_mode="abs", uirevision="u")
+    names = [t.name for t in fig.data]
+    assert names == ["Target (reference)", "noisy", "dim", "shifted", "error noisy", "error dim", "error shifted"]
+    assert [t.name for t in fig.data if t.visible] == ["dim", "error dim"]
+    assert {t.xaxis for t in fig.data[:4]} == {"x"} and {t.xaxis for t in fig.data[4:]} == {"x2"}
+    assert fig.layout.yaxis.domain == fig.layout.yaxis2.domain and fig.layout.xaxis2.matches == "x"  # beside, one zoom
+    menu = fig.layout.updatemenus[0]
+    assert [b.label for b in menu.buttons] == names[:4] and menu.active == 2
+    reference = menu.buttons[0].args
+    assert list(reference[0]["visible"]) == [True] + [False] * 6 and reference[1]["annotations[1].text"] == ""
+    shifted = menu.buttons[3].args
+    assert [n for n, v in zip(names, shifted[0]["visible"]) if v] == ["shifted", "error shifted"]
+    assert "shifted" in shifted[1]["annotations[0].text"]
+    # one error scale for every image, the largest error
+    assert fig.layout.coloraxis2.cmax == pytest.approx(max(float(e.max()) for e in layouts.compute_errors(target, images, "abs").values()))
+    assert fig.layout.uirevision == "u"
+    plain = layouts.flip_figure(None, images, "noisy", error_mode="off")
+    assert len(plain.data) == 3 and "xaxis2" not in plain.layout.to_plotly_json()
     with pytest.raises(ValueError, match="nothing called"):
         layouts.flip_figure(target, images, "missing")
 
@@ -188,6 +198,8 @@ def test_roi_tiles_overlays_and_profile(data):
     shapes = fig.layout.shapes
     assert len(shapes) == 2 * 7 and {s.type for s in shapes} == {"rect", "line"}
     assert (shapes[0].x0, shapes[0].y1) == (7.5, 29.5)
+    detail.zoom_to(fig, box, margin=0.0)
+    assert list(fig.layout.xaxis.range) == [7.5, 27.5] and list(fig.layout.yaxis.range) == [29.5, 9.5]  # row 0 on top
     profile = detail.line_profile_figure(target, images, ((5.0, 5.0), (20.0, 30.0)))
     assert [t.name for t in profile.data] == ["reference", "noisy", "dim", "shifted"]
     np.testing.assert_allclose(profile.data[2].y, 0.8 * np.asarray(profile.data[0].y), atol=1e-6)

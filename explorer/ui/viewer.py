@@ -82,8 +82,9 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
                   uirevision=uirevision, unit=unit)
     h = shape[0]
     if layout == "Flip":
-        shown = c_more.segmented_control("Show", panels, default=panels[0], key=f"{key}.flip") or panels[0]
-        fig = layouts.flip_figure(shown_target, images, shown, panel_px=int(min(720, max(480, 2 * h))), **common)
+        c_more.caption("Flip with the buttons above the image: no rerun, the zoom stays.")
+        fig = layouts.flip_figure(shown_target, images, next(iter(images)), panel_px=int(min(720, max(480, 2 * h))),
+                                  **common)
     elif layout == "Blink":
         others = list(images)
         c_partner, c_speed = c_more.columns([3, 2])
@@ -117,6 +118,8 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
     _clamp_state(key, shape)
     box, line = _roi(key), _line(key)
     detail.add_overlays(fig, box, line)
+    if box is not None and st.session_state.get(f"{key}.roi.zoom"):
+        detail.zoom_to(fig, box)
     fig.update_layout(dragmode=TOOLS[tool])
     st.plotly_chart(fig, key=f"{key}.figure", theme=None, on_select=functools.partial(_on_select, key, shape),
                     selection_mode=("box", "lasso"),
@@ -134,21 +137,30 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
 def _on_select(key: str, shape: tuple[int, int]) -> None:
     """A box or a line drawn on the figure -> the ROI / line inputs (runs before the widgets of the rerun)."""
     selection = (st.session_state.get(f"{key}.figure") or {}).get("selection") or {}
+    try:
+        st.session_state.update(selection_state(key, selection, shape))
+    except ValueError as exc:
+        st.session_state[f"{key}.line.error"] = str(exc)
+
+
+def selection_state(key: str, selection: Mapping, shape: tuple[int, int]) -> dict:
+    """Session-state updates for a plotly selection: the last box drawn becomes the ROI, the last lasso stroke
+    the profile line (from its first to its last point), both switched on.
+
+    Raises:
+        ValueError: a stroke too short to make a line.
+    """
+    out: dict = {}
     boxes, lassos = selection.get("box") or [], selection.get("lasso") or []
     if boxes:
-        b = boxes[-1]
-        roi = Box.from_selection(b["x"], b["y"], shape)
-        st.session_state.update({f"{key}.roi.on": True, f"{key}.roi.top": roi.r0, f"{key}.roi.left": roi.c0,
-                                 f"{key}.roi.bottom": roi.r1 - 1, f"{key}.roi.right": roi.c1 - 1})
+        roi = Box.from_selection(boxes[-1]["x"], boxes[-1]["y"], shape)
+        out.update({f"{key}.roi.on": True, f"{key}.roi.top": roi.r0, f"{key}.roi.left": roi.c0,
+                    f"{key}.roi.bottom": roi.r1 - 1, f"{key}.roi.right": roi.c1 - 1})
     if lassos:
-        stroke = lassos[-1]
-        try:
-            (r0, c0), (r1, c1) = line_from_stroke(stroke["x"], stroke["y"], shape)
-        except ValueError as exc:
-            st.session_state[f"{key}.line.error"] = str(exc)
-            return
-        st.session_state.update({f"{key}.line.on": True, f"{key}.line.r0": round(r0), f"{key}.line.c0": round(c0),
-                                 f"{key}.line.r1": round(r1), f"{key}.line.c1": round(c1)})
+        (r0, c0), (r1, c1) = line_from_stroke(lassos[-1]["x"], lassos[-1]["y"], shape)
+        out.update({f"{key}.line.on": True, f"{key}.line.r0": round(r0), f"{key}.line.c0": round(c0),
+                    f"{key}.line.r1": round(r1), f"{key}.line.c1": round(c1)})
+    return out
 
 
 def _clamp_state(key: str, shape: tuple[int, int]) -> None:
@@ -196,7 +208,11 @@ def _details(key, target, images, errors, box, line, *, window, error_mode, scal
     h, w = shape
     roi_col, line_col = st.columns(2, gap="large")
     with roi_col:
-        st.toggle("ROI", key=f"{key}.roi.on", help="Draw a box with **Drag to: ROI box**, or type it here")
+        on_col, zoom_col = st.columns(2)
+        on_col.toggle("ROI", key=f"{key}.roi.on", help="Draw a box with **Drag to: ROI box**, or type it here")
+        zoom_col.toggle("Zoom to the ROI", key=f"{key}.roi.zoom", disabled=not st.session_state.get(f"{key}.roi.on"),
+                        help="Every panel zooms to the ROI, and stays there through every change of layout, error "
+                             "map or window (a zoom by dragging lasts until the figure changes)")
         _numbers(st, f"{key}.roi", [("top", "Top row"), ("left", "Left column"), ("bottom", "Bottom row"),
                                     ("right", "Right column")], [h, w, h, w], [h // 3, w // 3, h // 3 + 31, w // 3 + 31])
     with line_col:

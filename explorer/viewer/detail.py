@@ -33,6 +33,13 @@ def add_overlays(fig: go.Figure, box: Box | None = None,
     fig.update_layout(shapes=shapes)
 
 
+def zoom_to(fig: go.Figure, box: Box, margin: float = 0.25) -> None:
+    """Zoom every panel of ``fig`` (they match the first one's axes) to ``box`` plus ``margin`` of its size."""
+    dr, dc = margin * (box.r1 - box.r0), margin * (box.c1 - box.c0)
+    fig.update_layout(xaxis=dict(range=[box.c0 - 0.5 - dc, box.c1 - 0.5 + dc], autorange=False),
+                      yaxis=dict(range=[box.r1 - 0.5 + dr, box.r0 - 0.5 - dr], autorange=False))
+
+
 def roi_tiles_figure(target: np.ndarray | None, images: Mapping[str, np.ndarray], errors: Mapping[str, np.ndarray],
                      box: Box, *, window: tuple[float, float], error_mode: str, error_scale: float | None,
                      tile_px: int = 220, unit: float | None = None, uirevision: str = "roi") -> go.Figure:
@@ -85,4 +92,4 @@ def line_profile_figure(target: np.ndarray | None, images: Mapping[str, np.ndarr
     return fig
 
 
-__all__ = ["add_overlays", "line_profile_figure", "profiles", "roi_tiles_figure"]
+__all__ = ["add_overlays", "line_profile_figure", "profiles", "roi_tiles_figure", "zoom_to"]

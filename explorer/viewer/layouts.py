@@ -1,15 +1,16 @@
 """The viewer's figures (numpy in, ``go.Figure`` out; no Streamlit), in the conventions of :mod:`explorer.figures`.
 
 * :func:`grid_figure`: the reference and every reconstruction in a grid of a chosen number of columns, each
-  error map under its image; every panel shares one zoom (``matches``) and ``uirevision`` keeps it across reruns;
-* :func:`flip_figure`: ONE large panel (the reference or one reconstruction) beside its error map; it keeps the
-  grid's axis names and ``uirevision``, so flipping between images keeps the zoom;
+  error map under its image; every panel shares one zoom (``matches``);
+* :func:`flip_figure`: ONE large panel beside its error map, flipped between the reference and every
+  reconstruction by buttons in the figure (no rerun: the zoom stays);
 * :func:`blink_figure`: one panel alternating between the reference and one reconstruction (plotly animation
   frames: play / pause / a two-step slider; the zoom stays while it blinks).
 
 Images share the gray colour axis ``coloraxis`` (one window for all), error maps ``coloraxis2`` whose colours
 depend on the error mode (:data:`explorer.viewer.measure.ERROR_MODES`). Sliders under the panels set the window
-and the error scale in the browser (no rerun).
+and the error scale in the browser (no rerun). ``uirevision`` keeps the zoom when the same figure is drawn again;
+Streamlit remounts a chart whose figure changed, so what must survive a change (the ROI zoom) goes into the figure.
 """
 
 from __future__ import annotations
@@ -251,37 +252,67 @@ def _slider(name: str, props: Mapping[str, int], grid: np.ndarray, value: float,
     )
 
 
-def flip_figure(target: np.ndarray | None, images: Mapping[str, np.ndarray], shown: str, **kwargs) -> go.Figure:
-    """ONE large panel, ``shown`` (a label of ``images``, or the reference's label), beside its error map.
+def flip_figure(target: np.ndarray | None, images: Mapping[str, np.ndarray], shown: str, *,
+                errors: Mapping[str, np.ndarray] | None = None, error_mode: str = "abs", error_scale: float | None = None,
+                subtitles: Mapping[str, str] | None = None, target_label: str = TARGET_LABEL, **kwargs) -> go.Figure:
+    """ONE large panel beside its error map, flipped between the reference and every image IN the browser.
 
-    Keyword arguments are those of :func:`grid_figure` (``errors`` and ``error_scale`` should be those of all
-    images, so that flipping does not change the scales). The panel's axes are ``x``/``y`` as in the grid, so a
-    shared ``uirevision`` keeps the zoom when flipping or switching layouts.
+    Every image is a trace of the same panel (and every error map one of the panel beside it), one visible at a
+    time; a row of buttons above the panel (a segmented control) shows another one without a rerun, so the
+    zoom stays exactly where it is. The window, error scale and error maps are those of all images, so a flip
+    changes nothing but the image.
+
+    Args:
+        target, images, errors, error_mode, error_scale, subtitles, target_label: as :func:`grid_figure`.
+        shown: the label shown first (an image's, or ``target_label``).
+        **kwargs: ``window``, ``uirevision``, ``panel_px``, ``controls``, ``unit`` of :func:`grid_figure`.
+
+    Returns:
+        the image traces (axes ``x``/``y``) then the error traces (``x2``/``y2``), ``layout.updatemenus[0]``
+        with one button per image.
     """
-    target_label = kwargs.get("target_label", TARGET_LABEL)
-    if shown == target_label and target is not None:
-        chosen, reference = {}, target
-    elif shown in images:
-        chosen, reference = {shown: images[shown]}, None
-    else:
-        raise ValueError(f"nothing called {shown!r} to show; choose one of "
-                         f"{', '.join(([target_label] if target is not None else []) + list(images))}")
-    errors = kwargs.pop("errors", None)
-    if errors is None:
-        errors = compute_errors(target, images, kwargs.get("error_mode", "abs"))
-    if chosen:
-        kwargs["errors"] = {k: v for k, v in errors.items() if k in chosen}
-        if kwargs.get("error_scale") is None and errors and kwargs.get("error_mode", "abs") != "off":
-            mode = kwargs.get("error_mode", "abs")
-            kwargs["error_scale"] = (min(float(e.min()) for e in errors.values()) if mode == "ssim"
-                                     else max(float(np.abs(e).max()) for e in errors.values()))
-        return grid_figure(None, chosen, beside=True, **kwargs)
-    kwargs.pop("errors", None)
-    kwargs.setdefault("window", (0.0, float(np.max(reference)) or 1.0))
-    subtitles = kwargs.pop("subtitles", None) or {}
-    return grid_figure(None, {target_label: reference}, columns=1, error_mode="off",
-                       subtitles={target_label: subtitles.get(target_label, "fully sampled")},
-                       **{k: v for k, v in kwargs.items() if k not in ("error_mode", "error_scale", "target_label")})
+    panels = ([(target_label, target)] if target is not None else []) + list(images.items())
+    labels = [label for label, _ in panels]
+    if shown not in labels:
+        raise ValueError(f"nothing called {shown!r} to show; choose one of {', '.join(labels)}")
+    errs = {} if error_mode == "off" else dict(errors if errors is not None else compute_errors(target, images, error_mode))
+    if errs and error_scale is None:
+        error_scale = (min(float(e.min()) for e in errs.values()) if error_mode == "ssim"
+                       else max(float(np.abs(e).max()) for e in errs.values()))
+    if kwargs.get("unit") is None:
+        kwargs["unit"] = float(np.max(target if target is not None else next(iter(images.values())))) or 1.0
+    subtitles = dict(subtitles or {})
+    anchor = next((label for label in labels if label in errs), labels[0])
+    fig = grid_figure(None, {anchor: dict(panels)[anchor]}, beside=True, errors={anchor: errs[anchor]} if errs else {},
+                      error_mode=error_mode if errs else "off", error_scale=error_scale, subtitles=subtitles,
+                      target_label=target_label, **kwargs)
+    _, _, _, hover = _ERROR_STYLE.get(error_mode, _ERROR_STYLE["abs"])
+    traces = [go.Heatmap(z=_as_image(image, label), coloraxis="coloraxis", hovertemplate=_hover(label), name=label,
+                         xaxis="x", yaxis="y", visible=label == shown) for label, image in panels]
+    traces += [go.Heatmap(z=_as_image(errs[label], f"error of {label}"), coloraxis="coloraxis2", name=f"error {label}",
+                          hovertemplate=_hover(hover.format(label)), xaxis="x2", yaxis="y2", visible=label == shown)
+               for label in labels if label in errs]
+    fig.data = ()
+    fig.add_traces(traces)
+
+    def texts(label: str) -> dict:
+        out = {"annotations[0].text": _title(label, subtitles.get(label, "fully sampled" if label == target_label else None))}
+        if errs:
+            out["annotations[1].text"] = _title(hover.format(label), None) if label in errs else ""
+        return out
+
+    buttons = []
+    for label in labels:
+        visible = [t.name == label for t in traces[:len(panels)]] + [t.name == f"error {label}" for t in traces[len(panels):]]
+        buttons.append(dict(label=label, method="update", args=[{"visible": visible}, texts(label)]))
+    fig.update_layout(texts(shown))
+    fig.update_layout(
+        updatemenus=[dict(type="buttons", direction="right", active=labels.index(shown), showactive=True, x=0.0, y=1.0,
+                          xanchor="left", yanchor="bottom", pad=dict(b=34), buttons=buttons, bgcolor="#f0f2f6",
+                          bordercolor="#c9ced8", font=dict(size=12))],
+        margin=dict(fig.layout.margin.to_plotly_json(), t=88), height=fig.layout.height + 40,
+    )
+    return fig
 
 
 def blink_figure(first: tuple[str, np.ndarray], second: tuple[str, np.ndarray], *, window: tuple[float, float],
