@@ -117,7 +117,9 @@ def kspace_section(data: Slice) -> None:
                             + (": the band keeps the rows/columns this close to the centre." if band else "."))
     outer = 1.0
     if kind == "annulus":
-        outer = c3.slider("Outer radius", 0.0, teaching.MAX_RADIUS, 0.3, 0.01, key="home.teach.outer",
+        if "home.teach.outer" not in st.session_state:  # first shown: a band 0.2 wide outside the inner radius
+            st.session_state["home.teach.outer"] = round(min(float(radius) + 0.2, teaching.MAX_RADIUS), 2)
+        outer = c3.slider("Outer radius", 0.0, teaching.MAX_RADIUS, step=0.01, key="home.teach.outer",
                           help="The band keeps the frequencies between the inner and the outer radius.")
     try:
         region = teaching.Region(kind, float(radius), float(outer))
@@ -256,7 +258,7 @@ def sense_section(data: Slice) -> None:
     if target is not None:
         panels[0].plotly_chart(figures.image_figure(target, "Fully sampled", window, height=PX),
                                key="home.teach.sense_target", theme=None, config=CHART)
-    panels[1].plotly_chart(figures.image_figure(zf.image, title(f"Zero-filled, R = {problem.sampled.acceleration:.2f}", zf),
+    panels[1].plotly_chart(figures.image_figure(zf.image, title(f"Zero-filled, {acceleration}× (actual {problem.sampled.acceleration:.2f})", zf),
                                                 window, height=PX), key="home.teach.sense_aliased", theme=None, config=CHART)
     panels[2].plotly_chart(figures.image_figure(sense.image, title("SENSE unfolded", sense), window, height=PX),
                            key="home.teach.sense_unfolded", theme=None, config=CHART)

@@ -75,7 +75,7 @@ def iterates_part(data: Slice, anatomy: str | None, window: tuple[float, float])
             for i, kk in enumerate(missing):
                 done[kk] = data.run(MASK, teaching.iterate_instance(name, kk, anatomy, output))
                 bar.progress((i + 1) / len(missing), text=f"iterate {kk} done")
-            bar.empty()
+            st.rerun()  # all cached now: redraw the button (nothing left) and the curve
         points = [(kk, r.metrics["ssim"]) for kk, r in done.items() if r is not None and r.metrics]
         if points:
             st.plotly_chart(tfig.curve_figure([p[0] for p in points], {specs[name].label: [p[1] for p in points]},
