@@ -102,6 +102,58 @@ def instances_for(methods: Sequence[str | tuple[str, str]], configs: dict[str, d
     return out
 
 
+def _plan(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig, configs: dict[str, dict] | None,
+          max_slices: int | None, device=None) -> tuple[list[tuple[Path, int]], list[str], Callable[[int], list[Task]]]:
+    """The slices an evaluation scores, in order, the files skipped, and ``tasks(n)``: the tasks of slice ``n``
+    (its own mask seed ``mask.seed + n``; each method's defaults for the file's anatomy)."""
+    if max_slices is not None and max_slices < 1:
+        raise ExplorerError(f"--max-slices must be >= 1, got {max_slices}")
+    path = Path(data).expanduser()
+    files = [path] if path.is_file() else list_volumes(path)
+    if not files:
+        raise ExplorerError(f"no .h5 volumes under {path}")
+    refs, skipped, anatomy = [], [], {}
+    for f in files:
+        vol = FastMRIVolume(f)
+        if vol.has_mask and not vol.has_target:  # fastMRI test file: undersampled, no reference
+            skipped.append(f.name)
+            continue
+        anatomy[f] = defaults_key(vol.attrs.get("anatomy") or anatomy_of(vol.attrs.get("acquisition"), vol.source),
+                                  vol.challenge)
+        refs += [(f, i) for i in range(vol.num_slices)]
+    if not refs:
+        raise ExplorerError(f"no volume under {path} has reference images to score against")
+    if max_slices is not None and max_slices < len(refs):
+        refs = [refs[int(i)] for i in np.linspace(0, len(refs) - 1, max_slices).round()]
+    if mask.seed + len(refs) - 1 >= 2**32:
+        raise ExplorerError(f"the mask seed of the last slice (seed + {len(refs) - 1}) would pass 2**32; choose a smaller --seed")
+    per_anatomy = {a: instances_for(methods, configs, a) for a in set(anatomy.values())}
+    device = None if device is None else str(device)
+
+    def slice_tasks(n: int) -> list[Task]:
+        f, i = refs[n]
+        return [Task(str(f), i, inst, replace(mask, seed=mask.seed + n), device=device) for inst in per_anatomy[anatomy[f]]]
+
+    return refs, skipped, slice_tasks
+
+
+def slice_task(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig, configs: dict[str, dict] | None,
+               max_slices: int | None, n: int, label: str) -> Task:
+    """The task :func:`evaluate` runs for instance ``label`` on its ``n``-th slice (same arguments): run it to see
+    that reconstruction (``explorer.engine.tasks.task_problem`` + ``run_method``).
+
+    Raises:
+        ExplorerError: ``n`` out of range or an unknown label.
+    """
+    refs, _, slice_tasks = _plan(data, methods, mask, configs, max_slices)
+    if not 0 <= n < len(refs):
+        raise ExplorerError(f"slice number {n} is not in the evaluation's {len(refs)} slices")
+    for task in slice_tasks(n):
+        if task.method.label == label:
+            return task
+    raise ExplorerError(f"no instance {label!r} in this evaluation")
+
+
 def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig,
              configs: dict[str, dict] | None = None, max_slices: int | None = None, device=None,
              batch_size: int = 8, progress: Callable[[int, int, str], bool | None] | None = None,
@@ -126,35 +178,9 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
         ExplorerError: no volumes, no slice with a reference, bad method or parameter, a failed task.
     """
     instances_for(methods, configs, None)  # validate names, labels and parameters before any work
-    if max_slices is not None and max_slices < 1:
-        raise ExplorerError(f"--max-slices must be >= 1, got {max_slices}")
-    path = Path(data).expanduser()
-    files = [path] if path.is_file() else list_volumes(path)
-    if not files:
-        raise ExplorerError(f"no .h5 volumes under {path}")
-    refs, skipped, anatomy = [], [], {}
-    for f in files:
-        vol = FastMRIVolume(f)
-        if vol.has_mask and not vol.has_target:  # fastMRI test file: undersampled, no reference
-            skipped.append(f.name)
-            continue
-        anatomy[f] = defaults_key(vol.attrs.get("anatomy") or anatomy_of(vol.attrs.get("acquisition"), vol.source),
-                                  vol.challenge)
-        refs += [(f, i) for i in range(vol.num_slices)]
-    if not refs:
-        raise ExplorerError(f"no volume under {path} has reference images to score against")
-    if max_slices is not None and max_slices < len(refs):
-        refs = [refs[int(i)] for i in np.linspace(0, len(refs) - 1, max_slices).round()]
-    if mask.seed + len(refs) - 1 >= 2**32:
-        raise ExplorerError(f"the mask seed of the last slice (seed + {len(refs) - 1}) would pass 2**32; choose a smaller --seed")
-    per_anatomy = {a: instances_for(methods, configs, a) for a in set(anatomy.values())}
-    labels = [inst.label for inst in next(iter(per_anatomy.values()))]
-    names = {inst.label: inst.name for inst in next(iter(per_anatomy.values()))}
-    device = None if device is None else str(device)
-
-    def slice_tasks(n: int) -> list[Task]:
-        f, i = refs[n]
-        return [Task(str(f), i, inst, replace(mask, seed=mask.seed + n), device=device) for inst in per_anatomy[anatomy[f]]]
+    refs, skipped, slice_tasks = _plan(data, methods, mask, configs, max_slices, device)
+    labels = [t.method.label for t in slice_tasks(0)]
+    names = {t.method.label: t.method.name for t in slice_tasks(0)}
 
     previous = read_records(table) if table is not None and resume else []
     reuse = {r.task_key: r for r in previous if r.task_key in done_keys(previous)}

@@ -16,7 +16,7 @@ from explorer.errors import ExplorerError
 from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.shift_figures import shift_figure
-from explorer.ui import pickers, shift_run, widgets
+from explorer.ui import pickers, shift_run, viewer, widgets
 from explorer.ui.handoff import run_or_last, stale_note
 from explorer.zoo import read_zoo
 
@@ -100,3 +100,17 @@ for name, ev in (("P", study.id_eval), ("Q", study.ood_eval)):
     for (file, index), ssim, psnr in zip(ev.slices, ev.metrics[label]["ssim"], ev.metrics[label]["psnr"]):
         per_slice.append({"Set": name, "File": file, "Slice": index, "SSIM": float(ssim), "PSNR": float(psnr)})
 st.dataframe(pd.DataFrame(per_slice), hide_index=True, key="shift.slices")
+pick = st.selectbox("Look at one slice", range(len(per_slice)), key="shift.view_slice",
+                    format_func=lambda i: f"{per_slice[i]['Set']} · {per_slice[i]['File']} [{per_slice[i]['Slice']}] · "
+                                          f"SSIM {per_slice[i]['SSIM']:.3f}")
+which, n = ("id", pick) if per_slice[pick]["Set"] == "P" else ("ood", pick - len(study.id_eval.slices))
+if st.button("Show this slice", key="shift.view", icon=":material/visibility:",
+             help="Reconstructs it again exactly as the study did (same mask seed, pinned settings) and shows it "
+                  "in the viewer"):
+    st.session_state["shift.show"] = (page_run.request, label, pick)
+if st.session_state.get("shift.show") == (page_run.request, label, pick):
+    with widgets.stop_on_error(), st.spinner(f"Reconstructing {label} on that slice…"):
+        target, image, metrics = shift_run.slice_view(page_run, which, n, label)
+    name = f"{label} on {'P' if which == 'id' else 'Q'}"
+    viewer.show("shift.slice", target, {name: image}, uirevision=f"shift|{which}|{n}|{target.shape}", filename="shift",
+                subtitles={name: f"SSIM {metrics['ssim']:.3f} · PSNR {metrics['psnr']:.2f} dB"} if metrics else None)

@@ -67,6 +67,31 @@ class ShiftStudy:
     ood_eval: Evaluation
     rows: list[dict]
     fit: dict | None
+    methods: tuple[str, ...] = ()
+    mask: MaskConfig | None = None
+    configs: dict | None = None
+    max_slices: int | None = None
+
+    def slice_result(self, which: str, n: int, label: str):
+        """Reconstruct slice ``n`` of set ``which`` (``"id"`` or ``"ood"``) with model ``label`` again, exactly as
+        the study did (same mask seed, pinned configuration) to look at it.
+
+        Returns:
+            ``(problem, MethodResult)``: the problem's ``target`` and the result's ``image`` are ``(h, w)``.
+
+        Raises:
+            ExplorerError: an unknown set, slice or label.
+        """
+        from explorer.engine.core import run_method  # noqa: PLC0415
+        from explorer.engine.tasks import ProblemCache, task_problem  # noqa: PLC0415
+        from explorer.evaluate import slice_task  # noqa: PLC0415
+
+        if which not in ("id", "ood") or self.mask is None:
+            raise ExplorerError(f"set must be 'id' or 'ood', got {which!r}")
+        task = slice_task(self.id_set if which == "id" else self.ood_set, self.methods, self.mask, self.configs,
+                          self.max_slices, n, label)
+        problem = task_problem(task, ProblemCache(1))
+        return problem, run_method(problem, task.method)
 
 
 def linear_fit(x: Sequence[float], y: Sequence[float]) -> dict | None:
@@ -114,7 +139,7 @@ def shift_study(id_set: str, ood_set: str, methods: Sequence[str], mask: MaskCon
                      "gap": float(a["ssim"].mean() - b["ssim"].mean()),
                      "slices_id": int(len(a["ssim"])), "slices_ood": int(len(b["ssim"]))})
     fit = linear_fit([r["ssim_id"] for r in rows], [r["ssim_ood"] for r in rows])
-    return ShiftStudy(id_path, ood_path, evals["id"], evals["ood"], rows, fit)
+    return ShiftStudy(id_path, ood_path, evals["id"], evals["ood"], rows, fit, tuple(methods), mask, pinned, max_slices)
 
 
 __all__ = ["ShiftStudy", "linear_fit", "resolve_set", "shift_study"]

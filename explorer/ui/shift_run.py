@@ -78,8 +78,24 @@ def execute(request: ShiftRequest, container) -> ShiftPageRun:
     return page_run
 
 
+VIEWED = "shift.viewed"  # session key: the last slice reconstructed for viewing
+
+
+def slice_view(page_run: ShiftPageRun, which: str, n: int, label: str):
+    """``(target (h, w), image (h, w), metrics)`` of model ``label`` on slice ``n`` of set ``which``, reconstructed
+    again as the study did; the last one is kept in the session (a rerun does not recompute it)."""
+    key = (page_run.request, which, n, label)
+    kept = st.session_state.get(VIEWED)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    problem, result = page_run.study.slice_result(which, n, label)
+    view = (problem.target, result.image, result.metrics)
+    st.session_state[VIEWED] = (key, view)
+    return view
+
+
 def stored() -> ShiftPageRun | None:
     return RUNS.stored(cache.owner(), waiting="Finishing the slice under way…")
 
 
-__all__ = ["ShiftPageRun", "ShiftRequest", "execute", "stored"]
+__all__ = ["ShiftPageRun", "ShiftRequest", "execute", "slice_view", "stored"]

@@ -38,7 +38,19 @@ def test_knee_to_brain_study_matches_the_library():
     assert [r["ssim_ood"] for r in library.rows] == pytest.approx(list(table["SSIM Q"]))
     assert [r["ssim_id"] for r in library.rows] == pytest.approx([r["ssim_id"] for r in run.study.rows])
     at.selectbox(key="shift.drill").set_value("unet").run()
-    assert len(at.dataframe[-1].value) == 4  # 2 slices per set
+    per_slice = at.dataframe[-1].value
+    assert len(per_slice) == 4  # 2 slices per set
+
+    # One slice of Q, reconstructed again for the viewer: the study's own SSIM for it.
+    at.selectbox(key="shift.view_slice").set_value(3).run()
+    at.button(key="shift.view").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    shown = json.loads([c for c in at.main.get("plotly_chart") if c.key == "shift.slice.figure"][0].proto.spec)
+    assert [t["name"] for t in shown["data"]] == ["Target (reference)", "unet on Q", "error unet on Q"]
+    assert f"SSIM {per_slice['SSIM'][3]:.3f}" in json.dumps(shown["layout"]["annotations"])
+    at.selectbox(key="shift.slice.error").set_value("ssim").run()  # the viewer's controls work here too
+    shown = json.loads([c for c in at.main.get("plotly_chart") if c.key == "shift.slice.figure"][0].proto.spec)
+    assert shown["layout"]["coloraxis2"]["colorbar"]["title"]["text"] == "local SSIM"
 
 
 def test_a_folder_outside_the_data_directory_is_a_clear_error(tmp_path, monkeypatch):

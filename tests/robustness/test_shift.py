@@ -57,6 +57,24 @@ def test_shift_study_rows_fit_and_reproducibility(sets):
     assert again.rows == study.rows and again.fit == study.fit
 
 
+def test_a_slice_of_the_study_is_reconstructed_again_exactly(sets):
+    """What the Shift page shows for a (set, slice, model): the study's own reconstruction, same mask and config."""
+    from explorer.errors import ExplorerError  # noqa: PLC0415
+    from explorer.metrics import compute_metrics  # noqa: PLC0415
+
+    id_set, ood_set = sets
+    study = shift_study(id_set, ood_set, ["zero_filled", "weak=l1"], MASK, {"weak": {"lam": "0.001", "iterations": "10"}})
+    for which, ev in (("id", study.id_eval), ("ood", study.ood_eval)):
+        for n in range(len(ev.slices)):
+            problem, result = study.slice_result(which, n, "weak")
+            assert problem.slice.meta.index == ev.slices[n][1] and problem.sampled.config.seed == MASK.seed + n
+            assert compute_metrics(problem.target, result.image)["ssim"] == pytest.approx(ev.metrics["weak"]["ssim"][n], abs=1e-6)
+    with pytest.raises(ExplorerError, match="not in the evaluation"):
+        study.slice_result("ood", 5, "weak")
+    with pytest.raises(ExplorerError, match="no instance"):
+        study.slice_result("id", 0, "strong")
+
+
 def test_configurations_are_pinned_on_the_in_distribution_set(sets):
     """l1's tuned lam depends on the anatomy: the knee value is kept on the brain set."""
     id_set, ood_set = sets
