@@ -146,14 +146,23 @@ def point_spread_function(pattern: np.ndarray) -> np.ndarray:
     return psf / psf[p.shape[0] // 2, p.shape[1] // 2]
 
 
-def sidelobe_to_peak(psf: np.ndarray) -> float:
-    """Peak side-lobe-to-peak ratio (Lustig, Donoho & Pauly 2007): the largest ``|psf|`` away from the centre
-    pixel over ``|psf|`` at the centre. 0 for full sampling; 1 when an alias is as strong as the image itself."""
+def sidelobe_to_peak(psf: np.ndarray, main_lobe: int = 1) -> float:
+    """Peak side-lobe-to-peak ratio: the largest ``|psf|`` outside the main lobe over ``|psf|`` at the centre
+    (after Lustig, Donoho & Pauly 2007). 0 for full sampling; 1 when an alias is as strong as the image itself.
+
+    Args:
+        psf: ``(H, W)`` with its peak at ``(H // 2, W // 2)`` (:func:`point_spread_function`).
+        main_lobe: the main lobe is the square of pixels within this Chebyshev distance of the centre (default
+            1: the centre and its 8 neighbours). A pattern that covers all of k-space has a one-pixel main lobe;
+            a variable-density one (denser at the centre: 2D Poisson) widens it to the neighbours, which are
+            blur, not aliasing, and would otherwise count as side lobes. 0 excludes the centre pixel only.
+    """
     mag = np.abs(np.asarray(psf))
     h, w = mag.shape
     peak = mag[h // 2, w // 2]
     side = mag.copy()
-    side[h // 2, w // 2] = 0.0
+    r = int(main_lobe)
+    side[max(h // 2 - r, 0):h // 2 + r + 1, max(w // 2 - r, 0):w // 2 + r + 1] = 0.0
     return float(side.max() / peak) if peak > 0 else float("nan")
 
 

@@ -110,6 +110,13 @@ def test_poisson_psf_side_lobes_are_lower_than_equispaced_ones():
     assert 0 < spr["poisson"] < 0.5 < spr["equispaced"]
 
 
+def test_side_lobes_exclude_the_main_lobe():
+    psf = np.zeros((9, 9))
+    psf[4, 4], psf[4, 5], psf[1, 1] = 1.0, 0.6, 0.2
+    assert teaching.sidelobe_to_peak(psf) == pytest.approx(0.2)  # the neighbour is main lobe
+    assert teaching.sidelobe_to_peak(psf, main_lobe=0) == pytest.approx(0.6)
+
+
 def test_empty_pattern_is_an_error():
     with pytest.raises(ExplorerError):
         teaching.point_spread_function(np.zeros((8, 8), bool))

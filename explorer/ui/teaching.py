@@ -212,8 +212,10 @@ def masks_section(data: Slice) -> None:
                                 "Peak side lobe / peak": st.column_config.NumberColumn(format="%.3f"),
                                 "Side lobe (dB)": st.column_config.NumberColumn(format="%.1f"),
                                 "SSIM zero-filled": st.column_config.NumberColumn(format="%.3f")})
-    st.caption("Measured here: the peak side-lobe-to-peak ratio is the largest |PSF| away from the centre pixel over "
-               "the centre (Lustig, Donoho & Pauly 2007; 1 = an alias as strong as the image). A column mask's PSF "
+    st.caption("Measured here: the peak side-lobe-to-peak ratio is the largest |PSF| outside the main lobe (the "
+               "centre pixel and its 8 neighbours: a variable-density mask widens the main lobe into them, which "
+               "blurs rather than aliases) over the centre (after Lustig, Donoho & Pauly 2007; 1 = an alias as "
+               "strong as the image). A column mask's PSF "
                "lies on the centre row only (the readout direction is fully sampled); the line plot shows that row. "
                "SSIM against the fully sampled reference.")
 
