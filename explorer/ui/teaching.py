@@ -38,7 +38,7 @@ PSF_MASKS = ("random", "equispaced", "magic", "poisson")
 
 
 @dataclass(frozen=True)
-class Slice:
+class TeachingSlice:
     """What every section works on: the source, its middle slice and the slice object (shared: never mutate)."""
 
     source: Source
@@ -79,7 +79,7 @@ def render(source: Source | None) -> None:
     try:
         volume = cache.open_volume(source)
         index = volume.num_slices // 2
-        data = Slice(source, index, cache.load_slice(source, PLANE, index))
+        data = TeachingSlice(source, index, cache.load_slice(source, PLANE, index))
     except ExplorerError as exc:
         widgets.show_error(exc)
         return
@@ -102,7 +102,7 @@ def render(source: Source | None) -> None:
 
 # ----------------------------------------------------------------------------- k-space explorer
 
-def kspace_section(data: Slice) -> None:
+def kspace_section(data: TeachingSlice) -> None:
     st.markdown("Every k-space sample is one spatial frequency of the whole image. Keep only a **region** of "
                 "k-space, zero the rest, and see the image that region alone makes (the coil root-sum-of-squares of "
                 "the inverse FFT). The **centre** (low frequencies) carries the contrast and the coarse shapes, "
@@ -150,7 +150,7 @@ def kspace_section(data: Slice) -> None:
 
 # ----------------------------------------------------------------------------- masks and PSFs
 
-def masks_section(data: Slice) -> None:
+def masks_section(data: TeachingSlice) -> None:
     st.markdown("A sampling mask multiplies k-space, so the zero-filled image is the true image **convolved with "
                 "the mask's point-spread function** (PSF = |inverse FFT of the mask|). Equispaced lines give a PSF "
                 "with R strong replicas: **coherent** aliasing, folded copies of the anatomy. Random lines and 2D "
@@ -222,7 +222,7 @@ def masks_section(data: Slice) -> None:
 
 # ----------------------------------------------------------------------------- coils and SENSE
 
-def sense_section(data: Slice) -> None:
+def sense_section(data: TeachingSlice) -> None:
     st.markdown("Each receive coil sees the anatomy through its own **sensitivity**: bright near the coil, dark far "
                 "away. Equispaced undersampling by R folds the image R times, and every coil folds the same "
                 "pixels, but with different weights. Knowing the sensitivities (estimated here by ESPIRiT from the "

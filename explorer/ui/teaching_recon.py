@@ -13,7 +13,7 @@ from explorer import teaching_figures as tfig
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.ui import cache
-from explorer.ui.teaching import CHART, PX, Slice
+from explorer.ui.teaching import CHART, PX, TeachingSlice
 
 MASK = MaskConfig("random", 4.0)  # the section's undersampling: fastMRI's knee default
 FIT_STEPS = (25, 50, 100, 200)
@@ -22,7 +22,7 @@ SNAPSHOTS = (0, 1, 2, 5, 10, 25, 50, 100, 200)
 _FITS = "home.teach.fits"  # session state: {key: FitSnapshots}
 
 
-def render(data: Slice) -> None:
+def render(data: TeachingSlice) -> None:
     st.markdown("Three ways to fill in the missing k-space, on the same 4× random undersampling of this slice. "
                 "**Sparse recovery** iterates: each step pulls the image towards the measurements, then shrinks "
                 "it towards a sparse (wavelet / piecewise-constant) one. An **un-trained network** fits its "
@@ -46,7 +46,7 @@ def _title(name: str, result) -> str:
 
 # ----------------------------------------------------------------------------- iterates
 
-def iterates_part(data: Slice, anatomy: str | None, window: tuple[float, float]) -> None:
+def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float, float]) -> None:
     solvers = teaching.iterative_methods("sparse")
     if not solvers:
         st.info("No iterative sparse method is registered in this build.")
@@ -86,14 +86,14 @@ def iterates_part(data: Slice, anatomy: str | None, window: tuple[float, float])
                "prior and the measurements agree. The curve shows the iterates computed so far.")
 
 
-def data_cached(data: Slice, instance: MethodInstance):
+def data_cached(data: TeachingSlice, instance: MethodInstance):
     """The cached result of ``instance`` on the section's mask, or ``None`` (nothing is computed)."""
     return cache.cached_result(data.source, "kxky", data.index, MASK, instance)
 
 
 # ----------------------------------------------------------------------------- un-trained fit
 
-def fit_part(data: Slice, window: tuple[float, float]) -> None:
+def fit_part(data: TeachingSlice, window: tuple[float, float]) -> None:
     nets = [m for m in available_methods() if m.family == "untrained"]
     if not nets:
         st.info("No un-trained network is registered in this build.")
@@ -144,7 +144,7 @@ def fit_part(data: Slice, window: tuple[float, float]) -> None:
 
 # ----------------------------------------------------------------------------- trained forward pass
 
-def trained_part(data: Slice, anatomy: str | None, zf, window: tuple[float, float]) -> None:
+def trained_part(data: TeachingSlice, anatomy: str | None, zf, window: tuple[float, float]) -> None:
     nets = [m for m in available_methods() if m.family == "trained"]
     if not nets:
         st.info("No trained network is registered in this build.")
