@@ -111,8 +111,10 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
         columns = c_more.number_input("Columns", 1, len(panels), min(columns, len(panels)), key=f"{key}.columns",
                                       help="At 3 columns a 320-pixel image gets at least one screen pixel per image "
                                            "pixel on a 1600-pixel-wide window")
-        fig = layouts.grid_figure(shown_target, images, columns=int(columns), panel_px=int(min(720, max(256, h + 20))),
-                                  **common)
+        # Rows as tall as the image (>= 1 screen pixel per pixel) but no taller than a column is wide on a
+        # 1600-pixel window (about 1100 px for the figure): taller rows would leave gaps around square panels.
+        panel_px = int(max(180, min(720, max(256, h + 20), 1100 / int(columns))))
+        fig = layouts.grid_figure(shown_target, images, columns=int(columns), panel_px=panel_px, **common)
     if boxes:
         add_boxes(fig, list(boxes), list(box_labels) if box_labels else None)
     _clamp_state(key, shape)

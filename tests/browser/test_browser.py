@@ -290,6 +290,11 @@ def test_readme_screenshot_full_size(browser, tmp_path):
             assert page.locator("[data-testid='stAlertContentError']").count() == 0
             titles = page.evaluate(f"() => document.querySelector('{FIGURE}')._fullLayout.annotations.map(a => a.text)")
             assert all(any(label in t for t in titles) for label in methods), titles
+            columns = page.locator(".st-key-reconstruct-columns input")  # the overview: 4 panels per row
+            columns.fill("4")
+            columns.press("Enter")
+            page.wait_for_function(f"() => document.querySelector('{FIGURE}')?._fullLayout?.xaxis4?.domain[1] > 0.9",
+                                   timeout=60_000)
             _screenshot(page, ARTIFACTS / "reconstruct_320.png")
             shutil.copyfile(ARTIFACTS / "reconstruct_320.png", ROOT / "assets" / "screenshot.png")
             assert (ROOT / "assets" / "screenshot.png").stat().st_size > 100_000
