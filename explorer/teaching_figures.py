@@ -27,7 +27,7 @@ def region_kspace_figure(kspace: np.ndarray, pattern: np.ndarray, title: str, *,
 def tiles_figure(images: Sequence[np.ndarray], titles: Sequence[str], *, cols: int = 4,
                  window: tuple[float, float] | None = None, colorscale: str = figures.IMAGE_COLORSCALE,
                  colorbar_title: str | None = None, panel_px: int = 220, hover: str = "") -> go.Figure:
-    """Several ``(h, w)`` images (magnitude of complex ones) in a grid of ``cols`` columns sharing one window,
+    """Several real ``(h, w)`` images (complex ones: their magnitude; signed values stay signed) in a grid of ``cols`` columns sharing one window,
     one colour scale and a linked zoom (every axis ``matches`` the first).
 
     Args:
@@ -40,7 +40,7 @@ def tiles_figure(images: Sequence[np.ndarray], titles: Sequence[str], *, cols: i
     """
     if not images or len(images) != len(titles):
         raise ValueError("tiles_figure needs one title per image and at least one image")
-    arrays = [np.abs(np.asarray(a)).astype(np.float32) for a in images]
+    arrays = [(np.abs(a) if np.iscomplexobj(a) else np.asarray(a)).astype(np.float32) for a in images]
     if len({a.shape for a in arrays}) != 1 or arrays[0].ndim != 2:
         raise ValueError("tiles_figure needs 2D images of one shape")
     lo, hi = window if window is not None else (float(min(a.min() for a in arrays)), float(max(a.max() for a in arrays)))

@@ -207,6 +207,8 @@ def test_guided_steps_name_real_pages_and_methods():
 def test_teaching_figures():
     fig = teaching_figures.tiles_figure([np.ones((8, 8)), np.zeros((8, 8)), np.eye(8)], ["a", "b", "c"], cols=2)
     assert len(fig.data) == 3 and fig.layout.xaxis2.matches == "x"
+    fig = teaching_figures.tiles_figure([np.full((4, 4), -40.0), np.full((4, 4), 1 + 1j)], ["db", "complex"])
+    assert np.asarray(fig.data[0].z).max() == -40 and np.asarray(fig.data[1].z).min() == pytest.approx(np.sqrt(2))
     pattern = np.zeros((8, 8), bool)
     pattern[2:6, 2:6] = True
     k = fft2c(torch.ones(2, 8, 8, dtype=torch.complex64)).numpy()
