@@ -25,6 +25,8 @@ st.markdown(
     "undersampled k-space: **sparse (ℓ1) recovery**, **un-trained networks** and **trained end-to-end networks**, "
     "and lets you probe how they behave."
 )
+st.markdown("**What the papers found** (their claims; what this explorer measured on its data, and where it differs, "
+            "is in the guided path of the teaching mode below and in the README):")
 findings = st.columns(3)
 for col, (title, text) in zip(findings, [
     ("Adversarial perturbations", "Small worst-case perturbations of the measurements hurt trained, un-trained "

@@ -300,3 +300,24 @@ def test_readme_screenshot_full_size(browser, tmp_path):
             assert (ROOT / "assets" / "screenshot.png").stat().st_size > 100_000
         finally:
             page.close()
+
+
+@pytest.mark.skipif(not os.environ.get("EXPLORER_UPDATE_SCREENSHOT"), reason="set EXPLORER_UPDATE_SCREENSHOT=1")
+def test_readme_teaching_screenshot(browser, tmp_path):
+    """Renders assets/teaching.png: the Home page's teaching mode, masks and their point-spread functions (320x320)."""
+    from PIL import Image  # noqa: PLC0415
+
+    with streamlit_server(tmp_path / "cache", 320, tmp_path / "streamlit.log") as url:
+        page = browser.new_page(viewport={"width": 1600, "height": 1200})
+        try:
+            page.goto(url)
+            page.locator(".st-key-home-teach-section label", has_text="Masks and PSFs").click(timeout=90_000)
+            page.wait_for_selector(".st-key-home-teach-psf_profile .js-plotly-plot", timeout=120_000)
+            assert page.locator("[data-testid='stAlertContentError']").count() == 0
+            _screenshot(page, ARTIFACTS / "teaching.png")
+            top = page.locator(".st-key-home-teach-section").bounding_box()["y"] - 150
+            shot = Image.open(ARTIFACTS / "teaching.png")
+            shot.crop((0, max(int(top), 0), shot.width, shot.height)).save(ROOT / "assets" / "teaching.png")
+            assert (ROOT / "assets" / "teaching.png").stat().st_size > 100_000
+        finally:
+            page.close()
