@@ -182,13 +182,16 @@ def masked_kspace_image(kspace: torch.Tensor, pattern: np.ndarray) -> np.ndarray
 ITERATES: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
 
 
-def iterative_methods(family: str = "sparse") -> list[str]:
-    """Registered methods of ``family`` with an ``iterations`` parameter (their iterate ``k`` is a run with
-    ``iterations=k``: the solvers start from zero and are deterministic)."""
+def iterative_methods() -> list[str]:
+    """Registered regularised iterative solvers (sparse recovery): methods declaring an ``iterations`` and a
+    regularisation weight ``lam`` parameter, with no trained weights and an exact gradient (unrolled iterations,
+    not a per-slice network fit). Their iterate ``k`` is a run with ``iterations=k``: the solvers start from
+    zero and are deterministic."""
     from explorer.recon.base import available_methods  # noqa: PLC0415
 
     return [m.name for m in available_methods()
-            if m.family == family and any(p.name == "iterations" for p in m.params())]
+            if m.capabilities.differentiable and not m.capabilities.weights
+            and {"iterations", "lam"} <= {p.name for p in m.params()}]
 
 
 def iterate_instance(name: str, k: int, anatomy: str | None = None, output: str | None = None) -> MethodInstance:

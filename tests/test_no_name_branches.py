@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / "explorer"
 SCANNED = [*sorted((ROOT / "ui").glob("*.py")), ROOT / "cli.py", ROOT / "evaluate.py",
            *sorted((ROOT / "engine").glob("*.py")), *sorted((ROOT / "robustness").glob("*.py")),
            *sorted((ROOT / "study").glob("*.py")), *sorted(ROOT.glob("*_cli.py")), ROOT / "slice_args.py",
+           *sorted(ROOT.glob("teaching*.py")), *sorted((ROOT / "viewer").glob("*.py")),
            *sorted((ROOT.parent / "pages").glob("*.py"))]
 FORBIDDEN = {m.name for m in available_methods()} | {m.family for m in available_methods()}
 

@@ -47,7 +47,7 @@ def _title(name: str, result) -> str:
 # ----------------------------------------------------------------------------- iterates
 
 def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float, float]) -> None:
-    solvers = teaching.iterative_methods("sparse")
+    solvers = teaching.iterative_methods()
     if not solvers:
         st.info("No iterative sparse method is registered in this build.")
         return
@@ -94,7 +94,7 @@ def data_cached(data: TeachingSlice, instance: MethodInstance):
 # ----------------------------------------------------------------------------- un-trained fit
 
 def fit_part(data: TeachingSlice, window: tuple[float, float]) -> None:
-    nets = [m for m in available_methods() if m.family == "untrained"]
+    nets = [m for m in available_methods() if m.capabilities.gradient == "data_consistency"]  # per-slice fits
     if not nets:
         st.info("No un-trained network is registered in this build.")
         return
@@ -145,11 +145,12 @@ def fit_part(data: TeachingSlice, window: tuple[float, float]) -> None:
 # ----------------------------------------------------------------------------- trained forward pass
 
 def trained_part(data: TeachingSlice, anatomy: str | None, zf, window: tuple[float, float]) -> None:
-    nets = [m for m in available_methods() if m.family == "trained"]
+    nets = [m for m in available_methods() if m.capabilities.weights]
     if not nets:
         st.info("No trained network is registered in this build.")
         return
     labels = {m.name: m.label for m in nets}
+    nets_by_name = {m.name: m for m in nets}
     name = st.selectbox("Network", list(labels), format_func=labels.get, key="home.teach.net")
     result = data.run(MASK, MethodInstance.of(name, None, anatomy))
     cols = st.columns(3)
@@ -165,7 +166,5 @@ def trained_part(data: TeachingSlice, anatomy: str | None, zf, window: tuple[flo
                              key="home.teach.net_error", theme=None, config=CHART)
     note = " · ".join(result.notes)
     st.caption(f"One forward pass: {result.seconds:.2f} s on this machine. "
-               + ("The U-net maps the zero-filled magnitude image to a de-aliased one. " if name == "unet" else
-                  "The VarNet alternates learned U-net steps with data consistency in k-space, and learns its own "
-                  "coil maps. " if name == "varnet" else "")
+               + f"{nets_by_name[name].description} "
                + "These are the small demo checkpoints shipped with the explorer." + (f" {note}" if note else ""))
