@@ -62,6 +62,7 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
                                         help="Grid: every image; Flip: one large image, the zoom stays when you "
                                              "flip; Blink: the reference and one image alternate.") or "Grid"
     error_mode = c_error.selectbox("Error map", list(modes), format_func=modes.get, key=f"{key}.error",
+                                   disabled=layout == "Blink",
                                    help="|error|: magnitude of the difference to the reference; signed: too bright "
                                         "(red) or too dark (blue); local SSIM: the 7x7 SSIM map (dark = good)")
     preset = c_window.selectbox("Window", list(WINDOW_PRESETS), format_func=WINDOW_PRESETS.get, key=f"{key}.preset",
@@ -106,9 +107,9 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
         fig = layouts.blink_figure(first, (partner, images[partner]), window=window, unit=unit, frame_ms=ms,
                                    uirevision=uirevision, panel_px=int(min(720, max(480, 2 * h))))
     else:
-        if st.session_state.get(f"{key}.columns", 1) > len(panels):
-            st.session_state[f"{key}.columns"] = len(panels)
-        columns = c_more.number_input("Columns", 1, len(panels), min(columns, len(panels)), key=f"{key}.columns",
+        name = f"{key}.columns"  # its state is set before the widget: fewer panels than before clamp it
+        st.session_state[name] = int(min(max(st.session_state.get(name, columns), 1), len(panels)))
+        columns = c_more.number_input("Columns", 1, len(panels), step=1, key=name,
                                       help="At 3 columns a 320-pixel image gets at least one screen pixel per image "
                                            "pixel on a 1600-pixel-wide window")
         # Rows as tall as the image (>= 1 screen pixel per pixel) but no taller than a column is wide on a
