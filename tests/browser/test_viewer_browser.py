@@ -1,7 +1,8 @@
 """Real-browser flow of the viewer (streamlit server + headless Chromium) on the full-size 320x320 sample.
 
 At a 1600-pixel-wide window the grid shows each 320x320 image at >= 320 screen pixels; a box drawn with
-"Drag to: ROI box" fills the ROI table and the magnified tiles; a line drawn with "Drag to: Line" gives the
+"Drag to: ROI box" fills the ROI inputs, the ROI table (read from the grid's accessible table) and the
+magnified tiles; a line drawn with "Drag to: Line" gives the
 profile; the flip buttons switch images in the browser and keep the zoom; blink alternates the frames and keeps
 the zoom too. Screenshots in
 tests/browser/artifacts/ (``EXPLORER_UPDATE_SCREENSHOT=1`` also refreshes assets/viewer.png for the README).
@@ -69,6 +70,16 @@ def test_viewer_grid_roi_line_flip_and_blink(tmp_path):
             table.wait_for(timeout=60_000)
             top, left, bottom, right = (_value(page, f"roi-{k}") for k in ("top", "left", "bottom", "right"))
             assert abs(top - 96) <= 4 and abs(left - 96) <= 4 and abs(bottom - 160) <= 4 and abs(right - 176) <= 4
+            page.wait_for_function("() => document.querySelectorAll("
+                                   "'.st-key-reconstruct-roi_views [data-testid=stDataFrame] table td').length >= 15",
+                                   timeout=30_000)
+            cells = page.evaluate("""() => [...document.querySelectorAll(
+                '.st-key-reconstruct-roi_views [data-testid=stDataFrame] table tr')].map(
+                tr => [...tr.querySelectorAll('td')].map(td => td.innerText))""")
+            rows = [c for c in cells if c]  # the grid's accessible table: one row per image, header apart
+            assert [r[0] for r in rows] == ["reference", "Zero-filled", "SENSE (CG)"], cells
+            for label, mean, std, ssim, psnr in rows[1:]:
+                assert float(mean) > 0 and float(std) > 0 and 0 < float(ssim) <= 1 and 5 < float(psnr) < 80
             heading = page.locator(".st-key-reconstruct-roi_views", has_text="Inside the ROI").inner_text()
             assert f"rows {top}–{bottom}, columns {left}–{right}" in heading
             tiles = ".st-key-reconstruct-roi_tiles .js-plotly-plot"
