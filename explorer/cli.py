@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     add_slice_arguments(r)
     r.add_argument("--out", default=None, help="write target/mask/<method> .npy+.png and metrics.csv here")
     r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.add_argument("--roi", default=None, metavar="TOP,LEFT,BOTTOM,RIGHT",
+                   help="also report mean, std, SSIM and PSNR inside this box (inclusive rows and columns of the image)")
+    r.add_argument("--profile", default=None, metavar="ROW0,COL0,ROW1,COL1",
+                   help="also give the intensity along this line (JSON, and profile.csv with --out)")
 
     import importlib  # noqa: PLC0415
 
@@ -161,8 +165,18 @@ def _instances(methods: list[str], sets: list[str], anatomy: str | None = None):
 def _cmd_recon(args) -> int:
     from explorer.engine import run_method  # noqa: PLC0415
 
+    from explorer.viewer.detail import check_inside, profile_csv, report  # noqa: PLC0415
+    from explorer.viewer.measure import Box, parse_line  # noqa: PLC0415
+
+    try:
+        roi = None if args.roi is None else Box.parse(args.roi)
+        line = None if args.profile is None else parse_line(args.profile)
+    except ValueError as exc:
+        raise ExplorerError(str(exc)) from None
     data, volume, index, mask_cfg, problem, instances = load_problem(args)
     device = problem.device
+    if roi is not None or line is not None:  # checked before any reconstruction runs
+        check_inside(roi, line, problem.crop)
 
     results = []
     for instance in instances:
@@ -188,11 +202,14 @@ def _cmd_recon(args) -> int:
         from explorer.export import write_results  # noqa: PLC0415
 
         write_results(args.out, problem.target, sampled.pattern(problem.slice.shape), {r.instance: r.image for r in results}, rows)
+    detail = report(problem.target, {r.instance: r.image for r in results}, roi, line)
+    if line is not None and args.out is not None:
+        (Path(args.out) / "profile.csv").write_text(profile_csv(detail["profile"]))
     if args.json:
         print(json.dumps({
             "file": data, "slice": index, "shape": list(problem.slice.shape), "coils": problem.slice.num_coils,
             "device": str(device), "mask": mask_info,
-            "results": [{**row, "notes": list(r.notes)} for row, r in zip(rows, results)],
+            "results": [{**row, "notes": list(r.notes)} for row, r in zip(rows, results)], **detail,
         }))
     else:
         print(f"{volume.name}  slice {index}/{volume.num_slices - 1}  {problem.slice.shape[0]}x{problem.slice.shape[1]}  "
@@ -207,6 +224,12 @@ def _cmd_recon(args) -> int:
                 print(f"  {r.instance}: {note}")
         if problem.target is None:
             print("no reference image in this file (test data): metrics not computed")
+        if roi is not None:
+            print(f"ROI {roi.describe()}")
+            print(f"{'image':<16}{'mean':>11}{'std':>11}{'SSIM':>8}{'PSNR':>8}")
+            for r in detail["roi"]["rows"]:
+                quality = (f"{r['ssim']:8.4f}{r['psnr']:8.2f}" if r["ssim"] is not None else f"{'-':>8}{'-':>8}")
+                print(f"{r['label']:<16}{r['mean']:11.4g}{r['std']:11.4g}{quality}")
     return 0
 
 

@@ -49,6 +49,33 @@ def test_recon_out_writes_arrays_pngs_and_csv(capsys, tmp_path, multicoil_file):
     assert "zero_filled" in out and "SSIM" in out
 
 
+def test_recon_roi_statistics_and_line_profile(capsys, tmp_path, multicoil_file):
+    """--roi and --profile report what the viewer shows: the same library functions on the same images."""
+    from explorer.viewer.detail import profiles  # noqa: PLC0415
+    from explorer.viewer.measure import Box, roi_stats  # noqa: PLC0415
+
+    out_dir = tmp_path / "out"
+    code, out, err = run(capsys, "recon", "--data", str(multicoil_file), "--method", "zero_filled", "--acceleration", "3",
+                         "--center-fraction", "0.25", "--roi", "8,6,23,21", "--profile", "16,2,20,29",
+                         "--out", str(out_dir), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    target, image = np.load(out_dir / "target.npy"), np.load(out_dir / "zero_filled.npy")
+    assert doc["roi"]["rows_cols"] == [8, 6, 23, 21]
+    expected = roi_stats(target, {"zero_filled": image}, Box(8, 6, 24, 22))
+    assert [r["label"] for r in doc["roi"]["rows"]] == ["reference", "zero_filled"]
+    for got, want in zip(doc["roi"]["rows"], expected):
+        assert got["mean"] == pytest.approx(want["mean"], rel=1e-6) and got["std"] == pytest.approx(want["std"], rel=1e-6)
+    assert doc["roi"]["rows"][1]["ssim"] == pytest.approx(expected[1]["ssim"], rel=1e-6)
+    curves = profiles(target, {"zero_filled": image}, ((16.0, 2.0), (20.0, 29.0)))
+    np.testing.assert_allclose(doc["profile"]["values"]["zero_filled"], curves["zero_filled"][1], rtol=1e-6)
+    rows = list(csv.DictReader(open(out_dir / "profile.csv")))
+    assert list(rows[0]) == ["distance", "reference", "zero_filled"] and len(rows) == len(doc["profile"]["distance"])
+    code, out, err = run(capsys, "recon", "--data", str(multicoil_file), "--method", "zero_filled", "--acceleration", "3",
+                         "--center-fraction", "0.25", "--roi", "8,6,23,21")
+    assert code == 0 and "ROI rows 8–23, columns 6–21 (16×16 px)" in out and "reference" in out
+
+
 def test_test_file_without_reference_reports_no_metrics(capsys, tmp_path):
     cols = np.zeros(32, bool)
     cols[12:20] = True
@@ -182,6 +209,11 @@ def test_ctrl_c_before_the_work_polls_interrupts_at_once():
     (["recon", "--data", "sample:knee", "--method", "zero_filled", "--mask", "poisson", "--acceleration", "1"], "above 1"),
     (["recon", "--data", "sample:knee", "--method", "zero_filled", "--out", ""], "--out is empty"),
     (["recon", "--data", "sample:knee", "--method", "a=l1", "--set", "a.lam=-1"], "instance a (l1): l1.lam"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--roi", "1,2,3"], "--roi TOP,LEFT,BOTTOM,RIGHT"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--roi", "9,2,3,4"], "ROI needs"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--roi", "0,0,999,4"], "leaves the"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--profile", "3,3,3,3"], "same pixel"),
+    (["recon", "--data", "sample:knee", "--method", "zero_filled", "--profile", "0,0,5,999"], "line leaves"),
     (["train", "--model", "unet", "--data", ".", "--out", "card.json"], ".pt checkpoint"),
     (["train", "--model", "unet", "--data", ".", "--out", "x.pt", "--seed", "99999999999999999999"], "--seed"),
 ])

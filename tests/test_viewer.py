@@ -9,7 +9,7 @@ import pytest
 
 from explorer.metrics import compute_metrics
 from explorer.viewer import detail, layouts
-from explorer.viewer.measure import (Box, error_map, line_from_stroke, line_profile, roi_stats, ssim_map,
+from explorer.viewer.measure import (Box, error_map, line_from_stroke, line_profile, parse_line, roi_stats, ssim_map,
                                      window_preset)
 
 
@@ -67,6 +67,13 @@ def test_box_from_a_selection():
     assert Box.from_selection([-5.0, 30.0], [-2.0, 4.0], (10, 12)) == Box(0, 0, 5, 12)  # clipped to the image
     with pytest.raises(ValueError, match="ROI needs"):
         Box(4, 0, 4, 3)
+    assert Box.parse(" 2, 3,10,12") == Box(2, 3, 11, 13)  # inclusive, as the app's inputs
+    for bad in ("1,2,3", "a,b,c,d", "1,2,-3,4"):
+        with pytest.raises(ValueError, match="TOP,LEFT,BOTTOM,RIGHT"):
+            Box.parse(bad)
+    assert parse_line("1,2,3,4") == ((1.0, 2.0), (3.0, 4.0))
+    with pytest.raises(ValueError, match="same pixel"):
+        parse_line("1,2,1,2")
     with pytest.raises(ValueError, match="leaves the 10x10 image"):
         Box(0, 0, 11, 3).check((10, 10))
 

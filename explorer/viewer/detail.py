@@ -12,7 +12,8 @@ import plotly.graph_objects as go
 from explorer.feature_figures import profile_figure
 from explorer.figures import _xy_refs
 from explorer.viewer.layouts import grid_figure
-from explorer.viewer.measure import Box, line_profile
+from explorer.errors import ExplorerError
+from explorer.viewer.measure import Box, line_profile, roi_stats
 
 ROI_COLOR = "#1f6feb"
 LINE_COLOR = "#ffb000"
@@ -92,4 +93,48 @@ def line_profile_figure(target: np.ndarray | None, images: Mapping[str, np.ndarr
     return fig
 
 
-__all__ = ["add_overlays", "line_profile_figure", "profiles", "roi_tiles_figure", "zoom_to"]
+def check_inside(roi: Box | None, line, shape: tuple[int, int]) -> None:
+    """Raise a one-line :class:`ExplorerError` unless the ROI and the line ``((r0, c0), (r1, c1))`` lie inside an
+    image of ``shape`` ``(h, w)`` (checked before any reconstruction runs)."""
+    h, w = shape
+    try:
+        if roi is not None:
+            roi.check(shape)
+        if line is not None and not all(0 <= r <= h - 1 and 0 <= c <= w - 1 for r, c in line):
+            raise ValueError(f"the profile line leaves the {h}x{w} image")
+    except ValueError as exc:
+        raise ExplorerError(str(exc)) from None
+
+
+def report(target: np.ndarray | None, images: Mapping[str, np.ndarray], roi: Box | None, line) -> dict:
+    """The ROI statistics and the line profile as JSON-ready data (only those asked for).
+
+    Returns:
+        ``{"roi": {"rows_cols": [top, left, bottom, right] (inclusive), "rows": roi_stats rows (an exact match's
+        PSNR is null: JSON has no infinity)}, "profile": {"line", "distance", "values": {name: list}}}``.
+    """
+    found: dict = {}
+    if roi is not None:
+        rows = roi_stats(target, images, roi)
+        for row in rows:
+            row["psnr"] = None if row["psnr"] == float("inf") else row["psnr"]
+        found["roi"] = {"rows_cols": [roi.r0, roi.c0, roi.r1 - 1, roi.c1 - 1], "rows": rows}
+    if line is not None:
+        curves = profiles(target, images, line)
+        found["profile"] = {"line": [list(line[0]), list(line[1])],
+                            "distance": next(iter(curves.values()))[0].tolist(),
+                            "values": {name: v.tolist() for name, (_, v) in curves.items()}}
+    return found
+
+
+def profile_csv(profile: dict) -> str:
+    """The ``"profile"`` of :func:`report` as CSV: a ``distance`` column and one column per image."""
+    names = list(profile["values"])
+    lines = [",".join(["distance", *names])]
+    for i, d in enumerate(profile["distance"]):
+        lines.append(",".join([f"{d:.6g}", *(f"{profile['values'][n][i]:.6g}" for n in names)]))
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["add_overlays", "check_inside", "line_profile_figure", "profile_csv", "profiles", "report", "roi_tiles_figure",
+           "zoom_to"]

@@ -129,6 +129,16 @@ class Box:
             r1 = r0 + 1
         return cls(r0, c0, r1, c1)
 
+    @classmethod
+    def parse(cls, text: str) -> "Box":
+        """``"TOP,LEFT,BOTTOM,RIGHT"`` (inclusive rows and columns, as the app's inputs) -> a box.
+
+        Raises:
+            ValueError: not four integers, or bottom above top / right left of left.
+        """
+        top, left, bottom, right = _integers(text, 4, "--roi TOP,LEFT,BOTTOM,RIGHT")
+        return cls(top, left, bottom + 1, right + 1)
+
     def check(self, shape: tuple[int, int]) -> None:
         """Raise ValueError unless the box lies inside an image of ``shape`` ``(h, w)``."""
         h, w = shape
@@ -209,6 +219,29 @@ def line_profile(image: np.ndarray, start: tuple[float, float], end: tuple[float
     return np.linspace(0.0, length, len(values)), values
 
 
+def parse_line(text: str) -> tuple[tuple[float, float], tuple[float, float]]:
+    """``"ROW0,COL0,ROW1,COL1"`` -> ``((row0, col0), (row1, col1))``.
+
+    Raises:
+        ValueError: not four integers, or both ends on one pixel.
+    """
+    r0, c0, r1, c1 = _integers(text, 4, "--profile ROW0,COL0,ROW1,COL1")
+    if (r0, c0) == (r1, c1):
+        raise ValueError("the profile line's two ends are the same pixel")
+    return (float(r0), float(c0)), (float(r1), float(c1))
+
+
+def _integers(text: str, count: int, usage: str) -> list[int]:
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        values = []
+    if len(values) != count or any(v < 0 for v in values):
+        raise ValueError(f"expected {usage} ({count} non-negative integers), got {text!r}")
+    return values
+
+
 def line_from_stroke(x: list[float], y: list[float], shape: tuple[int, int]) -> tuple[tuple[float, float], tuple[float, float]]:
     """A straight line from a drawn stroke (a plotly lasso path): its first point to its last, ``(row, col)`` each,
     clipped into an image of ``shape``.
@@ -227,4 +260,4 @@ def line_from_stroke(x: list[float], y: list[float], shape: tuple[int, int]) -> 
 
 
 __all__ = ["Box", "ERROR_MODES", "SSIM_WINDOW", "WINDOW_PRESETS", "error_map", "line_from_stroke", "line_profile",
-           "roi_stats", "ssim_map", "window_preset"]
+           "parse_line", "roi_stats", "ssim_map", "window_preset"]
