@@ -67,6 +67,13 @@ def test_attack_page_sweep_figures_downloads_and_library_agreement():
     fig = figure(at, "attack.figure")
     assert len(fig["data"]) == 6  # per method: clean, perturbed, |difference|
     assert all(fig["layout"][f"xaxis{i}"]["matches"] == "x" for i in range(2, 7))  # one zoom for all panels
+    assert at.selectbox(key="attack.error").value == "pair"  # the viewer opens on |perturbed − clean|
+    assert [t["name"] for t in fig["data"]][:3] == ["Zero-filled: clean", "Zero-filled: perturbed",
+                                                    "error Zero-filled: perturbed"]
+    at.button_group(key="attack.layout").set_value("Blink").run()
+    at.selectbox(key="attack.blink").set_value("SENSE (CG): perturbed").run()
+    assert [f["name"] for f in figure(at, "attack.figure")["frames"]] == ["SENSE (CG): clean", "SENSE (CG): perturbed"]
+    at.button_group(key="attack.layout").set_value("Grid").run()
     sweep = figure(at, "attack.sweep")
     assert len(sweep["data"]) == 4 and len(sweep["data"][0]["x"]) == 3  # SSIM and PSNR per method: eps 0, 0.02, 0.08
     assert len(figure(at, "attack.perturbation")["data"]) == 4
