@@ -84,7 +84,9 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
     h = shape[0]
     if layout == "Flip":
         c_more.caption("Flip with the buttons above the image: no rerun, the zoom stays.")
-        fig = layouts.flip_figure(shown_target, images, next(iter(images)), panel_px=int(min(720, max(480, 2 * h))),
+        first = next((label for label in images if label in errors), next(iter(images)))  # one with its error map
+        # two panels side by side on a 1600-pixel window: about 540 px each (a taller row would leave a gap)
+        fig = layouts.flip_figure(shown_target, images, first, panel_px=int(min(540 if errors else 720, max(320, 2 * h))),
                                   **common)
     elif layout == "Blink":
         others = list(images)

@@ -35,7 +35,7 @@ _ERROR_STYLE = {  # mode: (colour scale, reversed?, colour bar title, hover name
     "abs": (ERROR_COLORSCALE, False, "|error| (a.u.)", "|{} − target|"),
     "signed": (SIGNED_COLORSCALE, False, "error (a.u.)", "{} − target"),
     "ssim": (ERROR_COLORSCALE, True, "local SSIM", "local SSIM of {}"),
-    "pair": (ERROR_COLORSCALE, False, "|difference| (a.u.)", "{}"),
+    "pair": (ERROR_COLORSCALE, False, "|difference| (a.u.)", "|{} − its pair|"),
 }
 
 
@@ -158,7 +158,8 @@ def grid_figure(
     rows = len(specs)
     gap = TITLE_PX if any(subtitles.values()) else TITLE_PX - 14
     body = rows * panel_px + (rows - 1) * gap
-    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles, horizontal_spacing=0.012,
+    fig = make_subplots(rows=rows, cols=cols, specs=specs, subplot_titles=titles,
+                        horizontal_spacing=0.1 if beside else 0.012,  # beside: the image's colour bar between them
                         vertical_spacing=gap / body if rows > 1 else 0.0)
     for row, col, label, array, is_error in cells:
         if is_error:
@@ -175,9 +176,11 @@ def grid_figure(
     hi = hi if hi > lo else lo + max(abs(lo), 1.0) * 1e-6
     layout = link_panels(fig)
     image_domain, error_domain = _bar_domains(fig, cells, with_errors, len(blocks))
+    image_bar = _colorbar("intensity (a.u.)", image_domain, 1)
+    if beside:
+        image_bar.update(x=fig.layout.xaxis.domain[1] + 0.005, xanchor="left")
     layout.update(
-        coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi,
-                       colorbar=_colorbar("intensity (a.u.)", image_domain, 1)),
+        coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi, colorbar=image_bar),
         uirevision=uirevision, height=body + 48 + (SLIDER_PX + 8 if controls else 8),
         margin=dict(l=8, r=8, t=48, b=(SLIDER_PX + 8) if controls else 8), font=_FONT, template=TEMPLATE,
         plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", dragmode="zoom",
