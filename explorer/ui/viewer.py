@@ -249,16 +249,20 @@ def _roi_views(key, target, images, errors, box: Box, *, window, error_mode, sca
         return
     table = pd.DataFrame([{"Image": r["label"], "Mean": r["mean"], "Std": r["std"], "SSIM": r["ssim"],
                            "PSNR (dB)": r["psnr"]} for r in rows])
-    tiles_col, table_col = st.container(key=f"{key}.roi_views").columns([3, 2], gap="large")
-    with tiles_col:
-        fig = detail.roi_tiles_figure(target, images, errors, box, window=window, error_mode=error_mode,
-                                      error_scale=scale, unit=unit, uirevision=f"{key}|roi|{box}",
-                                      tile_px=int(min(260, max(160, 1100 / max(len(images) + 1, 1)))))
-        st.plotly_chart(fig, key=f"{key}.roi_tiles", theme=None, config={"displaylogo": False})
+    views = st.container(key=f"{key}.roi_views")
+    table_col, note_col = views.columns([3, 2], gap="large", vertical_alignment="bottom")
     with table_col:
         st.markdown(f"**Inside the ROI** ({box.describe()})")
         st.dataframe(table, hide_index=True, key=f"{key}.roi_table", column_config={
             "Mean": st.column_config.NumberColumn(format="%.4g"), "Std": st.column_config.NumberColumn(format="%.4g"),
             "SSIM": st.column_config.NumberColumn(format="%.4f"), "PSNR (dB)": st.column_config.NumberColumn(format="%.2f")})
-        st.caption("SSIM: the mean of the local SSIM map (7×7 window, whole-image reference max as the data range) "
-                   "over the box; PSNR: 10·log₁₀(max² / MSE in the box) with the whole reference's max, as fastMRI.")
+    note_col.caption("SSIM: the mean of the local SSIM map (7×7 window, whole-image reference max as the data range) "
+                     "over the box; PSNR: 10·log₁₀(max² / MSE in the box) with the whole reference's max, as fastMRI. "
+                     "Below: the box magnified, every image and its error map, one window and one error scale.")
+    # Tiles across the page's width (about 1050 px on a 1600-pixel window), rows as tall as a tile of the box's shape.
+    panels = len(images) + (target is not None)
+    rows_, cols_ = box.size
+    tile_px = int(min(400, max(120, 1050 / panels * rows_ / cols_)))
+    fig = detail.roi_tiles_figure(target, images, errors, box, window=window, error_mode=error_mode, error_scale=scale,
+                                  unit=unit, uirevision=f"{key}|roi|{box}", tile_px=tile_px)
+    views.plotly_chart(fig, key=f"{key}.roi_tiles", theme=None, config={"displaylogo": False})
