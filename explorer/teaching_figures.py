@@ -82,8 +82,9 @@ def profile_figure(profiles: Mapping[str, np.ndarray], *, x_title: str = "offset
 
 def curve_figure(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, current: float | None = None,
                  x_title: str = "iteration", y_title: str = "SSIM", log_x: bool = True,
-                 height: int = 260) -> go.Figure:
-    """Lines ``{label: values}`` over ``x`` (markers at the points), with a vertical line at ``current``."""
+                 height: int = 260, y_range: tuple[float, float] | None = None) -> go.Figure:
+    """Lines ``{label: values}`` over ``x`` (markers at the points), with a vertical line at ``current``;
+    ``y_range`` fixes the value axis (e.g. ``(0, 1)`` for SSIM)."""
     fig = go.Figure()
     for label, values in curves.items():
         fig.add_trace(go.Scatter(x=list(x), y=list(values), mode="lines+markers", name=label,
@@ -93,4 +94,6 @@ def curve_figure(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, c
     fig.update_layout(height=height, template=figures.TEMPLATE, margin=dict(l=60, r=20, t=30, b=40),
                       xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log" if log_x else "linear",
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    if y_range is not None:
+        fig.update_yaxes(range=list(y_range))
     return fig

@@ -79,7 +79,8 @@ def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float,
         points = [(kk, r.metrics["ssim"]) for kk, r in done.items() if r is not None and r.metrics]
         if points:
             st.plotly_chart(tfig.curve_figure([p[0] for p in points], {specs[name].label: [p[1] for p in points]},
-                                              current=k, y_title="SSIM"), key="home.teach.iterate_curve", theme=None,
+                                              current=k, y_title="SSIM", y_range=(0.0, 1.0)),
+                            key="home.teach.iterate_curve", theme=None,
                             config=CHART)
     st.caption(f"λ = {current.config.lam:g} (the tuned default), {current.seconds:.2f} s for these {k} iterations. "
                "Early iterates look like a denoised zero-filled image; later ones remove the aliasing as the sparsity "
