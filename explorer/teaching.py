@@ -18,8 +18,9 @@ import torch
 
 from explorer.engine import MethodResult, Problem, run_method
 from explorer.errors import ExplorerError
-from explorer.physics import center_crop, fft2c, ifft2c, rss
+from explorer.physics import center_crop, ifft2c, rss
 from explorer.recon.base import FitReconstructor, MethodInstance, ProgressFn, get_method
+from explorer.recon.fit import fit
 
 # ----------------------------------------------------------------------------- k-space regions
 
@@ -254,17 +255,18 @@ def fit_snapshots(problem: Problem, name: str, steps: tuple[int, ...], overrides
                   progress: ProgressFn | None = None) -> FitSnapshots:
     """Fit the un-trained network of method ``name`` to ``problem.y`` by Adam, keeping its output at ``steps``.
 
-    The network, its fixed input, its scale and learning rate come from the method's own
-    :meth:`~explorer.recon.base.FitReconstructor.generator` (the seeded start of its fit), and the loss is the
-    fit driver's (:func:`explorer.recon.fit.fit`), so the loss curve is that of the method's fit; unlike the
-    method, the snapshots show the current iterate, not the best one so far.
+    The fit is the methods' own driver (:func:`explorer.recon.fit.fit`) on the network, fixed input and learning
+    rate of the method's :meth:`~explorer.recon.base.FitReconstructor.generator` (the seeded start of its fit),
+    watched through the driver's ``snapshot`` hook; unlike the method, the snapshots show the current iterate,
+    not the best one so far.
 
     Args:
         problem: the undersampled slice (``y`` ``(1, C, H, W)``).
         name: a method whose reconstructor is a :class:`~explorer.recon.base.FitReconstructor`.
         steps: snapshot steps, each in ``[0, MAX_FIT_STEPS]``; the fit runs ``max(steps)`` Adam steps.
         overrides: parameters of the method (e.g. ``{"width": 16, "layers": 4}``).
-        progress: ``progress(step, total, {"loss"})`` after every step; True stops the fit.
+        progress: ``progress(step, total, {"loss"})`` as the driver reports (after the first step, at most every
+            0.2 s, after the last); True stops the fit after that step (the last output seen is kept).
 
     Returns:
         :class:`FitSnapshots`.
@@ -283,30 +285,31 @@ def fit_snapshots(problem: Problem, name: str, steps: tuple[int, ...], overrides
     op = problem.operator(instance.spec.needs_maps(instance.config))
     y = problem.y.detach()
     gen = recon.generator(y, op)
-    mask = op.mask.to(y.device)[0]
-    energy = y.abs().pow(2).sum().clamp_min(1e-30)
-    optimizer = torch.optim.Adam(gen.module.parameters(), lr=gen.lr)
-    generator, consistent, losses, taken = [], [], [], []
-    stopped = False
+    kept: dict[int, torch.Tensor] = {}
+    last: list = []
+
+    def keep(done: int, coils: torch.Tensor) -> None:  # the output after `done` Adam updates, units of y
+        last[:] = [done, coils]
+        if done in wanted:
+            kept[done] = coils
+
+    report = None
+    if progress is not None:
+        def report(step: int, _total: int, info: dict):
+            return progress(min(step, total), total, {"loss": info["loss"]})
+
     start = time.perf_counter()
-    with torch.enable_grad():
-        for step in range(total + 1):
-            optimizer.zero_grad(set_to_none=True)
-            coils = gen.coil_images()  # (C, H, W), weights after `step` updates
-            if step in wanted or stopped:
-                with torch.no_grad():
-                    taken.append(step)
-                    generator.append(center_crop(rss(coils.detach(), dim=0), problem.crop))
-                    dc = recon.data_consistency(coils.detach()[None], y, op)[0].abs()
-                    consistent.append(center_crop(dc, problem.crop))
-            if step == total or stopped:
-                break
-            loss = ((fft2c(coils) - y[0]) * mask).abs().pow(2).sum() / energy
-            loss.backward()
-            optimizer.step()
-            losses.append(float(loss.detach()))
-            if progress is not None and progress(step + 1, total, {"loss": losses[-1]}):
-                stopped = True
+    # One more step than asked: the fit driver computes an output before each update, so the output after
+    # `total` updates is that of step total + 1.
+    result = fit(gen.module, gen.z, y[0], op.mask.to(y.device)[0], total + 1, gen.lr, progress=report,
+                 total=total + 1, snapshot=keep)
     seconds = time.perf_counter() - start
+    if result.stopped and last and last[0] not in kept:
+        kept[last[0]] = last[1]
+    taken = sorted(kept)
+    with torch.no_grad():
+        generator = [center_crop(rss(kept[k], dim=0), problem.crop) for k in taken]
+        consistent = [center_crop(recon.data_consistency(kept[k][None], y, op)[0].abs(), problem.crop) for k in taken]
+    losses = result.losses[:len(result.losses) if result.stopped else total]
     return FitSnapshots(tuple(taken), torch.stack(generator).cpu().numpy().astype(np.float32),
-                        torch.stack(consistent).cpu().numpy().astype(np.float32), tuple(losses), seconds, stopped)
+                        torch.stack(consistent).cpu().numpy().astype(np.float32), tuple(losses), seconds, result.stopped)

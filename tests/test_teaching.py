@@ -168,9 +168,11 @@ def test_fit_snapshots_follow_the_methods_own_fit(small_sample):
 
 def test_fit_snapshots_stop_and_bad_inputs(small_sample):
     problem = prepare(small_sample, MaskConfig("random", 3.0, 0.2, seed=1), "cpu")
+    calls = []
     snaps = teaching.fit_snapshots(problem, "convdecoder", (0, 5), {"width": 8, "layers": 3},
-                                   progress=lambda step, total, info: step >= 2)
-    assert snaps.stopped and snaps.steps == (0, 2) and len(snaps.losses) == 2
+                                   progress=lambda step, total, info: calls.append((step, total)) or True)
+    # the driver reports after the first step: stopped there, the random network's output is the last one seen
+    assert calls == [(1, 5)] and snaps.stopped and snaps.steps == (0,) and len(snaps.losses) == 1
     with pytest.raises(ExplorerError):
         teaching.fit_snapshots(problem, "l1", (0, 2))
     with pytest.raises(ExplorerError):

@@ -15,7 +15,7 @@ entries by ``y`` (data consistency) and combines the coils by root-sum-of-square
 from __future__ import annotations
 
 import contextlib
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
@@ -70,7 +70,8 @@ def scale_factor(net: nn.Module, z: torch.Tensor, y: torch.Tensor) -> float:
 
 def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, iterations: int, lr: float,
         patience: int = 0, amp: bool = False, progress: ProgressFn | None = None,
-        step_offset: int = 0, total: int | None = None) -> FitResult:
+        step_offset: int = 0, total: int | None = None,
+        snapshot: Callable[[int, torch.Tensor], None] | None = None) -> FitResult:
     """Fit ``net`` so that ``M F G(z)`` matches the measured k-space ``y``.
 
     Gradients are enabled inside (the contract runs methods under ``torch.no_grad()``).
@@ -89,6 +90,8 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, it
             ``history`` the ``(step, loss)`` of every step since the previous report; returning
             True stops the fit (the best output so far is kept).
         step_offset, total: for reporting several fits as one run (default: 0, ``iterations``).
+        snapshot: ``snapshot(updates, coil images (C, H, W))`` at every step, before its update: the output of the
+            weights after ``updates`` Adam steps, detached, in the units of ``y`` (e.g. to watch the fit).
 
     Returns:
         :class:`FitResult`.
@@ -120,6 +123,8 @@ def fit(net: nn.Module, z: torch.Tensor, y: torch.Tensor, mask: torch.Tensor, it
             with torch.autocast("cuda", dtype=torch.bfloat16) if use_amp else contextlib.nullcontext():
                 out = net(z)
             coils = as_coil_images(out)
+            if snapshot is not None:
+                snapshot(step - 1, coils.detach() / s)
             loss = (((fft2c(coils) - target) * maskf).abs() ** 2).sum() / energy
             loss.backward()
             value = loss.detach()
