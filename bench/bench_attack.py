@@ -40,7 +40,7 @@ def main() -> None:
     from explorer.device import describe_device, get_device  # noqa: PLC0415
     from explorer.engine import prepare, reconstruct, run_method  # noqa: PLC0415
     from explorer.engine.core import sync  # noqa: PLC0415
-    from explorer.evaluate import instances_for  # noqa: PLC0415
+    from explorer.robustness.evaluate import instances_for  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.robustness import AttackConfig, attack, make_objective  # noqa: PLC0415
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from explorer.cfl import read_cfl, write_cfl  # noqa: E402
+from explorer.data.cfl import read_cfl, write_cfl  # noqa: E402
 from explorer.espirit import espirit, espirit_maps  # noqa: E402
 from explorer.physics import fft2c  # noqa: E402
 

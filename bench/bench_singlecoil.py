@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from explorer.cfl import read_cfl, write_cfl  # noqa: E402
+from explorer.data.cfl import read_cfl, write_cfl  # noqa: E402
 from explorer.data.sources import open_volume  # noqa: E402
 from explorer.engine import MethodInstance, prepare, run_method  # noqa: E402
 from explorer.engine.core import score  # noqa: E402

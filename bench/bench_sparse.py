@@ -38,7 +38,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from explorer.cfl import read_cfl, write_cfl
+from explorer.data.cfl import read_cfl, write_cfl
 from explorer.data.sources import open_volume
 from explorer.masks import MaskConfig
 from explorer.engine import prepare, run_method

@@ -40,7 +40,7 @@ def main() -> None:
     from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.recon.base import get_method  # noqa: PLC0415
     from explorer.robustness.ttt import TTTConfig, test_time_train  # noqa: PLC0415
-    from explorer.train_data import batch_loss, make_example  # noqa: PLC0415
+    from explorer.training.examples import batch_loss, make_example  # noqa: PLC0415
 
     device = get_device()
     volume = FastMRIVolume(sample_path(SampleSpec(family=args.family, size=args.size)))

@@ -1,6 +1,6 @@
 """Attack: worst-case k-space perturbations under an l2 budget, for every chosen method.
 
-Thin page: widgets -> AttackRequest -> explorer.robustness (via explorer.ui.attack_run) -> figures.
+Thin page: widgets -> AttackRequest -> explorer.robustness (via explorer.ui.runs.attack) -> figures.
 """
 # ruff: noqa: E402
 
@@ -13,15 +13,16 @@ import re
 import pandas as pd
 import streamlit as st
 
-from explorer import attack_figures
+from explorer.figures import attack as attack_figures
 from explorer.errors import ExplorerError
 from explorer.export import records_csv, npy_bytes, png_bytes
 from explorer.recon.base import available_methods
 from explorer.robustness import BUDGETS, OBJECTIVES, AttackConfig, parse_eps, parse_region, perturbation_image
 from explorer.robustness.attack import OPTIMIZERS, STRATEGIES
 from explorer.robustness.objectives import check_region
-from explorer.ui import attack_run, cache, pickers, viewer, warmup, widgets
-from explorer.ui.handoff import run_or_last, stale_note
+from explorer.ui import cache, pickers, viewer, warmup, widgets
+from explorer.ui.runs import attack as attack_run
+from explorer.ui.runs.handoff import run_or_last, stale_note
 
 st.title("Attack")
 st.caption("Search a small perturbation e of the measured k-space, ‖e‖ ≤ eps·‖k‖, that changes each method's "

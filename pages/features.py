@@ -1,6 +1,6 @@
 """Small features: insert fine details (or load pathology boxes), reconstruct, and check each method recovers them.
 
-Thin page: widgets -> FeatureRequest -> explorer.robustness.small_features (via explorer.ui.feature_run) -> figures.
+Thin page: widgets -> FeatureRequest -> explorer.robustness.features (via explorer.ui.runs.features) -> figures.
 """
 # ruff: noqa: E402
 
@@ -15,15 +15,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import feature_figures, figures
+from explorer.figures import features as feature_figures
+
+from explorer.figures import images as figures
 from explorer.errors import ExplorerError
 from explorer.export import npy_bytes, records_csv
 from explorer.recon.base import available_methods
 from explorer.robustness.boxes import boxes_for, read_boxes
-from explorer.robustness.features import (CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, parse_position,
+from explorer.robustness.insertion import (CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, parse_position,
                                           place_random, reference_image)
-from explorer.ui import cache, feature_run, pickers, viewer, warmup, widgets
-from explorer.ui.handoff import run_or_last, stale_note
+from explorer.ui import cache, pickers, viewer, warmup, widgets
+from explorer.ui.runs import features as feature_run
+from explorer.ui.runs.handoff import run_or_last, stale_note
 
 POSITIONS = "features.positions"  # the text box of feature positions (a click on the reference adds one)
 

@@ -7,10 +7,12 @@ state.require_router()  # before the heavy imports: app.py (router, sidebar) wra
 
 import streamlit as st
 
-from explorer import figures
+from explorer.figures import images as figures
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, available_methods
-from explorer.ui import cache, teaching, teaching_path, widgets
+from explorer.ui import cache, widgets
+from explorer.ui.teaching import primer as teaching
+from explorer.ui.teaching import path as teaching_path
 
 
 RECONSTRUCT = "pages/reconstruct.py"

@@ -10,7 +10,7 @@ state.require_router()  # before the heavy imports: app.py (router, sidebar) wra
 
 import streamlit as st
 
-from explorer import figures
+from explorer.figures import images as figures
 from explorer.errors import ExplorerError
 from explorer.recon.base import available_methods
 from explorer.ui import cache, pickers, viewer, warmup, widgets

@@ -1,6 +1,6 @@
 """Distribution shift: every model on an in-distribution set and a shifted set; SSIM on one against the other.
 
-Thin page: widgets -> ShiftRequest -> explorer.robustness.shift (via explorer.ui.shift_run) -> figures.
+Thin page: widgets -> ShiftRequest -> explorer.robustness.shift (via explorer.ui.runs.shift) -> figures.
 """
 # ruff: noqa: E402
 
@@ -15,10 +15,11 @@ from explorer.data.sample_sources import VARIANTS
 from explorer.errors import ExplorerError
 from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
-from explorer.shift_figures import shift_figure
-from explorer.ui import pickers, shift_run, viewer, widgets
-from explorer.ui.handoff import run_or_last, stale_note
-from explorer.zoo import read_zoo
+from explorer.figures.shift import shift_figure
+from explorer.ui import pickers, viewer, widgets
+from explorer.ui.runs import shift as shift_run
+from explorer.ui.runs.handoff import run_or_last, stale_note
+from explorer.training.zoo import read_zoo
 
 st.title("Distribution shift")
 st.caption("Every model on an in-distribution set P and a shifted set Q (same seeded mask per slice for every "

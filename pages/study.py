@@ -1,6 +1,6 @@
 """Study: open a study directory (or run a small spec here) and see every experiment's figures and tables.
 
-Thin page: widgets -> explorer.study (runner, report) via explorer.ui.study_run -> figures.
+Thin page: widgets -> explorer.study (runner, report) via explorer.ui.runs.study -> figures.
 """
 # ruff: noqa: E402
 
@@ -16,7 +16,8 @@ from explorer.export import records_csv
 from explorer.study.report import (attack_summary, feature_rows, figures, report_html, shift_summary, slice_table,
                                    ttt_summary)
 from explorer.study.runner import RESULTS, SPEC
-from explorer.ui import study_run, widgets
+from explorer.ui import widgets
+from explorer.ui.runs import study as study_run
 
 goto = st.session_state.pop(study_run.GOTO, None)
 if goto:  # a row was opened (the button's callback set the page's widgets)

@@ -1,7 +1,7 @@
 """Test-time training: adapt a trained network to one slice (self-supervised, self-validated) and compare it with
 the network as shipped and with one trained on this data's distribution.
 
-Thin page: widgets -> TTTRequest -> explorer.robustness.ttt (via explorer.ui.ttt_run) -> figures.
+Thin page: widgets -> TTTRequest -> explorer.robustness.ttt (via explorer.ui.runs.ttt) -> figures.
 """
 # ruff: noqa: E402
 
@@ -17,8 +17,9 @@ import streamlit as st
 from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.robustness.ttt import TTTConfig
-from explorer.ui import cache, pickers, ttt_run, viewer, warmup, widgets
-from explorer.ui.handoff import run_or_last, stale_note
+from explorer.ui import cache, pickers, viewer, warmup, widgets
+from explorer.ui.runs import ttt as ttt_run
+from explorer.ui.runs.handoff import run_or_last, stale_note
 
 st.title("Test-time training")
 st.caption("Adapt a trained network to the slice in front of it with a self-supervised loss on its own "

@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import write_volume
 from tests.conftest import multicoil_kspace
 
@@ -190,7 +190,7 @@ def test_ctrl_c_before_the_work_polls_interrupts_at_once():
     """Loading, model construction, coil maps: nothing polls the callback yet, so Ctrl-C must not be swallowed."""
     import signal
 
-    from explorer.progress import Progress
+    from explorer.cli.progress import Progress
 
     with pytest.raises(KeyboardInterrupt), Progress("unet", enabled=False):
         signal.raise_signal(signal.SIGINT)
@@ -243,7 +243,7 @@ def test_a_network_too_small_for_its_pooling_is_a_clear_error(capsys, multicoil_
 
 
 def test_memory_errors_are_one_line_user_errors(capsys, monkeypatch):
-    import explorer.cli as cli
+    import explorer.cli.main as cli
 
     def boom(args):
         raise MemoryError

@@ -8,11 +8,11 @@ import h5py
 import numpy as np
 import pytest
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, write_sample
 from explorer.errors import ExplorerError
-from explorer.evaluate import evaluate
+from explorer.robustness.evaluate import evaluate
 from explorer.masks import MaskConfig
 from explorer.engine import prepare, run_method
 

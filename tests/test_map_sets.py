@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.cfl import read_cfl, write_cfl
+from explorer.data.cfl import read_cfl, write_cfl
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, generate, sample_path
 from explorer.data.sample_sources import parse_source
@@ -210,7 +210,7 @@ def test_one_set_reuses_an_estimate_of_two():
 def test_the_crop_threshold_is_exposed(capsys, tmp_path, monkeypatch):
     import json
 
-    from explorer.cli import main
+    from explorer.cli.main import main
 
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
     args = ["recon", "--data", "sample:knee,size=64,slices=1,coils=4", "--center-fraction", "0.2", "--method", "sense",

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.errors import ExplorerError
 from explorer.study.runner import run_study
 from explorer.study.spec import parse_spec
@@ -231,7 +231,7 @@ def test_every_experiment_into_one_table_and_the_report(tmp_path):
 
 
 def test_the_shift_figure_draws_each_family_fit():
-    from explorer.shift_figures import shift_figure
+    from explorer.figures.shift import shift_figure
 
     rows = [{"label": f"m{i}", "family": fam, "ssim_id": x, "ssim_ood": y}
             for i, (fam, x, y) in enumerate([("sparse", 0.7, 0.72), ("sparse", 0.75, 0.76), ("trained", 0.8, 0.5),

@@ -8,14 +8,14 @@ import pickle
 
 import pytest
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, write_sample
 from explorer.engine import MethodInstance, prepare, run_method
 from explorer.engine.table import SCHEMA, read_records, read_table, write_csv, write_records
 from explorer.engine.tasks import MeasurementNoise, ProblemCache, Task, run_task, run_tasks
 from explorer.errors import ExplorerError
-from explorer.evaluate import evaluate
+from explorer.robustness.evaluate import evaluate
 from explorer.masks import MaskConfig
 
 MASK = MaskConfig("random", 3, None, seed=4)

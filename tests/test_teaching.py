@@ -1,4 +1,4 @@
-"""The teaching helpers (explorer.teaching, explorer.teaching_path, explorer.teaching_figures) at 32-64 px."""
+"""The teaching helpers (explorer.teaching.lessons, explorer.teaching.path, explorer.figures.teaching) at 32-64 px."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from explorer import teaching, teaching_figures, teaching_path
+from explorer.teaching import lessons as teaching
+
+from explorer.figures import teaching as teaching_figures
+
+from explorer.teaching import path as teaching_path
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, sample_path
 from explorer.engine import prepare
@@ -194,10 +198,10 @@ def test_every_step_quotes_readme_passages_that_exist():
 
 
 def test_guided_steps_name_real_pages_and_methods():
-    from pathlib import Path
-
+    from explorer import resources
     from explorer.recon.base import get_method
-    root = Path(teaching_path.__file__).resolve().parents[1]
+
+    root = resources.root()
     for step in teaching_path.STEPS:
         assert (root / step.page).is_file()
         for key, value in step.settings.items():

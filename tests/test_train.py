@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import write_volume
 from explorer.data.sample import SampleSpec, write_sample
 from explorer.errors import ExplorerError
@@ -14,7 +14,7 @@ from explorer.physics import Operator
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
 from explorer.recon.base import build, get_method
-from explorer.train import TrainOptions, state_path, train
+from explorer.training.train import TrainOptions, state_path, train
 from tests.conftest import TINY_ARCH, multicoil_kspace
 
 
@@ -191,8 +191,8 @@ def test_self_supervised_and_combined_losses(dataset, tmp_path, kind):
     from explorer.data.fastmri import FastMRIVolume  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.recon.checkpoints import build_model  # noqa: PLC0415
-    from explorer.robustness.features import full_maps  # noqa: PLC0415
-    from explorer.train_data import batch_loss, make_example, self_supervised_loss, training_loss  # noqa: PLC0415
+    from explorer.robustness.insertion import full_maps  # noqa: PLC0415
+    from explorer.training.examples import batch_loss, make_example, self_supervised_loss, training_loss  # noqa: PLC0415
 
     result = train(_options(dataset, tmp_path, kind, steps=12, lr=3e-3, loss="self"))
     losses = np.array(result.losses)
@@ -217,7 +217,7 @@ def test_self_supervised_and_combined_losses(dataset, tmp_path, kind):
 
 
 def test_snapshots_keep_models_of_several_training_lengths(dataset, tmp_path):
-    from explorer.train import snapshot_path  # noqa: PLC0415
+    from explorer.training.train import snapshot_path  # noqa: PLC0415
 
     train(_options(dataset, tmp_path, "unet", steps=6, snapshot_every=2))
     snaps = [snapshot_path(tmp_path / "unet.pt", s) for s in (2, 4)]

@@ -6,10 +6,10 @@ import json
 import pytest
 import torch
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.errors import ExplorerError
 from explorer.recon import checkpoints as ckpts
-from explorer.zoo import MANIFEST, ZooMember, ZooOptions, build_zoo, read_zoo
+from explorer.training.zoo import MANIFEST, ZooMember, ZooOptions, build_zoo, read_zoo
 from tests.conftest import TINY_ARCH
 
 MEMBERS = (ZooMember("u", "unet", TINY_ARCH["unet"], 4, 2), ZooMember("v", "varnet", TINY_ARCH["varnet"], 4, 1))

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explorer import resources
 from explorer.errors import ExplorerError
 from explorer.recon.checkpoints import (
     ANATOMIES,
@@ -57,9 +58,9 @@ TRAIN_COMMANDS: dict[tuple[str, str], str] = {
 
 
 def checkpoint_dir() -> Path:
-    """Directory of the shipped checkpoints: ``$EXPLORER_CHECKPOINT_DIR`` or ``assets/checkpoints``."""
-    env = os.environ.get("EXPLORER_CHECKPOINT_DIR", "").strip()
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "assets" / "checkpoints"
+    """Directory of the shipped checkpoints: ``$EXPLORER_CHECKPOINT_DIR`` or ``assets/checkpoints``
+    (:func:`explorer.resources.checkpoint_dir`)."""
+    return resources.checkpoint_dir()
 
 
 def shipped_path(kind: str, anatomy: str) -> Path:

@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from explorer import resources
 from explorer.physics import Operator, combine_sets
 from explorer.recon import solvers
 from explorer.recon.base import Capabilities, ProgressFn, register
 from explorer.recon.classical import _OUTPUT_HELP, MAP_SETS, MAPS_HELP, OUTPUTS, combine
 
-TUNED_PATH = Path(__file__).with_name("tuned_lambdas.json")
+TUNED_PATH = resources.package_file("recon/tuned_lambdas.json")
 TUNED: dict = json.loads(TUNED_PATH.read_text())
 PERCENTILE = 0.99
 WAVELETS: tuple[str, ...] = ("haar", "db2", "db3", "db4", "db6", "sym4", "coif2")

@@ -3,7 +3,7 @@
 * :mod:`~explorer.robustness.objectives`: attack budgets and objectives;
 * :mod:`~explorer.robustness.attack`: worst-case k-space perturbations (:func:`attack`, :func:`sweep`);
   :mod:`~explorer.robustness.perturbations`: :func:`transfer` to other methods, :func:`perturbation_image`;
-* :mod:`~explorer.robustness.features`, ``feature_scores``, ``boxes``, ``small_features``: small features;
+* :mod:`~explorer.robustness.insertion`, ``feature_scores``, ``boxes``, ``small_features``: small features;
 * :mod:`~explorer.robustness.shift`: distribution-shift studies; :mod:`~explorer.robustness.ttt`: test-time training.
 """
 

@@ -2,7 +2,7 @@
 their SSIMs across models (Darestani, Chaudhari & Heckel, ICML 2021: under natural shifts every family loses
 about as much as its in-distribution quality predicts).
 
-A study is two evaluations (:func:`~explorer.evaluate.evaluate`: each slice its own seeded mask, the same for
+A study is two evaluations (:func:`~explorer.robustness.evaluate.evaluate`: each slice its own seeded mask, the same for
 every model) with the models' configurations **pinned on P**: parameters whose defaults depend on the anatomy
 (a checkpoint ``auto``, a tuned ``lam``) take P's values on both sets, so a knee model stays a knee model on brain
 data. A set is a directory or file of fastMRI-layout volumes, or ``sample:<family>`` (the embedded sample).
@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from explorer.errors import ExplorerError
-from explorer.evaluate import Evaluation, evaluate, instances_for
+from explorer.robustness.evaluate import Evaluation, evaluate, instances_for
 from explorer.masks import MaskConfig
 
 
@@ -54,7 +54,7 @@ class ShiftStudy:
     """The two evaluations and their comparison.
 
     Attributes:
-        id_set / ood_set: the sets (paths); id_eval / ood_eval: their :class:`~explorer.evaluate.Evaluation`.
+        id_set / ood_set: the sets (paths); id_eval / ood_eval: their :class:`~explorer.robustness.evaluate.Evaluation`.
         rows: one row per model: ``label``, ``method``, ``family``, ``ssim_id``, ``ssim_ood``, ``psnr_id``,
             ``psnr_ood``, ``gap`` (``ssim_id - ssim_ood``), slice counts.
         fit: the least-squares line ``ssim_ood = slope * ssim_id + intercept`` across models, with Pearson ``r``
@@ -84,7 +84,7 @@ class ShiftStudy:
         """
         from explorer.engine.core import run_method  # noqa: PLC0415
         from explorer.engine.tasks import ProblemCache, task_problem  # noqa: PLC0415
-        from explorer.evaluate import slice_task  # noqa: PLC0415
+        from explorer.robustness.evaluate import slice_task  # noqa: PLC0415
 
         if which not in ("id", "ood") or self.mask is None:
             raise ExplorerError(f"set must be 'id' or 'ood', got {which!r}")

@@ -21,9 +21,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.engine.tasks import Record
-from explorer.figures import _FONT, TEMPLATE
+from explorer.figures.images import _FONT, TEMPLATE
 from explorer.robustness.shift import linear_fit
-from explorer.shift_figures import PALETTE, shift_figure
+from explorer.figures.shift import PALETTE, shift_figure
 
 
 def _ok(records: Iterable[Record], experiment: str) -> list[Record]:
@@ -77,8 +77,8 @@ def attack_figure(rows: Sequence[dict], *, height: int = 340) -> go.Figure:
 
 
 def feature_rows(records: Iterable[Record]) -> list[dict]:
-    """One row per (record, feature) of the features experiment (:func:`explorer.robustness.small_features.study_rows`)."""
-    from explorer.robustness.small_features import study_rows  # noqa: PLC0415
+    """One row per (record, feature) of the features experiment (:func:`explorer.robustness.features.study_rows`)."""
+    from explorer.robustness.features import study_rows  # noqa: PLC0415
 
     return study_rows(_ok(records, "features"))
 
@@ -94,7 +94,7 @@ def shift_summary(records: Iterable[Record], pair: str | None = None) -> tuple[l
     the fit across all models and per family.
 
     Returns:
-        ``(rows, fit, fits_by_family)``; rows as :func:`explorer.shift_figures.shift_figure` takes them.
+        ``(rows, fit, fits_by_family)``; rows as :func:`explorer.figures.shift.shift_figure` takes them.
     """
     from explorer.recon.base import get_method  # noqa: PLC0415
 
@@ -162,8 +162,8 @@ def slice_table(records: Iterable[Record]) -> list[dict]:
 
 def figures(records: list[Record]) -> dict[str, go.Figure]:
     """Every figure the records support, by name (``attack``, ``features``, ``shift``, ``ttt``)."""
-    from explorer.feature_figures import scatter_figure  # noqa: PLC0415
-    from explorer.robustness.small_features import correlation  # noqa: PLC0415
+    from explorer.figures.features import scatter_figure  # noqa: PLC0415
+    from explorer.robustness.features import correlation  # noqa: PLC0415
 
     out = {}
     attack = attack_summary(records)

@@ -182,8 +182,8 @@ def run_unit(unit: Unit, problems: ProblemCache | None = None) -> list[Record]:
 
 
 def _features(unit: Unit, s: dict, problems: ProblemCache) -> Record:
-    from explorer.robustness.features import Feature  # noqa: PLC0415
-    from explorer.robustness.small_features import feature_tasks  # noqa: PLC0415
+    from explorer.robustness.insertion import Feature  # noqa: PLC0415
+    from explorer.robustness.features import feature_tasks  # noqa: PLC0415
 
     template = Feature(shape=s.get("shape", "square"))
     tasks = feature_tasks(unit.data, [unit.slice], [unit.method], int(s.get("count", 3)), template,

@@ -47,7 +47,8 @@ def preload() -> None:
         if not state.default_data_dir():  # the app opens on the embedded sample
             sample_path(SampleSpec(family="knee", size=state.sample_size()))
             what += " and the knee sample"
-        from explorer import engine, figures  # noqa: F401, PLC0415 (plotly, fastmri.data)
+        from explorer import engine  # noqa: F401, PLC0415 (plotly, fastmri.data)
+        from explorer.figures import images as figures  # noqa: F401, PLC0415 (plotly, fastmri.data)
         from explorer.recon.base import available_methods  # noqa: PLC0415
         from explorer.ui import cache, widgets  # noqa: F401, PLC0415 (pandas, streamlit elements)
 

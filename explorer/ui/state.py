@@ -23,6 +23,7 @@ import streamlit as st
 
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from explorer import resources
 from explorer.errors import ExplorerError
 from explorer.ui import uploads
 
@@ -30,7 +31,6 @@ SOURCE = "explorer.source"  # the current Source (or None when the choice is inv
 REQUEST = "reconstruct.request"  # the last Request the user ran on the Reconstruct page
 _UPLOADS = "explorer.uploads"  # {uploader file_id: saved path, or the one-line error it failed with}
 _ROUTED_RUN = "explorer.routed_run"  # app.py ran in this script run (consumed by the page)
-APP_PATH = Path(__file__).resolve().parents[2] / "app.py"
 
 SOURCE_KINDS = {"sample": "Embedded sample", "dir": "File from data directory", "upload": "Upload .h5"}
 DEFAULT_SAMPLE_SIZE = 320
@@ -182,7 +182,7 @@ def require_router() -> None:
     """
     if st.session_state.pop(_ROUTED_RUN, False):
         return
-    runpy.run_path(str(APP_PATH), run_name="__main__")
+    runpy.run_path(str(resources.app_script()), run_name="__main__")
     st.stop()
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.feature_figures import add_boxes
+from explorer.figures.features import add_boxes
 from explorer.viewer import detail, layouts
 from explorer.viewer.measure import ERROR_MODES, WINDOW_PRESETS, Box, line_from_stroke, roi_stats, window_preset
 

@@ -9,8 +9,8 @@ from typing import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.feature_figures import profile_figure
-from explorer.figures import _xy_refs
+from explorer.figures.features import profile_figure
+from explorer.figures.images import _xy_refs
 from explorer.viewer.layouts import grid_figure
 from explorer.errors import ExplorerError
 from explorer.viewer.measure import Box, line_profile, roi_stats

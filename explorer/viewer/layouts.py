@@ -1,4 +1,4 @@
-"""The viewer's figures (numpy in, ``go.Figure`` out; no Streamlit), in the conventions of :mod:`explorer.figures`.
+"""The viewer's figures (numpy in, ``go.Figure`` out; no Streamlit), in the conventions of :mod:`explorer.figures.images`.
 
 * :func:`grid_figure`: the reference and every reconstruction in a grid of a chosen number of columns, each
   error map under its image; every panel shares one zoom (``matches``);
@@ -22,7 +22,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures import (_FONT, ERROR_COLORSCALE, IMAGE_COLORSCALE, TEMPLATE, _as_image, _colorbar, _hover,
+from explorer.figures.images import (_FONT, ERROR_COLORSCALE, IMAGE_COLORSCALE, TEMPLATE, _as_image, _colorbar, _hover,
                               _image_axes, _scale, _title, _xy_refs)
 from explorer.viewer.measure import error_map
 

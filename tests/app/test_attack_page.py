@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from explorer.data.fastmri import write_volume
 from explorer.engine import prepare, run_method
 from explorer.physics import fft2c, ifft2c, rss
-from explorer.ui import attack_run, state
+from explorer.ui import state
+from explorer.ui.runs import attack as attack_run
 from tests.app.conftest import figure, open_page
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.data.fastmri import write_volume
 from explorer.engine import prepare
-from explorer.robustness.small_features import run_features
-from explorer.ui import feature_run
+from explorer.robustness.features import run_features
+from explorer.ui.runs import features as feature_run
 from tests.app.conftest import figure, open_page
 from tests.conftest import multicoil_kspace
 

@@ -1,4 +1,4 @@
-"""Unit tests of explorer/figures.py (numpy -> plotly, no Streamlit)."""
+"""Unit tests of explorer/figures/images.py (numpy -> plotly, no Streamlit)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from explorer import figures
+from explorer.figures import images as figures
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.teaching_path import STEPS
+from explorer.teaching.path import STEPS
 from tests.app.conftest import APP, figure
 
 pytestmark = pytest.mark.usefixtures("small_sample_app")

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.masks import MaskConfig
 from explorer.robustness.shift import shift_study
-from explorer.ui import shift_run
+from explorer.ui.runs import shift as shift_run
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -82,7 +82,7 @@ def test_dataset_shift_to_the_stanford_like_sample():
 
 
 def test_a_model_zoo_folder_adds_every_checkpoint(tmp_path, monkeypatch):
-    from explorer.zoo import ZooMember, ZooOptions, build_zoo  # noqa: PLC0415
+    from explorer.training.zoo import ZooMember, ZooOptions, build_zoo  # noqa: PLC0415
     from tests.conftest import TINY_ARCH  # noqa: PLC0415
 
     build_zoo(ZooOptions(out=tmp_path / "zoo", size=64, subjects=1, snapshot_every=1,

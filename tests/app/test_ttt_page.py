@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.robustness.ttt import gap_closed
-from explorer.ui import ttt_run
+from explorer.ui.runs import ttt as ttt_run
 from tests.app.conftest import open_page
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -28,7 +28,7 @@ from explorer.recon.sparse import (
     total_variation,
     tv_objective,
 )
-from explorer.cfl import read_cfl, write_cfl
+from explorer.data.cfl import read_cfl, write_cfl
 from tests.conftest import phantom, smooth_maps
 
 BART = shutil.which("bart") or "/usr/bin/bart"

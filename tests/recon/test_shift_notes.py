@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import FastMRIVolume, write_volume
 from explorer.data.sample import SampleSpec, sample_path
 from explorer.data.sample_sources import parse_source

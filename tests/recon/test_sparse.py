@@ -8,7 +8,7 @@ import pytest
 import pywt
 import torch
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.sample import SampleSpec, write_sample
 from explorer.data.sources import open_volume
 from explorer.errors import ExplorerError
@@ -28,7 +28,7 @@ from explorer.recon.sparse import (
     tuned_lambda,
     tv_objective,
 )
-from explorer.tune import tune, tune_volume
+from explorer.robustness.tune import tune, tune_volume
 from tests.conftest import phantom, smooth_maps
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import write_volume
 from tests.conftest import multicoil_kspace
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import write_volume
 from explorer.engine import prepare, run_method
 from explorer.errors import ExplorerError
@@ -75,7 +75,7 @@ def test_bad_annotation_files_are_clear_errors(tmp_path, text, message):
 def test_boxes_are_scored_in_every_result(tmp_path):
     path = write_volume(tmp_path / "file1000001.h5", multicoil_kspace(slices=1, coils=4, h=H, w=W))
     from explorer.data.sources import open_volume  # noqa: PLC0415
-    from explorer.robustness.features import reference_image  # noqa: PLC0415
+    from explorer.robustness.insertion import reference_image  # noqa: PLC0415
 
     volume = open_volume(str(path))
     slc = volume.read_slice(0)

@@ -16,9 +16,9 @@ from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.physics import fft2c, ifft2c
 from explorer.robustness.feature_scores import padded, score_feature
-from explorer.robustness.features import (Feature, insert_features, parse_position, place_random, reference_image,
+from explorer.robustness.insertion import (Feature, insert_features, parse_position, place_random, reference_image,
                                           tissue_mask)
-from explorer.robustness.small_features import (correlation, feature_tasks, method_correlation, method_means,
+from explorer.robustness.features import (correlation, feature_tasks, method_correlation, method_means,
                                                 run_features, study_rows)
 from tests.conftest import phantom, smooth_maps
 

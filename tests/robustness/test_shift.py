@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.cli import main
+from explorer.cli.main import main
 from explorer.data.fastmri import write_volume
-from explorer.evaluate import evaluate
+from explorer.robustness.evaluate import evaluate
 from explorer.masks import MaskConfig
 from explorer.physics import ifft2c, rss
 from explorer.robustness.shift import linear_fit, shift_study

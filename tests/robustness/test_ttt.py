@@ -16,7 +16,7 @@ from explorer.physics import Operator, fft2c
 from explorer.recon.base import get_method
 from explorer.robustness.ttt import TTTConfig, gap_closed, should_stop, split_holdout
 from explorer.robustness.ttt import test_time_train as run_ttt
-from explorer.robustness.features import reference_image
+from explorer.robustness.insertion import reference_image
 from tests.conftest import phantom, smooth_maps
 
 H = W = 32
@@ -118,7 +118,7 @@ def test_ttt_stop_and_errors(tiny_checkpoints):
 def test_ttt_cli(capsys, tmp_path, tiny_checkpoints):
     import json  # noqa: PLC0415
 
-    from explorer.cli import main  # noqa: PLC0415
+    from explorer.cli.main import main  # noqa: PLC0415
     from explorer.data.fastmri import write_volume  # noqa: PLC0415
     from tests.conftest import multicoil_kspace  # noqa: PLC0415
 

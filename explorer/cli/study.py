@@ -1,0 +1,75 @@
+"""``python -m explorer study SPEC.yaml --out DIR``: a declarative robustness study (clean, attack, small features,
+shift, test-time training) over files x slices x masks x method instances, serial or on Ray, resumable."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub) -> None:
+    """Register the ``study`` sub-command."""
+    s = sub.add_parser("study", help="run a study spec (YAML) into a results table; serial or on Ray; resumable")
+    s.add_argument("spec", nargs="?", default=None, help="the study spec (YAML or JSON; see explorer/study/spec.py)")
+    s.add_argument("--preset", default=None, help="a built-in spec instead: paper (the papers' findings on the samples)")
+    s.add_argument("--data", action="append", default=[], metavar="KEY=DIR",
+                   help="with --preset: real data instead of the samples (paper: knee=DIR, brain=DIR, stanford=DIR)")
+    s.add_argument("--out", required=True, help="study directory: results.parquet, spec.yaml, study.log, report.html")
+    s.add_argument("--executor", default="serial", help="serial (default, this process) or ray")
+    s.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
+    s.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
+    s.add_argument("--resume", action="store_true", help="continue a study: skip finished units, rerun failed ones")
+    s.add_argument("--csv", default=None, help="also export the table as CSV here")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ``study`` command; returns the exit status."""
+    from explorer.errors import ExplorerError  # noqa: PLC0415
+    from explorer.cli.progress import Progress  # noqa: PLC0415
+    from explorer.study.executors import EXECUTORS  # noqa: PLC0415
+    from explorer.study.runner import prepare_dir, run_study  # noqa: PLC0415
+    from explorer.study.spec import load_spec  # noqa: PLC0415
+
+    if args.executor not in EXECUTORS:
+        raise ExplorerError(f"--executor must be one of {', '.join(EXECUTORS)}, got {args.executor!r}")
+    if args.workers is not None and args.workers < 1:
+        raise ExplorerError(f"--workers must be >= 1, got {args.workers}")
+    if args.executor == "serial" and (args.workers or args.ray_address):
+        raise ExplorerError("--workers and --ray-address apply to --executor ray")
+    if (args.spec is None) == (args.preset is None):
+        raise ExplorerError("give a spec file or --preset (one of them)")
+    if args.data and args.preset is None:
+        raise ExplorerError("--data applies to --preset")
+    if args.preset is not None:
+        from explorer.study.presets import preset  # noqa: PLC0415
+        from explorer.study.spec import parse_spec  # noqa: PLC0415
+
+        data = {}
+        for item in args.data:
+            key, sep, value = item.partition("=")
+            if not sep or not value.strip():
+                raise ExplorerError(f"--data must be KEY=DIR, got {item!r}")
+            data[key.strip()] = value.strip()
+        spec = parse_spec(preset(args.preset, data), base=".")
+    else:
+        spec = load_spec(args.spec)
+    prepare_dir(args.out, args.resume)  # refuse an existing study before expanding anything
+    with Progress(f"study {spec.name}", enabled=True) as progress:
+        result = run_study(spec, args.out, args.executor, args.workers, args.ray_address, args.resume, progress,
+                           spec_file=args.spec)
+    from pathlib import Path  # noqa: PLC0415
+
+    from explorer.engine.table import read_records, write_csv  # noqa: PLC0415
+    from explorer.study.report import report_html  # noqa: PLC0415
+
+    records = read_records(result.table)
+    spec_text = (Path(args.out) / "spec.yaml").read_text()
+    (Path(args.out) / "report.html").write_text(report_html(records, spec_text, f"Study {spec.name}"))
+    if args.csv:
+        write_csv(args.csv, records)
+    state = "stopped early (rerun with --resume)" if result.stopped else "finished"
+    print(f"{spec.name}: {state}: {result.units} units, {result.skipped} done earlier, {result.run} run now, "
+          f"{result.failed} failed, {result.seconds:.1f} s -> {result.table}")
+    if result.failed:
+        print(f"failed units are recorded with their one-line error in {result.table} (see study.log)", file=sys.stderr)
+    return 0

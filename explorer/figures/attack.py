@@ -1,0 +1,124 @@
+"""Plotly figures of attacks (numpy / records in, ``go.Figure`` out; no Streamlit), in the conventions of
+:mod:`explorer.figures.images`: image panels are heatmaps with row 0 at the top and square pixels, compared panels
+share a colour axis, and every image panel of a figure shares one zoom.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from explorer.figures.images import (_FONT, ERROR_COLORSCALE, KSPACE_COLORSCALE, PANEL_PX, TEMPLATE,
+                              _as_image, _colorbar, _hover, _image_axes, _scale, _title, _xy_refs,
+                              kspace_log_magnitude)
+
+
+def perturbation_figure(views: Mapping[str, tuple[np.ndarray, np.ndarray]], *, panel_px: int = PANEL_PX,
+                        uirevision: str = "perturbation") -> go.Figure:
+    """Per method one row: the perturbation's k-space (log magnitude, coil RSS) and ``|A^H e|``.
+
+    Args:
+        views: ``{label: (e (C, H, W) complex, adjoint image (h, w) magnitude)}``.
+
+    Returns:
+        ``2 n`` heatmap traces; the k-space panels share one zoom, the image panels another, and the image
+        panels one colour scale (the perturbations' energies compare across methods).
+    """
+    if not views:
+        raise ValueError("perturbation_figure needs at least one perturbation")
+    titles = []
+    for label in views:
+        titles += [_title(f"{label}: e in k-space", "log₁₀ |e| / max (coil RSS)"), _title(f"{label}: |Aᴴe|", None)]
+    rows = len(views)
+    fig = make_subplots(rows=rows, cols=2, subplot_titles=titles, horizontal_spacing=0.04,
+                        vertical_spacing=min(0.25 / rows, 0.08))
+    top = 0.0
+    for row, (label, (e, image)) in enumerate(views.items(), start=1):
+        fig.add_trace(go.Heatmap(z=kspace_log_magnitude(e), coloraxis="coloraxis", name=f"{label} e",
+                                 hovertemplate="kx %{y}, ky %{x}<br>log₁₀|e|/max %{z:.2f}<extra></extra>"), row=row, col=1)
+        image = _as_image(image, f"{label} adjoint")
+        top = max(top, float(image.max()))
+        fig.add_trace(go.Heatmap(z=image, coloraxis="coloraxis2", hovertemplate=_hover(f"{label} |Aᴴe|"),
+                                 name=f"{label} adjoint"), row=row, col=2)
+    layout: dict = {}
+    kspace = [i for i in range(0, 2 * rows, 2)]
+    refs = _xy_refs(fig)
+    for i, (xref, yref) in enumerate(refs):
+        axes = _image_axes(xref, yref)
+        first = refs[0] if i in kspace else refs[1]
+        if i > 1:
+            axes["xaxis" + xref[1:]] = dict(axes["xaxis" + xref[1:]], matches=first[0])
+            axes["yaxis" + yref[1:]] = dict(axes["yaxis" + yref[1:]], matches=first[1])
+        layout.update(axes)
+    layout.update(
+        coloraxis=dict(colorscale=_scale(KSPACE_COLORSCALE), cmin=-5.0, cmax=0.0,
+                       colorbar=dict(_colorbar("log₁₀ |e| / max", (0.0, 1.0), 1), x=0.47, len=0.45, y=0.75)),
+        coloraxis2=dict(colorscale=_scale(ERROR_COLORSCALE), cmin=0.0, cmax=top or 1e-6,
+                        colorbar=dict(_colorbar("|Aᴴe| (a.u.)", (0.0, 1.0), 1), x=1.0, len=0.45, y=0.75)),
+        uirevision=uirevision, height=panel_px * rows + 70, margin=dict(l=8, r=8, t=48, b=8), font=_FONT,
+        template=TEMPLATE, plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", dragmode="zoom",
+        annotations=[dict(a.to_plotly_json(), font=dict(size=13)) for a in fig.layout.annotations],
+    )
+    fig.update_layout(layout)
+    return fig
+
+
+def sweep_figure(rows: Sequence[Mapping], *, height: int = 320) -> go.Figure:
+    """SSIM and PSNR against the budget, one line per method (the clean value at eps = 0).
+
+    Args:
+        rows: attack records (:meth:`~explorer.robustness.AttackResult.row`): ``label``, ``eps``,
+            ``ssim_clean``, ``ssim_perturbed``, ``psnr_clean``, ``psnr_perturbed``.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("SSIM vs budget", "PSNR vs budget"), horizontal_spacing=0.1)
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
+    for i, label in enumerate(labels):
+        mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["eps"])
+        color = palette[i % len(palette)]
+        for col, metric in ((1, "ssim"), (2, "psnr")):
+            if mine[0].get(f"{metric}_clean") is None:
+                continue
+            x = [0.0] + [r["eps"] for r in mine]
+            y = [mine[0][f"{metric}_clean"]] + [r[f"{metric}_perturbed"] for r in mine]
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=label,
+                                     showlegend=col == 1, line=dict(color=color),
+                                     hovertemplate=f"<b>{label}</b><br>eps %{{x:g}}<br>{metric.upper()} %{{y:.4g}}<extra></extra>"),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="eps = ||e|| / ||k||")
+    fig.update_yaxes(title_text="SSIM", row=1, col=1)
+    fig.update_yaxes(title_text="PSNR (dB)", row=1, col=2)
+    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=40, b=40),
+                      legend=dict(orientation="h", y=-0.25, yanchor="top", x=0))
+    return fig
+
+
+def transfer_figure(rows: Sequence[Mapping], metric: str = "ssim", *, height: int = 360) -> go.Figure:
+    """The transfer matrix: the ``metric`` drop of each target (column) under each source's perturbation (row).
+
+    Args:
+        rows: :func:`~explorer.robustness.transfer` records of one budget: ``source``, ``target``,
+            ``{metric}_drop``; the diagonal is each source's own attack.
+    """
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    targets = list(dict.fromkeys(r["target"] for r in rows))
+    z = np.full((len(sources), len(targets)), np.nan)
+    for r in rows:
+        value = r.get(f"{metric}_drop")
+        if value is not None:
+            z[sources.index(r["source"]), targets.index(r["target"])] = value
+    unit = " dB" if metric == "psnr" else ""
+    text = [[("" if np.isnan(v) else f"{v:.3g}{unit}") for v in line] for line in z]
+    fig = go.Figure(go.Heatmap(z=z, x=targets, y=sources, text=text, texttemplate="%{text}",
+                               colorscale=_scale("Reds"), colorbar=dict(title=dict(text=f"{metric.upper()} drop", side="right")),
+                               hovertemplate="perturbation of <b>%{y}</b><br>applied to <b>%{x}</b><br>drop %{z:.4g}<extra></extra>"))
+    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=120, r=20, t=30, b=60),
+                      xaxis_title="reconstructed by (target)", yaxis_title="perturbation found for (source)",
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+__all__ = ["perturbation_figure", "sweep_figure", "transfer_figure"]

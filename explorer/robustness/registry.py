@@ -1,0 +1,194 @@
+"""The experiment registry: what a study needs of each robustness experiment, registered once by the experiment.
+
+An :class:`Experiment` declares its spec settings (keys, help and a check), which method instances take part
+(from their capabilities, never their names), the groups of slices it runs on (a shift pair has two), how one unit
+runs (a :class:`~explorer.engine.tasks.Task` and the settings in, records out), its summary rows, its report
+sections and its page in the app. The study (:mod:`explorer.study`), its report, the Study page, the app's
+navigation and the CLI iterate :func:`experiments`; none of them names an experiment.
+
+Registering one (a new module, or a test)::
+
+    register(Experiment(name="noise", title="Noise", description="...", settings={"sigma": "noise level"},
+                        check=check_noise, run=run_noise, summary=noise_rows))
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+from explorer.data.selection import DataItem
+from explorer.engine.tasks import ProblemCache, Record, Task
+from explorer.errors import ExplorerError
+from explorer.recon.base import MethodInstance
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a study report (HTML and the Study page render it the same way).
+
+    Attributes:
+        title: heading; caption: a line under it (settings, protocol, what the axes mean).
+        figure: a plotly figure or ``None``; tables: ``(caption, rows)`` pairs, rows plain dicts.
+    """
+
+    title: str
+    figure: Any = None
+    tables: tuple[tuple[str, list[dict]], ...] = ()
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    """An experiment's page in the app: the script (``"pages/attack.py"``), its navigation title and icon.
+
+    ``rows``: the page a study row of the experiment opens on, when not this one (the page must offer the
+    slice, mask and method widgets ``<page>.slice``, ``<page>.mask.*``, ``<page>.methods``).
+    """
+
+    path: str
+    title: str
+    icon: str
+    rows: str | None = None
+
+    @property
+    def stem(self) -> str:
+        """The page's widget-key prefix (``"attack"`` for ``pages/attack.py``)."""
+        return self.path.rsplit("/", 1)[-1].removesuffix(".py")
+
+    @property
+    def row_page(self) -> str:
+        """The page a study row opens on."""
+        return self.rows or self.path
+
+
+@dataclass(frozen=True)
+class Group:
+    """Slices an experiment runs on: ``role`` (``""``, or e.g. ``"id"`` / ``"ood:<set>"`` for a shift pair), its data
+    (``None``: the experiment's) and the settings its units carry (``None``: the experiment's; ``{}`` lets units be
+    shared between experiments, as a shift's in-distribution units are shared by every pair)."""
+
+    role: str = ""
+    data: tuple[DataItem, ...] | None = None
+    settings: dict | None = None
+
+
+def _everyone(instance: MethodInstance) -> bool:
+    return True
+
+
+def _own_data(settings: dict) -> tuple[Group, ...]:
+    return (Group(),)
+
+
+def _nothing(records: Sequence[Record]) -> list:
+    return []
+
+
+def _no_check(settings: dict) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A robustness experiment as a study sees it.
+
+    Attributes:
+        name: the spec key (``experiments: [- attack: {...}]``) and the results table's ``experiment`` column.
+        title: display name; description: one line (the ``experiments`` command, the report).
+        settings: ``{key: help}`` of the settings a spec may give (besides ``data`` and ``methods``).
+        check: ``settings -> None``, raising :class:`~explorer.errors.ExplorerError` on a bad value (unknown keys
+            are refused before it is called).
+        run: ``(task, settings, problems) -> [Record]``: one unit (a slice, a mask, a method instance).
+        takes: ``instance -> bool``: whether a method instance takes part (from its capabilities).
+        groups: ``settings -> (Group, ...)``: the slice groups it runs on (default: its data, no role).
+        pinned: configure every instance once, on the first in-distribution volume (data-dependent defaults such as
+            a tuned lambda or checkpoint ``auto`` then keep that value on every group).
+        summary: ``records -> rows``: its summary table (records of this experiment only, failed ones included).
+        report: ``records -> [Section]``: its part of the report (figures and tables).
+        page: its page in the app, or ``None``.
+    """
+
+    name: str
+    title: str
+    description: str
+    run: Callable[[Task, dict, ProblemCache], list[Record]]
+    settings: Mapping[str, str] = field(default_factory=dict)
+    check: Callable[[dict], None] = _no_check
+    takes: Callable[[MethodInstance], bool] = _everyone
+    groups: Callable[[dict], tuple[Group, ...]] = _own_data
+    pinned: bool = False
+    summary: Callable[[Sequence[Record]], list[dict]] = _nothing
+    report: Callable[[Sequence[Record]], list[Section]] = _nothing
+    page: Page | None = None
+
+    def validate(self, settings: dict, where: str) -> None:
+        """Refuse unknown keys, then :attr:`check` the values; errors name ``where``.
+
+        Raises:
+            ExplorerError: one line.
+        """
+        extra = set(settings) - set(self.settings)
+        if extra:
+            allowed = f"; use {', '.join(sorted(self.settings))}" if self.settings else ""
+            raise ExplorerError(f"{where}: unknown {self.name} setting {sorted(extra)[0]!r}{allowed}")
+        try:
+            self.check(settings)
+        except TypeError as exc:
+            raise ExplorerError(f"{where}: bad {self.name} setting ({exc})") from None
+        except ExplorerError as exc:
+            raise ExplorerError(f"{where}: {exc}") from None
+
+
+_EXPERIMENTS: dict[str, Experiment] = {}
+
+#: The modules that register the built-in experiments (each registers on import), in navigation order.
+BUILTIN_MODULES: tuple[str, ...] = (
+    "explorer.robustness.evaluate", "explorer.robustness.attack", "explorer.robustness.features",
+    "explorer.robustness.shift", "explorer.robustness.ttt",
+)
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add ``experiment`` to the registry (returns it).
+
+    Raises:
+        ValueError: the name is taken.
+    """
+    if experiment.name in _EXPERIMENTS:
+        raise ValueError(f"experiment {experiment.name!r} registered twice")
+    _EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def _load_builtin() -> None:
+    for module in BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
+def experiments() -> list[Experiment]:
+    """Every registered experiment, built-in ones first, in registration order."""
+    _load_builtin()
+    return list(_EXPERIMENTS.values())
+
+
+def get_experiment(name: str) -> Experiment:
+    """The registered experiment ``name``.
+
+    Raises:
+        ExplorerError: no such experiment (the message lists them).
+    """
+    _load_builtin()
+    if name not in _EXPERIMENTS:
+        raise ExplorerError(f"unknown experiment {name!r}; choose one of {', '.join(_EXPERIMENTS)}")
+    return _EXPERIMENTS[name]
+
+
+def records_of(records: Sequence[Record], name: str, ok: bool = True) -> list[Record]:
+    """The records of experiment ``name`` (``ok``: without an error)."""
+    return [r for r in records if r.experiment == name and not (ok and r.error)]
+
+
+__all__ = ["BUILTIN_MODULES", "Experiment", "Group", "Page", "Section", "experiments", "get_experiment",
+           "records_of", "register"]

@@ -1,0 +1,129 @@
+"""Running a study from the app (serial, in this session): a progress bar with done / total, rate and ETA, and
+Stop (the units under way finish; the table keeps every finished unit). A run belongs to its browser session
+(:class:`~explorer.ui.runs.handoff.Handoff`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
+
+from explorer.errors import ExplorerError
+from explorer.study.runner import StudyRun, run_study
+from explorer.study.spec import parse_spec
+from explorer.ui import cache
+from explorer.ui.runs.handoff import Handoff
+
+RUNS = Handoff("study.last_run")
+
+
+@dataclass
+class StudyPageRun:
+    out: str
+    result: StudyRun | None = None
+    error: str | None = None
+    stopped: bool = False
+
+
+def execute(spec_text: str, out: Path, resume: bool, container) -> StudyPageRun:
+    """Parse ``spec_text`` (YAML), run it serially into ``out`` in a status box; store and return the run."""
+    import yaml  # noqa: PLC0415
+
+    page_run = StudyPageRun(str(out))
+    interrupt: list[BaseException] = []
+    with RUNS.running(cache.owner()) as slot:
+        slot.result = page_run
+        with container.status("Running the study…", expanded=True) as status:
+            st.button("Stop", key="study.stop", icon=":material/stop_circle:",
+                      help="Stop after the unit under way; every finished unit is kept (continue with Resume).")
+            bar = st.progress(0.0, text="expanding the spec…")
+
+            def progress(done, total, info):
+                if interrupt:
+                    return True
+                eta = info.get("eta")
+                try:
+                    bar.progress(done / max(total, 1), text=f"{done}/{total} units · {info['rate']:.2f} units/s"
+                                 + (f" · about {eta:.0f} s left" if eta is not None else ""))
+                except ScriptControlException as exc:
+                    interrupt.append(exc)
+                    return True
+                return None
+
+            try:
+                try:
+                    raw = yaml.safe_load(spec_text)
+                except yaml.YAMLError:
+                    raise ExplorerError("the spec is not valid YAML") from None
+                spec = parse_spec(raw, base=str(out.parent))
+                page_run.result = run_study(spec, out, "serial", resume=resume, progress=progress)
+                (out / "spec.yaml").write_text(spec_text)
+            except ExplorerError as exc:
+                page_run.error = str(exc).strip().splitlines()[0]
+            page_run.stopped = bool(interrupt) or bool(page_run.result and page_run.result.stopped)
+            if interrupt:
+                raise interrupt[0]
+            status.update(label="failed" if page_run.error else ("stopped" if page_run.stopped else "done"),
+                          state="error" if page_run.error else "complete", expanded=False)
+    return page_run
+
+
+def stored() -> StudyPageRun | None:
+    """This session's last study run (waits for one still finishing)."""
+    return RUNS.stored(cache.owner())
+
+
+PAGES = {"clean": "reconstruct", "shift": "reconstruct", "attack": "attack", "features": "features", "ttt": "ttt"}
+GOTO = "study.goto"
+
+
+def openable(record) -> str | None:
+    """Why a study row cannot be opened in the app (None: it can): an embedded sample the sidebar does not offer."""
+    from explorer.data.sample_sources import SAMPLE_OPTIONS  # noqa: PLC0415
+
+    if record.data.startswith("sample:"):
+        family, _, variant = record.data[len("sample:"):].partition(",")
+        if family not in SAMPLE_OPTIONS or variant not in SAMPLE_OPTIONS[family]:
+            return f"{record.data} is not one of the sidebar's samples: write it as a file (python -m explorer sample) to open it"
+    return None
+
+
+def open_in_page(record) -> None:
+    """A button callback: put the row's data, slice, mask, method and parameters into the matching page's widgets
+    and ask the Study page to switch there (callbacks run before the widgets are created, so they may set them)."""
+    import json  # noqa: PLC0415
+
+    from explorer.recon.base import get_method  # noqa: PLC0415
+    from explorer.ui.state import sample_source  # noqa: PLC0415
+
+    ss = st.session_state
+    page = PAGES.get(record.experiment, "reconstruct")
+    if record.data.startswith("sample:"):
+        family, _, variant = record.data[len("sample:"):].partition(",")
+        ss["src.kind"], ss["src.family"], ss[f"src.variant.{family}"] = "sample", family, variant
+        key = cache.open_volume(sample_source(family, variant)).read_slice(0).meta.defaults_key
+    else:
+        path = Path(record.data)
+        ss["src.kind"], ss["src.dir"], ss["src.file"] = "dir", str(path.parent), path.name
+        from explorer.data.sources import open_volume  # noqa: PLC0415
+
+        key = open_volume(record.data).read_slice(0).meta.defaults_key
+    ss[f"{page}.slice"] = int(record.slice)
+    if record.mask_type != "acquired":
+        ss[f"{page}.mask.type"], ss[f"{page}.mask.acceleration"] = record.mask_type, float(record.acceleration)
+        ss[f"{page}.mask.seed"], ss[f"{page}.mask.cf_default"] = int(record.mask_seed), False
+        ss[f"{page}.mask.cf"] = float(record.center_fraction)
+    spec = get_method(record.method)
+    if page == "ttt":
+        ss["ttt.method"] = record.method
+        prefix = "ttt.params"
+    else:
+        ss[f"{page}.methods"] = [record.method]
+        prefix = f"{page}.params"
+    varying = set(spec.anatomy_defaults(key))
+    for name, value in json.loads(record.config or "{}").items():
+        ss[f"{prefix}.{record.method}.{name}" + (f".{key or 'any'}" if name in varying else "")] = value
+    ss[GOTO] = f"pages/{page}.py"
+
