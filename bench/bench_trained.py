@@ -36,6 +36,7 @@ from explorer.metrics import compute_metrics, to_magnitude  # noqa: E402
 from explorer.engine import prepare  # noqa: E402
 from explorer.recon import checkpoints as ckpts  # noqa: E402
 from explorer.recon import model_store  # noqa: E402
+from explorer.recon.networks import get_network, kind_names  # noqa: E402
 from explorer.recon.base import build, get_method  # noqa: E402
 
 
@@ -111,7 +112,7 @@ def main() -> None:
     volume = open_volume("sample:knee")
     sl = volume.read_slice(volume.num_slices // 2)
     notes, models = [], []
-    for kind in ckpts.KINDS:
+    for kind in kind_names():
         for anatomy in ckpts.ANATOMIES:
             path = model_store.shipped_path(kind, anatomy)
             if path.is_file():
@@ -121,7 +122,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-trained-"))
     for kind in official:
         path = tmp / f"{kind}_official_random.pt"
-        ckpts.random_checkpoint(kind, ckpts.OFFICIAL_ARCH[kind], path, seed=0)
+        ckpts.random_checkpoint(kind, dict(get_network(kind).official_arch), path, seed=0)
         models.append((f"{kind} official arch (random)", kind, path))
 
     print(f"sample:knee slice {sl.meta.index}  {sl.shape[0]}x{sl.shape[1]}  {sl.num_coils} coils  mask random 4x seed 0  "

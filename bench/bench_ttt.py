@@ -40,7 +40,7 @@ def main() -> None:
     from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.recon.base import get_method  # noqa: PLC0415
     from explorer.robustness.ttt import TTTConfig, test_time_train  # noqa: PLC0415
-    from explorer.training.examples import batch_loss, make_example  # noqa: PLC0415
+    from explorer.training.examples import batch_loss, criterion, make_example  # noqa: PLC0415
 
     device = get_device()
     volume = FastMRIVolume(sample_path(SampleSpec(family=args.family, size=args.size)))
@@ -57,18 +57,14 @@ def main() -> None:
         module = trainable_copy(instance).module
         module.train()
         optimizer = torch.optim.Adam(module.parameters(), lr=1e-5)
-        ssim_loss = None
-        if name == "varnet":  # the loss `explorer train` uses for this network (fastMRI's): SSIM for VarNet
-            from fastmri.losses import SSIMLoss  # noqa: PLC0415
-
-            ssim_loss = SSIMLoss().to(device)
+        supervised = criterion(name, device)  # the loss `explorer train` uses for this network (fastMRI's)
         example = make_example(name, slc, mask, device)
         timings = []
         for i in range(6):
             sync(device)
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            loss = batch_loss(name, module, [example], ssim_loss)
+            loss = batch_loss(module, [example], supervised)
             loss.backward()
             optimizer.step()
             sync(device)

@@ -10,6 +10,7 @@ import torch
 
 from explorer.data.fastmri import write_volume
 from explorer.physics import fft2c
+from explorer.recon.networks import network_kinds
 
 
 def smooth_maps(coils: int, h: int, w: int) -> torch.Tensor:
@@ -78,11 +79,8 @@ def rng():
     return np.random.default_rng(0)
 
 
-# Tiny architectures of the trained networks (random weights) for fast tests.
-TINY_ARCH = {
-    "unet": {"chans": 4, "num_pool_layers": 2},
-    "varnet": {"num_cascades": 2, "chans": 4, "pools": 2, "sens_chans": 2, "sens_pools": 1},
-}
+# Tiny architectures of the trained networks (random weights) for fast tests: each network kind declares its own.
+TINY_ARCH = {kind.name: dict(kind.tiny) for kind in network_kinds()}
 
 
 @pytest.fixture(scope="session")

@@ -226,7 +226,8 @@ def test_kspace_loss_is_zero_at_the_true_image_for_every_network(tiny_checkpoint
 
     from explorer.engine import kspace_loss
     from explorer.physics import Operator, center_crop, fft2c, ifft2c, rss
-    from explorer.recon.trained import UnetRecon, unet_input
+    from explorer.recon.fastmri_transforms import unet_input
+    from explorer.recon.unet import UnetRecon
     from tests.conftest import phantom, smooth_maps
 
     h = w = 32

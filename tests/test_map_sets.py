@@ -177,7 +177,7 @@ def test_unet_kspace_with_two_sets_is_exact_for_the_true_magnitude(folded_kspace
     """With fully sampled data and two orthonormal map sets, a U-net that returns the RSS of the set images
     predicts the measured k-space exactly (zero self-supervised loss), as with one set."""
     from explorer.engine.core import kspace_loss
-    from explorer.recon.trained import UnetRecon
+    from explorer.recon.unet import UnetRecon
 
     maps, _ = espirit(folded_kspace, (24, 24), 6, sets=2)
     mask = torch.ones(1, 1, 1, 38, dtype=torch.bool)

@@ -12,6 +12,7 @@ from explorer.data.sample import SampleSpec, write_sample
 from explorer.errors import ExplorerError
 from explorer.physics import Operator
 from explorer.recon import checkpoints as ckpts
+from explorer.recon.networks import get_network, kind_names
 from explorer.recon import model_store
 from explorer.recon.base import build, get_method
 from explorer.training.train import TrainOptions, state_path, train
@@ -48,7 +49,7 @@ def test_training_lowers_the_loss_and_writes_a_safe_checkpoint(dataset, tmp_path
     assert payload["format"] == ckpts.FORMAT and payload["model"] == kind
     card = payload["card"]
     assert card == json.loads(result.checkpoint.with_suffix(".json").read_text()) == result.card
-    assert card["architecture"] == {"model": kind, "kwargs": {**ckpts.DEFAULT_ARCH[kind], **TINY_ARCH[kind]}}
+    assert card["architecture"] == {"model": kind, "kwargs": {**get_network(kind).default_arch, **TINY_ARCH[kind]}}
     assert card["data"]["dir"] == "train" and card["data"]["anatomy"] == "knee" and card["data"]["challenge"] == "multicoil"
     assert (card["data"]["volumes"], card["data"]["slices"]) == (2, 4)
     assert card["mask"] == {"type": "random", "acceleration": 4.0, "center_fraction": 0.08}
@@ -155,7 +156,7 @@ def _test_files_only(tmp_path):
     ("unknown mask", ["--model", "unet", "--data", "{train}", "--mask", "spiral"], "unknown mask type"),
     ("varnet on single-coil", ["--model", "varnet", "--data", "{single}", "--challenge", "singlecoil"], "needs multicoil"),
     ("challenge mismatch", ["--model", "unet", "--data", "{single}"], "is singlecoil data but --challenge is multicoil"),
-    ("cascades for unet", ["--model", "unet", "--data", "{train}", "--cascades", "3"], "--cascades applies to the VarNet only"),
+    ("cascades for unet", ["--model", "unet", "--data", "{train}", "--cascades", "3"], "--cascades applies to the E2E VarNet only"),
     ("zero chans", ["--model", "varnet", "--data", "{train}", "--chans", "0"], "chans must be a positive integer"),
     ("too many pools", ["--model", "unet", "--data", "{train}", "--pools", "6"], "too small for 6 pooling layers"),
     ("resume without state", ["--model", "unet", "--data", "{train}", "--resume"], "no training state to resume"),
@@ -192,7 +193,8 @@ def test_self_supervised_and_combined_losses(dataset, tmp_path, kind):
     from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.recon.checkpoints import build_model  # noqa: PLC0415
     from explorer.robustness.insertion import full_maps  # noqa: PLC0415
-    from explorer.training.examples import batch_loss, make_example, self_supervised_loss, training_loss  # noqa: PLC0415
+    from explorer.training.examples import (batch_loss, criterion, make_example, self_supervised_loss,  # noqa: PLC0415
+                                            training_loss)
 
     result = train(_options(dataset, tmp_path, kind, steps=12, lr=3e-3, loss="self"))
     losses = np.array(result.losses)
@@ -201,15 +203,11 @@ def test_self_supervised_and_combined_losses(dataset, tmp_path, kind):
     torch.manual_seed(0)
     model = build_model(kind, TINY_ARCH[kind])
     sl = FastMRIVolume(next((dataset / "train").glob("*c4*.h5"))).read_slice(0)
-    maps = full_maps(sl.kspace)[None] if kind == "unet" else None
+    maps = None if get_network(kind).own_maps else full_maps(sl.kspace)[None]
     example = make_example(kind, sl, MaskConfig("random", 3, seed=1), torch.device("cpu"), maps)
-    ssim_loss = None
-    if kind == "varnet":
-        from fastmri.losses import SSIMLoss  # noqa: PLC0415
-
-        ssim_loss = SSIMLoss()
-    both = training_loss(kind, model, [example], ssim_loss, "both")
-    parts = batch_loss(kind, model, [example], ssim_loss) + self_supervised_loss(kind, model, [example])
+    supervised = criterion(kind, torch.device("cpu"))
+    both = training_loss(kind, model, [example], supervised, "both")
+    parts = batch_loss(model, [example], supervised) + self_supervised_loss(kind, model, [example])
     assert float(both.detach()) == pytest.approx(float(parts.detach()), rel=1e-5)
     assert float(self_supervised_loss(kind, model, [example]).detach()) > 0
     with pytest.raises(ExplorerError, match="--loss must be one of"):

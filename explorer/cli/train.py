@@ -1,23 +1,31 @@
-"""``python -m explorer train``: train a U-net or an E2E VarNet on fastMRI-layout volumes (see :mod:`explorer.training.train`)."""
+"""``python -m explorer train``: train a network kind (U-net, E2E VarNet, ...) on fastMRI-layout volumes (see
+:mod:`explorer.training.train`); its architecture flags come from the kinds (:mod:`explorer.recon.networks`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from explorer.errors import ExplorerError
 from explorer.cli.progress import Progress
+from explorer.errors import ExplorerError
+from explorer.recon.networks import get_network, network_kinds
 
-_ARCH_FLAGS = {  # CLI flag -> constructor kwarg, per model
-    "unet": {"chans": "chans", "pools": "num_pool_layers"},
-    "varnet": {"cascades": "num_cascades", "chans": "chans", "pools": "pools", "sens_chans": "sens_chans", "sens_pools": "sens_pools"},
-}
+
+def _arch_flags() -> dict[str, str]:
+    """``{flag: help}`` of every kind's architecture flags (a flag several kinds share: each kind's meaning)."""
+    helps: dict[str, list[str]] = {}
+    for kind in network_kinds():
+        for flag, (_, text) in kind.flags.items():
+            helps.setdefault(flag, []).append(f"{kind.label}: {text}")
+    return {flag: "; ".join(texts) for flag, texts in helps.items()}
 
 
 def add_parser(sub) -> None:
     """Register the ``train`` sub-command."""
-    tr = sub.add_parser("train", help="train a U-net or E2E VarNet on a directory of fastMRI-layout .h5 volumes")
-    tr.add_argument("--model", required=True, choices=("unet", "varnet"))
+    kinds = network_kinds()
+    tr = sub.add_parser("train", help=f"train a {' or '.join(k.label for k in kinds)} on a directory of fastMRI-layout "
+                        ".h5 volumes")
+    tr.add_argument("--model", required=True, choices=[k.name for k in kinds])
     tr.add_argument("--data", required=True, help="directory of training volumes (searched recursively)")
     tr.add_argument("--val", default=None, help="directory of validation volumes (SSIM after every epoch)")
     tr.add_argument("--challenge", default="multicoil", choices=("multicoil", "singlecoil"))
@@ -26,12 +34,10 @@ def add_parser(sub) -> None:
     tr.add_argument("--center-fraction", type=float, default=None, help="default: 0.08 at 4x, 0.04 at 8x")
     tr.add_argument("--epochs", type=int, default=10, help="passes over the training slices (default 10)")
     tr.add_argument("--steps", type=int, default=None, help="optimizer steps; overrides --epochs")
-    tr.add_argument("--chans", type=int, default=None, help="channels of the first conv layer (U-net 32, VarNet cascades 18)")
-    tr.add_argument("--pools", type=int, default=None, help="pooling layers (default 4)")
-    tr.add_argument("--cascades", type=int, default=None, help="VarNet cascades (default 12)")
-    tr.add_argument("--sens-chans", type=int, default=None, help="VarNet coil-map U-net channels (default 8)")
-    tr.add_argument("--sens-pools", type=int, default=None, help="VarNet coil-map U-net pooling layers (default 4)")
-    tr.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: U-net 1e-3, VarNet 3e-4)")
+    for flag, text in _arch_flags().items():
+        tr.add_argument(f"--{flag.replace('_', '-')}", dest=f"arch_{flag}", type=int, default=None, help=text)
+    tr.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: " + ", ".join(
+        f"{k.label} {k.train_lr:g}" for k in kinds) + ")")
     tr.add_argument("--batch-size", type=int, default=1)
     tr.add_argument("--seed", type=int, default=0, help="weights, shuffling and masks")
     tr.add_argument("--resume", action="store_true", help="continue from the training state")
@@ -51,15 +57,16 @@ def run(args: argparse.Namespace) -> int:
     """Run the ``train`` command; returns the exit status."""
     from explorer.training.train import TrainOptions, train  # noqa: PLC0415
 
-    flags = ("cascades", "chans", "pools", "sens_chans", "sens_pools")
+    flags = get_network(args.model).flags
     arch = {}
-    for flag in flags:
-        value = getattr(args, flag)
+    for flag in _arch_flags():
+        value = getattr(args, f"arch_{flag}")
         if value is None:
             continue
-        if flag not in _ARCH_FLAGS[args.model]:
-            raise ExplorerError(f"--{flag.replace('_', '-')} applies to the VarNet only")
-        arch[_ARCH_FLAGS[args.model][flag]] = value
+        if flag not in flags:
+            owners = [k.label for k in network_kinds() if flag in k.flags]
+            raise ExplorerError(f"--{flag.replace('_', '-')} applies to the {' and '.join(owners)} only")
+        arch[flags[flag][0]] = value
     options = TrainOptions(
         model=args.model, data=Path(args.data), out=Path(args.out), val=Path(args.val) if args.val else None,
         challenge=args.challenge, mask=args.mask, acceleration=args.acceleration, center_fraction=args.center_fraction,

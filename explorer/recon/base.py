@@ -357,7 +357,8 @@ class MethodInstance:
 
 
 BUILTIN_MODULES: tuple[str, ...] = (
-    "explorer.recon.classical", "explorer.recon.sparse", "explorer.recon.untrained", "explorer.recon.trained",
+    "explorer.recon.classical", "explorer.recon.sparse", "explorer.recon.untrained", "explorer.recon.unet",
+    "explorer.recon.varnet",
 )
 
 

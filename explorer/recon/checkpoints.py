@@ -1,24 +1,24 @@
 """Checkpoint files of the trained networks: build, recognise, save, load safely, model cards.
 
-Models are ``fastmri.models.Unet`` and ``fastmri.models.VarNet`` themselves, so official fastMRI
-state dicts load unchanged. Accepted files (all read with ``torch.load(weights_only=True)``: a
+Models are whatever each registered network kind builds (:mod:`explorer.recon.networks`; the built-in ones are
+``fastmri.models.Unet`` and ``fastmri.models.VarNet`` themselves, so official fastMRI state dicts load unchanged). Accepted files (all read with ``torch.load(weights_only=True)``: a
 file holding any pickled object other than tensors and plain containers is refused without
 executing anything):
 
 * an explorer checkpoint (written by :func:`save_checkpoint`, e.g. by ``python -m explorer train``)::
 
-      {"format": "mri-explorer/checkpoint", "version": 1, "model": "unet" | "varnet",
+      {"format": "mri-explorer/checkpoint", "version": 1, "model": <network kind, e.g. "unet" | "varnet">,
        "state_dict": {name: tensor (float32, or float16 when saved with half=True)},
        "card": {"architecture": {"model": ..., "kwargs": {...}}, "data": {...}, "mask": {...},
                 "steps": ..., "epochs": ..., "val_ssim": ..., "seconds": ..., "torch": ..., "date": ...}}
 
   with the card also written next to it as ``CKPT.json`` for humans;
-* a plain state dict of ``Unet`` / ``VarNet`` (the published fastMRI files), optionally with a
+* a plain state dict of a kind's network (e.g. the published fastMRI files), optionally with a
   ``module.`` prefix;
-* a Lightning-style dict ``{"state_dict": {"unet.xxx" | "varnet.xxx": tensor, "loss.w": ...}}``
-  (fastMRI's ``UnetModule`` / ``VarNetModule``): the prefix is stripped, other entries dropped.
+* a Lightning-style dict ``{"state_dict": {"<kind's prefix>xxx": tensor, "loss.w": ...}}`` (fastMRI's
+  ``UnetModule`` / ``VarNetModule``: ``unet.`` / ``varnet.``): the prefix is stripped, other entries dropped.
 
-The architecture comes from the state dict's key set and tensor shapes (:func:`recognise`); a
+The kind and architecture come from the state dict's key set and tensor shapes (:func:`recognise`); a
 card that claims another architecture is an error. Weights are always returned as float32.
 
 Where checkpoints live (the shipped ones), resolving a ``checkpoint`` parameter and the cache of
@@ -40,34 +40,18 @@ import torch
 from torch import nn
 
 from explorer.errors import ExplorerError
+from explorer.recon.networks import get_network, network_kinds
 
-KINDS: tuple[str, ...] = ("unet", "varnet")
 ANATOMIES: tuple[str, ...] = ("knee", "brain")
 FORMAT = "mri-explorer/checkpoint"
 VERSION = 1
-LABELS = {"unet": "U-net", "varnet": "E2E VarNet"}
-
-#: Constructor kwargs of ``fastmri.models.Unet`` (image in, image out) / ``VarNet`` with their defaults here.
-DEFAULT_ARCH: dict[str, dict[str, Any]] = {
-    "unet": {"in_chans": 1, "out_chans": 1, "chans": 32, "num_pool_layers": 4, "drop_prob": 0.0},
-    "varnet": {"num_cascades": 12, "sens_chans": 8, "sens_pools": 4, "chans": 18, "pools": 4, "mask_center": True},
-}
-#: The published fastMRI architectures (U-net knee_sc / knee_mc / brain; VarNet knee / brain leaderboard).
-OFFICIAL_ARCH: dict[str, dict[str, Any]] = {
-    "unet": {"in_chans": 1, "out_chans": 1, "chans": 256, "num_pool_layers": 4, "drop_prob": 0.0},
-    "varnet": {"num_cascades": 12, "sens_chans": 8, "sens_pools": 4, "chans": 18, "pools": 4, "mask_center": True},
-}
-#: kwargs that a state dict determines (the others, e.g. dropout, leave no trace in the weights).
-RECOGNISED: dict[str, tuple[str, ...]] = {
-    "unet": ("in_chans", "out_chans", "chans", "num_pool_layers"),
-    "varnet": ("num_cascades", "sens_chans", "sens_pools", "chans", "pools"),
-}
 
 #: Bounds on architecture sizes, checked before a model is built (from a file or for training): a
 #: 13 KB state dict naming ``cascades.99999`` must not build 100,000 cascades. The published models use
 #: 12 cascades, 18/256 channels, 4 pools.
 ARCH_LIMITS: dict[str, int] = {"in_chans": 64, "out_chans": 64, "chans": 1024, "num_pool_layers": 8, "num_cascades": 64,
                                "sens_chans": 1024, "sens_pools": 8, "pools": 8}
+DEFAULT_LIMIT = 1024  # any other size a network kind recognises from its weights
 MAX_BOTTLENECK = 8192  # channels of the deepest U-net layer (published U-net: 256 x 2^4 = 4096)
 
 
@@ -75,8 +59,8 @@ class Checkpoint(NamedTuple):
     """A loaded checkpoint.
 
     Attributes:
-        kind: ``"unet"`` or ``"varnet"``.
-        arch: constructor kwargs of the model (see :data:`DEFAULT_ARCH`).
+        kind: a network kind (:func:`explorer.recon.networks.kind_names`).
+        arch: constructor kwargs of the model (the kind's default architecture with what the weights determine).
         state_dict: float32 tensors on the CPU, keys as ``fastmri.models`` names them.
         card: the model card (``{}`` for files without one, e.g. official fastMRI state dicts).
         path: the file.
@@ -93,38 +77,35 @@ class Checkpoint(NamedTuple):
 
 
 def build_model(kind: str, arch: dict[str, Any] | None = None) -> nn.Module:
-    """A freshly initialised ``fastmri.models.Unet`` / ``VarNet``.
+    """A freshly initialised network of kind ``kind`` (e.g. ``fastmri.models.Unet`` / ``VarNet``).
 
     Args:
-        kind: ``"unet"`` or ``"varnet"``.
-        arch: constructor kwargs; missing ones take :data:`DEFAULT_ARCH`'s values.
+        kind: a registered network kind (:func:`explorer.recon.networks.network_kinds`).
+        arch: constructor kwargs; missing ones take the kind's defaults.
 
     Raises:
         ExplorerError: unknown kind or kwarg, non-positive sizes.
     """
-    from fastmri.models import Unet, VarNet  # noqa: PLC0415
-
-    kwargs = check_arch(kind, arch)
-    return Unet(**kwargs) if kind == "unet" else VarNet(**kwargs)
+    return get_network(kind).build(**check_arch(kind, arch))
 
 
 def check_arch(kind: str, arch: dict[str, Any] | None) -> dict[str, Any]:
-    """``arch`` over :data:`DEFAULT_ARCH`, validated.
+    """``arch`` over the kind's default architecture, validated.
 
     Raises:
         ExplorerError: unknown kind or kwarg, sizes that are not positive integers.
     """
-    _check_kind(kind)
-    kwargs = {**DEFAULT_ARCH[kind], **(arch or {})}
-    unknown = set(kwargs) - set(DEFAULT_ARCH[kind])
+    network = get_network(kind)
+    kwargs = {**network.default_arch, **(arch or {})}
+    unknown = set(kwargs) - set(network.default_arch)
     if unknown:
         raise ExplorerError(f"{kind} has no architecture parameter {', '.join(sorted(unknown))}")
-    for key in RECOGNISED[kind]:
-        value = kwargs[key]
+    for key in network.recognised:
+        value, limit = kwargs[key], ARCH_LIMITS.get(key, DEFAULT_LIMIT)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ExplorerError(f"{kind} {key} must be a positive integer, got {value!r}")
-        if value > ARCH_LIMITS[key]:
-            raise ExplorerError(f"{kind} {key} = {value} is past the limit {ARCH_LIMITS[key]} (checked before building "
+        if value > limit:
+            raise ExplorerError(f"{kind} {key} = {value} is past the limit {limit} (checked before building "
                                 "the model; the published fastMRI models are well inside it)")
     for chans, pools in (("chans", "num_pool_layers"), ("chans", "pools"), ("sens_chans", "sens_pools")):
         if chans in kwargs and pools in kwargs and kwargs[chans] * 2 ** kwargs[pools] > MAX_BOTTLENECK:
@@ -134,55 +115,37 @@ def check_arch(kind: str, arch: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def recognise(state_dict: dict[str, torch.Tensor]) -> tuple[str, dict[str, Any]]:
-    """The model kind and architecture of a (prefix-free) state dict, from its keys and shapes.
-
-    U-net: ``down_sample_layers.0.layers.0.weight`` is ``(chans, in_chans, 3, 3)``, the number of
-    ``down_sample_layers`` is ``num_pool_layers``, ``up_conv.{pools-1}.1.weight`` is ``(out_chans, ...)``.
-    VarNet: ``cascades.{i}`` count, ``cascades.0.model.unet`` chans/pools, ``sens_net.norm_unet.unet``
-    chans/pools.
+    """The network kind and architecture of a (prefix-free) state dict, from its keys and shapes (each kind's
+    :attr:`~explorer.recon.networks.NetworkKind.recognise`).
 
     Returns:
-        ``(kind, kwargs)`` with every kwarg of :data:`DEFAULT_ARCH` (unrecognisable ones at their default).
+        ``(kind, kwargs)`` with every kwarg of the kind's default architecture (unrecognisable ones at their default).
 
     Raises:
-        ExplorerError: neither a U-net nor a VarNet state dict.
+        ExplorerError: no registered kind recognises it (or it is an incomplete state dict of one).
     """
-    keys = list(state_dict)
-    if any(k.startswith(("cascades.", "sens_net.")) for k in keys):
-        sens = "sens_net.norm_unet.unet."
-        casc = "cascades.0.model.unet."
-        cascade_ids = {int(m.group(1)) for k in keys if (m := re.match(r"cascades\.(\d+)\.", k))}
-        try:
-            arch = {
-                "num_cascades": max(cascade_ids) + 1 if cascade_ids else 0,
-                "sens_chans": _shape(state_dict, sens + "down_sample_layers.0.layers.0.weight")[0],
-                "sens_pools": _count(keys, sens + "down_sample_layers."),
-                "chans": _shape(state_dict, casc + "down_sample_layers.0.layers.0.weight")[0],
-                "pools": _count(keys, casc + "down_sample_layers."),
-            }
-        except KeyError as exc:
-            raise ExplorerError(f"incomplete VarNet state dict: no {exc.args[0]}") from None
-        return "varnet", {**DEFAULT_ARCH["varnet"], **arch}
-    if "down_sample_layers.0.layers.0.weight" in state_dict:
-        first = _shape(state_dict, "down_sample_layers.0.layers.0.weight")
-        pools = _count(keys, "down_sample_layers.")
-        try:
-            out_chans = _shape(state_dict, f"up_conv.{pools - 1}.1.weight")[0]
-        except KeyError as exc:
-            raise ExplorerError(f"incomplete U-net state dict: no {exc.args[0]}") from None
-        arch = {"in_chans": first[1], "out_chans": out_chans, "chans": first[0], "num_pool_layers": pools}
-        return "unet", {**DEFAULT_ARCH["unet"], **arch}
-    sample = ", ".join(keys[:3]) or "no keys"
-    raise ExplorerError(f"not a U-net or VarNet state dict (keys: {sample}...)")
+    kinds = network_kinds()
+    for network in kinds:
+        arch = network.recognise(state_dict)
+        if arch is not None:
+            return network.name, {**network.default_arch, **arch}
+    sample = ", ".join(list(state_dict)[:3]) or "no keys"
+    raise ExplorerError(f"not a {' or '.join(k.label for k in kinds)} state dict (keys: {sample}...)")
 
 
-def _shape(sd: dict, key: str) -> tuple[int, ...]:
+def shape_of(sd: dict, key: str) -> tuple[int, ...]:
+    """The shape of ``sd[key]``.
+
+    Raises:
+        KeyError: no such key.
+    """
     if key not in sd:
         raise KeyError(key)
     return tuple(int(s) for s in sd[key].shape)
 
 
-def _count(keys: list[str], prefix: str) -> int:
+def count_prefixed(keys: list[str], prefix: str) -> int:
+    """How many numbered children ``prefix<i>.`` the keys name (``max(i) + 1``; 0 if none)."""
     ids = {int(m.group(1)) for k in keys if k.startswith(prefix) and (m := re.match(r"(\d+)\.", k[len(prefix):]))}
     return max(ids) + 1 if ids else 0
 
@@ -205,13 +168,13 @@ def save_checkpoint(path: str | Path, state_dict: dict[str, torch.Tensor], kind:
     Returns:
         the written path.
     """
-    _check_kind(kind)
+    default_arch = get_network(kind).default_arch
     path = Path(path)
     dtype = torch.float16 if half else torch.float32
     weights = {k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
                for k, v in state_dict.items()}
     full_card = {
-        "architecture": {"model": kind, "kwargs": {**DEFAULT_ARCH[kind], **arch}},
+        "architecture": {"model": kind, "kwargs": {**default_arch, **arch}},
         **(card or {}),
         "weights_dtype": str(dtype).replace("torch.", ""),
         "torch": torch.__version__,
@@ -299,7 +262,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
     except ExplorerError as exc:
         raise ExplorerError(f"{path.name}: {exc}") from None
     if kind is not None:
-        _check_kind(kind)
+        get_network(kind)
         if found_kind != kind:
             raise ExplorerError(f"{path.name} holds a {found_kind} checkpoint, not a {kind} one")
     claimed = (card.get("architecture") or {}) if isinstance(card.get("architecture"), dict) else {}
@@ -307,10 +270,11 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
         if claimed.get("model") not in (None, found_kind):
             raise ExplorerError(f"{path.name}: the model card says {claimed.get('model')} but the weights are a {found_kind}")
         kwargs = claimed.get("kwargs") or {}
-        for key in RECOGNISED[found_kind]:
+        network = get_network(found_kind)
+        for key in network.recognised:
             if key in kwargs and kwargs[key] != arch[key]:
                 raise ExplorerError(f"{path.name}: the model card says {key}={kwargs[key]} but the weights have {key}={arch[key]}")
-        arch = {**arch, **{k: v for k, v in kwargs.items() if k in DEFAULT_ARCH[found_kind] and k not in RECOGNISED[found_kind]}}
+        arch = {**arch, **{k: v for k, v in kwargs.items() if k in network.default_arch and k not in network.recognised}}
     try:
         check_arch(found_kind, arch)  # sizes bounded before anything is built
     except ExplorerError as exc:
@@ -323,10 +287,12 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> Checkpoint:
 
 
 def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Drop Lightning / DataParallel wrappers: ``varnet.`` / ``unet.`` (other entries such as the
-    SSIM loss buffer ``loss.w`` are dropped with them), ``module.``, ``model.``."""
-    for prefix in ("varnet.", "unet."):
-        if any(k.startswith(prefix) for k in sd) and not any(k.startswith(("cascades.", "down_sample_layers.")) for k in sd):
+    """Drop Lightning / DataParallel wrappers: a kind's Lightning attribute (``varnet.`` / ``unet.``; other entries
+    such as the SSIM loss buffer ``loss.w`` are dropped with it), ``module.``, ``model.``."""
+    kinds = network_kinds()
+    own = tuple(p for k in kinds for p in k.key_prefixes)
+    for prefix in (k.lightning_prefix for k in kinds):
+        if any(k.startswith(prefix) for k in sd) and not any(k.startswith(own) for k in sd):
             sd = {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
             break
     for prefix in ("module.", "model."):
@@ -365,7 +331,7 @@ def _load_strict(model: nn.Module, sd: dict[str, torch.Tensor]) -> str:
 
 
 def _arch_text(kind: str, arch: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={arch[k]}" for k in RECOGNISED[kind])
+    return ", ".join(f"{k}={arch[k]}" for k in get_network(kind).recognised)
 
 
 def random_checkpoint(kind: str, arch: dict[str, Any] | None, path: str | Path, seed: int = 0,
@@ -373,8 +339,8 @@ def random_checkpoint(kind: str, arch: dict[str, Any] | None, path: str | Path, 
     """Write a randomly initialised checkpoint (tests, benchmarks, an untrained baseline).
 
     Args:
-        kind: ``"unet"`` or ``"varnet"``.
-        arch: constructor kwargs (defaults from :data:`DEFAULT_ARCH`).
+        kind: a registered network kind.
+        arch: constructor kwargs (defaults: the kind's).
         path: output ``.pt`` (plus its ``.json`` card).
         seed: weight initialisation seed (the global RNG is saved and restored).
         card: extra card fields (e.g. ``{"data": {"anatomy": "knee"}}``).
@@ -385,10 +351,5 @@ def random_checkpoint(kind: str, arch: dict[str, Any] | None, path: str | Path, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_model(kind, arch)
-    return save_checkpoint(path, model.state_dict(), kind, {**DEFAULT_ARCH[kind], **(arch or {})},
+    return save_checkpoint(path, model.state_dict(), kind, {**get_network(kind).default_arch, **(arch or {})},
                            {"random_init": {"seed": seed}, **(card or {})}, half=half)
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ExplorerError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")

@@ -1,7 +1,7 @@
 """Where the trained networks' checkpoints live and the models loaded from them.
 
-* Shipped demo checkpoints: ``assets/checkpoints/{unet,varnet}_{knee,brain}.pt`` (override the
-  directory with ``EXPLORER_CHECKPOINT_DIR``); :data:`TRAIN_COMMANDS` gives the command that
+* Shipped demo checkpoints: ``assets/checkpoints/<kind>_{knee,brain}.pt`` (override the
+  directory with ``EXPLORER_CHECKPOINT_DIR``); :func:`train_command` gives the command that
   trains each.
 * :func:`resolve` turns a method's ``checkpoint`` parameter (``auto`` / ``knee`` / ``brain`` / a
   path) into a file; :func:`load_model` returns a cached, shared model for it.
@@ -25,32 +25,18 @@ from torch import nn
 
 from explorer import resources
 from explorer.errors import ExplorerError
-from explorer.recon.checkpoints import (
-    ANATOMIES,
-    KINDS,
-    LABELS,
-    _arch_text,
-    _check_kind,
-    load_checkpoint,
-    model_from_checkpoint,
-)
+from explorer.recon.checkpoints import ANATOMIES, _arch_text, load_checkpoint, model_from_checkpoint
+from explorer.recon.networks import get_network, network_kinds
 
-#: How each shipped checkpoint is trained (README "Trained networks" lists the same commands).
-#: (Sized to train in about 40 minutes each on 2 CPU cores and to run interactively there.)
-SHIPPED_ARCH = {"unet": "--chans 16 --pools 4", "varnet": "--cascades 5 --chans 10 --pools 3 --sens-chans 4 --sens-pools 3"}
-SHIPPED_SCHEDULE = {"unet": "--steps 600 --batch-size 4", "varnet": "--steps 500 --batch-size 1"}
-# The shipped knee U-net is trained with the self-supervised term too: test-time training helps it more (its card).
-SHIPPED_LOSS = {("unet", "knee"): "--loss both --snapshot-every 100 "}
-TRAIN_COMMANDS: dict[tuple[str, str], str] = {
-    (kind, anatomy): (
-        f"python -m explorer train --model {kind} --data data/train/{anatomy} --val data/val/{anatomy} "
-        f"--challenge multicoil --mask random --acceleration 4 --center-fraction 0.08 {SHIPPED_ARCH[kind]} "
-        f"{SHIPPED_SCHEDULE[kind]} --val-slices 5 --save-every 50 --seed 0 --half {SHIPPED_LOSS.get((kind, anatomy), '')}"
-        f"--state runs/{kind}_{anatomy}.state.pt --out assets/checkpoints/{kind}_{anatomy}.pt"
-    )
-    for kind in KINDS
-    for anatomy in ANATOMIES
-}
+
+def train_command(kind: str, anatomy: str) -> str:
+    """The command that trains the shipped checkpoint of ``kind`` on ``anatomy`` (its :class:`~explorer.recon.networks.
+    Shipped` flags; README "Trained networks" lists the same commands)."""
+    shipped = get_network(kind).shipped
+    return (f"python -m explorer train --model {kind} --data data/train/{anatomy} --val data/val/{anatomy} "
+            f"--challenge multicoil --mask random --acceleration 4 --center-fraction 0.08 {shipped.arch} "
+            f"{shipped.schedule} --val-slices 5 --save-every 50 --seed 0 --half {shipped.extra.get(anatomy, '')}"
+            f"--state runs/{kind}_{anatomy}.state.pt --out assets/checkpoints/{kind}_{anatomy}.pt")
 
 
 
@@ -74,20 +60,20 @@ def resolve(spec: str | Path, kind: str) -> Path:
     Args:
         spec: ``"auto"`` (the knee checkpoint; the registry replaces it with the data's anatomy),
             ``"knee"`` / ``"brain"`` (the shipped checkpoint), or a file path.
-        kind: ``"unet"`` or ``"varnet"``.
+        kind: a network kind (:func:`explorer.recon.networks.kind_names`).
 
     Raises:
         ExplorerError: a shipped checkpoint is missing (the message gives the command that trains
             it); a named file is missing.
     """
-    _check_kind(kind)
+    network = get_network(kind)
     text = str(spec).strip()
     name = "knee" if text in ("", "auto") else text
     if name in ANATOMIES:
         path = shipped_path(kind, name)
         if not path.is_file():
-            raise ExplorerError(f"the shipped {LABELS[kind]} {name} checkpoint {path} is missing; "
-                                f"train it with: {TRAIN_COMMANDS[(kind, name)]}")
+            raise ExplorerError(f"the shipped {network.label} {name} checkpoint {path} is missing; "
+                                f"train it with: {train_command(kind, name)}")
         return path
     path = Path(text).expanduser()
     if not path.is_file():
@@ -104,7 +90,7 @@ def load_model(path_or_name: str | Path, kind: str, device: torch.device | str |
 
     Args:
         path_or_name: a file, or ``"auto"`` / ``"knee"`` / ``"brain"`` (see :func:`resolve`).
-        kind: ``"unet"`` or ``"varnet"``.
+        kind: a network kind (:func:`explorer.recon.networks.kind_names`).
         device: where to put it (default CPU).
     """
     path = resolve(path_or_name, kind).resolve()
@@ -298,7 +284,7 @@ def summary(path_or_name: str | Path, kind: str | None = None) -> dict[str, Any]
               f"{anatomy or 'unknown anatomy'} ({data.get('challenge', '?')}, {data.get('slices', '?')} slices{source}"
               f"{masks})" if card else "external state dict (no model card)")
     return {
-        "model": LABELS[ckpt.kind],
+        "model": get_network(ckpt.kind).label,
         "kind": ckpt.kind,
         "trained on": origin,
         "architecture": _arch_text(ckpt.kind, ckpt.arch),
@@ -316,11 +302,12 @@ def shipped_catalog() -> list[dict[str, Any]]:
     Each row is :func:`summary` (plus ``"name"``) or ``{"name", "model", "kind", "missing": command}``.
     """
     rows = []
-    for kind in KINDS:
+    for network in network_kinds():
+        kind = network.name
         for anatomy in ANATOMIES:
             name = f"{kind}_{anatomy}"
             if not shipped_path(kind, anatomy).is_file():
-                rows.append({"name": name, "model": LABELS[kind], "kind": kind, "missing": TRAIN_COMMANDS[(kind, anatomy)]})
+                rows.append({"name": name, "model": network.label, "kind": kind, "missing": train_command(kind, anatomy)})
                 continue
             rows.append({"name": name, **summary(anatomy, kind)})
     return rows

@@ -1,25 +1,20 @@
-"""Trained networks: fastMRI's U-net and end-to-end VarNet behind the reconstructor contract.
+"""Trained networks behind the reconstructor contract: what every registered network kind shares.
 
-Both wrap ``fastmri.models`` themselves and reproduce fastMRI's data transforms (:mod:`explorer.recon.fastmri_transforms`):
+Each kind (:mod:`explorer.recon.networks`; the built-in ones in :mod:`explorer.recon.unet` and
+:mod:`explorer.recon.varnet`) wraps its ``torch.nn.Module`` in a reconstructor built on :class:`_NetworkRecon`, which
+reproduces fastMRI's data transforms (:mod:`explorer.recon.fastmri_transforms`) and returns a complex image
+``(B, H, W)`` of the k-space size: the network's magnitude inside the crop (zero phase), zero-padded back to
+``(H, W)`` (metrics crop it again). The crop is ``crop x crop`` capped at the k-space size (fastMRI's references are
+320x320).
 
-* U-net (``UnetDataTransform`` + ``UnetModule``): zero-filled image ``ifft2c(y)``, centre-cropped to
-  the reference size, magnitude (coil RSS for multicoil), instance-normalised ``(x - mean) / (std +
-  1e-11)`` and clamped to [-6, 6]; the output is de-normalised ``out * std + mean``.
-* VarNet (``VarNetDataTransform`` + ``VarNetModule``): masked k-space as a real view ``(B, C, H, W, 2)``,
-  the mask ``(B, 1, 1, W, 1)`` bool, ``num_low_frequencies=None`` (VarNet finds the fully sampled
-  centre itself); the output is the RSS magnitude, centre-cropped to the reference size.
+Reconstructors run on the device of ``y`` with a cached, shared model (:func:`explorer.recon.model_store.load_model`)
+that they never modify; they run under ``torch.inference_mode`` unless a gradient is needed (``y`` or the model's
+parameters require grad and grad mode is on): outputs are differentiable w.r.t. ``y``. They are
+:class:`~explorer.recon.base.NetworkReconstructor` s: ``module`` is the network, ``with_module`` rebuilds the
+reconstructor around another one (e.g. a deep copy adapted at test time), and ``kspace(y, op)`` is the predicted
+multi-coil k-space of a self-supervised loss.
 
-The contract returns a complex image ``(B, H, W)`` of the k-space size: the cropped magnitude
-(zero phase), zero-padded back to ``(H, W)`` (metrics crop it again). The crop is ``crop x crop``
-capped at the k-space size (fastMRI's references are 320x320).
-
-Reconstructors run on the device of ``y`` with a cached, shared model
-(:func:`explorer.recon.model_store.load_model`) that they never modify; they run under
-``torch.inference_mode`` unless a gradient is needed (``y`` or the model's parameters require
-grad and grad mode is on): outputs are differentiable w.r.t. ``y``. They are
-:class:`~explorer.recon.base.NetworkReconstructor` s: ``module`` is the network, ``with_module``
-rebuilds the reconstructor around another one (e.g. a deep copy adapted at test time), and
-``kspace(y, op)`` is the predicted multi-coil k-space of a self-supervised loss.
+:func:`register_network` registers a kind and its method (same name, family ``"trained"``, a checkpoint parameter).
 """
 
 from __future__ import annotations
@@ -32,21 +27,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from explorer.data.slice import key_anatomy
 from explorer.device import get_device
 from explorer.errors import ExplorerError
-from explorer.physics import Operator, center_crop, combine_sets, fft2c
+from explorer.physics import Operator
 from explorer.recon import checkpoints as ckpts
-from explorer.data.slice import key_anatomy
 from explorer.recon import model_store
-from explorer.recon.fastmri_transforms import (  # noqa: F401 (unet_input re-exported)
-    crop_shape,
-    pad_to,
-    unet_forward,
-    unet_input,
-    varnet_forward,
-    varnet_kspace,
-)
 from explorer.recon.base import Capabilities, ProgressFn, Reconstructor, register
+from explorer.recon.fastmri_transforms import crop_shape, pad_to
+from explorer.recon.networks import NetworkKind, add_network, get_network, kind_of_config
 
 DEFAULT_CROP = 320
 
@@ -57,23 +46,14 @@ _CROP_HELP = ("side of the centre crop the network sees and returns (fastMRI's r
               "k-space size; outside it the output is zero")
 
 
-@dataclass(frozen=True)
-class UnetConfig:
-    """U-net parameters (frozen; doubles as a cache key)."""
-
-    checkpoint: str = field(default="auto", metadata={"help": _CHECKPOINT_HELP.format(what="U-net")})
-    crop: int = field(default=DEFAULT_CROP, metadata={"help": _CROP_HELP, "min": 16, "max": 4096})
+def checkpoint_field(what: str):
+    """The ``checkpoint`` field of a network's config (``what``: the network's name in the help)."""
+    return field(default="auto", metadata={"help": _CHECKPOINT_HELP.format(what=what)})
 
 
-@dataclass(frozen=True)
-class VarNetConfig:
-    """End-to-end VarNet parameters (frozen; doubles as a cache key)."""
-
-    checkpoint: str = field(default="auto", metadata={"help": _CHECKPOINT_HELP.format(what="VarNet")})
-    crop: int = field(default=DEFAULT_CROP, metadata={"help": _CROP_HELP, "min": 16, "max": 4096})
-
-
-KIND_OF_CONFIG = {UnetConfig: "unet", VarNetConfig: "varnet"}
+def crop_field():
+    """The ``crop`` field of a network's config."""
+    return field(default=DEFAULT_CROP, metadata={"help": _CROP_HELP, "min": 16, "max": 4096})
 
 
 # ----------------------------------------------------------------------------- reconstructors
@@ -151,88 +131,17 @@ class _NetworkRecon(abc.ABC):
             return x.clone()
 
 
-class UnetRecon(_NetworkRecon):
-    """fastMRI's U-net fed as ``UnetDataTransform`` feeds it (see the module docstring).
-
-    :meth:`kspace`: the U-net outputs a magnitude only. Its complex image takes the phase of the
-    SENSE-combined zero-filled image ``A^H y`` (``op``'s ESPIRiT maps; single-coil the zero-filled
-    image itself), and outside the crop (where the network has no output) that image itself; the
-    predicted k-space is ``F S x``. With ``K`` map sets the magnitude is shared among the sets in the
-    proportions of ``A^H y``: ``x_k = |x| (A^H y)_k / RSS_k(A^H y)``. With fully sampled ``y = F S x*`` and unit-norm maps,
-    ``A^H y = x*``: a network that returns ``|x*|`` then predicts ``y`` exactly (zero self-supervised loss).
-    """
-
-    label = "U-net"
-
-    def __init__(self, module: nn.Module, crop: int | tuple[int, int] = DEFAULT_CROP):
-        if (getattr(module, "in_chans", 1), getattr(module, "out_chans", 1)) != (1, 1):
-            raise ExplorerError(f"this U-net has {module.in_chans} input / {module.out_chans} output channels; "
-                                "the explorer's U-net maps a magnitude image to a magnitude image (1 / 1)")
-        super().__init__(module, crop)
-
-    def _pool_count(self, module: nn.Module) -> int:
-        return int(getattr(module, "num_pool_layers", 0))
-
-    def _magnitude(self, y, mask, hw):
-        return unet_forward(self.module, unet_input(y, mask, hw))
-
-    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
-        """Predicted multi-coil k-space ``F S x`` ``(B, C, H, W)`` (see the class docstring)."""
-        shape, hw = self._check(y)
-        need_grad, context = self._grad_context(y)
-        with context:
-            zero_filled = op.adjoint(y)  # A^H y: (B, H, W), or (B, K, H, W) with K map sets
-            magnitude = self._magnitude(y, op.mask.to(y.device), hw)
-            support = pad_to(torch.ones_like(magnitude), shape) > 0
-            if zero_filled.ndim == 3:
-                phase = torch.sgn(center_crop(zero_filled, hw))
-            else:  # the magnitude shared among the sets as A^H y shares it: x_k = |x| (A^H y)_k / RSS(A^H y)
-                norm = combine_sets(zero_filled, op).abs().unsqueeze(1)
-                phase = center_crop(zero_filled / torch.where(norm > 0, norm, torch.ones_like(norm)), hw)
-                magnitude, support = magnitude.unsqueeze(1), support.unsqueeze(1)
-            inside = pad_to(magnitude.to(phase.dtype) * phase, shape)
-            x = torch.where(support, inside, zero_filled)
-            k = fft2c(op.coil_images(x))
-        return self._as_tensor(k, need_grad)
-
-
-class VarNetRecon(_NetworkRecon):
-    """fastMRI's end-to-end VarNet (sensitivity network included), fed as ``VarNetDataTransform`` feeds it.
-
-    :meth:`kspace`: its own final predicted multi-coil k-space (:func:`varnet_kspace`); the output is
-    the RSS of its inverse FFT, centre-cropped.
-    """
-
-    label = "E2E VarNet"
-
-    def _smallest(self, shape, hw) -> int:
-        return min(shape)
-
-    def _magnitude(self, y, mask, hw):
-        return center_crop(varnet_forward(self.module, y, mask), hw)
-
-    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
-        """Predicted multi-coil k-space ``(B, C, H, W)`` (the cascades' output; ``op``'s maps are not used)."""
-        self._check(y)
-        need_grad, context = self._grad_context(y)
-        with context:
-            k = varnet_kspace(self.module, y, op.mask.to(y.device))
-        return self._as_tensor(k, need_grad)
-
-
-RECON_CLASSES: dict[str, type[_NetworkRecon]] = {"unet": UnetRecon, "varnet": VarNetRecon}
-
-
 def make_recon(kind: str, model: nn.Module, crop: int | tuple[int, int] = DEFAULT_CROP) -> _NetworkRecon:
-    """A reconstructor around ``model`` of checkpoint kind ``kind`` (``"unet"`` / ``"varnet"``).
+    """A reconstructor around ``model`` of network kind ``kind``.
 
     Returns:
-        a :class:`UnetRecon` / :class:`VarNetRecon`: ``recon(y (B, C, H, W), op, progress=None) -> x (B, H, W)``
-        complex64, zero outside the crop.
+        the kind's reconstructor: ``recon(y (B, C, H, W), op, progress=None) -> x (B, H, W)`` complex64, zero
+        outside the crop.
+
+    Raises:
+        ExplorerError: unknown kind.
     """
-    if kind not in RECON_CLASSES:
-        raise ExplorerError(f"unknown model kind {kind!r}")
-    return RECON_CLASSES[kind](model, crop)
+    return get_network(kind).recon(model, crop)
 
 
 class CheckpointRecon:
@@ -279,26 +188,23 @@ def _anatomy_defaults(key: str | None) -> dict[str, str]:
     return {"checkpoint": anatomy if anatomy in ckpts.ANATOMIES else "knee"}
 
 
-@register("unet", "U-net", "trained", UnetConfig,
-          "fastMRI U-net trained end to end: zero-filled RSS magnitude in, de-aliased magnitude out.",
-          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
-          cache_token=lambda config: file_token(config), capabilities=replace(CAPABILITIES, adapt_lr=1e-5),
-          weights_file=lambda config: weights_file(config),
-          data_notes=lambda config, problem: model_store.shift_notes("unet", config.checkpoint, problem))
-def unet(config: UnetConfig) -> Reconstructor:
-    """fastMRI's U-net (Ronneberger et al. 2015; Zbontar et al. 2018) from a checkpoint."""
-    return CheckpointRecon("unet", config.checkpoint, config.crop)
+def register_network(kind: NetworkKind) -> NetworkKind:
+    """Register a network kind and its reconstruction method (same name; the shipped checkpoint trained on the
+    data's anatomy by default).
 
-
-@register("varnet", "E2E VarNet", "trained", VarNetConfig,
-          "fastMRI end-to-end VarNet: learned coil maps, cascades of U-net + soft data consistency in k-space.",
-          anatomy_defaults=_anatomy_defaults, describe=lambda config, anatomy: describe(config, anatomy),
-          cache_token=lambda config: file_token(config), capabilities=replace(CAPABILITIES, adapt_lr=1e-4),
-          weights_file=lambda config: weights_file(config),
-          data_notes=lambda config, problem: model_store.shift_notes("varnet", config.checkpoint, problem))
-def varnet(config: VarNetConfig) -> Reconstructor:
-    """End-to-end variational network (Sriram et al. 2020) from a checkpoint."""
-    return CheckpointRecon("varnet", config.checkpoint, config.crop)
+    Raises:
+        ValueError / RuntimeError: the name is taken.
+    """
+    add_network(kind)
+    name = kind.name
+    register(name, kind.label, "trained", kind.config, kind.description, anatomy_defaults=_anatomy_defaults,
+             describe=lambda config, anatomy: describe(config, anatomy),
+             cache_token=lambda config: file_token(config),
+             capabilities=replace(CAPABILITIES, adapt_lr=kind.adapt_lr),
+             weights_file=lambda config: weights_file(config),
+             data_notes=lambda config, problem: model_store.shift_notes(name, config.checkpoint, problem),
+             )(lambda config: CheckpointRecon(name, config.checkpoint, config.crop))
+    return kind
 
 
 # ----------------------------------------------------------------------------- labels for the app
@@ -306,17 +212,17 @@ def varnet(config: VarNetConfig) -> Reconstructor:
 
 def checkpoint_anatomy(config) -> str | None:
     """Anatomy the config's checkpoint was trained on (``"knee"`` / ``"brain"`` / ``None`` unknown)."""
-    return model_store.checkpoint_anatomy(KIND_OF_CONFIG[type(config)], config.checkpoint)
+    return model_store.checkpoint_anatomy(kind_of_config(config).name, config.checkpoint)
 
 
 def describe(config, anatomy: str | None) -> str:
     """One line naming the checkpoint and any anatomy shift, e.g. ``"knee checkpoint · on brain data: anatomy shift"``.
 
     Args:
-        config: a :class:`UnetConfig` / :class:`VarNetConfig`.
+        config: a network kind's config.
         anatomy: the data's anatomy (``SliceMeta.anatomy``).
     """
-    return model_store.describe_checkpoint(KIND_OF_CONFIG[type(config)], config.checkpoint, anatomy)
+    return model_store.describe_checkpoint(kind_of_config(config).name, config.checkpoint, anatomy)
 
 
 def file_token(config) -> tuple[str, int, int]:
@@ -331,9 +237,13 @@ def file_token(config) -> tuple[str, int, int]:
 
 
 def weights_file(config) -> Path:
-    """The resolved checkpoint file of a configured U-net / VarNet.
+    """The resolved checkpoint file of a configured network.
 
     Raises:
         ExplorerError: the checkpoint cannot be resolved (missing file).
     """
-    return model_store.resolve(config.checkpoint, KIND_OF_CONFIG[type(config)]).resolve()
+    return model_store.resolve(config.checkpoint, kind_of_config(config).name).resolve()
+
+
+__all__ = ["DEFAULT_CROP", "CheckpointRecon", "checkpoint_anatomy", "checkpoint_field", "crop_field", "describe",
+           "file_token", "make_recon", "register_network", "weights_file"]

@@ -1,14 +1,9 @@
 """Training data for the trained networks: fastMRI-layout volumes -> masked examples -> losses.
 
-Examples use the reconstructors' own transforms (:mod:`explorer.recon.trained`), so a network
-sees in training exactly what it sees in the explorer:
-
-* U-net (fastMRI ``UnetDataTransform`` + ``UnetModule``): input = normalised zero-filled magnitude
-  ``(B, h, w)`` cropped to the reference size; target = the reference normalised with the input's
-  mean/std and clamped to [-6, 6]; loss = L1.
-* VarNet (``VarNetDataTransform`` + ``VarNetModule``): input = masked k-space ``(B, C, H, W)`` and mask
-  ``(B, 1, 1, W)``; output cropped to the reference ``(B, h, w)``; loss = ``fastmri.SSIMLoss`` with
-  ``data_range`` = the volume's maximum (the file's ``max`` attribute, else the slice's).
+Each network kind (:mod:`explorer.recon.networks`) builds its own examples with its reconstructor's transforms, so a
+network sees in training exactly what it sees in the explorer (e.g. the U-net's normalised zero-filled magnitude,
+the VarNet's masked k-space), and gives its supervised loss; here they are masked, grouped and summed, with the
+self-supervised k-space term every kind shares.
 """
 
 from __future__ import annotations
@@ -17,11 +12,9 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
-
+from typing import Callable
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from explorer.data.fastmri import TARGET_KEYS, FastMRIVolume, list_volumes
@@ -30,7 +23,8 @@ from explorer.data.slice import Slice, anatomy_of
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig, make_mask
 from explorer.physics import center_crop
-from explorer.recon.fastmri_transforms import CLAMP, EPS, crop_shape, unet_input, varnet_forward
+from explorer.recon.fastmri_transforms import crop_shape
+from explorer.recon.networks import Example, get_network
 
 
 @dataclass(frozen=True)
@@ -102,30 +96,9 @@ class SliceSet:
                 "source": source, "samples": [json.loads(v) for v in variants]}
 
 
-class Example(NamedTuple):
-    """One masked training slice (batch dim 1), on the training device.
-
-    Attributes:
-        y: masked k-space ``(1, C, H, W)`` complex64 (VarNet input).
-        mask: bool ``(1, 1, H|1, W)``.
-        image: normalised U-net input ``(1, h, w)`` (``None`` for VarNet).
-        target: ``(1, h, w)``: normalised and clamped for the U-net, the reference for VarNet.
-        max_value: ``(1,)`` the SSIM data range.
-        maps: coil maps ``(1, C, H, W)`` for the self-supervised term of a network without its own (the U-net on
-            multicoil data), else ``None``.
-    """
-
-    y: torch.Tensor
-    mask: torch.Tensor
-    image: torch.Tensor | None
-    target: torch.Tensor
-    max_value: torch.Tensor
-    maps: torch.Tensor | None = None
-
-
 def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.device,
                  maps: torch.Tensor | None = None) -> Example:
-    """Mask ``sl`` with ``mask_cfg`` (padded columns never sampled) and build the network's input/target.
+    """Mask ``sl`` with ``mask_cfg`` (padded columns never sampled) and build network kind ``kind``'s example.
 
     Raises:
         ExplorerError: the slice has no reference, or the mask cannot be drawn.
@@ -138,18 +111,19 @@ def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.devic
     crop = crop_shape(sl.shape, tuple(sl.target.shape))
     target = center_crop(torch.from_numpy(sl.target).to(device), crop).unsqueeze(0)
     max_value = torch.tensor([float(sl.meta.attrs.get("max", float(sl.target.max())))], device=device)
-    if kind == "unet":
-        inp = unet_input(y, mask, crop)
-        normed = ((target - inp.mean[:, None, None]) / (inp.std[:, None, None] + EPS)).clamp(-CLAMP, CLAMP)
-        return Example(y, mask, inp.image, normed, max_value, maps)
-    return Example(y, mask, None, target, max_value, maps)
+    return get_network(kind).example(y, mask, crop, target, max_value, maps)
 
 
-def batch_loss(kind: str, model: nn.Module, examples: list[Example], ssim_loss: nn.Module | None = None) -> torch.Tensor:
-    """Mean training loss over ``examples`` (stacked in groups of equal shapes).
+Criterion = Callable[[nn.Module, list[Example]], torch.Tensor]
 
-    U-net: L1 between the output and the normalised target; VarNet: ``ssim_loss`` (a
-    ``fastmri.SSIMLoss``) between the cropped output and the reference.
+
+def criterion(kind: str, device: torch.device) -> Criterion:
+    """Network kind ``kind``'s supervised loss on ``device``: ``loss(model, examples of one shape) -> scalar``."""
+    return get_network(kind).criterion(device)
+
+
+def batch_loss(model: nn.Module, examples: list[Example], supervised: Criterion) -> torch.Tensor:
+    """Mean supervised loss over ``examples``, stacked in groups of equal shapes (``supervised``: :func:`criterion`).
 
     Returns:
         scalar tensor.
@@ -160,20 +134,12 @@ def batch_loss(kind: str, model: nn.Module, examples: list[Example], ssim_loss: 
         groups.setdefault(key, []).append(ex)
     total = 0.0
     for group in groups.values():
-        target = torch.cat([ex.target for ex in group])
-        if kind == "unet":
-            out = model(torch.cat([ex.image for ex in group]).unsqueeze(1)).squeeze(1)
-            loss = F.l1_loss(out, target)
-        else:
-            out = varnet_forward(model, torch.cat([ex.y for ex in group]), torch.cat([ex.mask for ex in group]))
-            out = center_crop(out, tuple(target.shape[-2:]))
-            loss = ssim_loss(out.unsqueeze(1), target.unsqueeze(1), data_range=torch.cat([ex.max_value for ex in group]))
-        total = total + loss * (len(group) / len(examples))
+        total = total + supervised(model, group) * (len(group) / len(examples))
     return total
 
 
 LOSSES = {
-    "supervised": "fastMRI's: U-net l1 on the normalised image, VarNet SSIM against the reference",
+    "supervised": "the network kind's (fastMRI's: U-net l1 on the normalised image, VarNet SSIM against the reference)",
     "self": "self-supervised: ||M (y - k(y))||_1 / ||M y||_1 on the measured data (no reference needed)",
     "both": "the supervised loss plus the self-supervised term",
 }
@@ -193,13 +159,13 @@ def self_supervised_loss(kind: str, model: nn.Module, examples: list[Example]) -
     return total / len(examples)
 
 
-def training_loss(kind: str, model: nn.Module, examples: list[Example], ssim_loss: nn.Module | None = None,
+def training_loss(kind: str, model: nn.Module, examples: list[Example], supervised: Criterion,
                   loss: str = "supervised") -> torch.Tensor:
-    """The training loss :data:`LOSSES` ``loss`` of ``examples`` (scalar)."""
+    """The training loss :data:`LOSSES` ``loss`` of ``examples`` (scalar; ``supervised``: :func:`criterion`)."""
     if loss == "self":
         return self_supervised_loss(kind, model, examples)
-    supervised = batch_loss(kind, model, examples, ssim_loss)
-    return supervised + self_supervised_loss(kind, model, examples) if loss == "both" else supervised
+    value = batch_loss(model, examples, supervised)
+    return value + self_supervised_loss(kind, model, examples) if loss == "both" else value
 
 
 def val_indices(n: int, limit: int) -> list[int]:

@@ -1,8 +1,8 @@
 """Training the U-net and the E2E VarNet on fastMRI-layout volumes (``python -m explorer train``).
 
-A plain torch loop (no Lightning) that follows fastMRI's ``UnetModule`` / ``VarNetModule``: Adam
-(lr 1e-3 U-net, 3e-4 VarNet by default, constant), L1 on the normalised image (U-net) or
-``SSIMLoss`` (VarNet); examples from :mod:`explorer.training.examples`. A fresh mask every step, seeded
+A plain torch loop (no Lightning) that follows fastMRI's ``UnetModule`` / ``VarNetModule``: Adam at the network
+kind's learning rate (:mod:`explorer.recon.networks`; U-net 1e-3, VarNet 3e-4, constant) on the kind's loss (L1 on
+the normalised image, ``SSIMLoss``); examples from :mod:`explorer.training.examples`. A fresh mask every step, seeded
 from ``(seed, step, item)``; slices shuffled per epoch by a ``torch.Generator`` seeded with
 ``seed``: a run is deterministic given its options (on the CPU).
 
@@ -36,11 +36,10 @@ from explorer.device import get_device
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.recon import checkpoints as ckpts
+from explorer.recon.networks import NetworkKind, get_network
 from explorer.recon.trained import make_recon
-from explorer.training.examples import LOSSES, SliceSet, make_example, training_loss, val_indices
+from explorer.training.examples import LOSSES, SliceSet, criterion, make_example, training_loss, val_indices
 
-DEFAULT_LR = {"unet": 1e-3, "varnet": 3e-4}
-LOSS_NAME = {"unet": "l1 (normalised image)", "varnet": "ssim"}
 STATE_FORMAT = "mri-explorer/train-state"
 VAL_SEED = 10_000  # validation slice i uses mask seed VAL_SEED + i
 # options that a resumed run must share with the saved state
@@ -54,14 +53,14 @@ class TrainOptions:
     """What to train (the CLI's arguments).
 
     Attributes:
-        model: ``"unet"`` or ``"varnet"``.
+        model: a network kind (:func:`explorer.recon.networks.kind_names`).
         data: directory of fastMRI-layout ``.h5`` training volumes; val: validation directory or ``None``.
         out: checkpoint path; state: training-state path (default ``<out stem>.state<suffix>``).
         challenge: ``"multicoil"`` or ``"singlecoil"`` (VarNet: multicoil only).
         mask, acceleration, center_fraction: the mask family (:class:`explorer.masks.MaskConfig`).
         epochs: passes over the data; steps: optimizer steps, overrides ``epochs`` when set.
-        arch: constructor kwargs over :data:`explorer.recon.checkpoints.DEFAULT_ARCH`.
-        lr: Adam learning rate (``None``: fastMRI's default for the model).
+        arch: constructor kwargs over the kind's default architecture.
+        lr: Adam learning rate (``None``: the kind's default, fastMRI's).
         batch_size: slices per step; seed: weights, shuffling and masks.
         resume: continue from the state file; half: store the checkpoint weights as float16.
         val_slices: validate on this many evenly spaced slices (0 = all).
@@ -136,12 +135,11 @@ def step_seed(seed: int, step: int, item: int) -> int:
 
 
 def _validate_options(o: TrainOptions) -> MaskConfig:
-    if o.model not in ckpts.KINDS:
-        raise ExplorerError(f"unknown model {o.model!r}; choose one of {', '.join(ckpts.KINDS)}")
+    network = get_network(o.model)
     if o.challenge not in ("multicoil", "singlecoil"):
         raise ExplorerError(f"--challenge must be multicoil or singlecoil, got {o.challenge!r}")
-    if o.model == "varnet" and o.challenge != "multicoil":
-        raise ExplorerError("the VarNet needs multicoil data (--challenge multicoil)")
+    if network.multicoil_only and o.challenge != "multicoil":
+        raise ExplorerError(f"the {network.label} needs multicoil data (--challenge multicoil)")
     for name, value, low in (("epochs", o.epochs, 1), ("batch-size", o.batch_size, 1), ("save-every", o.save_every, 1),
                              ("seed", o.seed, 0), ("val-slices", o.val_slices, 0)):
         if value < low:
@@ -159,18 +157,16 @@ def _validate_options(o: TrainOptions) -> MaskConfig:
     if o.lr is not None and not (math.isfinite(o.lr) and 0 < o.lr < 1):
         raise ExplorerError(f"--lr must be in (0, 1), got {o.lr}")
     mask_cfg = MaskConfig(o.mask, o.acceleration, o.center_fraction)
-    if o.model == "varnet" and mask_cfg.is_2d:
-        raise ExplorerError("the VarNet is trained with column masks; choose a 1D mask type")
+    if network.column_masks_only and mask_cfg.is_2d:
+        raise ExplorerError(f"the {network.label} is trained with column masks; choose a 1D mask type")
     ckpts.check_arch(o.model, o.arch)
     return mask_cfg
 
 
-def _check_sizes(kind: str, arch: dict[str, Any], data: SliceSet) -> None:
+def _check_sizes(network: NetworkKind, arch: dict[str, Any], data: SliceSet) -> None:
     kspace_side, crop_side = data.min_shapes()
-    if kind == "unet":
-        pools, side, what = arch["num_pool_layers"], crop_side, "reference"
-    else:
-        pools, side, what = max(arch["pools"], arch["sens_pools"]), kspace_side, "k-space"
+    pools, what = network.input_side(arch)
+    side = crop_side if what == "reference" else kspace_side
     if side < 2 ** pools:
         raise ExplorerError(f"the smallest {what} side ({side}) is too small for {pools} pooling layers")
 
@@ -193,14 +189,14 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     o = options
     log = log or (lambda line: None)
     mask_cfg = _validate_options(o)
-    kind = o.model
-    arch = {**ckpts.DEFAULT_ARCH[kind], **o.arch}
-    lr = o.lr if o.lr is not None else DEFAULT_LR[kind]
+    kind, network = o.model, get_network(o.model)
+    arch = {**network.default_arch, **o.arch}
+    lr = o.lr if o.lr is not None else network.train_lr
     out = Path(o.out).expanduser()
     state_file = Path(o.state).expanduser() if o.state else state_path(out)
     trainset = SliceSet(o.data, o.challenge, "--data")
     valset = SliceSet(o.val, o.challenge, "--val") if o.val else None
-    _check_sizes(kind, arch, trainset)
+    _check_sizes(network, arch, trainset)
     device = get_device()
 
     with torch.random.fork_rng(devices=[]):
@@ -208,18 +204,15 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
         model = ckpts.build_model(kind, arch)
     model.to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    ssim_loss = None
-    if kind == "varnet":
-        from fastmri.losses import SSIMLoss  # noqa: PLC0415
-
-        ssim_loss = SSIMLoss().to(device)
+    supervised = criterion(kind, device)
 
     maps_cache: dict[int, torch.Tensor | None] = {}
 
     def self_maps(i: int) -> torch.Tensor | None:
-        """Coil maps of training slice ``i`` for the self-supervised term of the U-net on multicoil data (ESPIRiT
-        on the fully sampled centre, once per slice: every mask keeps that centre); ``None`` otherwise."""
-        if o.loss == "supervised" or kind != "unet":
+        """Coil maps of training slice ``i`` for the self-supervised term of a network without coil maps of its own
+        on multicoil data (ESPIRiT on the fully sampled centre, once per slice: every mask keeps that centre);
+        ``None`` otherwise."""
+        if o.loss == "supervised" or network.own_maps:
             return None
         if i not in maps_cache:
             from explorer.robustness.insertion import full_maps  # noqa: PLC0415
@@ -279,7 +272,7 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
             examples = [make_example(kind, trainset.read(i), dataclasses.replace(mask_cfg, seed=step_seed(o.seed, st["step"], j)),
                                      device, self_maps(i))
                         for j, i in enumerate(idx)]
-            loss = training_loss(kind, model, examples, ssim_loss, o.loss)
+            loss = training_loss(kind, model, examples, supervised, o.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -343,6 +336,7 @@ def validate(kind: str, model: torch.nn.Module, valset: SliceSet, mask_cfg: Mask
 
 def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: SliceSet, valset: SliceSet | None,
                       mask_cfg: MaskConfig, st: dict, per_epoch: int, lr: float, seconds: float) -> dict:
+    network = get_network(kind)
     card = {
         "data": {**trainset.describe(), "val": valset.describe() if valset is not None else None},
         "mask": {"type": mask_cfg.type, "acceleration": float(mask_cfg.acceleration),
@@ -351,8 +345,8 @@ def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: S
         "epochs": round(st["step"] / per_epoch, 3),
         "batch_size": o.batch_size,
         "lr": lr,
-        "loss": LOSS_NAME[kind] if o.loss == "supervised" else
-                ("self-supervised k-space l1" if o.loss == "self" else f"{LOSS_NAME[kind]} + self-supervised k-space l1"),
+        "loss": network.loss_name if o.loss == "supervised" else
+                ("self-supervised k-space l1" if o.loss == "self" else f"{network.loss_name} + self-supervised k-space l1"),
         "seed": o.seed,
         "val_ssim": st["val_history"][-1]["ssim"] if st["val_history"] else None,
         "val_history": list(st["val_history"]),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from explorer.errors import ExplorerError
+from explorer.recon.networks import kind_names
 
 MANIFEST = "zoo.json"
 FORMAT = "mri-explorer/zoo"
@@ -30,8 +31,8 @@ class ZooMember:
 
     Attributes:
         name: file stem and label prefix (``unet_c8`` -> ``unet_c8.pt``, snapshots ``unet_c8_step000100.pt``).
-        model: ``"unet"`` or ``"varnet"`` (a method name).
-        arch: architecture keywords (:data:`explorer.recon.checkpoints.DEFAULT_ARCH` keys).
+        model: a network kind (:func:`explorer.recon.networks.kind_names`; its method name).
+        arch: architecture keywords (the kind's ``default_arch`` keys).
         steps: optimiser steps of the run; batch_size: slices per step.
     """
 
@@ -100,8 +101,8 @@ def _check(o: ZooOptions) -> None:
     if not names or len(set(names)) != len(names):
         raise ExplorerError("zoo members need distinct names")
     for m in o.members:
-        if m.model not in ("unet", "varnet"):
-            raise ExplorerError(f"zoo member {m.name}: model must be unet or varnet, got {m.model!r}")
+        if m.model not in kind_names():
+            raise ExplorerError(f"zoo member {m.name}: model must be one of {', '.join(kind_names())}, got {m.model!r}")
         if m.steps < 1 or m.batch_size < 1:
             raise ExplorerError(f"zoo member {m.name}: steps and batch size must be >= 1")
 

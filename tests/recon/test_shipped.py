@@ -11,6 +11,7 @@ from explorer.data.sample import SampleSpec, write_sample
 from explorer.masks import MaskConfig
 from explorer.engine import prepare, run_method
 from explorer.recon import checkpoints as ckpts
+from explorer.recon.networks import kind_names
 from explorer.recon import model_store
 from explorer.recon.base import get_method
 
@@ -18,11 +19,11 @@ ANATOMIES = ("knee", "brain")
 
 
 def test_shipped_checkpoints_are_present_small_and_carded():
-    paths = [model_store.shipped_path(kind, anatomy) for kind in ckpts.KINDS for anatomy in ANATOMIES]
+    paths = [model_store.shipped_path(kind, anatomy) for kind in kind_names() for anatomy in ANATOMIES]
     missing = [p.name for p in paths if not p.is_file()]
     assert not missing, f"missing shipped checkpoints: {missing}"
     assert sum(p.stat().st_size for p in paths) < 50 * 2**20
-    for kind in ckpts.KINDS:
+    for kind in kind_names():
         for anatomy in ANATOMIES:
             ckpt = ckpts.load_checkpoint(model_store.shipped_path(kind, anatomy), kind)  # torch.load(weights_only=True)
             card = ckpt.card

@@ -13,6 +13,7 @@ from fastmri.data.transforms import UnetDataTransform, VarNetDataTransform
 from explorer.errors import ExplorerError
 from explorer.physics import Operator, center_crop, fft2c
 from explorer.recon import checkpoints as ckpts
+from explorer.recon.networks import get_network, kind_names
 from explorer.recon import model_store
 from explorer.recon.base import build, get_method
 from explorer.recon.trained import checkpoint_anatomy, describe, make_recon
@@ -123,21 +124,21 @@ def _meta_state_dict(kind, arch):
 
 @pytest.mark.parametrize("kind", ["unet", "varnet"])
 def test_official_architectures_are_recognised(kind):
-    sd = _meta_state_dict(kind, ckpts.OFFICIAL_ARCH[kind])
-    assert ckpts.recognise(sd) == (kind, ckpts.OFFICIAL_ARCH[kind])
+    sd = _meta_state_dict(kind, dict(get_network(kind).official_arch))
+    assert ckpts.recognise(sd) == (kind, dict(get_network(kind).official_arch))
     prefixed = {f"{kind}.{k}": v for k, v in sd.items()}
     prefixed["loss.w"] = torch.ones(1, 1, 7, 7)  # VarNetModule's SSIM window buffer
-    assert ckpts.recognise(ckpts._strip_prefixes(prefixed)) == (kind, ckpts.OFFICIAL_ARCH[kind])
+    assert ckpts.recognise(ckpts._strip_prefixes(prefixed)) == (kind, dict(get_network(kind).official_arch))
 
 
 def test_official_varnet_file_loads_and_reconstructs(tmp_path):
     """A published-style VarNet state dict (12 cascades, chans 18, pools 4, sens 8/4) through the file path."""
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        official = ckpts.build_model("varnet", ckpts.OFFICIAL_ARCH["varnet"])
+        official = ckpts.build_model("varnet", dict(get_network("varnet").official_arch))
     torch.save(official.state_dict(), tmp_path / "varnet_knee_state_dict.pt")
     ckpt = ckpts.load_checkpoint(tmp_path / "varnet_knee_state_dict.pt", "varnet")
-    assert ckpt.arch == ckpts.OFFICIAL_ARCH["varnet"] and ckpt.card == {}
+    assert ckpt.arch == dict(get_network("varnet").official_arch) and ckpt.card == {}
     y, mask = _data(4, 32, 32)
     x = _recon("varnet", tmp_path / "varnet_knee_state_dict.pt")(y, Operator(mask))
     with torch.no_grad():
@@ -152,7 +153,7 @@ def test_official_varnet_file_loads_and_reconstructs(tmp_path):
 ])
 def test_plain_and_lightning_files_load_through_the_same_path(tmp_path, kind, arch):
     model = ckpts.build_model(kind, arch)
-    expected = {**ckpts.DEFAULT_ARCH[kind], **arch}
+    expected = {**get_network(kind).default_arch, **arch}
     torch.save(model.state_dict(), tmp_path / "plain.pt")
     torch.save({"state_dict": {**{f"{kind}.{k}": v for k, v in model.state_dict().items()}, "loss.w": torch.ones(1)},
                 "epoch": 3}, tmp_path / "lightning.pt")
@@ -184,7 +185,7 @@ def test_mismatches_are_clear_one_line_errors(tmp_path, tiny_checkpoints):
         model_store.load_model(tmp_path / "incomplete.pt", "varnet")
     assert "\n" not in str(err.value)
     torch.save({"encoder.weight": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(ExplorerError, match=r"not a U-net or VarNet state dict"):
+    with pytest.raises(ExplorerError, match=r"not a U-net or E2E VarNet state dict"):
         ckpts.load_checkpoint(tmp_path / "other.pt")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     with pytest.raises(ExplorerError, match=r"holds no state dict"):
@@ -283,7 +284,7 @@ def test_auto_resolves_to_the_shipped_checkpoint_of_the_data_anatomy(tmp_path, m
         spec.factory(spec.make_config({}, anatomy="brain"))
     message = str(err.value)
     assert "brain checkpoint" in message and "missing" in message and "\n" not in message
-    assert model_store.TRAIN_COMMANDS[("unet", "brain")] in message
+    assert model_store.train_command("unet", "brain") in message
 
 
 def test_describe_names_the_checkpoint_and_the_anatomy_shift(tmp_path, monkeypatch, tiny_checkpoints):
@@ -307,12 +308,14 @@ def test_describe_names_the_checkpoint_and_the_anatomy_shift(tmp_path, monkeypat
 def test_readme_lists_the_commands_that_train_the_shipped_checkpoints():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert "## Trained networks" in readme
-    for command in model_store.TRAIN_COMMANDS.values():
-        assert command in readme.replace("\\\n    ", "")
+    for kind in kind_names():
+        for anatomy in ckpts.ANATOMIES:
+            assert model_store.train_command(kind, anatomy) in readme.replace("\\\n    ", "")
 
 
 def test_cache_token_follows_the_checkpoint_file(tmp_path):
-    from explorer.recon.trained import UnetConfig, file_token
+    from explorer.recon.trained import file_token
+    from explorer.recon.unet import UnetConfig
 
     path = ckpts.random_checkpoint("unet", {"chans": 4, "num_pool_layers": 2}, tmp_path / "u.pt", seed=0)
     config = UnetConfig(checkpoint=str(path))
@@ -336,7 +339,7 @@ def test_architecture_sizes_are_bounded_before_any_model_is_built(tmp_path, tiny
     with pytest.raises(ExplorerError, match="bottleneck"):
         c.build_model("unet", {"chans": 1024, "num_pool_layers": 8})
     for kind in ("unet", "varnet"):  # the published architectures stay inside the limits
-        assert c.check_arch(kind, c.OFFICIAL_ARCH[kind]) == c.OFFICIAL_ARCH[kind]
+        assert c.check_arch(kind, dict(get_network(kind).official_arch)) == dict(get_network(kind).official_arch)
 
 
 def test_model_cache_is_bounded_by_bytes_not_count(tmp_path, monkeypatch):
