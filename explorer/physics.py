@@ -1,6 +1,6 @@
 """MRI forward physics: centred orthonormal FFTs and the (SENSE) measurement operator.
 
-Conventions (see DESIGN.md): complex data are native ``torch.complex64``.
+Conventions: complex data are native ``torch.complex64`` (fastMRI's real view ``(..., 2)`` only at ``fastmri.models``).
 k-space ``(B, C, H, W)`` with ``C`` coils (1 for single-coil); images ``(B, H, W)``;
 coil maps ``(B, C, H, W)``; masks boolean, broadcastable to ``(B, 1, H, W)``.
 """

@@ -19,12 +19,11 @@ from explorer.engine.core import (
     run_method,
     score,
     trainable_copy,
-    zero_filled_image,
 )
 from explorer.engine.problem import MAPS_POLICIES, Problem, espirit_kernel_width, prepare
 from explorer.recon.base import MethodInstance
 
 __all__ = [
     "MAPS_POLICIES", "MethodInstance", "MethodResult", "Problem", "Score", "as_instance", "espirit_kernel_width",
-    "kspace_loss", "prepare", "reconstruct", "run_batch", "run_method", "score", "trainable_copy", "zero_filled_image",
+    "kspace_loss", "prepare", "reconstruct", "run_batch", "run_method", "score", "trainable_copy",
 ]

@@ -203,11 +203,6 @@ def run_batch(problems: list[Problem], method: MethodInstance | str, config=None
     return results
 
 
-def zero_filled_image(problem: Problem) -> np.ndarray:
-    """Zero-filled RSS magnitude ``(h, w)`` (for previews)."""
-    return run_method(problem, "zero_filled").image
-
-
 def trainable_copy(method: MethodInstance | Reconstructor) -> NetworkReconstructor:
     """The method's reconstructor rebuilt around a trainable deep copy of its network.
 

@@ -11,9 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures.images import (_FONT, ERROR_COLORSCALE, KSPACE_COLORSCALE, PANEL_PX, TEMPLATE,
-                              _as_image, _colorbar, _hover, _image_axes, _scale, _title, _xy_refs,
-                              kspace_log_magnitude)
+from explorer.figures.style import (ERROR_COLORSCALE, FONT, KSPACE_COLORSCALE, PANEL_PX, TEMPLATE, as_image, colorbar,
+                                    hover_text, image_axes, panel_title, rgb_scale, xy_refs)
+from explorer.figures.images import kspace_log_magnitude
 
 
 def perturbation_figure(views: Mapping[str, tuple[np.ndarray, np.ndarray]], *, panel_px: int = PANEL_PX,
@@ -31,7 +31,7 @@ def perturbation_figure(views: Mapping[str, tuple[np.ndarray, np.ndarray]], *, p
         raise ValueError("perturbation_figure needs at least one perturbation")
     titles = []
     for label in views:
-        titles += [_title(f"{label}: e in k-space", "log₁₀ |e| / max (coil RSS)"), _title(f"{label}: |Aᴴe|", None)]
+        titles += [panel_title(f"{label}: e in k-space", "log₁₀ |e| / max (coil RSS)"), panel_title(f"{label}: |Aᴴe|", None)]
     rows = len(views)
     fig = make_subplots(rows=rows, cols=2, subplot_titles=titles, horizontal_spacing=0.04,
                         vertical_spacing=min(0.25 / rows, 0.08))
@@ -39,26 +39,26 @@ def perturbation_figure(views: Mapping[str, tuple[np.ndarray, np.ndarray]], *, p
     for row, (label, (e, image)) in enumerate(views.items(), start=1):
         fig.add_trace(go.Heatmap(z=kspace_log_magnitude(e), coloraxis="coloraxis", name=f"{label} e",
                                  hovertemplate="kx %{y}, ky %{x}<br>log₁₀|e|/max %{z:.2f}<extra></extra>"), row=row, col=1)
-        image = _as_image(image, f"{label} adjoint")
+        image = as_image(image, f"{label} adjoint")
         top = max(top, float(image.max()))
-        fig.add_trace(go.Heatmap(z=image, coloraxis="coloraxis2", hovertemplate=_hover(f"{label} |Aᴴe|"),
+        fig.add_trace(go.Heatmap(z=image, coloraxis="coloraxis2", hovertemplate=hover_text(f"{label} |Aᴴe|"),
                                  name=f"{label} adjoint"), row=row, col=2)
     layout: dict = {}
     kspace = [i for i in range(0, 2 * rows, 2)]
-    refs = _xy_refs(fig)
+    refs = xy_refs(fig)
     for i, (xref, yref) in enumerate(refs):
-        axes = _image_axes(xref, yref)
+        axes = image_axes(xref, yref)
         first = refs[0] if i in kspace else refs[1]
         if i > 1:
             axes["xaxis" + xref[1:]] = dict(axes["xaxis" + xref[1:]], matches=first[0])
             axes["yaxis" + yref[1:]] = dict(axes["yaxis" + yref[1:]], matches=first[1])
         layout.update(axes)
     layout.update(
-        coloraxis=dict(colorscale=_scale(KSPACE_COLORSCALE), cmin=-5.0, cmax=0.0,
-                       colorbar=dict(_colorbar("log₁₀ |e| / max", (0.0, 1.0), 1), x=0.47, len=0.45, y=0.75)),
-        coloraxis2=dict(colorscale=_scale(ERROR_COLORSCALE), cmin=0.0, cmax=top or 1e-6,
-                        colorbar=dict(_colorbar("|Aᴴe| (a.u.)", (0.0, 1.0), 1), x=1.0, len=0.45, y=0.75)),
-        uirevision=uirevision, height=panel_px * rows + 70, margin=dict(l=8, r=8, t=48, b=8), font=_FONT,
+        coloraxis=dict(colorscale=rgb_scale(KSPACE_COLORSCALE), cmin=-5.0, cmax=0.0,
+                       colorbar=dict(colorbar("log₁₀ |e| / max", (0.0, 1.0), 1), x=0.47, len=0.45, y=0.75)),
+        coloraxis2=dict(colorscale=rgb_scale(ERROR_COLORSCALE), cmin=0.0, cmax=top or 1e-6,
+                        colorbar=dict(colorbar("|Aᴴe| (a.u.)", (0.0, 1.0), 1), x=1.0, len=0.45, y=0.75)),
+        uirevision=uirevision, height=panel_px * rows + 70, margin=dict(l=8, r=8, t=48, b=8), font=FONT,
         template=TEMPLATE, plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", dragmode="zoom",
         annotations=[dict(a.to_plotly_json(), font=dict(size=13)) for a in fig.layout.annotations],
     )
@@ -91,7 +91,7 @@ def sweep_figure(rows: Sequence[Mapping], *, height: int = 320) -> go.Figure:
     fig.update_xaxes(title_text="eps = ||e|| / ||k||")
     fig.update_yaxes(title_text="SSIM", row=1, col=1)
     fig.update_yaxes(title_text="PSNR (dB)", row=1, col=2)
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=40, b=40),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=60, r=20, t=40, b=40),
                       legend=dict(orientation="h", y=-0.25, yanchor="top", x=0))
     return fig
 
@@ -113,9 +113,9 @@ def transfer_figure(rows: Sequence[Mapping], metric: str = "ssim", *, height: in
     unit = " dB" if metric == "psnr" else ""
     text = [[("" if np.isnan(v) else f"{v:.3g}{unit}") for v in line] for line in z]
     fig = go.Figure(go.Heatmap(z=z, x=targets, y=sources, text=text, texttemplate="%{text}",
-                               colorscale=_scale("Reds"), colorbar=dict(title=dict(text=f"{metric.upper()} drop", side="right")),
+                               colorscale=rgb_scale("Reds"), colorbar=dict(title=dict(text=f"{metric.upper()} drop", side="right")),
                                hovertemplate="perturbation of <b>%{y}</b><br>applied to <b>%{x}</b><br>drop %{z:.4g}<extra></extra>"))
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=120, r=20, t=30, b=60),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=120, r=20, t=30, b=60),
                       xaxis_title="reconstructed by (target)", yaxis_title="perturbation found for (source)",
                       yaxis=dict(autorange="reversed"))
     return fig

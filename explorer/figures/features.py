@@ -10,16 +10,16 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures.images import _FONT, IMAGE_COLORSCALE, TEMPLATE, _as_image, _hover, _image_axes, _scale, _xy_refs
+from explorer.figures.style import (FONT, IMAGE_COLORSCALE, PALETTE, TEMPLATE, as_image, hover_text, image_axes,
+                                    rgb_scale, xy_refs)
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
 BOX_COLOR = "#1f6feb"
 
 
 def add_boxes(fig: go.Figure, boxes: Sequence[tuple[int, int, int, int]], labels: Sequence[str] | None = None) -> None:
     """Draw half-open ``(row0, col0, row1, col1)`` boxes on every image subplot of ``fig`` (numbered)."""
     shapes, notes = list(fig.layout.shapes or ()), list(fig.layout.annotations or ())
-    for xref, yref in _xy_refs(fig):
+    for xref, yref in xy_refs(fig):
         for i, (r0, c0, r1, c1) in enumerate(boxes):
             shapes.append(dict(type="rect", xref=xref, yref=yref, x0=c0 - 0.5, x1=c1 - 0.5, y0=r0 - 0.5, y1=r1 - 0.5,
                                line=dict(color=BOX_COLOR, width=1.2), fillcolor="rgba(0,0,0,0)"))
@@ -53,21 +53,21 @@ def tiles_figure(tiles: Sequence[Mapping[str, np.ndarray]], window: tuple[float,
                         vertical_spacing=min(0.3 / len(tiles), 0.08))
     for i, row in enumerate(tiles, start=1):
         for j, name in enumerate(columns, start=1):
-            fig.add_trace(go.Heatmap(z=_as_image(row[name], name), coloraxis="coloraxis", hovertemplate=_hover(name),
+            fig.add_trace(go.Heatmap(z=as_image(row[name], name), coloraxis="coloraxis", hovertemplate=hover_text(name),
                                      name=f"{i}:{name}"), row=i, col=j)
     layout: dict = {}
-    refs = _xy_refs(fig)
+    refs = xy_refs(fig)
     for k, (xref, yref) in enumerate(refs):
-        axes = _image_axes(xref, yref)
+        axes = image_axes(xref, yref)
         first = refs[(k // len(columns)) * len(columns)]  # the row's first tile: one zoom per feature
         if (xref, yref) != first:
             axes["xaxis" + xref[1:]] = dict(axes["xaxis" + xref[1:]], matches=first[0])
             axes["yaxis" + yref[1:]] = dict(axes["yaxis" + yref[1:]], matches=first[1])
         layout.update(axes)
     lo, hi = float(window[0]), float(window[1])
-    layout.update(coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
+    layout.update(coloraxis=dict(colorscale=rgb_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi if hi > lo else lo + 1e-6,
                                  colorbar=dict(title=dict(text="intensity (a.u.)", side="right"), thickness=10)),
-                  height=(tile_px + 40) * len(tiles) + 30, margin=dict(l=8, r=8, t=40, b=8), font=_FONT,
+                  height=(tile_px + 40) * len(tiles) + 30, margin=dict(l=8, r=8, t=40, b=8), font=FONT,
                   template=TEMPLATE, plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)")
     fig.update_layout(layout)
     return fig
@@ -82,7 +82,7 @@ def profile_figure(profiles: Mapping[str, tuple[np.ndarray, np.ndarray]], title:
                                  line=dict(color="#31333F" if reference else PALETTE[i % len(PALETTE)],
                                            dash="dash" if "without" in name else "solid", width=2.4 if reference else 1.6),
                                  hovertemplate=f"<b>{name}</b><br>%{{x}}: %{{y:.4g}}<extra></extra>"))
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, title=dict(text=title, font=dict(size=13)),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, title=dict(text=title, font=dict(size=13)),
                       margin=dict(l=60, r=20, t=40, b=40), xaxis_title="pixel along the profile",
                       yaxis_title="intensity (a.u.)", legend=dict(orientation="h", y=-0.25, yanchor="top", x=0))
     return fig
@@ -113,7 +113,7 @@ def scatter_figure(rows: Sequence[Mapping], correlations: Mapping[str, Mapping],
     title = f"{y} vs whole-image {x}"
     if pooled.get("pearson") is not None:
         title += f" · all methods: Pearson r = {pooled['pearson']:+.2f}, Spearman ρ = {pooled['spearman']:+.2f} (n = {pooled['n']})"
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, title=dict(text=title, font=dict(size=13)),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, title=dict(text=title, font=dict(size=13)),
                       margin=dict(l=60, r=20, t=50, b=40), xaxis_title=f"whole-image {x.upper()}",
                       yaxis_title={"window_mse": "window MSE (normalised images)"}.get(y, y),
                       legend=dict(orientation="h", y=-0.2, yanchor="top", x=0))

@@ -1,11 +1,9 @@
-"""Plotly figures of magnitude images, masks and k-space (numpy in, ``go.Figure`` out).
+"""Plotly figures of magnitude images, masks, k-space and loss curves (numpy in, ``go.Figure`` out).
 
-No Streamlit here: the app, notebooks and tests all use the same figures.
-
-Conventions: every image panel is a ``go.Heatmap`` of an ``(h, w)`` array with row 0 at
-the top (y axis reversed) and square pixels (``scaleanchor``); arrays are sent once
-(plotly serialises numpy arrays as compact base64 typed arrays); panels that must be
-compared share a ``coloraxis`` so one colour bar and one window apply to all of them.
+No Streamlit here: the app, notebooks and tests all use the same figures. Style and image conventions:
+:mod:`explorer.figures.style`; arrays are sent once (plotly serialises numpy arrays as compact base64 typed arrays).
+Comparisons of several images (linked zoom, shared window, error maps) are the viewer's
+(:func:`explorer.viewer.layouts.grid_figure`).
 """
 
 from __future__ import annotations
@@ -15,122 +13,8 @@ from typing import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
-IMAGE_COLORSCALE = "gray"
-ERROR_COLORSCALE = "inferno"
-KSPACE_COLORSCALE = "viridis"
-PANEL_PX = 300  # default panel height in pixels
-_FONT = dict(family='"Source Sans Pro", "Source Sans 3", Helvetica, Arial, sans-serif', size=12, color="#31333F")
-TEMPLATE = "plotly_white"  # render with st.plotly_chart(..., theme=None) to keep these colours
-
-
-def _scale(name: str) -> list[tuple[float, str]]:
-    """Named plotly colour scale as explicit ``rgb()`` stops.
-
-    Streamlit's front end rewrites the placeholder colours ``#000001``..``#000010`` of its
-    own theme in every figure, and Inferno starts at ``#000004``; ``rgb()`` strings are
-    left alone.
-    """
-    import plotly.colors as pc  # noqa: PLC0415
-
-    stops = pc.get_colorscale(name)
-    return [(float(pos), _rgb(color)) for pos, color in stops]
-
-
-def _rgb(color: str) -> str:
-    if color.startswith("#"):
-        r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
-        return f"rgb({r},{g},{b})"
-    return color
-
-
-def _as_image(array: np.ndarray, name: str = "image") -> np.ndarray:
-    """A finite float32 ``(h, w)`` copy-free view of ``array`` (raises ValueError otherwise)."""
-    array = np.asarray(array)
-    if array.ndim != 2:
-        raise ValueError(f"{name} must be 2D (h, w), got shape {array.shape}")
-    if np.iscomplexobj(array):
-        array = np.abs(array)
-    return np.ascontiguousarray(array, dtype=np.float32)
-
-
-def _hover(label: str, unit: str = "") -> str:
-    return f"<b>{label}</b><br>x %{{x}}, y %{{y}}<br>%{{z:.4g}}{unit}<extra></extra>"
-
-
-def _image_axes(xref: str = "x", yref: str = "y") -> dict:
-    """Layout update hiding ticks, reversing y and making pixels square for one subplot."""
-    common = dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain", ticks="")
-    return {"xaxis" + xref[1:]: common,
-            "yaxis" + yref[1:]: dict(common, autorange="reversed", scaleanchor=xref, scaleratio=1)}
-
-
-def _style_image_axes(fig: go.Figure, xref: str = "x", yref: str = "y") -> None:
-    """Apply :func:`_image_axes` to ``fig``."""
-    fig.update_layout(_image_axes(xref, yref))
-
-
-def comparison_figure(
-    target: np.ndarray | None,
-    images: Mapping[str, np.ndarray],
-    window: tuple[float, float] | None = None,
-    error_max: float | None = None,
-    *,
-    subtitles: Mapping[str, str] | None = None,
-    uirevision: str = "comparison",
-    panel_px: int = PANEL_PX,
-    controls: bool = True,
-) -> go.Figure:
-    """Target, reconstructions and error maps in ONE figure with linked zoom and pan.
-
-    Layout: row 1 = target (if any) then each reconstruction; row 2 = the error map
-    ``|recon - target|`` under each reconstruction. All x axes ``matches`` the first x
-    axis and all y axes the first y axis, so zooming or panning any panel moves all of
-    them; ``uirevision`` keeps the zoom when the figure is redrawn with the same revision.
-
-    With ``controls``, plotly sliders under the panels set the window (low, high) of all
-    image panels and the top of the error scale, in units of the reference maximum
-    (the target's, else the images'). They act in the browser: no rerun, the zoom stays.
-
-    Args:
-        target: reference magnitude ``(h, w)``, or ``None`` (no reference: no error maps).
-        images: ``{label: magnitude (h, w)}``, same shape as ``target``.
-        window: ``(lo, hi)`` display window of every image panel (same units as the
-            images); default ``(0, max of target or of all images)``.
-        error_max: top of the common error colour scale; default the largest error.
-        subtitles: optional ``{label: text}`` shown under each panel title (e.g. metrics).
-        uirevision: constant string; change it to reset the zoom (e.g. on a new data shape).
-        panel_px: height of one row of panels in pixels.
-        controls: add the window / error-scale sliders (``layout.sliders``).
-
-    Returns:
-        The figure: ``1 + 2 n`` heatmap traces with a target (``n`` without), image
-        traces on ``coloraxis`` (gray, window) and error traces on ``coloraxis2``.
-
-    Raises:
-        ValueError: no images, or arrays of different shapes.
-    """
-    from explorer.viewer.layouts import grid_figure  # noqa: PLC0415 (the viewer builds on this module)
-
-    if not images:
-        raise ValueError("comparison_figure needs at least one image")
-    return grid_figure(target, images, window=window, error_mode="abs", error_scale=error_max, subtitles=subtitles,
-                       uirevision=uirevision, panel_px=panel_px, controls=controls)
-
-
-def _title(label: str, subtitle: str | None) -> str:
-    return f"<b>{label}</b>" + (f"<br><span style='font-size:11px'>{subtitle}</span>" if subtitle else "")
-
-
-def _colorbar(title: str, domain, rows: int) -> dict:
-    lo, hi = domain
-    return dict(title=dict(text=title, side="right"), len=(hi - lo) * 0.95, y=(lo + hi) / 2, yanchor="middle",
-                thickness=12, x=1.0, xpad=6, tickformat=".3~g", outlinewidth=0)
-
-
-def _xy_refs(fig: go.Figure) -> list[tuple[str, str]]:
-    """``(xref, yref)`` of every subplot that holds a trace, in trace order."""
-    return [(t.xaxis or "x", t.yaxis or "y") for t in fig.data]
-
+from explorer.figures.style import (FONT, IMAGE_COLORSCALE, KSPACE_COLORSCALE, PANEL_PX, TEMPLATE, as_image, hover_text,
+                                    rgb_scale, style_image_axes)
 
 def image_figure(
     image: np.ndarray,
@@ -153,15 +37,15 @@ def image_figure(
         height: figure height in pixels.
         uirevision: keep zoom across reruns when set.
     """
-    image = _as_image(image)
+    image = as_image(image)
     lo, hi = window if window is not None else (float(image.min()), float(image.max()))
-    fig = go.Figure(go.Heatmap(z=image, colorscale=_scale(colorscale), zmin=lo, zmax=hi, hovertemplate=_hover(title or "image"),
+    fig = go.Figure(go.Heatmap(z=image, colorscale=rgb_scale(colorscale), zmin=lo, zmax=hi, hovertemplate=hover_text(title or "image"),
                                showscale=colorbar_title is not None,
                                colorbar=dict(title=dict(text=colorbar_title or "", side="right"), thickness=10,
                                              outlinewidth=0, tickformat=".3~g")))
-    _style_image_axes(fig)
+    style_image_axes(fig)
     fig.update_layout(title=dict(text=f"<b>{title}</b>" if title else "", x=0.5, xanchor="center", font=dict(size=13)),
-                      height=height, margin=dict(l=4, r=4, t=36 if title else 4, b=4), font=_FONT,
+                      height=height, margin=dict(l=4, r=4, t=36 if title else 4, b=4), font=FONT,
                       template=TEMPLATE, plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)",
                       uirevision=uirevision)
     return fig
@@ -222,7 +106,7 @@ def colorize(array: np.ndarray, vmin: float, vmax: float, colorscale: str = IMAG
     """
     import plotly.colors as pc  # noqa: PLC0415
 
-    stops = _scale(colorscale)
+    stops = rgb_scale(colorscale)
     pos = np.array([p for p, _ in stops])
     rgb = np.array([pc.unlabel_rgb(c) for _, c in stops], dtype=np.float64)  # (S, 3)
     t = np.clip((np.asarray(array, dtype=np.float64) - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
@@ -269,7 +153,7 @@ def loss_figure(curves: Mapping[str, "list[tuple[int, float]] | tuple"], *, heig
             pts = pts[keep]
         fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines", name=label,
                                  hovertemplate=f"<b>{label}</b><br>step %{{x}}<br>{name} %{{y:.4g}}<extra></extra>"))
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=30, b=40),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=60, r=20, t=30, b=40),
                       xaxis_title=x_title, yaxis_title=y_title, yaxis_type="log",
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), showlegend=True)
     return fig

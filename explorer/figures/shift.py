@@ -8,9 +8,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from explorer.figures.images import _FONT, TEMPLATE
+from explorer.figures.style import FONT, PALETTE, TEMPLATE
 
-PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
 
 def shift_figure(rows: Sequence[Mapping], fit: Mapping | None, *, height: int = 460,
@@ -49,7 +48,7 @@ def shift_figure(rows: Sequence[Mapping], fit: Mapping | None, *, height: int = 
             fig.add_trace(go.Scatter(x=xs, y=own["slope"] * xs + own["intercept"], mode="lines",
                                      line=dict(color=PALETTE[i % len(PALETTE)], dash="dash"),
                                      name=f"{family} fit: slope {own['slope']:.2f}{r_text}"))
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=30, b=50),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=60, r=20, t=30, b=50),
                       xaxis=dict(title="SSIM, in-distribution set", range=[lo, hi]),
                       yaxis=dict(title="SSIM, shifted set", range=[lo, hi], scaleanchor="x", scaleratio=1),
                       legend=dict(orientation="h", y=-0.18, yanchor="top", x=0))

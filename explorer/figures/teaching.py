@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer.figures import images as figures
+from explorer.figures import style
 
 KSPACE_FLOOR = -6.0  # log10 |k| / max of what lies outside a region (the floor of figures.kspace_log_magnitude)
 
@@ -18,14 +19,14 @@ def region_kspace_figure(kspace: np.ndarray, pattern: np.ndarray, title: str, *,
     outside the bool ``pattern`` ``(H, W)`` at the floor (dark): the region as it sits in k-space."""
     logmag = figures.kspace_log_magnitude(kspace)
     shown = np.where(np.asarray(pattern, dtype=bool), logmag, KSPACE_FLOOR).astype(np.float32)
-    fig = figures.image_figure(shown, title, (-5.0, 0.0), colorscale=figures.KSPACE_COLORSCALE,
+    fig = figures.image_figure(shown, title, (-5.0, 0.0), colorscale=style.KSPACE_COLORSCALE,
                                colorbar_title="log₁₀ |k| / max", height=height)
     fig.data[0].hovertemplate = "kx %{y}, ky %{x}<br>log₁₀|k|/max %{z:.2f}<extra></extra>"
     return fig
 
 
 def tiles_figure(images: Sequence[np.ndarray], titles: Sequence[str], *, cols: int = 4,
-                 window: tuple[float, float] | None = None, colorscale: str = figures.IMAGE_COLORSCALE,
+                 window: tuple[float, float] | None = None, colorscale: str = style.IMAGE_COLORSCALE,
                  colorbar_title: str | None = None, panel_px: int = 220, hover: str = "") -> go.Figure:
     """Several real ``(h, w)`` images (complex ones: their magnitude; signed values stay signed) in a grid of ``cols`` columns sharing one window,
     one colour scale and a linked zoom (every axis ``matches`` the first).
@@ -60,7 +61,7 @@ def tiles_figure(images: Sequence[np.ndarray], titles: Sequence[str], *, cols: i
         fig.layout[f"yaxis{suffix}"].update(common, autorange="reversed", scaleanchor=f"x{suffix}", scaleratio=1,
                                             matches=None if i == 0 else "y")
     fig.update_annotations(font=dict(size=12))
-    fig.update_layout(height=panel_px * rows + 30, margin=dict(l=4, r=4, t=30, b=4), template=figures.TEMPLATE,
+    fig.update_layout(height=panel_px * rows + 30, margin=dict(l=4, r=4, t=30, b=4), template=style.TEMPLATE,
                       plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", uirevision="teaching-tiles")
     return fig
 
@@ -74,7 +75,7 @@ def profile_figure(profiles: Mapping[str, np.ndarray], *, x_title: str = "offset
         offsets = np.arange(values.size) - values.size // 2
         fig.add_trace(go.Scatter(x=offsets, y=values, mode="lines", name=label,
                                  hovertemplate=f"<b>{label}</b><br>offset %{{x}}<br>%{{y:.1f}}<extra></extra>"))
-    fig.update_layout(height=height, template=figures.TEMPLATE, margin=dict(l=60, r=20, t=30, b=40),
+    fig.update_layout(height=height, template=style.TEMPLATE, margin=dict(l=60, r=20, t=30, b=40),
                       xaxis_title=x_title, yaxis_title=y_title,
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return fig
@@ -91,7 +92,7 @@ def curve_figure(x: Sequence[float], curves: Mapping[str, Sequence[float]], *, c
                                  hovertemplate=f"<b>{label}</b><br>{x_title} %{{x}}<br>{y_title} %{{y:.4g}}<extra></extra>"))
     if current is not None:
         fig.add_vline(x=current, line=dict(color="#1f6feb", dash="dot"))
-    fig.update_layout(height=height, template=figures.TEMPLATE, margin=dict(l=60, r=20, t=30, b=40),
+    fig.update_layout(height=height, template=style.TEMPLATE, margin=dict(l=60, r=20, t=30, b=40),
                       xaxis_title=x_title, yaxis_title=y_title, xaxis_type="log" if log_x else "linear",
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     if y_range is not None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
 import torch
@@ -33,7 +33,7 @@ from explorer.errors import ExplorerError
 from explorer.physics import Operator
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
-from explorer.recon.base import Capabilities, ProgressFn, Reconstructor, register
+from explorer.recon.base import Capabilities, ProgressFn, register
 from explorer.recon.fastmri_transforms import crop_shape, pad_to
 from explorer.recon.networks import NetworkKind, add_network, get_network, kind_of_config
 

@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.engine.tasks import Record
-from explorer.figures.images import _FONT, TEMPLATE
+from explorer.figures.style import FONT, TEMPLATE
 from explorer.robustness.shift import linear_fit
 from explorer.figures.shift import PALETTE, shift_figure
 
@@ -70,7 +70,7 @@ def attack_figure(rows: Sequence[dict], *, height: int = 340) -> go.Figure:
                                  customdata=[0] + [r["n"] for r in mine],
                                  hovertemplate=f"<b>{label}</b><br>eps %{{x:g}}<br>SSIM drop %{{y:.4f}}"
                                                "<br>slices %{customdata}<extra></extra>"))
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=30, b=40),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=60, r=20, t=30, b=40),
                       xaxis_title="eps = ||e|| / ||k||", yaxis_title="SSIM drop (mean ± sd over slices)",
                       legend=dict(orientation="h", y=-0.22, yanchor="top", x=0))
     return fig
@@ -143,7 +143,7 @@ def ttt_figure(rows: Sequence[dict], *, height: int = 340) -> go.Figure:
                                      ("ssim_reference", "trained on the target"))):
         means = [_mean_sd([r[key] for r in rows if r["label"] == label])[0] for label in labels]
         fig.add_trace(go.Bar(x=labels, y=means, name=name, marker_color=PALETTE[i]))
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, barmode="group", yaxis_title="mean SSIM",
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, barmode="group", yaxis_title="mean SSIM",
                       margin=dict(l=60, r=20, t=30, b=40), legend=dict(orientation="h", y=-0.2, yanchor="top", x=0))
     return fig
 

@@ -173,11 +173,6 @@ def psf_decibels(psf: np.ndarray, floor: float = -60.0) -> np.ndarray:
     return np.maximum(20.0 * np.log10(np.maximum(mag, 1e-12)), floor).astype(np.float32)
 
 
-def masked_kspace_image(kspace: torch.Tensor, pattern: np.ndarray) -> np.ndarray:
-    """The log-magnitude display input of k-space inside ``pattern``: ``kspace * pattern`` ``(C, H, W)`` numpy."""
-    return (kspace * torch.from_numpy(np.array(pattern, dtype=bool)).to(kspace.device)).cpu().numpy()
-
-
 # ----------------------------------------------------------------------------- solver iterates
 
 ITERATES: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)

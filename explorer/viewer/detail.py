@@ -10,7 +10,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.figures.features import profile_figure
-from explorer.figures.images import _xy_refs
+from explorer.figures.style import xy_refs
 from explorer.viewer.layouts import grid_figure
 from explorer.errors import ExplorerError
 from explorer.viewer.measure import Box, line_profile, roi_stats
@@ -23,7 +23,7 @@ def add_overlays(fig: go.Figure, box: Box | None = None,
                  line: tuple[tuple[float, float], tuple[float, float]] | None = None) -> None:
     """Draw the ROI ``box`` and the profile ``line`` (``((row, col), (row, col))``) on every panel of ``fig``."""
     shapes = list(fig.layout.shapes or ())
-    for xref, yref in dict.fromkeys(_xy_refs(fig)):
+    for xref, yref in dict.fromkeys(xy_refs(fig)):
         if box is not None:
             shapes.append(dict(type="rect", xref=xref, yref=yref, x0=box.c0 - 0.5, x1=box.c1 - 0.5, y0=box.r0 - 0.5,
                                y1=box.r1 - 0.5, line=dict(color=ROI_COLOR, width=1.5), fillcolor="rgba(0,0,0,0)"))

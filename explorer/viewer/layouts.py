@@ -22,8 +22,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures.images import (_FONT, ERROR_COLORSCALE, IMAGE_COLORSCALE, TEMPLATE, _as_image, _colorbar, _hover,
-                              _image_axes, _scale, _title, _xy_refs)
+from explorer.figures.style import (ERROR_COLORSCALE, FONT, IMAGE_COLORSCALE, TEMPLATE, as_image, colorbar, hover_text,
+                                    image_axes, panel_title, rgb_scale, xy_refs)
 from explorer.viewer.measure import error_map
 
 TARGET_LABEL = "Target (reference)"
@@ -43,7 +43,7 @@ def error_axis(mode: str, scale: float) -> dict:
     """``coloraxis2`` of error maps in ``mode``: ``abs`` ``[0, scale]``, ``signed`` ``[-scale, scale]``,
     ``ssim`` ``[scale, 1]`` (1 = black, like no error), ``pair`` ``[0, scale]``."""
     name, reverse, title, _ = _ERROR_STYLE[mode]
-    stops = _scale(name)
+    stops = rgb_scale(name)
     if reverse:
         stops = [(round(1.0 - p, 6), c) for p, c in reversed(stops)]
     lo, hi = {"abs": (0.0, scale), "pair": (0.0, scale), "signed": (-scale, scale), "ssim": (scale, 1.0)}[mode]
@@ -123,13 +123,13 @@ def grid_figure(
         raise ValueError("the viewer needs at least one image")
     if error_mode not in _ERROR_STYLE and error_mode != "off":
         raise ValueError(f"unknown error mode {error_mode!r}")
-    recons = {label: _as_image(im, label) for label, im in images.items()}
-    tgt = None if target is None else _as_image(target, "target")
+    recons = {label: as_image(im, label) for label, im in images.items()}
+    tgt = None if target is None else as_image(target, "target")
     shapes = {im.shape for im in recons.values()} | ({tgt.shape} if tgt is not None else set())
     if len(shapes) != 1:
         raise ValueError(f"all images must have the same shape, got {sorted(shapes)}")
     errs = dict(errors) if errors is not None else compute_errors(tgt, recons, error_mode)
-    errs = {k: _as_image(v, f"error of {k}") for k, v in errs.items() if k in recons} if error_mode != "off" else {}
+    errs = {k: as_image(v, f"error of {k}") for k, v in errs.items() if k in recons} if error_mode != "off" else {}
     subtitles = dict(subtitles or {})
     panels = ([(target_label, tgt)] if tgt is not None else []) + list(recons.items())
     if tgt is not None and subtitles and target_label not in subtitles:
@@ -144,16 +144,16 @@ def grid_figure(
         row = len(specs) + 1
         specs.append([{} if i < len(block) or beside else None for i in range(cols)])
         for i, (label, image) in enumerate(block):
-            titles.append(_title(label, subtitles.get(label)))
+            titles.append(panel_title(label, subtitles.get(label)))
             cells.append((row, i + 1, label, image, False))
             if beside:
-                titles.append(_title(hover.format(label), None))
+                titles.append(panel_title(hover.format(label), None))
                 cells.append((row, 2, label, errs[label], True))
         if with_errors and not beside:
             specs.append([{} if i < len(block) and block[i][0] in errs else None for i in range(cols)])
             for i, (label, _) in enumerate(block):
                 if label in errs:
-                    titles.append(_title(hover.format(label), None))
+                    titles.append(panel_title(hover.format(label), None))
                     cells.append((row + 1, i + 1, label, errs[label], True))
     rows = len(specs)
     gap = TITLE_PX if any(subtitles.values()) else TITLE_PX - 14
@@ -163,10 +163,10 @@ def grid_figure(
                         vertical_spacing=gap / body if rows > 1 else 0.0)
     for row, col, label, array, is_error in cells:
         if is_error:
-            trace = go.Heatmap(z=array, coloraxis="coloraxis2", hovertemplate=_hover(hover.format(label)),
+            trace = go.Heatmap(z=array, coloraxis="coloraxis2", hovertemplate=hover_text(hover.format(label)),
                                name=f"error {label}")
         else:
-            trace = go.Heatmap(z=array, coloraxis="coloraxis", hovertemplate=_hover(label), name=label)
+            trace = go.Heatmap(z=array, coloraxis="coloraxis", hovertemplate=hover_text(label), name=label)
         fig.add_trace(trace, row=row, col=col)
 
     if unit is None:
@@ -176,13 +176,13 @@ def grid_figure(
     hi = hi if hi > lo else lo + max(abs(lo), 1.0) * 1e-6
     layout = link_panels(fig)
     image_domain, error_domain = _bar_domains(fig, cells, with_errors, len(blocks))
-    image_bar = _colorbar("intensity (a.u.)", image_domain, 1)
+    image_bar = colorbar("intensity (a.u.)", image_domain, 1)
     if beside:
         image_bar.update(x=fig.layout.xaxis.domain[1] + 0.005, xanchor="left")
     layout.update(
-        coloraxis=dict(colorscale=_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi, colorbar=image_bar),
+        coloraxis=dict(colorscale=rgb_scale(IMAGE_COLORSCALE), cmin=lo, cmax=hi, colorbar=image_bar),
         uirevision=uirevision, height=body + 48 + (SLIDER_PX + 8 if controls else 8),
-        margin=dict(l=8, r=8, t=48, b=(SLIDER_PX + 8) if controls else 8), font=_FONT, template=TEMPLATE,
+        margin=dict(l=8, r=8, t=48, b=(SLIDER_PX + 8) if controls else 8), font=FONT, template=TEMPLATE,
         plot_bgcolor="rgba(0,0,0,0)", paper_bgcolor="rgba(0,0,0,0)", dragmode="zoom",
         annotations=[dict(a.to_plotly_json(), font=dict(size=13)) for a in fig.layout.annotations],
     )
@@ -192,7 +192,7 @@ def grid_figure(
             error_scale = (min(float(e.min()) for e in errs.values()) if mode == "ssim"
                            else max(float(np.abs(e).max()) for e in errs.values()))
         error_scale = float(error_scale) if mode == "ssim" or (error_scale and error_scale > 0) else 1e-6
-        layout["coloraxis2"] = dict(error_axis(mode, error_scale), colorbar=_colorbar(bar_title, error_domain, 1))
+        layout["coloraxis2"] = dict(error_axis(mode, error_scale), colorbar=colorbar(bar_title, error_domain, 1))
     if controls:
         layout["sliders"] = window_sliders(lo, hi, unit, mode if with_errors else None, error_scale)
     fig.update_layout(layout)
@@ -202,10 +202,10 @@ def grid_figure(
 def link_panels(fig: go.Figure, first: int = 0) -> dict:
     """Layout styling every image subplot and linking it to trace ``first``'s axes (one zoom for all)."""
     layout: dict = {}
-    refs = _xy_refs(fig)
+    refs = xy_refs(fig)
     x0, y0 = refs[first]
     for i, (xref, yref) in enumerate(refs):
-        axes = _image_axes(xref, yref)
+        axes = image_axes(xref, yref)
         if i > first:
             axes["xaxis" + xref[1:]] = dict(axes["xaxis" + xref[1:]], matches=x0)
             axes["yaxis" + yref[1:]] = dict(axes["yaxis" + yref[1:]], matches=y0)
@@ -246,7 +246,7 @@ def _slider(name: str, props: Mapping[str, int], grid: np.ndarray, value: float,
     active = min(range(len(steps)), key=lambda i: abs(steps[i] - rel))
     return dict(
         active=active, x=x, len=0.28, y=0, yanchor="top", xanchor="left", pad=dict(t=36, b=0),
-        currentvalue=dict(prefix=f"{name}: ", font=dict(size=12, color=_FONT["color"]), xanchor="left"),
+        currentvalue=dict(prefix=f"{name}: ", font=dict(size=12, color=FONT["color"]), xanchor="left"),
         steps=[dict(method="relayout", label=f"{v:.3g}",
                     args=[{p: sign * (value if i == active else v * unit) for p, sign in props.items()}])
                for i, v in enumerate(steps)],
@@ -290,18 +290,18 @@ def flip_figure(target: np.ndarray | None, images: Mapping[str, np.ndarray], sho
                       error_mode=error_mode if errs else "off", error_scale=error_scale, subtitles=subtitles,
                       target_label=target_label, **kwargs)
     _, _, _, hover = _ERROR_STYLE.get(error_mode, _ERROR_STYLE["abs"])
-    traces = [go.Heatmap(z=_as_image(image, label), coloraxis="coloraxis", hovertemplate=_hover(label), name=label,
+    traces = [go.Heatmap(z=as_image(image, label), coloraxis="coloraxis", hovertemplate=hover_text(label), name=label,
                          xaxis="x", yaxis="y", visible=label == shown) for label, image in panels]
-    traces += [go.Heatmap(z=_as_image(errs[label], f"error of {label}"), coloraxis="coloraxis2", name=f"error {label}",
-                          hovertemplate=_hover(hover.format(label)), xaxis="x2", yaxis="y2", visible=label == shown)
+    traces += [go.Heatmap(z=as_image(errs[label], f"error of {label}"), coloraxis="coloraxis2", name=f"error {label}",
+                          hovertemplate=hover_text(hover.format(label)), xaxis="x2", yaxis="y2", visible=label == shown)
                for label in labels if label in errs]
     fig.data = ()
     fig.add_traces(traces)
 
     def texts(label: str) -> dict:
-        out = {"annotations[0].text": _title(label, subtitles.get(label, "fully sampled" if label == target_label else None))}
+        out = {"annotations[0].text": panel_title(label, subtitles.get(label, "fully sampled" if label == target_label else None))}
         if errs:
-            out["annotations[1].text"] = _title(hover.format(label), None) if label in errs else ""
+            out["annotations[1].text"] = panel_title(hover.format(label), None) if label in errs else ""
         return out
 
     buttons = []
@@ -337,13 +337,13 @@ def blink_figure(first: tuple[str, np.ndarray], second: tuple[str, np.ndarray], 
     (name_a, a), (name_b, b) = first, second
     if name_a == name_b:
         raise ValueError("blink needs two different images")
-    a, b = _as_image(a, name_a), _as_image(b, name_b)
+    a, b = as_image(a, name_a), as_image(b, name_b)
     if a.shape != b.shape:
         raise ValueError(f"both images must have the same shape, got {a.shape} and {b.shape}")
     fig = grid_figure(None, {name_a: a}, window=window, error_mode="off", uirevision=uirevision, panel_px=panel_px,
                       controls=False)
     fig.layout.annotations = ()
-    fig.frames = [go.Frame(name=n, data=[go.Heatmap(z=z, coloraxis="coloraxis", hovertemplate=_hover(n))], traces=[0])
+    fig.frames = [go.Frame(name=n, data=[go.Heatmap(z=z, coloraxis="coloraxis", hovertemplate=hover_text(n))], traces=[0])
                   for n, z in ((name_a, a), (name_b, b))]
     play = dict(frame=dict(duration=int(frame_ms), redraw=True), transition=dict(duration=0), mode="immediate",
                 fromcurrent=False)
@@ -351,7 +351,7 @@ def blink_figure(first: tuple[str, np.ndarray], second: tuple[str, np.ndarray], 
     lo, hi = float(window[0]), float(window[1])
     sliders = window_sliders(lo, hi, float(unit or hi or 1.0), None, None)
     sliders.append(dict(active=0, x=0.70, len=0.28, y=0, yanchor="top", xanchor="left", pad=dict(t=36, b=0),
-                        currentvalue=dict(prefix="Showing: ", font=dict(size=12, color=_FONT["color"]), xanchor="left"),
+                        currentvalue=dict(prefix="Showing: ", font=dict(size=12, color=FONT["color"]), xanchor="left"),
                         steps=[dict(method="animate", label=n, args=[[n], pause]) for n in (name_a, name_b)]))
     fig.update_layout(
         updatemenus=[dict(type="buttons", direction="left", x=0.0, y=1.0, xanchor="left", yanchor="bottom",

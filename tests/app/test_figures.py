@@ -1,4 +1,4 @@
-"""Unit tests of explorer/figures/images.py (numpy -> plotly, no Streamlit)."""
+"""Unit tests of explorer/figures/images.py and the viewer's comparison grid (numpy -> plotly, no Streamlit)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ import plotly.graph_objects as go
 import pytest
 
 from explorer.figures import images as figures
+from explorer.viewer.layouts import grid_figure
+
+
+def comparison(target, images, error_max=None, **kwargs) -> go.Figure:
+    """The viewer's grid with |error| maps (what the Reconstruct page shows by default)."""
+    return grid_figure(target, images, error_mode="abs", error_scale=error_max, **kwargs)
 
 
 @pytest.fixture
@@ -24,7 +30,7 @@ def _axes(fig: go.Figure, letter: str) -> dict:
 
 def test_comparison_trace_count_and_coloraxes(images):
     target, recons = images
-    fig = figures.comparison_figure(target, recons, window=(0.0, 1.0))
+    fig = comparison(target, recons, window=(0.0, 1.0))
     assert len(fig.data) == 1 + 2 * len(recons)
     assert all(isinstance(t, go.Heatmap) for t in fig.data)
     image_traces = [t for t in fig.data if t.coloraxis == "coloraxis"]
@@ -36,7 +42,7 @@ def test_comparison_trace_count_and_coloraxes(images):
 
 def test_comparison_axes_linked_square_and_reversed(images):
     target, recons = images
-    fig = figures.comparison_figure(target, recons)
+    fig = comparison(target, recons)
     xs, ys = _axes(fig, "x"), _axes(fig, "y")
     assert len(xs) == len(ys) == len(fig.data)
     assert "matches" not in xs["xaxis"] and "matches" not in ys["yaxis"]
@@ -49,24 +55,24 @@ def test_comparison_axes_linked_square_and_reversed(images):
 
 def test_comparison_uirevision(images):
     target, recons = images
-    assert figures.comparison_figure(target, recons).layout.uirevision == "comparison"
-    assert figures.comparison_figure(target, recons, uirevision="knee|320").layout.uirevision == "knee|320"
+    assert comparison(target, recons).layout.uirevision == "comparison"
+    assert comparison(target, recons, uirevision="knee|320").layout.uirevision == "knee|320"
 
 
 def test_comparison_common_error_scale(images):
     target, recons = images
-    fig = figures.comparison_figure(target, recons)
+    fig = comparison(target, recons)
     expected = max(float(np.abs(im - target).max()) for im in recons.values())
     assert fig.layout.coloraxis2.cmin == 0.0
     assert fig.layout.coloraxis2.cmax == pytest.approx(expected)
     errors = [t for t in fig.data if t.coloraxis == "coloraxis2"]
     np.testing.assert_allclose(np.asarray(errors[1].z), np.abs(recons["B"] - target), rtol=1e-6)
-    assert figures.comparison_figure(target, recons, error_max=0.25).layout.coloraxis2.cmax == 0.25
+    assert comparison(target, recons, error_max=0.25).layout.coloraxis2.cmax == 0.25
 
 
 def test_comparison_without_target(images):
     _, recons = images
-    fig = figures.comparison_figure(None, recons)
+    fig = comparison(None, recons)
     assert len(fig.data) == len(recons)
     assert all(t.coloraxis == "coloraxis" for t in fig.data)
     assert "coloraxis2" not in fig.layout.to_plotly_json()
@@ -76,7 +82,7 @@ def test_comparison_without_target(images):
 
 def test_comparison_subtitles_and_json_is_compact(images):
     target, recons = images
-    fig = figures.comparison_figure(target, recons, subtitles={"A": "SSIM 0.9"})
+    fig = comparison(target, recons, subtitles={"A": "SSIM 0.9"})
     titles = [a.text for a in fig.layout.annotations]
     assert any("SSIM 0.9" in t for t in titles) and any("Target" in t for t in titles)
     spec = json.loads(fig.to_json())
@@ -89,11 +95,11 @@ def test_comparison_subtitles_and_json_is_compact(images):
 def test_comparison_rejects_bad_input(images):
     target, recons = images
     with pytest.raises(ValueError):
-        figures.comparison_figure(target, {})
+        comparison(target, {})
     with pytest.raises(ValueError):
-        figures.comparison_figure(target, {"A": np.zeros((5, 5))})
+        comparison(target, {"A": np.zeros((5, 5))})
     with pytest.raises(ValueError):
-        figures.comparison_figure(None, {"A": np.zeros((2, 3, 4))})
+        comparison(None, {"A": np.zeros((2, 3, 4))})
 
 
 def test_mask_and_kspace_figures():
@@ -128,7 +134,7 @@ def test_no_streamlit_placeholder_colours(images):
 
     target, recons = images
     k = np.ones((2, 8, 8), np.complex64)
-    for fig in (figures.comparison_figure(target, recons), figures.kspace_figure(k), figures.mask_figure(target > 0.5),
+    for fig in (comparison(target, recons), figures.kspace_figure(k), figures.mask_figure(target > 0.5),
                 figures.image_figure(target, colorscale="inferno")):
         assert not re.search(r"#0000(0[1-9]|10)\b", fig.to_json(), flags=re.IGNORECASE)
 
@@ -136,7 +142,7 @@ def test_no_streamlit_placeholder_colours(images):
 def test_window_and_error_sliders(images):
     target, recons = images
     unit = float(target.max())
-    fig = figures.comparison_figure(target, recons, window=(0.0, unit), error_max=0.3 * unit)
+    fig = comparison(target, recons, window=(0.0, unit), error_max=0.3 * unit)
     low, high, err = fig.layout.sliders
     for slider, prop, value in ((low, "coloraxis.cmin", 0.0), (high, "coloraxis.cmax", unit),
                                 (err, "coloraxis2.cmax", 0.3 * unit)):
@@ -145,11 +151,11 @@ def test_window_and_error_sliders(images):
     values = [s.args[0]["coloraxis.cmax"] / unit for s in high.steps]
     assert values == sorted(values) and values[0] > 0 and values[-1] == pytest.approx(1.5)
     # an initial value off the grid is added as a step and made active
-    fig = figures.comparison_figure(target, recons, error_max=0.123 * unit)
+    fig = comparison(target, recons, error_max=0.123 * unit)
     err = fig.layout.sliders[2]
     assert err.steps[err.active].args[0]["coloraxis2.cmax"] == pytest.approx(0.123 * unit)
-    assert len(figures.comparison_figure(None, recons).layout.sliders) == 2
-    assert not figures.comparison_figure(target, recons, controls=False).layout.sliders
+    assert len(comparison(None, recons).layout.sliders) == 2
+    assert not comparison(target, recons, controls=False).layout.sliders
 
 
 def test_static_previews():

@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 
 from explorer.engine import MethodResult
 from explorer.errors import ExplorerError
-from explorer.figures.images import _FONT, TEMPLATE
+from explorer.figures.style import FONT, TEMPLATE
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.ttt import TTTConfig, TTTResult, test_time_train
@@ -67,7 +67,7 @@ def curves_figure(history, *, height: int = 300) -> go.Figure:
                       row=1, col=2)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_xaxes(title_text="step")
-    fig.update_layout(height=height, template=TEMPLATE, font=_FONT, margin=dict(l=60, r=20, t=40, b=40),
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=60, r=20, t=40, b=40),
                       legend=dict(orientation="h", y=-0.3, yanchor="top", x=0))
     return fig
 

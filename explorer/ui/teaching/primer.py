@@ -16,6 +16,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.figures import images as figures
+from explorer.figures import style
 
 from explorer.teaching import lessons as teaching
 from explorer.figures import teaching as tfig
@@ -197,7 +198,7 @@ def masks_section(data: TeachingSlice) -> None:
                     key="home.teach.psf_masks_fig", theme=None, config=CHART)
     window = (-40.0, 0.0) if scale == "db" else (0.0, 1.0)
     st.plotly_chart(tfig.tiles_figure(psfs, [f"PSF · {t}" for t in titles], cols=cols, window=window,
-                                      colorscale=figures.KSPACE_COLORSCALE, panel_px=200,
+                                      colorscale=style.KSPACE_COLORSCALE, panel_px=200,
                                       colorbar_title="dB" if scale == "db" else "|PSF|", hover="|PSF|"),
                     key="home.teach.psf_fig", theme=None, config=CHART)
     target = data.slice.target

@@ -9,6 +9,7 @@ import numpy as np
 import streamlit as st
 
 from explorer.figures import images as figures
+from explorer.figures import style
 
 from explorer.teaching import lessons as teaching
 from explorer.figures import teaching as tfig
@@ -165,7 +166,7 @@ def trained_part(data: TeachingSlice, anatomy: str | None, zf, window: tuple[flo
     if target is not None:
         error = np.abs(result.image - target)
         cols[2].plotly_chart(figures.image_figure(error, "|output − fully sampled|", (0.0, window[1] / 4),
-                                                  colorscale=figures.ERROR_COLORSCALE, height=PX),
+                                                  colorscale=style.ERROR_COLORSCALE, height=PX),
                              key="home.teach.net_error", theme=None, config=CHART)
     note = " · ".join(result.notes)
     st.caption(f"One forward pass: {result.seconds:.2f} s on this machine. "
