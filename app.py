@@ -20,6 +20,7 @@ if __name__ != "__main__":
 
     app = st.App(__file__, lifespan=lifespan)
 else:
+    from explorer.robustness.registry import experiments
     from explorer.ui import startup, state, warmup
 
     st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/neurology:", layout="wide")
@@ -28,13 +29,9 @@ else:
     warmup.preload_charts()
     startup.wait()
 
-    pages = [
+    pages = [  # every registered experiment's page between Home and the study pages
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-        st.Page("pages/reconstruct.py", title="Reconstruct", icon=":material/tune:"),
-        st.Page("pages/attack.py", title="Attack", icon=":material/bolt:"),
-        st.Page("pages/features.py", title="Small features", icon=":material/center_focus_strong:"),
-        st.Page("pages/shift.py", title="Distribution shift", icon=":material/compare_arrows:"),
-        st.Page("pages/ttt.py", title="Test-time training", icon=":material/model_training:"),
+        *[st.Page(e.page.path, title=e.page.title, icon=e.page.icon) for e in experiments() if e.page is not None],
         st.Page("pages/study.py", title="Study", icon=":material/query_stats:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
     ]

@@ -42,7 +42,8 @@ def main() -> None:
     from explorer.engine.core import sync  # noqa: PLC0415
     from explorer.robustness.evaluate import instances_for  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
-    from explorer.robustness import AttackConfig, attack, make_objective  # noqa: PLC0415
+    from explorer.robustness.attack import AttackConfig, attack  # noqa: PLC0415
+    from explorer.robustness.objectives import make_objective  # noqa: PLC0415
 
     device = get_device()
     volume = FastMRIVolume(sample_path(SampleSpec(family=args.family, size=args.size)))

@@ -17,7 +17,8 @@ from explorer.figures import attack as attack_figures
 from explorer.errors import ExplorerError
 from explorer.export import records_csv, npy_bytes, png_bytes
 from explorer.recon.base import available_methods
-from explorer.robustness import BUDGETS, OBJECTIVES, AttackConfig, parse_eps, parse_region, perturbation_image
+from explorer.robustness.objectives import BUDGETS, OBJECTIVES, AttackConfig, parse_eps, parse_region
+from explorer.robustness.perturbations import perturbation_image
 from explorer.robustness.attack import OPTIMIZERS, STRATEGIES
 from explorer.robustness.objectives import check_region
 from explorer.ui import cache, pickers, viewer, warmup, widgets

@@ -13,8 +13,7 @@ import streamlit as st
 
 from explorer.engine.table import read_records
 from explorer.export import records_csv
-from explorer.study.report import (attack_summary, feature_rows, figures, report_html, shift_summary, slice_table,
-                                   ttt_summary)
+from explorer.study.report import report_html, sections, slice_table
 from explorer.study.runner import RESULTS, SPEC
 from explorer.ui import widgets
 from explorer.ui.runs import study as study_run
@@ -79,26 +78,15 @@ if not records:
 failed = sum(bool(r.error) for r in records)
 st.subheader("Results", divider="gray")
 st.caption(f"{len(records)} rows from {len({r.unit for r in records})} units · {failed} failed · {out}")
-figs = figures(records)
-captions = {"attack": "Adversarial attacks: SSIM drop against the budget (mean ± sd over slices)",
-            "features": "Small features: feature recovery against whole-image SSIM",
-            "shift": "Distribution shift: SSIM in- vs out-of-distribution, y = x and the fit across models",
-            "ttt": "Test-time training: mean SSIM before, after, and of the network trained on the target"}
-for name, fig in figs.items():
-    kind, _, pair = name.partition(":")
-    st.markdown(f"**{captions[kind]}**" + (f" · shifted set: `{pair}`" if pair else ""))
-    st.plotly_chart(fig, key=f"study.fig.{name}", theme=None, config={"displaylogo": False})
-    if name == "attack":
-        st.dataframe(pd.DataFrame(attack_summary(records)), hide_index=True, key="study.table.attack")
-    elif kind == "shift":
-        rows, fit, families = shift_summary(records, pair)
-        st.dataframe(pd.DataFrame(rows), hide_index=True, key="study.table.shift")
-        fits = [{"models": "all", **(fit or {})}] + [{"models": f, **(v or {})} for f, v in families.items()]
-        st.dataframe(pd.DataFrame(fits), hide_index=True, key="study.table.fits")
-    elif name == "ttt":
-        st.dataframe(pd.DataFrame(ttt_summary(records)), hide_index=True, key="study.table.ttt")
-    elif name == "features":
-        st.caption(f"{len(feature_rows(records))} inserted features scored.")
+for key, section in sections(records):
+    st.markdown(f"**{section.title}**")
+    if section.caption:
+        st.caption(section.caption)
+    if section.figure is not None:
+        st.plotly_chart(section.figure, key=f"study.fig.{key}", theme=None, config={"displaylogo": False})
+    for j, (caption, rows) in enumerate(section.tables):
+        st.caption(caption)
+        st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"study.table.{key}.{j}")
 st.subheader("Per-slice rows", divider="gray")
 table = pd.DataFrame(slice_table(records))
 experiments = sorted(table["experiment"].unique())
@@ -109,7 +97,7 @@ picked = list(event.selection.rows) if event is not None else []
 if picked:
     record = records[int(shown.index[picked[0]])]
     reason = study_run.openable(record)
-    page = study_run.PAGES.get(record.experiment, "reconstruct")
+    page = study_run.row_page(record)[0].rsplit("/", 1)[-1].removesuffix(".py")
     where = record.data if record.data.startswith("sample:") else record.file
     st.button(f"Open slice {record.slice} of {where} with {record.label} on the {page} page",
               key="study.open", icon=":material/open_in_new:", disabled=reason is not None, help=reason,

@@ -243,12 +243,12 @@ def test_a_network_too_small_for_its_pooling_is_a_clear_error(capsys, multicoil_
 
 
 def test_memory_errors_are_one_line_user_errors(capsys, monkeypatch):
-    import explorer.cli.main as cli
+    from explorer.cli import methods
 
     def boom(args):
         raise MemoryError
 
-    monkeypatch.setitem(cli._COMMANDS, "methods", boom)
+    monkeypatch.setattr(methods, "run", boom)
     assert main(["methods"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: out of memory") and len(err.strip().splitlines()) == 1

@@ -198,7 +198,9 @@ def test_serial_and_ray_give_identical_tables(tmp_path):
 def test_every_experiment_into_one_table_and_the_report(tmp_path):
     """clean, attack, features, shift and TTT in one study; the summaries and the self-contained HTML report."""
     from explorer.engine.table import read_records
-    from explorer.study.report import attack_summary, feature_rows, report_html, shift_summary, ttt_summary
+    from explorer.robustness.registry import records_of
+    from explorer.robustness.shift import shift_summary
+    from explorer.study.report import report_html, summaries
 
     source = "sample:knee,size=64,slices=2,coils=4"
     spec_file = tmp_path / "all.yaml"
@@ -213,14 +215,15 @@ def test_every_experiment_into_one_table_and_the_report(tmp_path):
     assert main(["study", str(spec_file), "--out", str(tmp_path / "out"), "--csv", str(tmp_path / "all.csv")]) == 0
     records = read_records(tmp_path / "out" / "results.parquet")
     assert not [r.error for r in records if r.error]
-    attack = attack_summary(records)
+    summary = summaries(records)
+    attack = summary["attack"]
     assert [(r["label"], r["eps"], r["n"]) for r in attack][:2] == [("sense", 0.02, 2), ("sense", 0.04, 2)]
     assert all(r["ssim_drop"] >= -1e-6 for r in attack)
-    assert len(feature_rows(records)) == 2 * 3 * 2  # 2 features x 3 methods x 2 slices
-    rows, fit, families = shift_summary(records)
+    assert len(summary["features"]) == 2 * 3 * 2  # 2 features x 3 methods x 2 slices
+    rows, fit, families = shift_summary(records_of(records, "shift"))
     assert {r["label"] for r in rows} == {"zero_filled", "sense", "unet"} and fit["n"] == 3
     assert all(r["slices_id"] == 2 and r["slices_ood"] == 2 for r in rows) and set(families) == {"baseline", "trained"}
-    ttt = ttt_summary(records)
+    ttt = summary["ttt"]
     assert len(ttt) == 2 and all(r["label"] == "unet" and r["ssim_reference"] is not None for r in ttt)
     text = (tmp_path / "out" / "report.html").read_text()
     for heading in ("Adversarial attacks", "Small features", "Distribution shift", "Test-time training", "Provenance"):

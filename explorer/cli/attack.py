@@ -11,13 +11,14 @@ import argparse
 import json
 import sys
 
+from explorer.cli.options import add_slice_arguments, load_problem
 from explorer.errors import ExplorerError
+
+NAME = "attack"
 
 
 def add_parser(sub) -> None:
     """Register the ``attack`` sub-command."""
-    from explorer.cli.options import add_slice_arguments  # noqa: PLC0415
-
     a = sub.add_parser("attack", help="adversarial k-space perturbations (PGD under an l2 budget) for each method")
     add_slice_arguments(a)
     a.add_argument("--eps", default="0.08", help="relative l2 budget(s), comma-separated (e.g. 0.01,0.02,0.04,0.08)")
@@ -39,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     """Run the attacks of ``args``; returns the exit status."""
     import dataclasses  # noqa: PLC0415
 
-    from explorer.cli.options import load_problem  # noqa: PLC0415
     from explorer.engine import run_method  # noqa: PLC0415
     from explorer.cli.progress import Progress  # noqa: PLC0415
-    from explorer.robustness import AttackConfig, parse_eps, parse_region, sweep, transfer  # noqa: PLC0415
+    from explorer.robustness.attack import AttackConfig, sweep  # noqa: PLC0415
+    from explorer.robustness.objectives import parse_eps, parse_region  # noqa: PLC0415
+    from explorer.robustness.perturbations import transfer  # noqa: PLC0415
 
     eps = parse_eps(args.eps, "--eps")
     config = AttackConfig(eps=max(eps), objective=args.objective, region=parse_region(args.region), budget=args.budget,

@@ -15,13 +15,15 @@ import argparse
 import json
 import sys
 
+from explorer.cli.options import (add_slice_arguments, load_problem, mask_config, method_instances, parse_list,
+                                  resolve_data)
 from explorer.errors import ExplorerError
+
+NAME = "features"
 
 
 def add_parser(sub) -> None:
     """Register the ``features`` sub-command."""
-    from explorer.cli.options import add_slice_arguments  # noqa: PLC0415
-
     f = sub.add_parser("features", help="insert small features and score their recovery per method")
     add_slice_arguments(f)
     f.add_argument("--shape", default="square", help="square (the paper's), disk, line or blob")
@@ -45,18 +47,6 @@ def add_parser(sub) -> None:
     f.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _numbers(text: str | None, kind, name: str) -> tuple:
-    if text is None:
-        return ()
-    try:
-        values = tuple(kind(v) for v in str(text).split(",") if v.strip())
-    except ValueError:
-        values = ()
-    if not values:
-        raise ExplorerError(f"{name} {text!r}: give one or more numbers, comma-separated")
-    return values
-
-
 def _template(args):
     from explorer.robustness.insertion import Feature  # noqa: PLC0415
 
@@ -70,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     template = _template(args)  # validated before any work
     positions = [parse_position(text) for text in args.at]
-    sizes = _numbers(args.sizes, int, "--sizes")
-    contrasts = _numbers(args.contrasts, float, "--contrasts")
+    sizes = tuple(parse_list(args.sizes, int, "--sizes")) if args.sizes is not None else ()
+    contrasts = tuple(parse_list(args.contrasts, float, "--contrasts")) if args.contrasts is not None else ()
     if args.random < 0:
         raise ExplorerError(f"--random must be >= 0, got {args.random}")
     if args.slices is not None:
@@ -89,7 +79,6 @@ def _one_slice(args, template, positions, sizes, contrasts) -> int:
     from explorer.robustness.boxes import boxes_for, read_boxes, score_boxes  # noqa: PLC0415
     from explorer.robustness.insertion import place_random, reference_image  # noqa: PLC0415
     from explorer.robustness.features import run_features  # noqa: PLC0415
-    from explorer.cli.options import load_problem  # noqa: PLC0415
 
     boxes_table = read_boxes(args.boxes) if args.boxes else None
     data, volume, index, _, problem, instances = load_problem(args)
@@ -161,29 +150,25 @@ def _write(folder: str, out: dict, run) -> None:
 def _study(args, template, sizes, contrasts) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from explorer.cli.main import _instances  # noqa: PLC0415
     from explorer.data.sources import open_volume  # noqa: PLC0415
     from explorer.engine.table import write_records  # noqa: PLC0415
     from explorer.engine.tasks import run_tasks  # noqa: PLC0415
     from explorer.export import output_dir, records_csv  # noqa: PLC0415
-    from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.robustness.features import (correlation, feature_tasks, method_correlation,  # noqa: PLC0415
                                                     method_means, study_rows)
 
     if not args.random:
         raise ExplorerError("a study (--slices) places --random N features on each slice")
-    slices = list(_numbers(args.slices, int, "--slices"))
+    slices = parse_list(args.slices, int, "--slices")
     if args.out is not None:
         output_dir(args.out)
-    data = args.data
-    if args.data_dir and not data.startswith("sample:") and not Path(data).is_absolute():
-        data = str(Path(args.data_dir).expanduser() / data)
+    data = resolve_data(args.data, args.data_dir)
     volume = open_volume(data)
     bad = [s for s in slices if not 0 <= s < volume.num_slices]
     if bad:
         raise ExplorerError(f"slice {bad[0]} is out of range: {volume.name} has {volume.num_slices} slices")
-    instances, _ = _instances(args.method, args.set, volume.read_slice(slices[0]).meta.defaults_key)
-    mask = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
+    instances, _ = method_instances(args.method, args.set, volume.read_slice(slices[0]).meta.defaults_key)
+    mask = mask_config(args)
     tasks = feature_tasks(data, slices, instances, args.random, template, sizes, contrasts, args.feature_seed,
                           "paper" if args.paper_mode else "coil", mask)
     records = []

@@ -7,21 +7,21 @@ import argparse
 import json
 import sys
 
+from explorer.cli.options import add_mask, add_methods, mask_config, method_instances
+
+NAME = "shift"
+
 
 def add_parser(sub) -> None:
     """Register the ``shift`` sub-command."""
     s = sub.add_parser("shift", help="distribution shift: every model on an in-distribution and a shifted set")
     s.add_argument("--id", required=True, dest="id_set", help="in-distribution set: directory, .h5 file or sample:<family>")
     s.add_argument("--ood", required=True, dest="ood_set", help="shifted set: directory, .h5 file or sample:<family>")
-    s.add_argument("--method", action="append", default=[], metavar="METHOD | LABEL=METHOD",
-                   help="model (repeatable); several instances of one method make the scatter (LABEL=METHOD)")
-    s.add_argument("--set", action="append", default=[], metavar="LABEL.PARAM=VALUE", help="parameter of an instance")
+    add_methods(s, required=False,
+                help="model (repeatable); several instances of one method make the scatter (LABEL=METHOD)")
     s.add_argument("--zoo", action="append", default=[], metavar="DIR",
                    help="add every checkpoint of a model zoo (python -m explorer zoo) as a model (repeatable)")
-    s.add_argument("--mask", default="random")
-    s.add_argument("--acceleration", type=float, default=4.0)
-    s.add_argument("--center-fraction", type=float, default=None)
-    s.add_argument("--seed", type=int, default=0, help="mask seed of the first slice of each set (slice i: seed + i)")
+    add_mask(s, seed_help="mask seed of the first slice of each set (slice i: seed + i)")
     s.add_argument("--max-slices", type=int, default=None, help="at most this many slices per set, evenly spread")
     s.add_argument("--out", default=None, help="write shift.csv and shift.html (the scatter) here")
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -41,18 +41,16 @@ def zoo_instances(zoos: list[str], methods: list[str], sets: list[str]) -> tuple
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``shift`` command; returns the exit status."""
-    from explorer.cli.main import _instances  # noqa: PLC0415
     from explorer.export import output_dir  # noqa: PLC0415
-    from explorer.masks import MaskConfig  # noqa: PLC0415
     from explorer.robustness.shift import shift_study  # noqa: PLC0415
 
     from explorer.errors import ExplorerError  # noqa: PLC0415
 
-    mask = MaskConfig(args.mask, args.acceleration, args.center_fraction, args.seed)
+    mask = mask_config(args)
     methods, sets = zoo_instances(args.zoo, list(args.method), list(args.set))
     if not methods:
         raise ExplorerError("give at least one --method or --zoo")
-    _, configs = _instances(methods, sets)  # names, labels and parameters checked before any work
+    _, configs = method_instances(methods, sets)  # names, labels and parameters checked before any work
     if args.out is not None:
         output_dir(args.out)
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+NAME = "study"
+
 
 def add_parser(sub) -> None:
     """Register the ``study`` sub-command."""

@@ -19,6 +19,8 @@ def _arch_flags() -> dict[str, str]:
             helps.setdefault(flag, []).append(f"{kind.label}: {text}")
     return {flag: "; ".join(texts) for flag, texts in helps.items()}
 
+NAME = "train"
+
 
 def add_parser(sub) -> None:
     """Register the ``train`` sub-command."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from explorer.cli.options import add_slice_arguments, load_problem
 from explorer.errors import ExplorerError
+
+NAME = "ttt"
 
 
 def add_parser(sub) -> None:
     """Register the ``ttt`` sub-command."""
-    from explorer.cli.options import add_slice_arguments  # noqa: PLC0415
-
     t = sub.add_parser("ttt", help="test-time training of a trained network on one slice (self-supervised, self-validated)")
     add_slice_arguments(t)
     t.add_argument("--steps", type=int, default=200, help="maximum Adam steps")
@@ -38,7 +39,6 @@ def run(args: argparse.Namespace) -> int:
     from explorer.engine import MethodInstance, run_method  # noqa: PLC0415
     from explorer.cli.progress import Progress  # noqa: PLC0415
     from explorer.robustness.ttt import TTTConfig, test_time_train  # noqa: PLC0415
-    from explorer.cli.options import load_problem  # noqa: PLC0415
 
     config = TTTConfig(steps=args.steps, lr=args.lr, window=args.window, holdout=args.holdout, seed=args.ttt_seed,
                        rollback=not args.no_rollback)

@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+NAME = "zoo"
+
 
 def add_parser(sub) -> None:
     """Register the ``zoo`` sub-command."""

@@ -60,6 +60,18 @@ class MeasurementNoise:
 
 
 @dataclass(frozen=True)
+class Described:
+    """A record's perturbation column for experiments that perturb inside their own loop (e.g. the attack): a kind and
+    its settings (JSON), no ``apply``."""
+
+    kind: str
+    fields: str = "{}"
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, **json.loads(self.fields)}
+
+
+@dataclass(frozen=True)
 class Task:
     """One reconstruction experiment.
 
@@ -305,8 +317,8 @@ def run_task(task: Task, problems: ProblemCache | None = None, progress: Callabl
     except ExplorerError as exc:
         if not catch:
             raise
-        return make_record(task, problem, None, _one_line(exc), file=_file_name(task))
-    return make_record(task, problem, result, file=_file_name(task))
+        return make_record(task, problem, None, _one_line(exc), file=file_name(task))
+    return make_record(task, problem, result, file=file_name(task))
 
 
 def run_tasks(tasks: Iterable[Task], batch_size: int = 1, problems: ProblemCache | None = None,
@@ -329,10 +341,10 @@ def run_tasks(tasks: Iterable[Task], batch_size: int = 1, problems: ProblemCache
             results = run_batch([p for _, p in group], instance)
         except ExplorerError as exc:
             for task, problem in group:
-                yield make_record(task, problem, None, _one_line(exc), file=_file_name(task))
+                yield make_record(task, problem, None, _one_line(exc), file=file_name(task))
             return
         for (task, problem), result in zip(group, results):
-            yield make_record(task, problem, result, file=_file_name(task))
+            yield make_record(task, problem, result, file=file_name(task))
 
     for task in tasks:
         if stop is not None and stop():
@@ -344,7 +356,7 @@ def run_tasks(tasks: Iterable[Task], batch_size: int = 1, problems: ProblemCache
         try:
             problem = problems.problem(task)
         except ExplorerError as exc:
-            yield make_record(task, None, None, _one_line(exc), file=_file_name(task))
+            yield make_record(task, None, None, _one_line(exc), file=file_name(task))
             continue
         group = pending.setdefault(task.method, [])
         if group and tuple(group[0][1].y.shape) != tuple(problem.y.shape):
@@ -357,7 +369,8 @@ def run_tasks(tasks: Iterable[Task], batch_size: int = 1, problems: ProblemCache
         yield from flush(instance)
 
 
-def _file_name(task: Task) -> str:
+def file_name(task: Task) -> str:
+    """The record's ``file`` column: the sample spec, or the volume's file name."""
     return task.data if task.data.startswith("sample:") else Path(task.data).name
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.figures.style import (ERROR_COLORSCALE, FONT, KSPACE_COLORSCALE, PANEL_PX, TEMPLATE, as_image, colorbar,
-                                    hover_text, image_axes, panel_title, rgb_scale, xy_refs)
 from explorer.figures.images import kspace_log_magnitude
+from explorer.figures.style import (ERROR_COLORSCALE, FONT, KSPACE_COLORSCALE, PALETTE, PANEL_PX, TEMPLATE, as_image,
+                                    colorbar, hover_text, image_axes, panel_title, rgb_scale, xy_refs)
 
 
 def perturbation_figure(views: Mapping[str, tuple[np.ndarray, np.ndarray]], *, panel_px: int = PANEL_PX,
@@ -120,5 +120,26 @@ def transfer_figure(rows: Sequence[Mapping], metric: str = "ssim", *, height: in
                       yaxis=dict(autorange="reversed"))
     return fig
 
+
+def drop_figure(rows: Sequence[dict], *, height: int = 340) -> go.Figure:
+    """SSIM drop against the budget per method: the mean over slices with a band of one standard deviation."""
+    fig = go.Figure()
+    for i, label in enumerate(dict.fromkeys(r["label"] for r in rows)):
+        mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["eps"])
+        x = [0.0] + [r["eps"] for r in mine]
+        y = [0.0] + [r["ssim_drop"] for r in mine]
+        sd = [0.0] + [r["ssim_drop_sd"] for r in mine]
+        color = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=[a + b for a, b in zip(y, sd)] + [a - b for a, b in zip(y, sd)][::-1],
+                                 fill="toself", fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip",
+                                 showlegend=False, legendgroup=label))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=label, line=dict(color=color),
+                                 customdata=[0] + [r["n"] for r in mine],
+                                 hovertemplate=f"<b>{label}</b><br>eps %{{x:g}}<br>SSIM drop %{{y:.4f}}"
+                                               "<br>slices %{customdata}<extra></extra>"))
+    fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=60, r=20, t=30, b=40),
+                      xaxis_title="eps = ||e|| / ||k||", yaxis_title="SSIM drop (mean ± sd over slices)",
+                      legend=dict(orientation="h", y=-0.22, yanchor="top", x=0))
+    return fig
 
 __all__ = ["perturbation_figure", "sweep_figure", "transfer_figure"]

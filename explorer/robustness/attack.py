@@ -21,81 +21,23 @@ Every result is scored by the engine (:func:`~explorer.engine.run_method` on the
 
 from __future__ import annotations
 
-import math
+import json
 import time
+from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
-from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, reconstruct, run_method
+from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, run_method
+from explorer.engine.tasks import Described, ProblemCache, Record, Task, file_name, make_record
 from explorer.errors import ExplorerError
-from explorer.physics import fft2c, rss
-from explorer.recon.base import FitReconstructor, ProgressFn, Throttle
-from explorer.robustness.objectives import BUDGETS, OBJECTIVES, Objective, budget_norm, make_objective
+from explorer.recon.base import ProgressFn
+from explorer.robustness.objectives import OPTIMIZERS, AttackConfig, budget_norm, make_objective
+from explorer.robustness.registry import Experiment, Page, Section, mean_sd, register
+from explorer.robustness.search import Search, gradient_search, joint_search, l2norm
 
 STRATEGIES: dict[str, str] = {"exact": "gradient", "data_consistency": "joint"}  # by Capabilities.gradient
-OPTIMIZERS = ("pgd", "adam")
-# First start: a random point of norm budget / 10. (The paper's code starts at ||k|| / 1e4, 1/800 of its 0.08
-# budget; the clean objective is flat at e = 0, and in float32 so tiny a start can leave its gradient exactly zero.)
-START_FRACTION = 0.1
-
-
-@dataclass(frozen=True)
-class AttackConfig:
-    """Attack settings (frozen: a cache key).
-
-    Attributes:
-        eps: relative l2 budget (the paper: 0.08 at 4x).
-        objective: ``"clean"`` or ``"target"`` (:data:`~explorer.robustness.objectives.OBJECTIVES`).
-        region: ``(row0, col0, row1, col1)`` box in the reference-size image the objective is restricted to.
-        budget: ``"full"`` or ``"measured"``.
-        steps: gradient steps per restart (gradient strategy).
-        step_size: step length as a fraction of the budget (PGD) or Adam's learning rate in the same unit;
-            0 = ``2.5 / steps`` (the usual PGD choice: the ball is crossed in well under the steps given).
-        restarts: independent starts (gradient strategy); the worst result over all is kept.
-        optimizer: ``"pgd"`` (normalised steps) or ``"adam"``.
-        patience: stop a restart after this many steps without a new worst iterate (0 = never).
-        seed: random starts.
-        joint_weight: weight of the objective in the joint scheme (the paper's lam1 = 0.05).
-        joint_warmup: fraction of the fit's steps fitted to the clean data before ``e`` enters (paper: 100/400).
-    """
-
-    eps: float = 0.08
-    objective: str = "clean"
-    region: tuple[int, int, int, int] | None = None
-    budget: str = "full"
-    steps: int = 20
-    step_size: float = 0.0
-    restarts: int = 1
-    optimizer: str = "pgd"
-    patience: int = 5
-    seed: int = 0
-    joint_weight: float = 0.05
-    joint_warmup: float = 0.25
-
-    def __post_init__(self) -> None:
-        checks = [
-            (0 <= self.eps <= 10 and math.isfinite(self.eps), f"eps must be in [0, 10], got {self.eps}"),
-            (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"),
-            (self.budget in BUDGETS, f"budget must be one of {', '.join(BUDGETS)}, got {self.budget!r}"),
-            (1 <= self.steps <= 100000, f"steps must be in [1, 100000], got {self.steps}"),
-            (0 <= self.step_size <= 10, f"step size must be in [0, 10], got {self.step_size}"),
-            (1 <= self.restarts <= 100, f"restarts must be in [1, 100], got {self.restarts}"),
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
-            (0 <= self.patience <= 100000, f"patience must be in [0, 100000], got {self.patience}"),
-            (0 <= self.seed < 2**32, f"seed must be in [0, 2**32), got {self.seed}"),
-            (0 <= self.joint_weight <= 100, f"joint weight must be in [0, 100], got {self.joint_weight}"),
-            (0 <= self.joint_warmup < 1, f"joint warm-up must be in [0, 1), got {self.joint_warmup}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ExplorerError(message)
-
-    @property
-    def alpha(self) -> float:
-        """The step size actually used (fraction of the budget)."""
-        return self.step_size or 2.5 / self.steps
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,146 +82,6 @@ class AttackResult:
         return out
 
 
-def _direction(shape: tuple[int, ...], mask: torch.Tensor, generator: torch.Generator, device) -> torch.Tensor:
-    """A random unit-norm complex direction on the sampled entries ``(1, C, H, W)``."""
-    d = torch.complex(torch.randn(shape, generator=generator), torch.randn(shape, generator=generator)).to(device) * mask
-    return d / _norm(d).clamp_min(1e-30)
-
-
-def _norm(x: torch.Tensor) -> torch.Tensor:
-    """l2 norm of a complex tensor (one pass over its real view, no temporary)."""
-    return torch.linalg.vector_norm(torch.view_as_real(x) if x.is_complex() else x)
-
-
-def _project(e: torch.Tensor, budget: float) -> None:
-    """Rescale ``e`` in place onto the l2 ball of radius ``budget`` (if outside)."""
-    norm = float(_norm(e))
-    if norm > budget:
-        e.mul_(budget / norm)
-
-
-class _Search:
-    """Bookkeeping of a search: the worst iterate, the history, progress reports and stop requests."""
-
-    def __init__(self, progress: ProgressFn | None, total: int):
-        self.throttle, self.total = Throttle(progress), total
-        self.worst, self.worst_e = -math.inf, None
-        self.history: list[tuple[int, float]] = []
-        self.step, self.reported, self.stopped = 0, 0, False
-
-    def record(self, value: float, e: torch.Tensor | None, step: bool = True) -> bool:
-        """Record the objective of the current iterate (``step``: after a new search step); True if a new worst."""
-        self.step += step
-        self.history.append((self.step, value))
-        new = value > self.worst
-        if new and e is not None:
-            self.worst = value
-            if self.worst_e is None or self.worst_e.shape != e.shape:
-                self.worst_e = e.detach().clone()
-            else:
-                self.worst_e.copy_(e.detach())  # no new allocation per step
-        return new
-
-    def report(self) -> None:
-        if self.throttle.due(self.step, self.total):
-            recent, self.reported = self.history[self.reported:], len(self.history)
-            if self.history:
-                info = {"objective": self.history[-1][1], "worst": self.worst, "history": recent, "phase": "attack"}
-            else:  # the joint scheme's clean warm-up: no objective yet
-                info = {"objective": None, "worst": None, "history": [], "phase": "warm-up"}
-            self.stopped = self.throttle.report(self.step, self.total, info) or self.stopped
-
-
-def _gradient_search(problem: Problem, instance: MethodInstance, objective: Objective, budget: float,
-                     config: AttackConfig, search: _Search, start: torch.Tensor | None) -> torch.Tensor:
-    """Projected gradient ascent with restarts; returns the worst ``e`` found."""
-    recon = instance.build()
-    mask = problem.sampled.mask.to(problem.device)
-    generator = torch.Generator().manual_seed(config.seed)
-    n_sampled = max(int(mask.expand_as(problem.y).sum()), 1)
-
-    def value(e: torch.Tensor, grad: bool) -> torch.Tensor:
-        with torch.enable_grad() if grad else torch.no_grad():
-            return objective(reconstruct(problem.perturbed(e=e), instance, reconstructor=recon))
-
-    for restart in range(config.restarts):
-        direction = _direction(tuple(problem.y.shape), mask, generator, problem.device)
-        if restart == 0 and start is not None:
-            e = start.to(problem.device, torch.complex64) * mask
-        else:
-            radius = START_FRACTION if restart == 0 else float(torch.rand((), generator=generator))
-            e = direction * budget * radius
-        _project(e, budget)
-        e.requires_grad_(True)
-        adam = torch.optim.Adam([e], lr=config.alpha * budget / math.sqrt(n_sampled)) if config.optimizer == "adam" else None
-        since = 0
-        for _ in range(config.steps):
-            current = value(e, grad=True)
-            (g,) = torch.autograd.grad(current, e)
-            since = 0 if search.record(float(current.detach()), e) else since + 1
-            with torch.no_grad():  # g is zero off the sampled entries: e enters only through M (k + e)
-                if adam is not None:
-                    e.grad = -g  # ascent
-                    adam.step()
-                else:
-                    norm = float(_norm(g))
-                    if norm == 0:
-                        break  # a flat objective: nothing to climb
-                    e.add_(g, alpha=config.alpha * budget / norm)
-                _project(e, budget)
-            search.report()
-            if search.stopped or (config.patience and since >= config.patience):
-                break
-        if not search.stopped:
-            search.record(float(value(e.detach(), grad=False)), e, step=False)  # the last iterate counts too
-        if search.stopped:
-            break
-    return search.worst_e
-
-
-def _joint_search(problem: Problem, instance: MethodInstance, objective: Objective, budget: float,
-                  config: AttackConfig, progress: ProgressFn | None) -> tuple[torch.Tensor, _Search]:
-    """The joint scheme: Adam on (fit weights, e); returns the last ``e`` and the search (its total counts
-    the refit's steps too, which follow it)."""
-    recon = instance.build()
-    if not isinstance(recon, FitReconstructor):
-        raise ExplorerError(f"{instance.display} declares a data-consistency gradient but exposes no fit to attack")
-    op = problem.operator(instance.spec.needs_maps(instance.config))
-    gen = recon.generator(problem.y.detach(), op)
-    search = _Search(progress, 2 * gen.iterations)
-    mask = problem.sampled.mask.to(problem.device)
-    k, y0 = problem.kspace, problem.y.detach()
-    energy = y0.abs().pow(2).sum().clamp_min(1e-30)
-    warm = int(round(gen.iterations * config.joint_warmup))
-    alpha = config.step_size or 2.5 / max(gen.iterations - warm, 1)
-    n_sampled = max(int(mask.expand_as(y0).sum()), 1)
-    generator = torch.Generator().manual_seed(config.seed)
-    e = (_direction(tuple(y0.shape), mask, generator, problem.device) * budget * START_FRACTION).requires_grad_(True)
-    optimizer = torch.optim.Adam([{"params": list(gen.module.parameters()), "lr": gen.lr},
-                                  {"params": [e], "lr": alpha * budget / math.sqrt(n_sampled)}])
-    with torch.enable_grad():
-        for step in range(1, gen.iterations + 1):
-            optimizer.zero_grad(set_to_none=True)
-            coils = gen.coil_images()
-            adversarial = step > warm
-            target = (k + e) * mask if adversarial else y0
-            loss = ((fft2c(coils) - target[0]) * mask[0]).abs().pow(2).sum() / energy
-            if adversarial:
-                deviation = objective(rss(coils, dim=0)[None])
-                (loss - config.joint_weight * deviation).backward()
-                search.record(float(deviation.detach()), None)
-            else:
-                loss.backward()
-                search.step += 1
-            optimizer.step()
-            with torch.no_grad():
-                _project(e, budget)
-            search.report()
-            if search.stopped:
-                break
-    return e.detach(), search
-
-
 def attack(problem: Problem, method: MethodInstance | str, config: AttackConfig = AttackConfig(),
            progress: ProgressFn | None = None, clean: MethodResult | None = None,
            start: torch.Tensor | None = None) -> AttackResult:
@@ -310,17 +112,17 @@ def attack(problem: Problem, method: MethodInstance | str, config: AttackConfig 
     objective = make_objective(config.objective, clean.image, problem.target, problem.device, config.region)
     refit = progress
     if strategy == "gradient":
-        search = _Search(progress, config.restarts * config.steps)
-        e = _gradient_search(problem, instance, objective, budget, config, search, start)
+        search = Search(progress, config.restarts * config.steps)
+        e = gradient_search(problem, instance, objective, budget, config, search, start)
         refit = None
     else:
-        e, search = _joint_search(problem, instance, objective, budget, config, progress)
+        e, search = joint_search(problem, instance, objective, budget, config, progress)
         if progress is not None:
             refit = _offset(progress, search.total // 2, search.total)
     perturbed = run_method(problem.perturbed(e=e), instance, progress=refit)
-    norm = float(_norm(e))
+    reached = float(l2norm(e))
     return AttackResult(instance, config, strategy, clean, perturbed, e.detach().cpu().to(torch.complex64),
-                        norm / (budget / config.eps) if config.eps > 0 else 0.0, objective.of_image(perturbed.image),
+                        reached / (budget / config.eps) if config.eps > 0 else 0.0, objective.of_image(perturbed.image),
                         tuple(search.history), search.step, time.perf_counter() - began,
                         search.stopped or perturbed.stopped)
 
@@ -356,4 +158,73 @@ def sweep(problem: Problem, method: MethodInstance | str, eps_values: list[float
     return results
 
 
-__all__ = ["AttackConfig", "AttackResult", "OPTIMIZERS", "STRATEGIES", "attack", "sweep"]
+
+
+# ----------------------------------------------------------------------------- the experiment in a study
+
+SETTINGS = {
+    "eps": "relative l2 budgets (a list; default [0.08])", "objective": "clean or target", "budget": "full or measured",
+    "steps": "gradient steps per restart", "restarts": "independent starts", "optimizer": "pgd or adam",
+    "step_size": "step as a fraction of the budget (0 = 2.5/steps)", "patience": "steps without a new worst",
+    "seed": "seed of the random starts",
+}
+
+
+def _check(settings: dict) -> None:
+    eps = settings.get("eps", [0.08])
+    if not isinstance(eps, list) or not eps or not all(isinstance(e, (int, float)) for e in eps):
+        raise ExplorerError("eps must be a non-empty list of numbers")
+    for value in eps:
+        AttackConfig(eps=float(value), **{k: v for k, v in settings.items() if k != "eps"})
+
+
+def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
+    """One method on one slice at every budget: one record per budget, its scores the attack row."""
+    problem = problems.problem(task)
+    config = AttackConfig(**{k: v for k, v in settings.items() if k != "eps"})
+    records = []
+    for result in sweep(problem, task.method, [float(e) for e in settings.get("eps", [0.08])], config):
+        described = Described("attack", json.dumps({"eps": result.config.eps, "objective": config.objective,
+                                                    "budget": config.budget, "steps": config.steps,
+                                                    "seed": config.seed}, sort_keys=True))
+        record = make_record(replace(task, perturbation=described), problem, result.perturbed, file=file_name(task))
+        records.append(replace(record, scores=json.dumps(result.row(), default=float)))
+    return records
+
+
+def summary(records: Sequence[Record]) -> list[dict]:
+    """``[{label, method, eps, n, ssim_clean, ssim_drop, ssim_drop_sd, psnr_drop, psnr_drop_sd}]`` of a study's attack
+    records, sorted by label and eps: mean and spread over slices."""
+    groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
+    methods = {}
+    for r in records:
+        scores = json.loads(r.scores) if r.scores else {}
+        groups[(r.label, float(scores.get("eps", json.loads(r.perturbation or "{}").get("eps", 0.0))))].append(scores)
+        methods[r.label] = r.method
+    rows = []
+    for (label, eps), items in sorted(groups.items()):
+        ssim_drop, ssim_sd = mean_sd([s.get("ssim_drop") for s in items])
+        psnr_drop, psnr_sd = mean_sd([s.get("psnr_drop") for s in items])
+        rows.append({"label": label, "method": methods[label], "eps": eps, "n": len(items),
+                     "ssim_clean": mean_sd([s.get("ssim_clean") for s in items])[0], "ssim_drop": ssim_drop,
+                     "ssim_drop_sd": ssim_sd, "psnr_drop": psnr_drop, "psnr_drop_sd": psnr_sd})
+    return rows
+
+
+def _report(records: Sequence[Record]) -> list[Section]:
+    from explorer.figures.attack import drop_figure  # noqa: PLC0415 (plotly only when a report is drawn)
+
+    rows = summary(records)
+    if not rows:
+        return []
+    return [Section("Adversarial attacks: SSIM drop against the budget", drop_figure(rows), (("Attack summary", rows),),
+                    "Mean ± sd over slices; drop = clean − perturbed.")]
+
+
+EXPERIMENT = register(Experiment(
+    name="attack", title="Adversarial attacks", run=_unit, settings=SETTINGS, check=_check, summary=summary,
+    report=_report, page=Page("pages/attack.py", "Attack", ":material/bolt:"),
+    description="worst-case k-space perturbations under an l2 budget: SSIM/PSNR drop per method and budget",
+))
+
+__all__ = ["AttackConfig", "AttackResult", "EXPERIMENT", "OPTIMIZERS", "STRATEGIES", "attack", "summary", "sweep"]

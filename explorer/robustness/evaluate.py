@@ -11,23 +11,23 @@ file as slices complete, and ``resume`` reuses the rows of finished tasks found 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
-
-import json
 
 import numpy as np
 
 from explorer.data.fastmri import FastMRIVolume, list_volumes
 from explorer.data.slice import anatomy_of, defaults_key
 from explorer.engine.table import done_keys, read_records, write_records
-from explorer.engine.tasks import ProblemCache, Record, Task, run_tasks
+from explorer.engine.tasks import ProblemCache, Record, Task, run_task, run_tasks
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.metrics import METRIC_NAMES
 from explorer.recon.base import MethodInstance, get_method
+from explorer.robustness.registry import Experiment, Page, register
 
 
 @dataclass(frozen=True)
@@ -239,3 +239,15 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
                       {m: {k: np.asarray(v, dtype=float) for k, v in d.items()} for m, d in metrics.items()},
                       {m: np.asarray(v, dtype=float) for m, v in seconds.items()}, tuple(skipped), names,
                       resumed=len(records) - computed, notes=notes)
+
+
+# ----------------------------------------------------------------------------- the experiment in a study
+
+def _clean(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
+    return [run_task(task, problems, catch=False)]
+
+
+EXPERIMENT = register(Experiment(
+    name="clean", title="Clean reconstruction", run=_clean, page=Page("pages/reconstruct.py", "Reconstruct", ":material/tune:"),
+    description="every method on the undersampled slices as measured: SSIM, PSNR and NMSE against the reference",
+))

@@ -11,17 +11,18 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, prepare, run_method
-from explorer.engine.tasks import Task
+from explorer.engine.tasks import ProblemCache, Record, Task, run_task
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.recon.base import ProgressFn
 from explorer.robustness.feature_scores import score_feature
 from explorer.robustness.insertion import Feature, FeatureInsertion, Inserted, insert_features, place_random
+from explorer.robustness.registry import Experiment, Page, Section, register
 
 
 def feature_rows(features: tuple[Feature, ...], truth: np.ndarray, result: MethodResult) -> list[dict]:
@@ -196,5 +197,53 @@ def with_position(feature: Feature, row: int, col: int) -> Feature:
     return replace(feature, row=int(row), col=int(col))
 
 
-__all__ = ["FeatureRun", "StudyFeatures", "correlation", "feature_rows", "feature_tasks", "method_correlation",
+
+
+# ----------------------------------------------------------------------------- the experiment in a study
+
+SETTINGS = {"count": "random features per slice (1-100)", "sizes": "sizes to draw from (px)",
+            "contrasts": "contrasts to draw from", "seed": "seed of the placement", "shape": "square, disk, line or blob",
+            "mode": "coil (through the coil maps) or paper (the paper's code)"}
+
+
+def _check(settings: dict) -> None:
+    count = settings.get("count", 3)
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 100:
+        raise ExplorerError("count must be an integer in 1..100")
+    for key in ("sizes", "contrasts"):
+        values = settings.get(key)
+        if key in settings and (not isinstance(values, list) or not values
+                                or not all(isinstance(v, (int, float)) for v in values)):
+            raise ExplorerError(f"{key} must be a non-empty list of numbers")
+
+
+def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
+    """``count`` random features on the task's slice, the task's method: one record, its scores per feature."""
+    template = Feature(shape=settings.get("shape", "square"))
+    tasks = feature_tasks(task.data, [task.slice], [task.method], int(settings.get("count", 3)), template,
+                          tuple(settings.get("sizes", (3, 5))), tuple(float(c) for c in settings.get("contrasts", (0.17,))),
+                          seed=int(settings.get("seed", 0)), mode=settings.get("mode", "coil"), mask=task.mask)
+    return [run_task(tasks[0], problems, catch=False)]
+
+
+def _report(records: Sequence[Record]) -> list[Section]:
+    from explorer.figures.features import scatter_figure  # noqa: PLC0415 (plotly only when a report is drawn)
+
+    rows = study_rows(records)
+    if not rows:
+        return []
+    stats = correlation(rows)
+    table = [{"label": label, **values} for label, values in stats.items()]
+    return [Section("Small features: recovery against whole-image SSIM", scatter_figure(rows, stats),
+                    (("Correlation of the window MSE with whole-image SSIM", table),),
+                    f"{len(rows)} inserted features scored.")]
+
+
+EXPERIMENT = register(Experiment(
+    name="features", title="Small features", run=_unit, settings=SETTINGS, check=_check, summary=study_rows,
+    report=_report, page=Page("pages/features.py", "Small features", ":material/center_focus_strong:"),
+    description="small features inserted into fully sampled slices: how well each method recovers them",
+))
+
+__all__ = ["EXPERIMENT", "FeatureRun", "StudyFeatures", "correlation", "feature_rows", "feature_tasks", "method_correlation",
            "method_means", "run_features", "study_rows", "with_position"]

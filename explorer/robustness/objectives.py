@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 import torch
 
@@ -30,6 +32,65 @@ BUDGETS: dict[str, str] = {
 
 
 MAX_BUDGETS = 16
+OPTIMIZERS = ("pgd", "adam")
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """Attack settings (frozen: a cache key).
+
+    Attributes:
+        eps: relative l2 budget (the paper: 0.08 at 4x).
+        objective: ``"clean"`` or ``"target"`` (:data:`~explorer.robustness.objectives.OBJECTIVES`).
+        region: ``(row0, col0, row1, col1)`` box in the reference-size image the objective is restricted to.
+        budget: ``"full"`` or ``"measured"``.
+        steps: gradient steps per restart (gradient strategy).
+        step_size: step length as a fraction of the budget (PGD) or Adam's learning rate in the same unit;
+            0 = ``2.5 / steps`` (the usual PGD choice: the ball is crossed in well under the steps given).
+        restarts: independent starts (gradient strategy); the worst result over all is kept.
+        optimizer: ``"pgd"`` (normalised steps) or ``"adam"``.
+        patience: stop a restart after this many steps without a new worst iterate (0 = never).
+        seed: random starts.
+        joint_weight: weight of the objective in the joint scheme (the paper's lam1 = 0.05).
+        joint_warmup: fraction of the fit's steps fitted to the clean data before ``e`` enters (paper: 100/400).
+    """
+
+    eps: float = 0.08
+    objective: str = "clean"
+    region: tuple[int, int, int, int] | None = None
+    budget: str = "full"
+    steps: int = 20
+    step_size: float = 0.0
+    restarts: int = 1
+    optimizer: str = "pgd"
+    patience: int = 5
+    seed: int = 0
+    joint_weight: float = 0.05
+    joint_warmup: float = 0.25
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0 <= self.eps <= 10 and math.isfinite(self.eps), f"eps must be in [0, 10], got {self.eps}"),
+            (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"),
+            (self.budget in BUDGETS, f"budget must be one of {', '.join(BUDGETS)}, got {self.budget!r}"),
+            (1 <= self.steps <= 100000, f"steps must be in [1, 100000], got {self.steps}"),
+            (0 <= self.step_size <= 10, f"step size must be in [0, 10], got {self.step_size}"),
+            (1 <= self.restarts <= 100, f"restarts must be in [1, 100], got {self.restarts}"),
+            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
+            (0 <= self.patience <= 100000, f"patience must be in [0, 100000], got {self.patience}"),
+            (0 <= self.seed < 2**32, f"seed must be in [0, 2**32), got {self.seed}"),
+            (0 <= self.joint_weight <= 100, f"joint weight must be in [0, 100], got {self.joint_weight}"),
+            (0 <= self.joint_warmup < 1, f"joint warm-up must be in [0, 1), got {self.joint_warmup}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ExplorerError(message)
+
+    @property
+    def alpha(self) -> float:
+        """The step size actually used (fraction of the budget)."""
+        return self.step_size or 2.5 / self.steps
+
 
 
 def parse_eps(text: str, name: str = "eps") -> list[float]:

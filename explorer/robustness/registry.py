@@ -15,8 +15,11 @@ Registering one (a new module, or a test)::
 from __future__ import annotations
 
 import importlib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
 
 from explorer.data.selection import DataItem
 from explorer.engine.tasks import ProblemCache, Record, Task
@@ -43,14 +46,16 @@ class Section:
 class Page:
     """An experiment's page in the app: the script (``"pages/attack.py"``), its navigation title and icon.
 
-    ``rows``: the page a study row of the experiment opens on, when not this one (the page must offer the
-    slice, mask and method widgets ``<page>.slice``, ``<page>.mask.*``, ``<page>.methods``).
+    ``rows``: the page a study row of the experiment opens on, when not this one. That page offers the slice and mask
+    widgets ``<page>.slice``, ``<page>.mask.*`` and a method picker: several methods (``<page>.methods``), or one
+    (``<page>.method``, with ``picks_one``).
     """
 
     path: str
     title: str
     icon: str
     rows: str | None = None
+    picks_one: bool = False
 
     @property
     def stem(self) -> str:
@@ -185,10 +190,16 @@ def get_experiment(name: str) -> Experiment:
     return _EXPERIMENTS[name]
 
 
+def mean_sd(values: Sequence[float | None]) -> tuple[float, float]:
+    """Mean and standard deviation of the finite values (NaN, NaN when there are none): summaries over slices."""
+    a = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+    return (float(a.mean()), float(a.std())) if a.size else (float("nan"), float("nan"))
+
+
 def records_of(records: Sequence[Record], name: str, ok: bool = True) -> list[Record]:
     """The records of experiment ``name`` (``ok``: without an error)."""
     return [r for r in records if r.experiment == name and not (ok and r.error)]
 
 
 __all__ = ["BUILTIN_MODULES", "Experiment", "Group", "Page", "Section", "experiments", "get_experiment",
-           "records_of", "register"]
+           "mean_sd", "records_of", "register"]

@@ -11,15 +11,19 @@ data. A set is a directory or file of fastMRI-layout volumes, or ``sample:<famil
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from explorer.data.selection import parse_item
+from explorer.engine.tasks import ProblemCache, Record, Task, run_task
 from explorer.errors import ExplorerError
-from explorer.robustness.evaluate import Evaluation, evaluate, instances_for
 from explorer.masks import MaskConfig
+from explorer.robustness.evaluate import Evaluation, evaluate, instances_for
+from explorer.robustness.registry import Experiment, Group, Page, Section, register
 
 
 def resolve_set(spec: str, sample_size: int | None = None) -> tuple[str, str | None]:
@@ -142,4 +146,99 @@ def shift_study(id_set: str, ood_set: str, methods: Sequence[str], mask: MaskCon
     return ShiftStudy(id_path, ood_path, evals["id"], evals["ood"], rows, fit, tuple(methods), mask, pinned, max_slices)
 
 
-__all__ = ["ShiftStudy", "linear_fit", "resolve_set", "shift_study"]
+
+
+# ----------------------------------------------------------------------------- the experiment in a study
+
+def _check(settings: dict) -> None:
+    ood = settings.get("ood")
+    if not isinstance(ood, list) or not ood:
+        raise ExplorerError("ood must be a non-empty list of data entries (the shifted set)")
+    for i, item in enumerate(ood):
+        parse_item(item, f"ood[{i}]")
+
+
+def _set_name(settings: dict) -> str:
+    return " + ".join(str(item["source"]) if isinstance(item, dict) else str(item) for item in settings["ood"])
+
+
+def _groups(settings: dict) -> tuple[Group, ...]:
+    """The in-distribution set (the experiment's data; units shared by every pair: no settings) and the shifted one."""
+    shifted = tuple(parse_item(item, f"ood[{i}]") for i, item in enumerate(settings["ood"]))
+    return Group("id", None, {}), Group(f"ood:{_set_name(settings)}", shifted, {})
+
+
+def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
+    return [run_task(task, problems, catch=False)]
+
+
+def shift_pairs(records: Sequence[Record]) -> list[str]:
+    """The shifted sets of a study's shift pairs (``role`` ``"ood:<set>"`` -> ``"<set>"``), in first-seen order."""
+    return list(dict.fromkeys(r.role[4:] for r in records if r.role.startswith("ood:")))
+
+
+def shift_summary(records: Sequence[Record], pair: str | None = None) -> tuple[list[dict], dict | None,
+                                                                               dict[str, dict | None]]:
+    """Per model (instance label) mean SSIM on the ``id`` records and on the shifted set ``pair`` (default: the first);
+    the fit across all models and per family.
+
+    Returns:
+        ``(rows, fit, fits_by_family)``; rows as :func:`explorer.figures.shift.shift_figure` takes them.
+    """
+    from explorer.recon.base import get_method  # noqa: PLC0415
+
+    records = list(records)
+    pairs = shift_pairs(records)
+    pair = pair if pair is not None else (pairs[0] if pairs else None)
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"id": [], "ood": []})
+    methods = {}
+    for r in records:
+        role = "id" if r.role == "id" else ("ood" if r.role == f"ood:{pair}" else None)
+        if r.ssim is not None and role is not None:
+            values[r.label][role].append(r.ssim)
+            methods[r.label] = r.method
+    rows = []
+    for label, v in values.items():
+        if v["id"] and v["ood"]:
+            family = get_method(methods[label]).family
+            rows.append({"label": label, "method": methods[label], "family": family,
+                         "ssim_id": float(np.mean(v["id"])), "ssim_ood": float(np.mean(v["ood"])),
+                         "gap": float(np.mean(v["id"]) - np.mean(v["ood"])),
+                         "slices_id": len(v["id"]), "slices_ood": len(v["ood"])})
+    fit = linear_fit([r["ssim_id"] for r in rows], [r["ssim_ood"] for r in rows])
+    families = {f: linear_fit([r["ssim_id"] for r in rows if r["family"] == f],
+                              [r["ssim_ood"] for r in rows if r["family"] == f])
+                for f in dict.fromkeys(r["family"] for r in rows)}
+    return rows, fit, families
+
+
+def summary(records: Sequence[Record]) -> list[dict]:
+    """Every shift pair's per-model rows (:func:`shift_summary`), each with its ``shifted_set``."""
+    return [{"shifted_set": pair, **row} for pair in shift_pairs(records) for row in shift_summary(records, pair)[0]]
+
+
+def _report(records: Sequence[Record]) -> list[Section]:
+    from explorer.figures.shift import shift_figure  # noqa: PLC0415 (plotly only when a report is drawn)
+
+    sections = []
+    for pair in shift_pairs(records):
+        rows, fit, families = shift_summary(records, pair)
+        if not rows:
+            continue
+        fits = [{"models": "all", **(fit or {})}] + [{"models": f, **(v or {})} for f, v in families.items()]
+        sections.append(Section(f"Distribution shift to {pair}: SSIM in- vs out-of-distribution",
+                                shift_figure(rows, fit, family_fits=families),
+                                ((f"Shift to {pair}: per model", rows), ("Linear fits", fits)),
+                                "One point per model; y = x and the least-squares line across models (and per family)."))
+    return sections
+
+
+EXPERIMENT = register(Experiment(
+    name="shift", title="Distribution shift", run=_unit, settings={"ood": "the shifted set Q: a list of data entries"},
+    check=_check, groups=_groups, pinned=True, summary=summary, report=_report,
+    page=Page("pages/shift.py", "Distribution shift", ":material/compare_arrows:", rows="pages/reconstruct.py"),
+    description="every model on an in-distribution set P and a shifted set Q (configurations pinned on P)",
+))
+
+
+__all__ = ["EXPERIMENT", "ShiftStudy", "linear_fit", "resolve_set", "shift_pairs", "shift_study", "shift_summary", "summary"]

@@ -20,17 +20,21 @@ never touched.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
 import torch
 
 from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, run_method, trainable_copy
 from explorer.engine.core import kspace_loss
+from explorer.engine.tasks import ProblemCache, Record, Task, file_name, make_record
 from explorer.errors import ExplorerError
 from explorer.recon.base import ProgressFn, Throttle
+from explorer.robustness.registry import Experiment, Page, Section, register
 
 STOP_REASONS = ("held-out error rose", "max steps", "stopped")
 
@@ -242,4 +246,61 @@ def _center(problem: Problem) -> torch.Tensor | None:
     return center & mask.bool()
 
 
-__all__ = ["STOP_REASONS", "TTTConfig", "TTTResult", "gap_closed", "should_stop", "split_holdout", "test_time_train"]
+# ----------------------------------------------------------------------------- the experiment in a study
+
+SETTINGS = {"steps": "maximum Adam steps", "lr": "learning rate (0 = the method's)", "window": "W of the stopping rule",
+            "holdout": "share of the sampled entries held out", "seed": "seed of the hold-out draw",
+            "reference_checkpoint": "checkpoint of the same method trained on the target data (gap closed)"}
+
+
+def _config(settings: dict) -> TTTConfig:
+    return TTTConfig(**{k: v for k, v in settings.items() if k != "reference_checkpoint"})
+
+
+def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
+    """The task's network adapted on its slice: one record of the adapted reconstruction, its scores the TTT row
+    (with the reference network's SSIM and the gap closed when ``reference_checkpoint`` is given)."""
+    problem = problems.problem(task)
+    result = test_time_train(problem, task.method, _config(settings))
+    reference = None
+    if settings.get("reference_checkpoint"):
+        if not hasattr(task.method.config, "checkpoint"):
+            raise ExplorerError(f"{task.method.display} takes no checkpoint: reference_checkpoint does not apply")
+        ref = MethodInstance(f"{task.method.label}_reference", task.method.name,
+                             replace(task.method.config, checkpoint=settings["reference_checkpoint"]))
+        reference = run_method(problem, ref)
+    record = make_record(task, problem, result.after, file=file_name(task))
+    return [replace(record, scores=json.dumps(result.row(reference), default=float))]
+
+
+def summary(records: Sequence[Record]) -> list[dict]:
+    """One row per (network, slice): SSIM before and after test-time training, the reference, the gap closed."""
+    rows = []
+    for r in records:
+        s = json.loads(r.scores) if r.scores else {}
+        rows.append({"label": r.label, "method": r.method, "data": r.file or r.data, "slice": r.slice,
+                     "ssim_before": s.get("ssim_before"), "ssim_after": s.get("ssim_after"),
+                     "ssim_reference": s.get("ssim_reference"), "gap_closed": s.get("gap_closed"),
+                     "steps": s.get("steps"), "stop_reason": s.get("stop_reason")})
+    return rows
+
+
+def _report(records: Sequence[Record]) -> list[Section]:
+    from explorer.figures.ttt import ssim_bars  # noqa: PLC0415 (plotly only when a report is drawn)
+
+    rows = summary(records)
+    if not rows:
+        return []
+    return [Section("Test-time training: mean SSIM before, after, and of the network trained on the target",
+                    ssim_bars(rows), (("Test-time training per slice", rows),))]
+
+
+EXPERIMENT = register(Experiment(
+    name="ttt", title="Test-time training", run=_unit, settings=SETTINGS, check=lambda settings: _config(settings) and None,
+    takes=lambda instance: instance.capabilities.weights, summary=summary, report=_report,
+    page=Page("pages/ttt.py", "Test-time training", ":material/model_training:", picks_one=True),
+    description="trained networks adapted to each slice (self-supervised, self-validated); the gap they close",
+))
+
+__all__ = ["EXPERIMENT", "STOP_REASONS", "TTTConfig", "TTTResult", "gap_closed", "should_stop", "split_holdout", "summary",
+           "test_time_train"]

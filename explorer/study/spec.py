@@ -11,7 +11,7 @@ A spec lists what to measure::
       - zero_filled
       - {label: l1_small, method: l1, config: {lam: 0.002}}
       - unet
-    experiments:                   # default: [clean]
+    experiments:                   # default: [clean]; any registered experiment (python -m explorer experiments)
       - clean
       - attack: {eps: [0.02, 0.04, 0.08], steps: 20, objective: clean}
       - features: {count: 3, sizes: [3, 5], contrasts: [0.17], seed: 0}
@@ -31,23 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from explorer.data.selection import DataItem, parse_item
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
+from explorer.robustness.registry import get_experiment
 
-EXPERIMENTS: tuple[str, ...] = ("clean", "attack", "features", "shift", "ttt")
 _TOP = ("name", "data", "masks", "methods", "experiments")
-_ATTACK_KEYS = {"eps", "steps", "objective", "budget", "restarts", "optimizer", "step_size", "patience", "seed"}
-_FEATURE_KEYS = {"count", "sizes", "contrasts", "seed", "shape", "mode"}
-_TTT_KEYS = {"steps", "lr", "window", "holdout", "seed", "reference_checkpoint"}
-_SHIFT_KEYS = {"ood"}
-
-
-@dataclass(frozen=True)
-class DataItem:
-    """One entry of ``data``: a source and which slices (``None``: the middle one; ``"all"``; or indices)."""
-
-    source: str
-    slices: tuple[int, ...] | str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,8 +54,8 @@ class MethodItem:
 
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment: its kind (:data:`EXPERIMENTS`), settings (a JSON string, hashable), and its own data and
-    methods when it names them (else the study's)."""
+    """An experiment of the spec: its kind (a registered experiment, :mod:`explorer.robustness.registry`), settings
+    (a JSON string, hashable), and its own data and methods when it names them (else the study's)."""
 
     kind: str
     settings: str = "{}"
@@ -92,9 +81,7 @@ class StudySpec:
 
     def resolve(self, source: str) -> str:
         """A data source as the workers open it: samples as they are, relative paths under :attr:`base`."""
-        if source.startswith("sample:") or Path(source).is_absolute():
-            return source
-        return str((Path(self.base) / source).expanduser())
+        return DataItem(source).resolve(self.base)
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -126,7 +113,7 @@ def parse_spec(raw: Any, base: str = ".") -> StudySpec:
     unknown = [k for k in raw if k not in _TOP]
     if unknown:
         raise ExplorerError(f"unknown study spec key {unknown[0]!r}; use {', '.join(_TOP)}")
-    data = tuple(_data_item(item, f"data[{i}]") for i, item in enumerate(_list(raw.get("data"), "data")))
+    data = tuple(parse_item(item, f"data[{i}]") for i, item in enumerate(_list(raw.get("data"), "data")))
     methods = tuple(_method_item(item, f"methods[{i}]") for i, item in enumerate(_list(raw.get("methods"), "methods")))
     labels = [m.label for m in methods]
     dup = next((label for label in labels if labels.count(label) > 1), None)
@@ -150,27 +137,6 @@ def _list(value: Any, what: str, required: bool = True) -> list:
     if not isinstance(value, list) or (required and not value):
         raise ExplorerError(f"{what} must be a {'non-empty ' if required else ''}list")
     return value
-
-
-def _data_item(item: Any, where: str) -> DataItem:
-    if isinstance(item, str):
-        item = {"source": item}
-    if not isinstance(item, dict) or not isinstance(item.get("source"), str) or not item["source"].strip():
-        raise ExplorerError(f"{where} must be a source (path or sample:<family>) or a mapping with 'source'")
-    extra = set(item) - {"source", "slices"}
-    if extra:
-        raise ExplorerError(f"{where}: unknown key {sorted(extra)[0]!r}; use source, slices")
-    slices = item.get("slices")
-    if isinstance(slices, str):
-        if slices not in ("all", "middle"):
-            raise ExplorerError(f"{where}.slices must be 'all', 'middle' or a list of slice indices, got {slices!r}")
-        slices = None if slices == "middle" else "all"
-    elif slices is not None:
-        if not isinstance(slices, list) or not slices or not all(isinstance(s, int) and not isinstance(s, bool)
-                                                                 and s >= 0 for s in slices):
-            raise ExplorerError(f"{where}.slices must be 'all', 'middle' or a list of slice indices >= 0")
-        slices = tuple(slices)
-    return DataItem(item["source"].strip(), slices)
 
 
 def _method_item(item: Any, where: str) -> MethodItem:
@@ -221,60 +187,22 @@ def _experiment(item: Any, where: str) -> Experiment:
     if not isinstance(item, dict) or len(item) != 1:
         raise ExplorerError(f"{where} must be an experiment name or a one-key mapping {{name: settings}}")
     kind, settings = next(iter(item.items()))
-    if kind not in EXPERIMENTS:
-        raise ExplorerError(f"{where}: unknown experiment {kind!r}; choose one of {', '.join(EXPERIMENTS)}")
-    settings = dict(settings or {})
-    if not isinstance(settings, dict):
+    try:
+        entry = get_experiment(str(kind))
+    except ExplorerError as exc:
+        raise ExplorerError(f"{where}: {exc}") from None
+    if not isinstance(settings or {}, dict):
         raise ExplorerError(f"{where}: the settings of {kind} must be a mapping")
+    settings = dict(settings or {})
     data = methods = None
     if "data" in settings:
-        data = tuple(_data_item(d, f"{where}.data[{i}]") for i, d in enumerate(_list(settings.pop("data"),
-                                                                                      f"{where}.data")))
+        data = tuple(parse_item(d, f"{where}.data[{i}]") for i, d in enumerate(_list(settings.pop("data"),
+                                                                                    f"{where}.data")))
     if "methods" in settings:
         methods = tuple(_method_item(m, f"{where}.methods[{i}]")
                         for i, m in enumerate(_list(settings.pop("methods"), f"{where}.methods")))
-    allowed = {"clean": set(), "attack": _ATTACK_KEYS, "features": _FEATURE_KEYS, "shift": _SHIFT_KEYS,
-               "ttt": _TTT_KEYS}[kind]
-    extra = set(settings) - allowed
-    if extra:
-        raise ExplorerError(f"{where}: unknown {kind} setting {sorted(extra)[0]!r}"
-                            + (f"; use {', '.join(sorted(allowed))}" if allowed else ""))
-    _check_settings(kind, settings, where)
-    return Experiment(kind, json.dumps(settings, sort_keys=True), data, methods)
+    entry.validate(settings, where)
+    return Experiment(entry.name, json.dumps(settings, sort_keys=True), data, methods)
 
 
-def _check_settings(kind: str, s: dict, where: str) -> None:
-    """Build the experiment's own config once, so a bad value is reported now (one line)."""
-    try:
-        if kind == "attack":
-            from explorer.robustness.attack import AttackConfig  # noqa: PLC0415
-
-            eps = s.get("eps", [0.08])
-            if not isinstance(eps, list) or not eps or not all(isinstance(e, (int, float)) for e in eps):
-                raise ExplorerError("eps must be a non-empty list of numbers")
-            for e in eps:
-                AttackConfig(eps=float(e), **{k: v for k, v in s.items() if k != "eps"})
-        elif kind == "features":
-            if not isinstance(s.get("count", 3), int) or not 1 <= s.get("count", 3) <= 100:
-                raise ExplorerError("count must be an integer in 1..100")
-            for key in ("sizes", "contrasts"):
-                if key in s and (not isinstance(s[key], list) or not s[key]
-                                 or not all(isinstance(v, (int, float)) for v in s[key])):
-                    raise ExplorerError(f"{key} must be a non-empty list of numbers")
-        elif kind == "shift":
-            ood = s.get("ood")
-            if not isinstance(ood, list) or not ood:
-                raise ExplorerError("ood must be a non-empty list of data entries (the shifted set)")
-            for i, item in enumerate(ood):
-                _data_item(item, f"ood[{i}]")
-        elif kind == "ttt":
-            from explorer.robustness.ttt import TTTConfig  # noqa: PLC0415
-
-            TTTConfig(**{k: v for k, v in s.items() if k != "reference_checkpoint"})
-    except TypeError as exc:
-        raise ExplorerError(f"{where}: bad {kind} setting ({exc})") from None
-    except ExplorerError as exc:
-        raise ExplorerError(f"{where}: {exc}") from None
-
-
-__all__ = ["DataItem", "EXPERIMENTS", "Experiment", "MethodItem", "StudySpec", "load_spec", "parse_spec"]
+__all__ = ["DataItem", "Experiment", "MethodItem", "StudySpec", "load_spec", "parse_spec"]

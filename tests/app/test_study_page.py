@@ -37,7 +37,7 @@ def test_open_a_study_folder(tmp_path, monkeypatch):
     at.text_input(key="study.folder").set_value("studies/demo").run()
     assert not at.exception and not at.main.error, [e.value for e in at.main.error]
     charts = {c.key for c in at.main.get("plotly_chart")}
-    assert charts == {"study.fig.attack", "study.fig.shift:sample:brain,size=64,slices=2,coils=4"}
+    assert charts == {"study.fig.attack.0", "study.fig.shift.0"}
     attack, shift, fits, rows = (d.value for d in at.dataframe)  # in page order
     assert list(attack["eps"]) == [0.02, 0.04, 0.02, 0.04] and set(attack["label"]) == {"zero_filled", "sense"}
     assert set(shift["label"]) == {"zero_filled", "sense"} and list(fits["models"]) == ["all", "baseline"]

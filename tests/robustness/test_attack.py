@@ -14,7 +14,9 @@ from explorer.masks import MaskConfig
 from explorer.physics import ifft2c
 from explorer.recon import model_store
 from explorer.recon.base import available_methods, get_method
-from explorer.robustness import AttackConfig, attack, parse_region, sweep, transfer
+from explorer.robustness.attack import AttackConfig, attack, sweep
+from explorer.robustness.objectives import parse_region
+from explorer.robustness.perturbations import transfer
 from tests.conftest import multicoil_kspace
 
 SMALL = {"l1": {"iterations": 10}, "tv": {"iterations": 10}, "sense": {"iterations": 5},

@@ -18,7 +18,8 @@ from explorer.errors import ExplorerError
 from explorer.figures.images import loss_figure
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
-from explorer.robustness import AttackConfig, AttackResult, sweep, transfer
+from explorer.robustness.attack import AttackConfig, AttackResult, sweep
+from explorer.robustness.perturbations import transfer
 from explorer.ui import cache
 from explorer.ui.runs.feedback import Feedback
 from explorer.ui.runs.handoff import Handoff

@@ -75,8 +75,19 @@ def stored() -> StudyPageRun | None:
     return RUNS.stored(cache.owner())
 
 
-PAGES = {"clean": "reconstruct", "shift": "reconstruct", "attack": "attack", "features": "features", "ttt": "ttt"}
 GOTO = "study.goto"
+
+
+def row_page(record) -> tuple[str, bool]:
+    """The page script a study row opens on (its experiment's :attr:`~explorer.robustness.registry.Page.row_page`,
+    else the Reconstruct page) and whether that page picks one method."""
+    from explorer.robustness.registry import get_experiment  # noqa: PLC0415
+
+    try:
+        page = get_experiment(record.experiment).page
+    except ExplorerError:  # a table written by an experiment this install does not have
+        page = None
+    return (page.row_page, page.picks_one) if page is not None else ("pages/reconstruct.py", False)
 
 
 def openable(record) -> str | None:
@@ -99,7 +110,8 @@ def open_in_page(record) -> None:
     from explorer.ui.state import sample_source  # noqa: PLC0415
 
     ss = st.session_state
-    page = PAGES.get(record.experiment, "reconstruct")
+    script, picks_one = row_page(record)
+    page = script.rsplit("/", 1)[-1].removesuffix(".py")
     if record.data.startswith("sample:"):
         family, _, variant = record.data[len("sample:"):].partition(",")
         ss["src.kind"], ss["src.family"], ss[f"src.variant.{family}"] = "sample", family, variant
@@ -116,14 +128,13 @@ def open_in_page(record) -> None:
         ss[f"{page}.mask.seed"], ss[f"{page}.mask.cf_default"] = int(record.mask_seed), False
         ss[f"{page}.mask.cf"] = float(record.center_fraction)
     spec = get_method(record.method)
-    if page == "ttt":
-        ss["ttt.method"] = record.method
-        prefix = "ttt.params"
+    if picks_one:
+        ss[f"{page}.method"] = record.method
     else:
         ss[f"{page}.methods"] = [record.method]
-        prefix = f"{page}.params"
+    prefix = f"{page}.params"
     varying = set(spec.anatomy_defaults(key))
     for name, value in json.loads(record.config or "{}").items():
         ss[f"{prefix}.{record.method}.{name}" + (f".{key or 'any'}" if name in varying else "")] = value
-    ss[GOTO] = f"pages/{page}.py"
+    ss[GOTO] = script
 
