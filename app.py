@@ -9,8 +9,8 @@ This one file plays two roles:
   connects (:mod:`explorer.ui.startup`);
 * run as ``__main__`` (every script run of every session, and ``AppTest``): the router.
 
-Pages call ``state.require_router()`` first: Streamlit may run a ``pages/*.py`` file on its
-own (legacy ``pages/`` folder handling), and then the page runs this router around itself.
+Pages call ``router.require()`` first: Streamlit may run a ``pages/*.py`` file on its own (legacy ``pages/`` folder
+handling), and then the page runs this router around itself (:mod:`explorer.ui.router` says why).
 """
 
 import streamlit as st
@@ -21,7 +21,7 @@ if __name__ != "__main__":
     app = st.App(__file__, lifespan=lifespan)
 else:
     from explorer.robustness.registry import experiments
-    from explorer.ui import startup, state, warmup
+    from explorer.ui import router, startup, state, warmup
 
     st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/neurology:", layout="wide")
     # The browser loads plotly.js (about a second) while the server finishes its start-up preload.
@@ -36,6 +36,6 @@ else:
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
     ]
     page = st.navigation(pages)
-    state.router_ready()
+    router.ready()
     state.sidebar_source()
     page.run()

@@ -1,29 +1,26 @@
 """Attack: worst-case k-space perturbations under an l2 budget, for every chosen method.
 
-Thin page: widgets -> AttackRequest -> explorer.robustness (via explorer.ui.runs.attack) -> figures.
+Thin page: widgets -> AttackRequest -> explorer.robustness.attack (via explorer.ui.runs.attack) -> the viewer.
 """
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import re
 
-import pandas as pd
 import streamlit as st
 
+from explorer.export import npy_bytes, png_bytes, records_csv
 from explorer.figures import attack as attack_figures
-from explorer.errors import ExplorerError
-from explorer.export import records_csv, npy_bytes, png_bytes
 from explorer.recon.base import available_methods
-from explorer.robustness.objectives import BUDGETS, OBJECTIVES, AttackConfig, parse_eps, parse_region
+from explorer.robustness.attack import STRATEGIES
+from explorer.robustness.objectives import BUDGETS, OBJECTIVES, OPTIMIZERS
 from explorer.robustness.perturbations import perturbation_image
-from explorer.robustness.attack import OPTIMIZERS, STRATEGIES
-from explorer.robustness.objectives import check_region
-from explorer.ui import cache, pickers, viewer, warmup, widgets
+from explorer.ui import cache, pickers, state, viewer, warmup, widgets
 from explorer.ui.runs import attack as attack_run
-from explorer.ui.runs.handoff import run_or_last, stale_note
+from explorer.ui.runs.protocol import Download, downloads
 
 st.title("Attack")
 st.caption("Search a small perturbation e of the measured k-space, ‖e‖ ≤ eps·‖k‖, that changes each method's "
@@ -40,7 +37,6 @@ with widgets.stop_on_error():
     choice = pickers.slice_and_mask("attack", source, setup)
 problem = choice.problem
 warmup.prefetch(problem)
-has_reference = problem.target is not None
 info_col.markdown(f"**Actual acceleration R = {problem.sampled.acceleration:.2f}** · {problem.slice.num_coils} coil(s) · "
                   f"k-space {problem.slice.shape[0]}×{problem.slice.shape[1]}, images {problem.crop[0]}×{problem.crop[1]}")
 info_col.caption("Threat model: y' = M(k + e), e on the sampled entries, ‖e‖₂ ≤ eps·‖k‖₂ with k the fully sampled "
@@ -49,15 +45,10 @@ info_col.caption("Threat model: y' = M(k + e), e on the sampled entries, ‖e‖
 # ---------------------------------------------------------------- 2. methods
 st.subheader("2 · Methods", divider="gray")
 defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "instant"]
-
-
-def strategy(spec) -> str:
-    return {"gradient": "gradient ascent", "joint": "joint scheme"}[STRATEGIES[spec.capabilities.gradient]]
-
-
 with widgets.stop_on_error():
     instances = pickers.method_instances(
-        "attack", methods, defaults, problem.slice.meta.defaults_key, label="Methods to attack", describe=strategy,
+        "attack", methods, defaults, problem.slice.meta.defaults_key, label="Methods to attack",
+        describe=lambda spec: {"gradient": "gradient ascent", "joint": "joint scheme"}[STRATEGIES[spec.capabilities.gradient]],
         help_text="Methods with an exact gradient are attacked by projected gradient ascent through the whole "
                   "reconstruction; un-trained networks by the paper's joint scheme (network and e optimised "
                   "together, then a refit on y + e from scratch).")
@@ -91,54 +82,22 @@ with st.expander("More settings", icon=":material/tune:"):
                                      "read pixel coordinates.")
 do_transfer = st.checkbox("Transfer: apply each method's perturbation to every other method", key="attack.transfer")
 with widgets.stop_on_error():
-    eps = parse_eps(eps_text)
-    region = parse_region(region_text)
-    check_region(region, problem.crop)
-    config = attack_run.with_eps(AttackConfig(objective=objective, region=region, budget=budget, steps=int(steps),
-                                              step_size=float(step_size), restarts=int(restarts), optimizer=optimizer,
-                                              patience=int(patience), seed=int(seed)), eps)
-    if objective == "target" and not has_reference:
-        raise ExplorerError("this file has no fully sampled reference: use the clean objective")
-request = attack_run.AttackRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), tuple(eps),
-                                   config, bool(do_transfer))
-pressed = st.button("Run attack", type="primary", icon=":material/bolt:", disabled=not instances, key="attack.run")
+    request = attack_run.request(source, choice.plane, choice.index, choice.mask, instances, eps_text, region_text,
+                                 problem.crop, problem.target is not None, do_transfer, objective=objective,
+                                 budget=budget, steps=int(steps), step_size=float(step_size), restarts=int(restarts),
+                                 optimizer=optimizer, patience=int(patience), seed=int(seed))
 
 # ---------------------------------------------------------------- 4. results
-progress = st.container()
-run = run_or_last(pressed, lambda: attack_run.execute(request, progress), attack_run.stored)
-if run is None:
-    st.info("Choose methods and budgets and press **Run attack**.", icon=":material/bolt:")
-    st.stop()
-st.subheader("4 · Results", divider="gray")
-shown = run.request
-stale_note(shown != request, "Run attack")
-for label, message in run.failures.items():
-    st.error(f"**{label}** failed: {message}", icon=":material/error:")
-if run.stopped:
-    where = "; ".join(f"{r.instance.display} at eps {r.config.eps:g} after {r.steps} of "
-                      f"{r.config.restarts * r.config.steps} steps" for r in run.results if r.stopped)
-    st.warning(f"The attack was stopped{f' ({where})' if where else ''}: the worst perturbation found so far is "
-               "scored and shown; methods and budgets after the stopped one were not attacked.",
-               icon=":material/stop_circle:")
+run = attack_run.RUN.section(request, heading="4 · Results", disabled=not instances)
 if not run.results:
     st.stop()
+shown = run.request
 with widgets.stop_on_error():
     shown_problem = cache.problem(shown.source, shown.plane, shown.index, shown.mask)
-rows = [r.row() for r in run.results]
-table = pd.DataFrame([{
-    "Method": result.instance.display, "eps": r["eps"], "Strategy": r["strategy"],
-    "SSIM clean": r["ssim_clean"], "SSIM perturbed": r["ssim_perturbed"], "SSIM drop": r["ssim_drop"],
-    "PSNR clean": r["psnr_clean"], "PSNR perturbed": r["psnr_perturbed"], "PSNR drop": r["psnr_drop"],
-    "NMSE perturbed": r["nmse_perturbed"], "‖e‖/‖k‖": r["ratio"], "Objective": r["objective"],
-    "Steps": r["steps"], "Time (s)": r["seconds"], "Stopped": r["stopped"],
-} for result, r in zip(run.results, rows)])
-fmt = {c: st.column_config.NumberColumn(format=f) for c, f in
-       [("SSIM clean", "%.4f"), ("SSIM perturbed", "%.4f"), ("SSIM drop", "%.4f"), ("PSNR clean", "%.2f"),
-        ("PSNR perturbed", "%.2f"), ("PSNR drop", "%.2f"), ("NMSE perturbed", "%.5f"), ("‖e‖/‖k‖", "%.4f"),
-        ("Objective", "%.4g"), ("Time (s)", "%.1f"), ("eps", "%g")]}
+table, formats = attack_run.table(run)
 st.markdown("**Metrics** (against the fully sampled reference, centre-cropped; drop = clean − perturbed)"
             if shown_problem.target is not None else "**Attacks** (no reference in this file: no metrics)")
-st.dataframe(table, hide_index=True, key="attack.table", column_config=fmt)
+st.dataframe(table, hide_index=True, key="attack.table", column_config=formats)
 st.caption(f"Objective: {OBJECTIVES[shown.config.objective]}"
            + (f", inside rows {shown.config.region[0]}–{shown.config.region[2]}, columns "
               f"{shown.config.region[1]}–{shown.config.region[3]}" if shown.config.region else "")
@@ -146,9 +105,10 @@ st.caption(f"Objective: {OBJECTIVES[shown.config.objective]}"
 
 for result in {r.instance.label: r for r in run.results}.values():
     widgets.show_notes(st, result.instance.display, result.clean.notes)
+rows = [r.row() for r in run.results]
 budgets = sorted({r.config.eps for r in run.results})
 if len(budgets) > 1:
-    shown_rows = [{**r, "label": result.instance.display} for result, r in zip(run.results, rows)]
+    shown_rows = [{**row, "label": r.instance.display} for r, row in zip(run.results, rows)]
     st.plotly_chart(attack_figures.sweep_figure(shown_rows), key="attack.sweep", theme=None, config={"displaylogo": False})
     show_eps = st.select_slider("Budget shown below", budgets, value=budgets[-1], key="attack.show_eps",
                                 format_func=lambda v: f"eps {v:g}")
@@ -187,22 +147,16 @@ if run.transfers:
 
 st.markdown("**Downloads**")
 stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{shown.source.label}_s{shown.index}_{shown.mask.type}_R{shown.mask.acceleration:g}")
-d1, d2 = st.columns(2)
-d1.download_button("Attack table (.csv)", records_csv(rows), f"{stem}_attack.csv", "text/csv", key="attack.dl.csv",
-                   on_click="ignore", icon=":material/table:")
+items = [Download("Attack table (.csv)", records_csv(rows), f"{stem}_attack.csv", "text/csv", icon=":material/table:")]
 if run.transfers:
-    d2.download_button("Transfer table (.csv)", records_csv(run.transfers), f"{stem}_transfer.csv", "text/csv",
-                       key="attack.dl.transfer", on_click="ignore", icon=":material/table:")
+    items.append(Download("Transfer table (.csv)", records_csv(run.transfers), f"{stem}_transfer.csv", "text/csv",
+                          icon=":material/table:"))
+downloads("attack.dl", items, columns=2)
 for r in chosen:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{stem}_{r.instance.label}_eps{r.config.eps:g}")
-    label_col, e_col, npy_col, png_col = st.columns([2, 1, 1, 1], vertical_alignment="center")
-    label_col.write(r.instance.display)
-    e_col.download_button("e (.npy)", npy_bytes(r.e[0].numpy()), f"{name}_e.npy", "application/octet-stream",
-                          key=f"attack.dl.e.{r.instance.label}", on_click="ignore", icon=":material/download:",
-                          help="The perturbation (C, H, W) complex64, zero off the sampled entries.")
-    npy_col.download_button("perturbed (.npy)", npy_bytes(r.perturbed.image), f"{name}_perturbed.npy",
-                            "application/octet-stream", key=f"attack.dl.npy.{r.instance.label}", on_click="ignore",
-                            icon=":material/download:")
-    png_col.download_button("perturbed (.png)", png_bytes(r.perturbed.image, 0.0, ref_max), f"{name}_perturbed.png",
-                            "image/png", key=f"attack.dl.png.{r.instance.label}", on_click="ignore",
-                            icon=":material/download:")
+    downloads(f"attack.dl.{r.instance.label}", [
+        Download("e (.npy)", npy_bytes(r.e[0].numpy()), f"{name}_e.npy",
+                 help="The perturbation (C, H, W) complex64, zero off the sampled entries."),
+        Download("perturbed (.npy)", npy_bytes(r.perturbed.image), f"{name}_perturbed.npy"),
+        Download("perturbed (.png)", png_bytes(r.perturbed.image, 0.0, ref_max), f"{name}_perturbed.png", "image/png"),
+    ], label=r.instance.display)

@@ -1,32 +1,29 @@
 """Small features: insert fine details (or load pathology boxes), reconstruct, and check each method recovers them.
 
-Thin page: widgets -> FeatureRequest -> explorer.robustness.features (via explorer.ui.runs.features) -> figures.
+Thin page: widgets -> FeatureRequest -> explorer.robustness.features (via explorer.ui.runs.features) -> the viewer.
 """
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import re
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.figures import features as feature_figures
-
-from explorer.figures import images as figures
 from explorer.errors import ExplorerError
 from explorer.export import npy_bytes, records_csv
+from explorer.figures import features as feature_figures
+from explorer.figures import images as figures
 from explorer.recon.base import available_methods
 from explorer.robustness.boxes import boxes_for, read_boxes
-from explorer.robustness.insertion import (CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, parse_position,
-                                          place_random, reference_image)
-from explorer.ui import cache, pickers, viewer, warmup, widgets
+from explorer.robustness.insertion import CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, reference_image
+from explorer.ui import cache, pickers, state, viewer, warmup, widgets
 from explorer.ui.runs import features as feature_run
-from explorer.ui.runs.handoff import run_or_last, stale_note
+from explorer.ui.runs.protocol import Download, downloads
 
 POSITIONS = "features.positions"  # the text box of feature positions (a click on the reference adds one)
 
@@ -67,9 +64,6 @@ if shape == "line":
 mode = st.radio("Insertion", list(MODES), key="features.mode", horizontal=True,
                 format_func=lambda m: {"coil": "through the coil maps (physical)", "paper": "paper mode"}[m],
                 help=" · ".join(f"{k}: {v}" for k, v in MODES.items()))
-with widgets.stop_on_error():
-    template = Feature(shape=shape, size=int(size), contrast=float(contrast), relative_to=relative_to,
-                       angle=float(angle), width=int(width))
 p1, p2, p3 = st.columns([2, 1, 1], vertical_alignment="bottom")
 positions_text = p1.text_input("Positions (row,col; row,col; …): or drag a small box on the reference image",
                                key=POSITIONS, help=f"Feature centres in the {h}×{w} reference image, row 0 at the top.")
@@ -77,12 +71,9 @@ n_random = p2.number_input("Random features", 0, 32, 0, key="features.random",
                            help="Placed at random entirely inside the anatomy (never in air), seeded.")
 seed = p3.number_input("Placement seed", 0, 2**31 - 1, 0, key="features.seed")
 with widgets.stop_on_error():
-    placed = tuple(replace(template, row=r, col=c)
-                   for r, c in (parse_position(t) for t in re.split(r"[;\n]+", positions_text) if t.strip()))
-    for f in placed:
-        f.check_inside((h, w))
-    if n_random:
-        placed += place_random(reference, int(n_random), template, int(seed), avoid=placed)
+    template = Feature(shape=shape, size=int(size), contrast=float(contrast), relative_to=relative_to,
+                       angle=float(angle), width=int(width))
+    placed = feature_run.place(template, positions_text, (h, w), reference, int(n_random), int(seed))
 boxes_file = st.file_uploader("Pathology boxes (annotation CSV, fastMRI+ or Calivà layout)", type=["csv"],
                               key="features.boxes_csv",
                               help="The boxes of this file and slice are scored on the unmodified slice.")
@@ -118,74 +109,43 @@ defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "insta
 with widgets.stop_on_error():
     instances = pickers.method_instances("features", methods, defaults, problem.slice.meta.defaults_key)
 request = feature_run.FeatureRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), placed, mode, boxes)
-pressed = st.button("Insert and reconstruct", type="primary", icon=":material/play_arrow:", key="features.run",
-                    disabled=not instances or not (placed or boxes))
-progress = st.container()
-page_run = run_or_last(pressed, lambda: feature_run.execute(request, progress), feature_run.stored)
 
 # ---------------------------------------------------------------- 4. results
-if page_run is None:
-    st.info("Place features (or load boxes), choose methods and press **Insert and reconstruct**.",
-            icon=":material/play_arrow:")
-else:
-    st.subheader("4 · Results", divider="gray")
-    shown = page_run.request
-    stale_note(shown != request, "Insert and reconstruct")
-    for label, message in page_run.failures.items():
-        st.error(f"**{label}** failed: {message}", icon=":material/error:")
-    if page_run.stopped:
-        st.warning("Stopped: the methods show their best image so far.", icon=":material/stop_circle:")
-    run = page_run.run
-    if run is not None and run.results:
-        for result in run.results:
-            widgets.show_notes(st, result.label, result.notes)
-        truth, without = run.problem.target, run.inserted.reference
-        top = float(truth.max())
-        boxes_rc = [f.window(truth.shape) for f in run.inserted.features]
-        table = pd.DataFrame([{
-            "#": r["feature"] + 1, "Method": next(x.label for x in run.results if x.instance == r["label"]),
-            "Shape": r["shape"], "Row": r["row"], "Col": r["col"], "Size": r["size"], "Contrast": r["contrast"],
-            "Window MSE": r["window_mse"], "Contrast recovery": r["contrast_recovery"], "Local SSIM": r["local_ssim"],
-            "SSIM": r["ssim"], "PSNR": r["psnr"]} for r in run.rows])
-        st.markdown("**Per feature** (window MSE after normalising each image, the paper's score; contrast "
-                    "recovery 1 = the feature's contrast fully recovered; local SSIM around it)")
-        st.dataframe(table, hide_index=True, key="features.table", column_config={
-            c: st.column_config.NumberColumn(format=f) for c, f in [("Window MSE", "%.4f"), ("Contrast recovery", "%.3f"),
-                                                                   ("Local SSIM", "%.4f"), ("SSIM", "%.4f"),
-                                                                   ("PSNR", "%.2f"), ("Contrast", "%g")]})
-        viewer.show("features", truth, {r.label: r.image for r in run.results},
-                    subtitles={r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB"
-                               for r in run.results if r.metrics},
-                    boxes=boxes_rc, uirevision=f"features|{shown.source.spec}|{truth.shape}", filename="features")
-        st.caption("The reference holds the features (numbered boxes).")
-        st.markdown("**Detectability**: each feature up close, the same window for every tile")
-        side = int(min(max(48, 4 * max(b[2] - b[0] for b in boxes_rc)), truth.shape[0], truth.shape[1]))
-        tiles = [{"reference without": feature_figures.tile(without, b, side), "reference with": feature_figures.tile(truth, b, side),
-                  **{r.label: feature_figures.tile(r.image, b, side) for r in run.results}} for b in boxes_rc]
-        titles = [f"#{i + 1} {f.shape} {f.size}px {f.contrast:+.3g}" for i, f in enumerate(run.inserted.features)]
-        st.plotly_chart(feature_figures.tiles_figure(tiles, (0.0, top), row_titles=titles), key="features.tiles",
-                        theme=None, config={"displaylogo": False})
-        which = st.selectbox("Line profile through feature", range(len(run.inserted.features)), key="features.profile_of",
-                             format_func=lambda i: titles[i])
-        f = run.inserted.features[which]
-        lo, hi = max(f.col - f.radius - 10, 0), min(f.col + f.radius + 11, truth.shape[1])
-        cols = np.arange(lo, hi)
-        profiles = {"reference with": (cols, truth[f.row, lo:hi]), "reference without": (cols, without[f.row, lo:hi]),
-                    **{r.label: (cols, r.image[f.row, lo:hi]) for r in run.results}}
-        st.plotly_chart(feature_figures.profile_figure(profiles, f"Row {f.row}, columns {lo}–{hi - 1}"),
-                        key="features.profile", theme=None, config={"displaylogo": False})
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{shown.source.label}_s{shown.index}_features")
-        d1, d2, d3 = st.columns(3)
-        d1.download_button("Feature scores (.csv)", records_csv(run.rows), f"{stem}.csv", "text/csv",
-                           key="features.dl.csv", on_click="ignore", icon=":material/table:")
-        d2.download_button("Reference with features (.npy)", npy_bytes(truth), f"{stem}_reference.npy",
-                           key="features.dl.ref", on_click="ignore", icon=":material/download:")
-        d3.download_button("Reconstructions (.npy, stacked)", npy_bytes(np.stack([r.image for r in run.results])),
-                           f"{stem}_recons.npy", key="features.dl.recons", on_click="ignore", icon=":material/download:",
-                           help="Shape (methods, h, w), in the order of the table.")
-    if page_run.box_rows:
-        st.markdown("**Pathology boxes** (scored on the unmodified slice)")
-        st.dataframe(pd.DataFrame(page_run.box_rows), hide_index=True, key="features.box_table")
+page_run = feature_run.RUN.section(request, heading="4 · Results", disabled=not instances or not (placed or boxes),
+                                   stop_if_idle=False)
+run = page_run.run if page_run is not None else None
+if run is not None and run.results:
+    for result in run.results:
+        widgets.show_notes(st, result.label, result.notes)
+    truth, without = run.problem.target, run.inserted.reference
+    table, formats = feature_run.table(run)
+    st.markdown("**Per feature** (window MSE after normalising each image, the paper's score; contrast "
+                "recovery 1 = the feature's contrast fully recovered; local SSIM around it)")
+    st.dataframe(table, hide_index=True, key="features.table", column_config=formats)
+    viewer.show("features", truth, {r.label: r.image for r in run.results},
+                subtitles={r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB"
+                           for r in run.results if r.metrics},
+                boxes=[f.window(truth.shape) for f in run.inserted.features],
+                uirevision=f"features|{page_run.request.source.spec}|{truth.shape}", filename="features")
+    st.caption("The reference holds the features (numbered boxes).")
+    st.markdown("**Detectability**: each feature up close, the same window for every tile")
+    tiles, titles = feature_run.detectability(run)
+    st.plotly_chart(feature_figures.tiles_figure(tiles, (0.0, float(truth.max())), row_titles=titles),
+                    key="features.tiles", theme=None, config={"displaylogo": False})
+    which = st.selectbox("Line profile through feature", range(len(run.inserted.features)), key="features.profile_of",
+                         format_func=lambda i: titles[i])
+    st.plotly_chart(feature_figures.profile_figure(*feature_run.profiles(run, which)), key="features.profile",
+                    theme=None, config={"displaylogo": False})
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{page_run.request.source.label}_s{page_run.request.index}_features")
+    downloads("features.dl", [
+        Download("Feature scores (.csv)", records_csv(run.rows), f"{stem}.csv", "text/csv", icon=":material/table:"),
+        Download("Reference with features (.npy)", npy_bytes(truth), f"{stem}_reference.npy"),
+        Download("Reconstructions (.npy, stacked)", npy_bytes(np.stack([r.image for r in run.results])),
+                 f"{stem}_recons.npy", help="Shape (methods, h, w), in the order of the table."),
+    ])
+if page_run is not None and page_run.box_rows:
+    st.markdown("**Pathology boxes** (scored on the unmodified slice)")
+    st.dataframe(pd.DataFrame(page_run.box_rows), hide_index=True, key="features.box_table")
 
 # ---------------------------------------------------------------- 5. study
 with st.expander("Study: random features over slices → recovery vs whole-image quality", icon=":material/scatter_plot:"):
@@ -199,27 +159,11 @@ with st.expander("Study: random features over slices → recovery vs whole-image
     sizes_text = s3.text_input("Sizes (px)", "3,5,8", key="features.study_sizes")
     contrasts_text = s4.text_input("Contrasts", "0.1,0.17,0.25", key="features.study_contrasts")
     with widgets.stop_on_error():
-        try:
-            sizes = tuple(int(v) for v in sizes_text.split(",") if v.strip())
-            contrasts = tuple(float(v) for v in contrasts_text.split(",") if v.strip())
-        except ValueError:
-            raise ExplorerError("sizes and contrasts: comma-separated numbers") from None
-        if not sizes or not contrasts:
-            raise ExplorerError("sizes and contrasts: give at least one value each")
-        for s_ in sizes:
-            replace(template, size=s_)
-        for c_ in contrasts:
-            replace(template, contrast=c_)
-    study_request = feature_run.StudyRequest(source, tuple(slices), choice.mask, tuple(instances), int(count), template,
-                                             sizes, contrasts, int(seed), mode)
-    study_pressed = st.button("Run study", icon=":material/play_arrow:", key="features.study_run",
-                              disabled=not (slices and instances))
-    study_box = st.container()
-    study = run_or_last(study_pressed, lambda: feature_run.execute_study(study_request, study_box),
-                        feature_run.stored_study)
+        study_request = feature_run.study_request(source, slices, choice.mask, instances, int(count), template,
+                                                  sizes_text, contrasts_text, int(seed), mode)
+    study = feature_run.STUDY.section(study_request, heading=None, disabled=not (slices and instances),
+                                      stop_if_idle=False)
     if study is not None and study.rows:
-        if study.stopped:
-            st.warning(f"Stopped after {len(study.records)} of {study.total} reconstructions.", icon=":material/stop_circle:")
         st.plotly_chart(feature_figures.scatter_figure(study.rows, study.correlations), key="features.scatter",
                         theme=None, config={"displaylogo": False})
         st.dataframe(pd.DataFrame([{"Method": k, "n": v["n"], "Pearson r": v["pearson"], "Spearman ρ": v["spearman"]}
@@ -227,5 +171,5 @@ with st.expander("Study: random features over slices → recovery vs whole-image
         st.caption("Across methods (each method's mean over the features), Pearson r with whole-image SSIM: " + ", ".join(
             f"{y.replace('_', ' ')} {'—' if c['pearson'] is None else format(c['pearson'], '+.2f')}"
             for y, c in study.across.items()))
-        st.download_button("Study rows (.csv)", records_csv(study.rows), "feature_study.csv", "text/csv",
-                           key="features.dl.study", on_click="ignore", icon=":material/table:")
+        downloads("features.study_dl", [Download("Study rows (.csv)", records_csv(study.rows), "feature_study.csv",
+                                                 "text/csv", icon=":material/table:")])

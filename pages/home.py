@@ -1,16 +1,16 @@
 """Home: what the explorer is for, and an interactive primer on accelerated MRI."""
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import streamlit as st
 
 from explorer.figures import images as figures
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, available_methods
-from explorer.ui import cache, widgets
+from explorer.ui import cache, state, widgets
 from explorer.ui.teaching import primer as teaching
 from explorer.ui.teaching import path as teaching_path
 

@@ -1,9 +1,9 @@
 """Models: the shipped trained checkpoints with their model cards, and adding published or own checkpoints."""
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import json
 

@@ -4,16 +4,16 @@ Thin page: widgets -> (Request of frozen configs) -> cached library calls -> one
 """
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import streamlit as st
 
 from explorer.figures import images as figures
 from explorer.errors import ExplorerError
 from explorer.recon.base import available_methods
-from explorer.ui import cache, pickers, viewer, warmup, widgets
+from explorer.ui import cache, pickers, state, viewer, warmup, widgets
 
 st.title("Reconstruct")
 st.caption("Undersample one slice with a sampling mask, reconstruct it with several methods and compare "

@@ -4,9 +4,9 @@ Thin page: widgets -> ShiftRequest -> explorer.robustness.shift (via explorer.ui
 """
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import pandas as pd
 import streamlit as st
@@ -14,12 +14,12 @@ import streamlit as st
 from explorer.data.sample_sources import VARIANTS
 from explorer.errors import ExplorerError
 from explorer.export import records_csv
-from explorer.recon.base import MethodInstance, available_methods
 from explorer.figures.shift import shift_figure
-from explorer.ui import pickers, viewer, widgets
-from explorer.ui.runs import shift as shift_run
-from explorer.ui.runs.handoff import run_or_last, stale_note
+from explorer.recon.base import MethodInstance, available_methods
 from explorer.training.zoo import read_zoo
+from explorer.ui import pickers, state, viewer, widgets
+from explorer.ui.runs import shift as shift_run
+from explorer.ui.runs.protocol import Download, downloads
 
 st.title("Distribution shift")
 st.caption("Every model on an in-distribution set P and a shifted set Q (same seeded mask per slice for every "
@@ -67,39 +67,21 @@ with c1, widgets.stop_on_error():
 max_slices = c2.number_input("Slices per set (0 = all)", 0, 10000, 5, key="shift.max_slices")
 request = shift_run.ShiftRequest(id_set, ood_set, tuple(instances), mask, int(max_slices) or None,
                                  state.sample_size())
-pressed = st.button("Run study", type="primary", icon=":material/compare_arrows:", key="shift.run",
-                    disabled=not instances)
-progress = st.container()
-page_run = run_or_last(pressed, lambda: shift_run.execute(request, progress), shift_run.stored)
-if page_run is None:
-    st.info("Choose the sets and models and press **Run study**.", icon=":material/compare_arrows:")
-    st.stop()
-st.subheader("Results", divider="gray")
-stale_note(page_run.request != request, "Run study")
-if page_run.error:
-    st.error(page_run.error, icon=":material/error:")
-    st.stop()
+
+page_run = shift_run.RUN.section(request, disabled=not instances)
 study = page_run.study
 if page_run.stopped or study is None:
-    st.warning("Stopped: nothing to compare yet." if study is None else "Stopped early.", icon=":material/stop_circle:")
     st.stop()
 st.plotly_chart(shift_figure(study.rows, study.fit), key="shift.figure", theme=None, config={"displaylogo": False})
 if study.fit:
     r_text = "—" if study.fit["r"] is None else f"{study.fit['r']:+.3f}"
     st.caption(f"Fit across {study.fit['n']} models: SSIM(Q) = {study.fit['slope']:.3f} · SSIM(P) "
                f"{study.fit['intercept']:+.3f}, Pearson r = {r_text}. Points below y = x lose quality under the shift.")
-table = pd.DataFrame([{"Model": r["label"], "Method": r["method"], "Family": r["family"], "SSIM P": r["ssim_id"],
-                       "SSIM Q": r["ssim_ood"], "Gap": r["gap"], "PSNR P": r["psnr_id"], "PSNR Q": r["psnr_ood"],
-                       "Slices P": r["slices_id"], "Slices Q": r["slices_ood"]} for r in study.rows])
-st.dataframe(table, hide_index=True, key="shift.table")
-st.download_button("Study (.csv)", records_csv(study.rows), "shift.csv", "text/csv", key="shift.dl", on_click="ignore",
-                   icon=":material/table:")
+st.dataframe(shift_run.table(study), hide_index=True, key="shift.table")
+downloads("shift.dl", [Download("Study (.csv)", records_csv(study.rows), "shift.csv", "text/csv", icon=":material/table:")])
 st.markdown("**Drill into a model**: its SSIM on every slice of both sets")
 label = st.selectbox("Model", [r["label"] for r in study.rows], key="shift.drill")
-per_slice = []
-for name, ev in (("P", study.id_eval), ("Q", study.ood_eval)):
-    for (file, index), ssim, psnr in zip(ev.slices, ev.metrics[label]["ssim"], ev.metrics[label]["psnr"]):
-        per_slice.append({"Set": name, "File": file, "Slice": index, "SSIM": float(ssim), "PSNR": float(psnr)})
+per_slice = shift_run.per_slice(study, label)
 st.dataframe(pd.DataFrame(per_slice), hide_index=True, key="shift.slices")
 pick = st.selectbox("Look at one slice", range(len(per_slice)), key="shift.view_slice",
                     format_func=lambda i: f"{per_slice[i]['Set']} · {per_slice[i]['File']} [{per_slice[i]['Slice']}] · "

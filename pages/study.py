@@ -4,9 +4,9 @@ Thin page: widgets -> explorer.study (runner, report) via explorer.ui.runs.study
 """
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import pandas as pd
 import streamlit as st
@@ -15,7 +15,7 @@ from explorer.engine.table import read_records
 from explorer.export import records_csv
 from explorer.study.report import report_html, sections, slice_table
 from explorer.study.runner import RESULTS, SPEC
-from explorer.ui import widgets
+from explorer.ui import state, widgets
 from explorer.ui.runs import study as study_run
 
 goto = st.session_state.pop(study_run.GOTO, None)
@@ -52,18 +52,8 @@ with widgets.stop_on_error():
 if mode == "run":
     spec_text = st.text_area("Spec (YAML)", EXAMPLE, height=320, key="study.spec")
     resume = st.checkbox("Resume (skip finished units)", key="study.resume")
-    pressed = st.button("Run study", type="primary", icon=":material/play_arrow:", key="study.run", disabled=out is None)
-    progress = st.container()
-    if pressed and out is not None:
-        page_run = study_run.execute(spec_text, out, resume, progress)
-    else:
-        page_run = study_run.stored()
-    if page_run is not None and page_run.error:
-        st.error(page_run.error, icon=":material/error:")
-        st.stop()
-    if page_run is not None and page_run.stopped:
-        st.warning("Stopped: the finished units are kept; tick Resume and run again to continue.",
-                   icon=":material/stop_circle:")
+    request = study_run.StudyRequest(spec_text, str(out), bool(resume))
+    study_run.RUN.section(request, heading=None, disabled=out is None, stop_if_idle=False)
 if out is None:
     st.info("Enter a study folder.", icon=":material/folder_open:")
     st.stop()

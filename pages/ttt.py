@@ -1,15 +1,13 @@
 """Test-time training: adapt a trained network to one slice (self-supervised, self-validated) and compare it with
 the network as shipped and with one trained on this data's distribution.
 
-Thin page: widgets -> TTTRequest -> explorer.robustness.ttt (via explorer.ui.runs.ttt) -> figures.
+Thin page: widgets -> TTTRequest -> explorer.robustness.ttt (via explorer.ui.runs.ttt) -> the viewer.
 """
 # ruff: noqa: E402
 
-from explorer.ui import state
+from explorer.ui import router
 
-state.require_router()  # before the heavy imports: app.py (router, sidebar) wraps this page first
-
-from dataclasses import fields
+router.require()  # before the heavy imports: app.py (router, sidebar) wraps this page first
 
 import pandas as pd
 import streamlit as st
@@ -17,9 +15,9 @@ import streamlit as st
 from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.robustness.ttt import TTTConfig
-from explorer.ui import cache, pickers, viewer, warmup, widgets
+from explorer.ui import cache, pickers, state, viewer, warmup, widgets
 from explorer.ui.runs import ttt as ttt_run
-from explorer.ui.runs.handoff import run_or_last, stale_note
+from explorer.ui.runs.protocol import Download, downloads
 
 st.title("Test-time training")
 st.caption("Adapt a trained network to the slice in front of it with a self-supervised loss on its own "
@@ -48,16 +46,12 @@ with widgets.stop_on_error(), left.expander(f"**{spec.label}** parameters (the n
     config = widgets.method_config(spec, "ttt.params", anatomy=anatomy)
 instance = MethodInstance(name, name, config)
 reference = None
-if any(f.name == "checkpoint" for f in fields(config)):
+if hasattr(config, "checkpoint"):
     ref_text = left.text_input("Reference checkpoint (trained on this data's distribution; empty = none)",
                                anatomy if anatomy in ("knee", "brain") else "", key="ttt.reference",
                                help="The same network trained on data like this slice: SSIM_QQ of the gap closed.")
-    if ref_text.strip():
-        with widgets.stop_on_error():
-            ref_config = spec.make_config({**{f.name: getattr(config, f.name) for f in fields(config)},
-                                           "checkpoint": ref_text.strip()}, anatomy=anatomy)
-            reference = MethodInstance(f"{name}_reference", name, ref_config)
-            reference.spec.cache_token(ref_config)  # a missing checkpoint: one clear error now
+    with widgets.stop_on_error():
+        reference = ttt_run.reference_instance(spec, config, ref_text, anatomy)
 r1, r2, r3 = right.columns(3)
 steps = r1.number_input("Max steps", 1, 20000, 200, key="ttt.steps")
 lr = r2.number_input("Learning rate (0 = the network's)", 0.0, 1.0, 0.0, format="%g", key="ttt.lr",
@@ -76,37 +70,22 @@ with widgets.stop_on_error():
     ttt_config = TTTConfig(steps=int(steps), lr=float(lr), window=int(window), holdout=float(holdout), seed=int(seed),
                            rollback=bool(rollback), monitor=int(monitor))
 request = ttt_run.TTTRequest(source, choice.plane, choice.index, choice.mask, instance, reference, ttt_config)
-pressed = st.button("Run test-time training", type="primary", icon=":material/model_training:", key="ttt.run")
-progress = st.container()
-page_run = run_or_last(pressed, lambda: ttt_run.execute(request, progress), ttt_run.stored)
-if page_run is None:
-    st.info("Choose a network and press **Run test-time training**.", icon=":material/model_training:")
-    st.stop()
 
-st.subheader("3 · Results", divider="gray")
-stale_note(page_run.request != request, "Run test-time training")
-if page_run.error:
-    st.error(page_run.error, icon=":material/error:")
-    st.stop()
+page_run = ttt_run.RUN.section(request, heading="3 · Results")
 result = page_run.result
 if result is None:
-    st.warning("Stopped before training began.", icon=":material/stop_circle:")
     st.stop()
-if result.stop_reason == "stopped":
-    st.warning(f"Stopped after {result.steps} steps: the weights of step {result.best_step} are used.",
-               icon=":material/stop_circle:")
 row = result.row(page_run.reference)
-shown_problem = cache.problem(page_run.request.source, page_run.request.plane, page_run.request.index,
-                                      page_run.request.mask)
+shown = page_run.request
+shown_problem = cache.problem(shown.source, shown.plane, shown.index, shown.mask)
 images = {"as shipped": result.before.image, "after TTT": result.after.image}
 if page_run.reference is not None:
     images["in-distribution"] = page_run.reference.image
-target = shown_problem.target
 metrics = {"as shipped": result.before.metrics, "after TTT": result.after.metrics,
            "in-distribution": page_run.reference.metrics if page_run.reference is not None else None}
 subtitles = {k: f"SSIM {m['ssim']:.3f} · PSNR {m['psnr']:.2f} dB" for k, m in metrics.items() if m and k in images}
-viewer.show("ttt", target, images, subtitles=subtitles, filename="ttt",
-            uirevision=f"ttt|{page_run.request.source.spec}|{shown_problem.crop}")
+viewer.show("ttt", shown_problem.target, images, subtitles=subtitles, filename="ttt",
+            uirevision=f"ttt|{shown.source.spec}|{shown_problem.crop}")
 table = pd.DataFrame([{"Network": k, "SSIM": m["ssim"], "PSNR (dB)": m["psnr"], "NMSE": m["nmse"]}
                       for k, m in metrics.items() if m])
 c1, c2 = st.columns([2, 1], gap="large")
@@ -120,5 +99,4 @@ st.plotly_chart(ttt_run.curves_figure(result.history), key="ttt.curves", theme=N
 st.caption("Left: the self-supervised loss on the training entries and the error on the held-out entries "
            "(relative l1); the weights of the lowest held-out error are used. Right: SSIM against the fully "
            "sampled reference, when monitored.")
-st.download_button("Results (.csv)", records_csv([row]), "ttt.csv", "text/csv", key="ttt.dl", on_click="ignore",
-                   icon=":material/table:")
+downloads("ttt.dl", [Download("Results (.csv)", records_csv([row]), "ttt.csv", "text/csv", icon=":material/table:")])

@@ -11,12 +11,13 @@ import argparse
 import os
 import sys
 
-from explorer.cli import (attack, evaluate, experiments, features, files, methods, recon, sample, shift, study, train,
-                          ttt, tune, zoo)
+from explorer.cli import (app, attack, evaluate, experiments, features, files, methods, recon, sample, shift, study,
+                          train, ttt, tune, zoo)
 from explorer.errors import ExplorerError
 
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (sample, recon, attack, features, ttt, shift, zoo, study, experiments, train, methods, files, tune, evaluate)
+COMMANDS = (app, sample, recon, attack, features, ttt, shift, zoo, study, experiments, train, methods, files, tune,
+            evaluate)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m explorer") -> int
         print("error: out of memory: use a smaller slice, fewer methods or smaller settings", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001  (a bug: still one line unless debugging)
+        if isinstance(exc, ModuleNotFoundError) and exc.name == "fastmri":  # installed apart (see pyproject.toml)
+            print("error: fastmri is not installed: pip install --no-deps fastmri==0.3.0", file=sys.stderr)
+            return 2
         if os.environ.get("EXPLORER_DEBUG"):
             raise
         print(f"error: unexpected {type(exc).__name__}: {exc} (set EXPLORER_DEBUG=1 for a traceback)", file=sys.stderr)

@@ -173,9 +173,11 @@ def _load_builtin() -> None:
 
 
 def experiments() -> list[Experiment]:
-    """Every registered experiment, built-in ones first, in registration order."""
+    """Every registered experiment: the built-in ones in :data:`BUILTIN_MODULES` order (whatever imported them
+    first), then the others in registration order."""
     _load_builtin()
-    return list(_EXPERIMENTS.values())
+    rank = {module: i for i, module in enumerate(BUILTIN_MODULES)}
+    return sorted(_EXPERIMENTS.values(), key=lambda e: rank.get(e.run.__module__, len(rank)))
 
 
 def get_experiment(name: str) -> Experiment:
@@ -186,7 +188,7 @@ def get_experiment(name: str) -> Experiment:
     """
     _load_builtin()
     if name not in _EXPERIMENTS:
-        raise ExplorerError(f"unknown experiment {name!r}; choose one of {', '.join(_EXPERIMENTS)}")
+        raise ExplorerError(f"unknown experiment {name!r}; choose one of {', '.join(e.name for e in experiments())}")
     return _EXPERIMENTS[name]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import runpy
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +22,12 @@ import streamlit as st
 
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from explorer import resources
 from explorer.errors import ExplorerError
 from explorer.ui import uploads
 
 SOURCE = "explorer.source"  # the current Source (or None when the choice is invalid)
 REQUEST = "reconstruct.request"  # the last Request the user ran on the Reconstruct page
 _UPLOADS = "explorer.uploads"  # {uploader file_id: saved path, or the one-line error it failed with}
-_ROUTED_RUN = "explorer.routed_run"  # app.py ran in this script run (consumed by the page)
 
 SOURCE_KINDS = {"sample": "Embedded sample", "dir": "File from data directory", "upload": "Upload .h5"}
 DEFAULT_SAMPLE_SIZE = 320
@@ -164,26 +161,6 @@ def session_alive(token: str) -> bool:
         return True
     session = _TOKENS.get(token)
     return session is not None and Runtime.instance().is_active_session(session)
-
-
-def router_ready() -> None:
-    """Called by ``app.py`` right after ``st.navigation``: marks this script run as routed."""
-    st.session_state[_ROUTED_RUN] = True
-
-
-def require_router() -> None:
-    """First call of every page script: make sure ``app.py`` (router + sidebar) wraps it.
-
-    Streamlit also registers every ``pages/*.py`` as a legacy page, and until some session
-    has called ``st.navigation`` (and on every ``AppTest`` run) it serves ``/<file stem>``
-    by running that page alone, without ``app.py``. Then run ``app.py`` here: its
-    ``st.navigation`` selects this same page and runs it inside the router, after which
-    this outer run stops.
-    """
-    if st.session_state.pop(_ROUTED_RUN, False):
-        return
-    runpy.run_path(str(resources.app_script()), run_name="__main__")
-    st.stop()
 
 
 def current_source() -> Source | None:

@@ -21,7 +21,7 @@ from explorer.engine.core import loss_history
 from explorer.errors import ExplorerError
 from explorer.export import metrics_csv, npy_bytes, png_bytes
 from explorer.figures.images import loss_figure
-from explorer.ui.runs.feedback import Feedback
+from explorer.ui.feedback import Feedback
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
 from explorer.recon.base import MethodSpec, ParamSpec
 
@@ -171,7 +171,7 @@ def mask_controls(key_prefix: str, container=st, default_type: str = "random") -
 class _Throttled(Feedback):
     """Progress callback driving an ``st.progress`` bar (and a live loss curve), ~10 updates a second.
 
-    A click while a method runs becomes a stop request (:class:`~explorer.ui.runs.feedback.Feedback`: the method
+    A click while a method runs becomes a stop request (:class:`~explorer.ui.feedback.Feedback`: the method
     returns its best estimate so far, which gets cached), re-raised by :func:`run_with_status` once that result
     is stored.
     """

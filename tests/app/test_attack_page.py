@@ -90,7 +90,7 @@ def test_attack_page_sweep_figures_downloads_and_library_agreement():
     assert "eps 0.02" in " ".join(m.value for m in at.markdown)
 
     # The page's perturbation, applied by the library to the same slice, gives the page's numbers.
-    run = at.session_state[attack_run.RUN]
+    run = at.session_state[attack_run.RUN.handoff.key]
     problem = _library_problem(run.request.mask)
     for result, (_, row) in zip(run.results, table.iterrows()):
         again = run_method(problem.perturbed(e=result.e), result.instance)
@@ -116,7 +116,7 @@ def test_attack_leaves_the_shared_clean_results_untouched():
         after = cache.cached_result(request.source, request.plane, request.index, request.mask, inst)
         np.testing.assert_array_equal(after.image, images[inst.label])
         assert after.metrics == before[inst.label].metrics
-    run = at.session_state[attack_run.RUN]
+    run = at.session_state[attack_run.RUN.handoff.key]
     for result in run.results:  # the attack started from those very clean results
         np.testing.assert_array_equal(result.clean.image, images[result.instance.label])
 

@@ -56,7 +56,7 @@ def test_features_page_run_views_and_library_agreement():
     assert {"Feature scores (.csv)", "Reference with features (.npy)", "Reconstructions (.npy, stacked)"} <= labels
 
     # The library, on the same slice and mask, gives the page's numbers.
-    page_run = at.session_state[feature_run.RUNS.key]
+    page_run = at.session_state[feature_run.RUN.handoff.key]
     request = page_run.request
     from explorer.data.fastmri import FastMRIVolume  # noqa: PLC0415
     from explorer.data.sample import SampleSpec, sample_path  # noqa: PLC0415
@@ -141,6 +141,6 @@ def test_study_scatter_and_correlation():
     assert len(scatter["data"]) == 2 and "Pearson r" in scatter["layout"]["title"]["text"]
     corr = at.dataframe[-1].value
     assert list(corr["Method"]) == ["all", "zero_filled", "sense"] and corr["n"].iloc[0] == 12
-    study = at.session_state[feature_run.STUDIES.key]
+    study = at.session_state[feature_run.STUDY.handoff.key]
     assert len(study.records) == 4 and not study.stopped
     assert all(-1 <= v <= 1 for v in corr["Pearson r"])

@@ -32,7 +32,7 @@ def test_knee_to_brain_study_matches_the_library():
     assert list(table["Model"]) == ["zero_filled", "sense", "unet"] and list(table["Slices Q"]) == [2, 2, 2]
     fig = json.loads([c for c in at.main.get("plotly_chart") if c.key == "shift.figure"][0].proto.spec)
     assert any("fit: y =" in (d.get("name") or "") for d in fig["data"])
-    run = at.session_state[shift_run.RUNS.key]
+    run = at.session_state[shift_run.RUN.handoff.key]
     library = shift_study("sample:knee", "sample:brain", ["zero_filled", "sense", "unet"], MaskConfig(), None, 2,
                           sample_size=64)
     assert [r["ssim_ood"] for r in library.rows] == pytest.approx(list(table["SSIM Q"]))

@@ -38,7 +38,7 @@ def test_knee_varnet_adapted_to_brain_with_the_brain_varnet_as_reference():
     assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
     table = at.dataframe[0].value
     assert list(table["Network"]) == ["as shipped", "after TTT", "in-distribution"]
-    run = at.session_state[ttt_run.RUNS.key]
+    run = at.session_state[ttt_run.RUN.handoff.key]
     result = run.result
     assert result.steps <= 10 and 0 <= result.best_step <= result.steps
     expected = gap_closed(table["SSIM"][0], table["SSIM"][1], table["SSIM"][2])

@@ -1,35 +1,28 @@
-"""Running attacks from the app: one request, a progress bar and live objective curve, Stop that keeps the worst.
+"""Running attacks from the app: one request, a progress bar and a live objective curve, Stop that keeps the worst.
 
-An attack run belongs to its browser session (``st.session_state``): it is long, specific to the user's
-settings and holds perturbations, so it is not shared. The clean reconstructions it starts from come from the
-shared result cache (:func:`explorer.ui.cache.run`) and are never modified.
+An attack run belongs to its browser session: it is long, specific to the user's settings and holds perturbations,
+so it is not shared. The clean reconstructions it starts from come from the shared result cache
+(:func:`explorer.ui.cache.run`) and are never modified. The protocol (button, status box, Stop, hand-over, results
+header) is :class:`~explorer.ui.runs.protocol.LongRun`'s.
 """
 
 from __future__ import annotations
 
-import itertools
-import time
 from dataclasses import dataclass, field, replace
 
+import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from explorer.errors import ExplorerError
 from explorer.figures.images import loss_figure
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.attack import AttackConfig, AttackResult, sweep
+from explorer.robustness.objectives import check_region, parse_eps, parse_region
 from explorer.robustness.perturbations import transfer
 from explorer.ui import cache
-from explorer.ui.runs.feedback import Feedback
-from explorer.ui.runs.handoff import Handoff
+from explorer.ui.runs.protocol import Live, LongRun, Outcome, one_line
 from explorer.ui.state import Source
-
-RUN = "attack.last_run"  # the session's last AttackRun (not a widget key)
-
-
-RUNS = Handoff(RUN)
-_DRAWS = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -46,25 +39,52 @@ class AttackRequest:
     transfer: bool = False
 
 
+def request(source: Source, plane: str, index: int, mask: MaskConfig, methods, eps_text: str, region_text: str,
+            crop: tuple[int, int], has_reference: bool, do_transfer: bool, **settings) -> AttackRequest:
+    """The page's settings as a request, every value checked (budgets, the region inside the ``crop`` image, the
+    ``target`` objective only with a reference).
+
+    Raises:
+        ExplorerError: one line naming the bad setting.
+    """
+    eps = parse_eps(eps_text)
+    region = parse_region(region_text)
+    check_region(region, crop)
+    config = with_eps(AttackConfig(region=region, **settings), eps)
+    if config.objective == "target" and not has_reference:
+        raise ExplorerError("this file has no fully sampled reference: use the clean objective")
+    return AttackRequest(source, plane, index, mask, tuple(methods), tuple(eps), config, bool(do_transfer))
+
+
 @dataclass
-class AttackRun:
+class AttackRun(Outcome):
     """The results of one request: ``results`` in method order, each method's budgets ascending."""
 
-    request: AttackRequest
     results: list[AttackResult] = field(default_factory=list)
     transfers: list[dict] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
-    stopped: bool = False
-    seconds: float = 0.0
+
+    def status(self) -> str:
+        return ("stopped: the worst perturbations found so far are shown" if self.stopped
+                else f"{len(self.results)} attack(s) in {sum(r.seconds for r in self.results):.1f} s")
+
+    def stop_note(self) -> str:
+        where = "; ".join(f"{r.instance.display} at eps {r.config.eps:g} after {r.steps} of "
+                          f"{r.config.restarts * r.config.steps} steps" for r in self.results if r.stopped)
+        return (f"The attack was stopped{f' ({where})' if where else ''}: the worst perturbation found so far is scored "
+                "and shown; methods and budgets after the stopped one were not attacked.")
 
 
-class _Feedback(Feedback):
-    """Progress callback of one method's sweep: bar text, a live objective curve (twice a second), and the
-    user's interruption turned into a stop request (re-raised once the worst iterate is stored)."""
+def objective_figure(curves: dict[str, list[tuple[int, float]]]):
+    """The attack objective against search step, one line per method and budget."""
+    return loss_figure(curves, height=240, y_title="objective ‖f(y+e) − r‖² / ‖r‖²", x_title="search step",
+                       name="objective")
 
-    def __init__(self, bar, curve, label: str, budgets: int):
-        super().__init__()
-        self.bar, self.curve, self.label, self.budgets = bar, curve, label, budgets
+
+class _Feedback:
+    """Progress callback of one method's sweep: bar text and a live objective curve (twice a second)."""
+
+    def __init__(self, live: Live, bar, curve, label: str, budgets: int):
+        self.live, self.bar, self.curve, self.label, self.budgets = live, bar, curve, label, budgets
         self.curves: dict[str, list[tuple[int, float]]] = {}
         self.last_curve = 0.0
 
@@ -81,90 +101,56 @@ class _Feedback(Feedback):
             self.bar.progress(min(max((index + step / max(total, 1)) / self.budgets, 0.0), 1.0), text=text)
             if self.curves and (step >= total or now - self.last_curve >= 0.5):
                 self.last_curve = now
-                # a fresh key per draw: two identical figures would share an auto-generated element ID
-                self.curve.plotly_chart(objective_figure(self.curves), theme=None, config={"displayModeBar": False},
-                                        key=f"attack.curve.{next(_DRAWS)}")
+                Live.chart(self.curve, objective_figure(self.curves), "attack.curve")
 
-        return self.draw(step, total, render)
+        return self.live.draw(step, total, render)
 
     def clean(self, step: int, total: int, info: dict) -> bool | None:
         """Progress of the clean reconstruction (long fits) that the attack starts from."""
-        return self.draw(step, total, lambda now: self.bar.progress(
-            0.0, text=f"{self.label}: clean reconstruction, step {step}/{total}"))
+        return self.live.progress(self.bar, 0.0, f"{self.label}: clean reconstruction, step {step}/{total}", step, total)
 
 
-def objective_figure(curves: dict[str, list[tuple[int, float]]]):
-    """The attack objective against search step, one line per method and budget."""
-    return loss_figure(curves, height=240, y_title="objective ‖f(y+e) − r‖² / ‖r‖²", x_title="search step",
-                       name="objective")
-
-
-def execute(request: AttackRequest, container) -> AttackRun:
-    """Run ``request`` in ``container`` (a status box with bars, curves and Stop); store and return the run.
-
-    Each method's clean result comes from the shared cache; a method that fails does not stop the others.
-    Stop (or any click) ends the running search, scores its worst iterate and skips what is left; the
-    partial run is stored (whatever ends the script run) before Streamlit's rerun proceeds.
-    """
-    run = AttackRun(request)
-    began = time.perf_counter()
-    with RUNS.running(cache.owner()) as slot:
-        slot.result = run  # filled in place: whatever ends this script run, the run so far is kept
-        try:
-            _execute(request, container, run)
-        except ScriptControlException:  # a click (Stop or another widget) while a bar or curve was being drawn
-            run.stopped = True
-            raise
-        finally:
-            run.seconds = time.perf_counter() - began
-    return run
-
-
-def _execute(request: AttackRequest, container, run: AttackRun) -> None:
+def work(request: AttackRequest, live: Live, run: AttackRun) -> None:
+    """Attack every method at every budget (each method's clean result from the shared cache); a method that fails
+    does not stop the others; a stop ends the running search, scores its worst iterate and skips what is left."""
     args = (request.source, request.plane, request.index, request.mask)
     problem = cache.problem(*args)
     cleans = {}
-    with container.status(f"Attacking {len(request.methods)} method(s)…", expanded=True) as status:
-        st.button("Stop", key="attack.stop", icon=":material/stop_circle:",
-                  help="Stop the search now: the worst perturbation found so far is scored and shown.")
-        curve = st.empty()
-        for inst in request.methods:
-            bar = st.progress(0.0, text=f"{inst.display}: clean reconstruction…")
-            feedback = _Feedback(bar, curve, inst.display, len(request.eps))
-            try:
-                clean = cache.run(*args, inst, progress=feedback.clean, refit_stopped=True)
-                if not (feedback.interrupt is not None or clean.stopped):
-                    cleans[inst.label] = clean
-                    run.results += sweep(problem, inst, list(request.eps), request.config, feedback, clean)
-            except ExplorerError as exc:
-                run.failures[inst.label] = str(exc).strip().splitlines()[0] if str(exc).strip() else "failed"
-            if feedback.interrupt is not None:  # the user clicked: no more st calls before the rerun
-                run.stopped = True
-                raise feedback.interrupt
-            mine = [r for r in run.results if r.instance.label == inst.label]
-            if inst.label in run.failures:
-                bar.progress(1.0, text=f"{inst.display}: failed")
-            else:
-                what = "stopped" if any(r.stopped for r in mine) or inst.label not in cleans else "done"
-                bar.progress(1.0, text=f"{inst.display}: {what} in {sum(r.seconds for r in mine):.1f} s")
-            if any(r.stopped for r in mine) or (inst.label not in cleans and inst.label not in run.failures):
-                run.stopped = True
-                break
-        if request.transfer and not run.stopped and len(run.results) > 1:
-            try:
-                with st.spinner("Applying each perturbation to the other methods…"):
-                    done = [inst for inst in request.methods if inst.label in cleans]
-                    run.transfers = transfer(problem, run.results, done, cleans)
-            except ExplorerError as exc:
-                run.failures["transfer"] = str(exc).strip().splitlines()[0]
-        label = ("stopped: the worst perturbations found so far are shown" if run.stopped
-                 else f"{len(run.results)} attack(s) in {sum(r.seconds for r in run.results):.1f} s")
-        status.update(label=label, state="error" if run.failures else "complete", expanded=False)
+    curve = live.slot()
+    for inst in request.methods:
+        bar = live.bar(f"{inst.display}: clean reconstruction…")
+        feedback = _Feedback(live, bar, curve, inst.display, len(request.eps))
+        try:
+            clean = cache.run(*args, inst, progress=feedback.clean, refit_stopped=True)
+            if not (live.stopping or clean.stopped):
+                cleans[inst.label] = clean
+                run.results += sweep(problem, inst, list(request.eps), request.config, feedback, clean)
+        except ExplorerError as exc:
+            run.failures[inst.label] = one_line(exc)
+        if live.stopping:
+            return
+        mine = [r for r in run.results if r.instance.label == inst.label]
+        stopped = any(r.stopped for r in mine) or (inst.label not in cleans and inst.label not in run.failures)
+        what = "failed" if inst.label in run.failures else (
+            f"{'stopped' if stopped else 'done'} in {sum(r.seconds for r in mine):.1f} s")
+        live.guard(lambda: bar.progress(1.0, text=f"{inst.display}: {what}"))
+        if stopped:
+            run.stopped = True
+            return
+    if request.transfer and len(run.results) > 1:
+        try:
+            with st.spinner("Applying each perturbation to the other methods…"):
+                done = [inst for inst in request.methods if inst.label in cleans]
+                run.transfers = transfer(problem, run.results, done, cleans)
+        except ExplorerError as exc:
+            run.failures["transfer"] = one_line(exc)
 
 
-def stored() -> AttackRun | None:
-    """This session's last attack run (one still finishing in a stopped script run is waited for)."""
-    return RUNS.stored(cache.owner(), waiting="Scoring the worst perturbation found before the stop…")
+RUN = LongRun("attack", button="Run attack", icon=":material/bolt:", work=work, outcome=AttackRun,
+              idle="Choose methods and budgets and press **Run attack**.",
+              working=lambda request: f"Attacking {len(request.methods)} method(s)…",
+              stop_help="Stop the search now: the worst perturbation found so far is scored and shown.",
+              waiting="Scoring the worst perturbation found before the stop…")
 
 
 def with_eps(config: AttackConfig, eps: list[float]) -> AttackConfig:
@@ -172,3 +158,24 @@ def with_eps(config: AttackConfig, eps: list[float]) -> AttackConfig:
     for value in eps:
         replace(config, eps=value)
     return replace(config, eps=max(eps))
+
+
+FORMATS = {"SSIM clean": "%.4f", "SSIM perturbed": "%.4f", "SSIM drop": "%.4f", "PSNR clean": "%.2f",
+           "PSNR perturbed": "%.2f", "PSNR drop": "%.2f", "NMSE perturbed": "%.5f", "‖e‖/‖k‖": "%.4f",
+           "Objective": "%.4g", "Time (s)": "%.1f", "eps": "%g"}
+
+
+def table(run: AttackRun) -> tuple[pd.DataFrame, dict]:
+    """The results table (one row per method and budget) and its column formats."""
+    rows = [(result, result.row()) for result in run.results]
+    frame = pd.DataFrame([{
+        "Method": result.instance.display, "eps": r["eps"], "Strategy": r["strategy"],
+        "SSIM clean": r["ssim_clean"], "SSIM perturbed": r["ssim_perturbed"], "SSIM drop": r["ssim_drop"],
+        "PSNR clean": r["psnr_clean"], "PSNR perturbed": r["psnr_perturbed"], "PSNR drop": r["psnr_drop"],
+        "NMSE perturbed": r["nmse_perturbed"], "‖e‖/‖k‖": r["ratio"], "Objective": r["objective"],
+        "Steps": r["steps"], "Time (s)": r["seconds"], "Stopped": r["stopped"],
+    } for result, r in rows])
+    return frame, {c: st.column_config.NumberColumn(format=f) for c, f in FORMATS.items()}
+
+
+__all__ = ["AttackRequest", "AttackRun", "RUN", "objective_figure", "request", "table", "with_eps", "work"]

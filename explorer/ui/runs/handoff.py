@@ -20,7 +20,7 @@ import contextlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import streamlit as st
 
@@ -77,17 +77,6 @@ class Handoff:
         return st.session_state.get(self.key)
 
 
-def run_or_last(pressed: bool, execute: Callable[[], Any], stored: Callable[[], Any]) -> Any:
-    """A page's results: ``execute()`` when its Run button was pressed (a user error becomes ``st.error`` and
-    stops the page), else the session's last run (``stored()``; ``None`` if none)."""
-    from explorer.ui.widgets import stop_on_error  # noqa: PLC0415
-
-    if pressed:
-        with stop_on_error():
-            return execute()
-    return stored()
-
-
 def stale_note(changed: bool, button: str) -> None:
     """Say that the results shown are for earlier settings (``changed``), naming the page's Run ``button``."""
     if changed:
@@ -95,4 +84,4 @@ def stale_note(changed: bool, button: str) -> None:
                 f"**{button}** to update.", icon=":material/history:")
 
 
-__all__ = ["Handoff", "Slot", "run_or_last", "stale_note"]
+__all__ = ["Handoff", "Slot", "stale_note"]

@@ -1,6 +1,7 @@
 """Running a distribution-shift study from the app: progress per set, Stop ends the running evaluation.
 
-A study belongs to its browser session (:class:`~explorer.ui.runs.handoff.Handoff`).
+A study belongs to its browser session. The protocol (button, status box, Stop, hand-over, results header) is
+:class:`~explorer.ui.runs.protocol.LongRun`'s.
 """
 
 from __future__ import annotations
@@ -8,17 +9,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import pandas as pd
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
-from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.shift import ShiftStudy, shift_study
-from explorer.ui import cache
-from explorer.ui.runs.handoff import Handoff
-
-RUNS = Handoff("shift.last_run")
+from explorer.ui.runs.protocol import Live, LongRun, Outcome
 
 
 @dataclass(frozen=True)
@@ -34,48 +31,52 @@ class ShiftRequest:
 
 
 @dataclass
-class ShiftPageRun:
-    request: ShiftRequest
+class ShiftPageRun(Outcome):
     study: ShiftStudy | None = None
-    error: str | None = None
-    stopped: bool = False
+
+    def status(self) -> str:
+        return "stopped" if self.stopped else "done"
+
+    def stop_note(self) -> str:
+        return "Stopped: nothing to compare yet." if self.study is None else "Stopped early."
 
 
-def execute(request: ShiftRequest, container) -> ShiftPageRun:
-    """Run ``request`` in a status box in ``container``; store (hand over) and return the run."""
-    page_run = ShiftPageRun(request)
-    interrupt: list[BaseException] = []
-    with RUNS.running(cache.owner()) as slot:
-        slot.result = page_run
-        with container.status("Evaluating every model on both sets…", expanded=True) as status:
-            st.button("Stop", key="shift.stop", icon=":material/stop_circle:",
-                      help="Stop after the slice under way; the slices done so far are compared.")
-            bars = {"id": st.progress(0.0, text="in-distribution set"), "ood": st.progress(0.0, text="shifted set")}
+def work(request: ShiftRequest, live: Live, page_run: ShiftPageRun) -> None:
+    """Every model on both sets (one bar per set); a stop ends the study after the slice under way."""
+    bars = {"id": live.bar("in-distribution set"), "ood": live.bar("shifted set")}
 
-            def progress(name, done, total, where):
-                if interrupt:
-                    return True
-                try:
-                    bars[name].progress(done / max(total, 1), text=f"{'in-distribution' if name == 'id' else 'shifted'} "
-                                                                   f"set: {done}/{total} slices ({where})")
-                except ScriptControlException as exc:
-                    interrupt.append(exc)
-                    return True
-                return None
+    def progress(name, done, total, where):
+        text = f"{'in-distribution' if name == 'id' else 'shifted'} set: {done}/{total} slices ({where})"
+        return True if not live.guard(lambda: bars[name].progress(done / max(total, 1), text=text)) else None
 
-            methods = [f"{m.label}={m.name}" for m in request.methods]
-            configs = {m.label: dataclasses.asdict(m.config) for m in request.methods}
-            try:
-                page_run.study = shift_study(request.id_set, request.ood_set, methods, request.mask, configs,
-                                             request.max_slices, progress, request.sample_size)
-            except ExplorerError as exc:
-                page_run.error = str(exc).strip().splitlines()[0]
-            page_run.stopped = bool(interrupt)
-            if interrupt:
-                raise interrupt[0]
-            status.update(label="failed" if page_run.error else "done", state="error" if page_run.error else "complete",
-                          expanded=False)
-    return page_run
+    methods = [f"{m.label}={m.name}" for m in request.methods]
+    configs = {m.label: dataclasses.asdict(m.config) for m in request.methods}
+    page_run.study = shift_study(request.id_set, request.ood_set, methods, request.mask, configs, request.max_slices,
+                                 progress, request.sample_size)
+    page_run.stopped = live.stopping
+
+
+RUN = LongRun("shift", button="Run study", icon=":material/compare_arrows:", work=work, outcome=ShiftPageRun,
+              idle="Choose the sets and models and press **Run study**.",
+              working=lambda request: "Evaluating every model on both sets…",
+              stop_help="Stop after the slice under way; the slices done so far are compared.",
+              waiting="Finishing the slice under way…")
+
+
+def table(study: ShiftStudy) -> pd.DataFrame:
+    """One row per model: SSIM and PSNR on both sets, the gap, the slices scored."""
+    return pd.DataFrame([{"Model": r["label"], "Method": r["method"], "Family": r["family"], "SSIM P": r["ssim_id"],
+                          "SSIM Q": r["ssim_ood"], "Gap": r["gap"], "PSNR P": r["psnr_id"], "PSNR Q": r["psnr_ood"],
+                          "Slices P": r["slices_id"], "Slices Q": r["slices_ood"]} for r in study.rows])
+
+
+def per_slice(study: ShiftStudy, label: str) -> list[dict]:
+    """Model ``label``'s SSIM and PSNR on every slice of both sets (P first)."""
+    rows = []
+    for name, ev in (("P", study.id_eval), ("Q", study.ood_eval)):
+        for (file, index), ssim, psnr in zip(ev.slices, ev.metrics[label]["ssim"], ev.metrics[label]["psnr"]):
+            rows.append({"Set": name, "File": file, "Slice": index, "SSIM": float(ssim), "PSNR": float(psnr)})
+    return rows
 
 
 VIEWED = "shift.viewed"  # session key: the last slice reconstructed for viewing
@@ -94,8 +95,4 @@ def slice_view(page_run: ShiftPageRun, which: str, n: int, label: str):
     return view
 
 
-def stored() -> ShiftPageRun | None:
-    return RUNS.stored(cache.owner(), waiting="Finishing the slice under way…")
-
-
-__all__ = ["ShiftPageRun", "ShiftRequest", "execute", "slice_view", "stored"]
+__all__ = ["RUN", "ShiftPageRun", "ShiftRequest", "per_slice", "slice_view", "table", "work"]

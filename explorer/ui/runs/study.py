@@ -1,6 +1,6 @@
 """Running a study from the app (serial, in this session): a progress bar with done / total, rate and ETA, and
-Stop (the units under way finish; the table keeps every finished unit). A run belongs to its browser session
-(:class:`~explorer.ui.runs.handoff.Handoff`)."""
+Stop (the units under way finish; the table keeps every finished unit); opening a study row on its page. The
+protocol (button, status box, Stop, hand-over, results header) is :class:`~explorer.ui.runs.protocol.LongRun`'s."""
 
 from __future__ import annotations
 
@@ -8,71 +8,62 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from explorer.errors import ExplorerError
 from explorer.study.runner import StudyRun, run_study
 from explorer.study.spec import parse_spec
 from explorer.ui import cache
-from explorer.ui.runs.handoff import Handoff
+from explorer.ui.runs.protocol import Live, LongRun, Outcome
 
-RUNS = Handoff("study.last_run")
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """A spec (YAML text) run into a folder, resuming or not."""
+
+    spec: str
+    out: str
+    resume: bool
 
 
 @dataclass
-class StudyPageRun:
-    out: str
+class StudyPageRun(Outcome):
     result: StudyRun | None = None
-    error: str | None = None
-    stopped: bool = False
+
+    def status(self) -> str:
+        return "stopped" if self.stopped else "done"
+
+    def stop_note(self) -> str:
+        return "Stopped: the finished units are kept; tick Resume and run again to continue."
 
 
-def execute(spec_text: str, out: Path, resume: bool, container) -> StudyPageRun:
-    """Parse ``spec_text`` (YAML), run it serially into ``out`` in a status box; store and return the run."""
+def work(request: StudyRequest, live: Live, page_run: StudyPageRun) -> None:
+    """Parse the spec (YAML), run it serially into the folder; a stop ends it after the unit under way."""
     import yaml  # noqa: PLC0415
 
-    page_run = StudyPageRun(str(out))
-    interrupt: list[BaseException] = []
-    with RUNS.running(cache.owner()) as slot:
-        slot.result = page_run
-        with container.status("Running the study…", expanded=True) as status:
-            st.button("Stop", key="study.stop", icon=":material/stop_circle:",
-                      help="Stop after the unit under way; every finished unit is kept (continue with Resume).")
-            bar = st.progress(0.0, text="expanding the spec…")
+    out = Path(request.out)
+    bar = live.bar("expanding the spec…")
 
-            def progress(done, total, info):
-                if interrupt:
-                    return True
-                eta = info.get("eta")
-                try:
-                    bar.progress(done / max(total, 1), text=f"{done}/{total} units · {info['rate']:.2f} units/s"
-                                 + (f" · about {eta:.0f} s left" if eta is not None else ""))
-                except ScriptControlException as exc:
-                    interrupt.append(exc)
-                    return True
-                return None
+    def progress(done, total, info):
+        eta = info.get("eta")
+        text = (f"{done}/{total} units · {info['rate']:.2f} units/s"
+                + (f" · about {eta:.0f} s left" if eta is not None else ""))
+        return True if not live.guard(lambda: bar.progress(done / max(total, 1), text=text)) else None
 
-            try:
-                try:
-                    raw = yaml.safe_load(spec_text)
-                except yaml.YAMLError:
-                    raise ExplorerError("the spec is not valid YAML") from None
-                spec = parse_spec(raw, base=str(out.parent))
-                page_run.result = run_study(spec, out, "serial", resume=resume, progress=progress)
-                (out / "spec.yaml").write_text(spec_text)
-            except ExplorerError as exc:
-                page_run.error = str(exc).strip().splitlines()[0]
-            page_run.stopped = bool(interrupt) or bool(page_run.result and page_run.result.stopped)
-            if interrupt:
-                raise interrupt[0]
-            status.update(label="failed" if page_run.error else ("stopped" if page_run.stopped else "done"),
-                          state="error" if page_run.error else "complete", expanded=False)
-    return page_run
+    try:
+        raw = yaml.safe_load(request.spec)
+    except yaml.YAMLError:
+        raise ExplorerError("the spec is not valid YAML") from None
+    spec = parse_spec(raw, base=str(out.parent))
+    page_run.result = run_study(spec, out, "serial", resume=request.resume, progress=progress)
+    (out / "spec.yaml").write_text(request.spec)
+    page_run.stopped = live.stopping or page_run.result.stopped
 
 
-def stored() -> StudyPageRun | None:
-    """This session's last study run (waits for one still finishing)."""
-    return RUNS.stored(cache.owner())
+RUN = LongRun("study", button="Run study", icon=":material/play_arrow:", work=work, outcome=StudyPageRun,
+              idle="Write a spec, choose a folder and press **Run study**.",
+              working=lambda request: "Running the study…",
+              stop_help="Stop after the unit under way; every finished unit is kept (continue with Resume).",
+              waiting="Finishing the unit under way…")
 
 
 GOTO = "study.goto"
