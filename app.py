@@ -21,7 +21,7 @@ if __name__ != "__main__":
     app = st.App(__file__, lifespan=lifespan)
 else:
     from explorer.robustness.registry import experiments
-    from explorer.ui import router, startup, state, warmup
+    from explorer.ui import router, sidebar, startup, warmup
 
     st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/neurology:", layout="wide")
     # The browser loads plotly.js (about a second) while the server finishes its start-up preload.
@@ -37,5 +37,5 @@ else:
     ]
     page = st.navigation(pages)
     router.ready()
-    state.sidebar_source()
+    sidebar.render()
     page.run()

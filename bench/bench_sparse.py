@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from explorer.data.cfl import read_cfl, write_cfl
 from explorer.data.sources import open_volume
-from explorer.masks import MaskConfig
 from explorer.engine import prepare, run_method
+from explorer.masks import MaskConfig
 from explorer.recon import solvers
 from explorer.recon.sparse import (
     L1Config,

@@ -46,9 +46,14 @@ def checkpoint_dir() -> Path:
     return Path(env).expanduser() if env else root() / "assets" / "checkpoints"
 
 
+def import_root() -> Path:
+    """The folder that holds the ``explorer`` package (what a worker process needs on ``PYTHONPATH`` to import it)."""
+    return _PACKAGE.parent
+
+
 def package_file(relative: str) -> Path:
     """A data file inside the package, e.g. ``package_file("recon/tuned_lambdas.json")``."""
     return _PACKAGE / relative
 
 
-__all__ = ["BUNDLE", "app_script", "checkpoint_dir", "package_file", "readme", "root", "streamlit_config"]
+__all__ = ["BUNDLE", "app_script", "checkpoint_dir", "import_root", "package_file", "readme", "root", "streamlit_config"]

@@ -11,7 +11,7 @@ from explorer.figures import images as figures
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.ui import cache, state, widgets
-from explorer.ui.teaching import primer as teaching
+from explorer.ui.teaching import mode as teaching
 from explorer.ui.teaching import path as teaching_path
 
 

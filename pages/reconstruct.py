@@ -10,8 +10,8 @@ router.require()  # before the heavy imports: app.py (router, sidebar) wraps thi
 
 import streamlit as st
 
-from explorer.figures import images as figures
 from explorer.errors import ExplorerError
+from explorer.figures import images as figures
 from explorer.recon.base import available_methods
 from explorer.ui import cache, pickers, state, viewer, warmup, widgets
 

@@ -6,9 +6,9 @@ import torch
 
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, sample_path
+from explorer.engine import espirit_kernel_width, prepare, run_method
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
-from explorer.engine import espirit_kernel_width, prepare, run_method
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ import pytest
 from explorer.cli.main import main
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, write_sample
-from explorer.errors import ExplorerError
-from explorer.robustness.evaluate import evaluate
-from explorer.masks import MaskConfig
 from explorer.engine import prepare, run_method
+from explorer.errors import ExplorerError
+from explorer.masks import MaskConfig
+from explorer.robustness.evaluate import evaluate
 
 MASK = MaskConfig("random", 3, None, seed=4)
 

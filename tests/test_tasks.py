@@ -15,8 +15,8 @@ from explorer.engine import MethodInstance, prepare, run_method
 from explorer.engine.table import SCHEMA, read_records, read_table, write_csv, write_records
 from explorer.engine.tasks import MeasurementNoise, ProblemCache, Task, run_task, run_tasks
 from explorer.errors import ExplorerError
-from explorer.robustness.evaluate import evaluate
 from explorer.masks import MaskConfig
+from explorer.robustness.evaluate import evaluate
 
 MASK = MaskConfig("random", 3, None, seed=4)
 

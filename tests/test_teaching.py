@@ -6,19 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.teaching import lessons as teaching
-
-from explorer.figures import teaching as teaching_figures
-
-from explorer.teaching import path as teaching_path
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, sample_path
 from explorer.engine import prepare
 from explorer.errors import ExplorerError
+from explorer.figures import teaching as teaching_figures
 from explorer.masks import MaskConfig, make_mask
 from explorer.physics import combine_sets, fft2c, ifft2c, rss
 from explorer.recon.fit import fit
 from explorer.recon.sparse import l1_wavelet, total_variation
+from explorer.teaching import lessons as teaching
+from explorer.teaching import path as teaching_path
 from tests.conftest import multicoil_kspace
 
 

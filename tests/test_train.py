@@ -12,9 +12,9 @@ from explorer.data.sample import SampleSpec, write_sample
 from explorer.errors import ExplorerError
 from explorer.physics import Operator
 from explorer.recon import checkpoints as ckpts
-from explorer.recon.networks import get_network, kind_names
 from explorer.recon import model_store
 from explorer.recon.base import build, get_method
+from explorer.recon.networks import get_network, kind_names
 from explorer.training.train import TrainOptions, state_path, train
 from tests.conftest import TINY_ARCH, multicoil_kspace
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
+from explorer.engine import Problem, prepare, run_method
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
-from explorer.engine import Problem, prepare, run_method
 from explorer.recon.base import ProgressFn, get_method
 
 DEFAULT_GRID: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1)

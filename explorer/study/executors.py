@@ -10,15 +10,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Callable
 
+from explorer import resources
 from explorer.engine.tasks import ProblemCache, Record
 from explorer.errors import ExplorerError
 from explorer.study.units import Unit, run_unit
 
 EXECUTORS: tuple[str, ...] = ("serial", "ray")
-ROOT = Path(__file__).resolve().parents[2]  # the repository (workers import explorer from it)
 
 
 def run_serial(units: list[Unit], stop: Callable[[], bool] | None = None) -> Iterator[tuple[Unit, list[Record]]]:
@@ -76,7 +75,7 @@ def run_ray(units: list[Unit], workers: int | None = None, address: str | None =
     except ImportError:
         raise ExplorerError("the ray executor needs Ray: pip install -r requirements.txt") from None
     started_here = not ray.is_initialized()
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(resources.import_root()), os.environ.get("PYTHONPATH", "")])),
            "OMP_NUM_THREADS": "1"}
     for name in ("EXPLORER_CACHE_DIR", "EXPLORER_CHECKPOINT_DIR", "EXPLORER_DATA_DIR", "EXPLORER_DEVICE"):
         if os.environ.get(name):

@@ -21,9 +21,9 @@ from explorer.engine.core import loss_history
 from explorer.errors import ExplorerError
 from explorer.export import metrics_csv, npy_bytes, png_bytes
 from explorer.figures.images import loss_figure
-from explorer.ui.feedback import Feedback
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
 from explorer.recon.base import MethodSpec, ParamSpec
+from explorer.ui.feedback import Feedback
 
 MASK_LABELS = {
     "random": "Random (fastMRI)",

@@ -9,10 +9,10 @@ from typing import Mapping
 import numpy as np
 import plotly.graph_objects as go
 
+from explorer.errors import ExplorerError
 from explorer.figures.features import profile_figure
 from explorer.figures.style import xy_refs
 from explorer.viewer.layouts import grid_figure
-from explorer.errors import ExplorerError
 from explorer.viewer.measure import Box, line_profile, roi_stats
 
 ROI_COLOR = "#1f6feb"

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 
+from explorer.data.cfl import read_cfl, write_cfl
 from explorer.physics import Operator
 from explorer.recon import solvers
 from explorer.recon.sparse import (
@@ -28,7 +29,6 @@ from explorer.recon.sparse import (
     total_variation,
     tv_objective,
 )
-from explorer.data.cfl import read_cfl, write_cfl
 from tests.conftest import phantom, smooth_maps
 
 BART = shutil.which("bart") or "/usr/bin/bart"

@@ -8,12 +8,12 @@ import pytest
 
 from explorer.data.fastmri import FastMRIVolume
 from explorer.data.sample import SampleSpec, write_sample
-from explorer.masks import MaskConfig
 from explorer.engine import prepare, run_method
+from explorer.masks import MaskConfig
 from explorer.recon import checkpoints as ckpts
-from explorer.recon.networks import kind_names
 from explorer.recon import model_store
 from explorer.recon.base import get_method
+from explorer.recon.networks import kind_names
 
 ANATOMIES = ("knee", "brain")
 

@@ -11,10 +11,10 @@ import torch
 from explorer.cli.main import main
 from explorer.data.sample import SampleSpec, write_sample
 from explorer.data.sources import open_volume
+from explorer.engine import prepare, run_method
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.physics import Operator, ifft2c, rss
-from explorer.engine import prepare, run_method
 from explorer.recon import solvers
 from explorer.recon.base import build
 from explorer.recon.classical import SenseConfig

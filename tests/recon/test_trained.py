@@ -13,9 +13,9 @@ from fastmri.data.transforms import UnetDataTransform, VarNetDataTransform
 from explorer.errors import ExplorerError
 from explorer.physics import Operator, center_crop, fft2c
 from explorer.recon import checkpoints as ckpts
-from explorer.recon.networks import get_network, kind_names
 from explorer.recon import model_store
 from explorer.recon.base import build, get_method
+from explorer.recon.networks import get_network, kind_names
 from explorer.recon.trained import checkpoint_anatomy, describe, make_recon
 from tests.conftest import TINY_ARCH, phantom, smooth_maps
 

@@ -16,10 +16,10 @@ from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.physics import fft2c, ifft2c
 from explorer.robustness.feature_scores import padded, score_feature
-from explorer.robustness.insertion import (Feature, insert_features, parse_position, place_random, reference_image,
-                                          tissue_mask)
 from explorer.robustness.features import (correlation, feature_tasks, method_correlation, method_means,
                                                 run_features, study_rows)
+from explorer.robustness.insertion import (Feature, insert_features, parse_position, place_random, reference_image,
+                                          tissue_mask)
 from tests.conftest import phantom, smooth_maps
 
 H = W = 48

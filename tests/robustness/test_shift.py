@@ -11,9 +11,9 @@ import torch
 
 from explorer.cli.main import main
 from explorer.data.fastmri import write_volume
-from explorer.robustness.evaluate import evaluate
 from explorer.masks import MaskConfig
 from explorer.physics import ifft2c, rss
+from explorer.robustness.evaluate import evaluate
 from explorer.robustness.shift import linear_fit, shift_study
 from tests.conftest import multicoil_kspace
 

@@ -14,9 +14,9 @@ from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.physics import Operator, fft2c
 from explorer.recon.base import get_method
+from explorer.robustness.insertion import reference_image
 from explorer.robustness.ttt import TTTConfig, gap_closed, should_stop, split_holdout
 from explorer.robustness.ttt import test_time_train as run_ttt
-from explorer.robustness.insertion import reference_image
 from tests.conftest import phantom, smooth_maps
 
 H = W = 32

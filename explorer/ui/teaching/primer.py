@@ -1,109 +1,25 @@
-"""The Home page's teaching mode: k-space regions, masks and their PSFs, coils and SENSE, how each family
-reconstructs (:mod:`explorer.ui.teaching.recon`) and a guided path through the robustness pages
-(:mod:`explorer.ui.teaching.path`).
-
-One section renders per script run (a horizontal radio picks it), so the Home page stays fast; every image is
-computed from the current source's middle slice by :mod:`explorer.teaching.lessons` and the cached library calls of
-:mod:`explorer.ui.cache`. Widget keys: ``home.teach.*``.
-"""
+"""The teaching mode's primer sections: the k-space explorer, masks and their PSFs, coils and SENSE; each computed from
+the current source's middle slice (:class:`~explorer.ui.teaching.slice.TeachingSlice`) by
+:mod:`explorer.teaching.lessons` and the cached library calls of :mod:`explorer.ui.cache`. Widget keys:
+``home.teach.*``."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from explorer.errors import ExplorerError
 from explorer.figures import images as figures
 from explorer.figures import style
-
-from explorer.teaching import lessons as teaching
 from explorer.figures import teaching as tfig
-from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.physics import center_crop, ifft2c
 from explorer.recon.base import MethodInstance
-from explorer.ui import cache, widgets
-from explorer.ui.state import Source
+from explorer.teaching import lessons as teaching
+from explorer.ui import widgets
+from explorer.ui.teaching.slice import CHART, PSF_MASKS, PX, TeachingSlice
 
-PLANE = "kxky"
-PX = 300
-CHART = {"displayModeBar": False}
-SECTIONS = {
-    "kspace": "k-space explorer",
-    "masks": "Masks and PSFs",
-    "sense": "Coils and SENSE",
-    "families": "How each family reconstructs",
-    "path": "Guided path",
-}
-PSF_MASKS = ("random", "equispaced", "magic", "poisson")
-
-
-@dataclass(frozen=True)
-class TeachingSlice:
-    """What every section works on: the source, its middle slice and the slice object (shared: never mutate)."""
-
-    source: Source
-    index: int
-    slice: object  # explorer.data.slice.Slice
-
-    @property
-    def full(self) -> bool:
-        """Whether the k-space is fully sampled (test files hold undersampled k-space only)."""
-        return self.slice.acquired_mask is None
-
-    @property
-    def crop(self) -> tuple[int, int]:
-        return self.slice.target_shape
-
-    def problem(self, mask: MaskConfig):
-        return cache.problem(self.source, PLANE, self.index, mask)
-
-    def run(self, mask: MaskConfig, instance: MethodInstance, progress=None):
-        return cache.run(self.source, PLANE, self.index, mask, instance, progress=progress)
-
-
-def render(source: Source | None) -> None:
-    """The teaching mode under a subheader: a section picker and the chosen section."""
-    st.subheader("Teaching mode", divider="gray")
-    st.caption("For explaining accelerated MRI: every image below is computed from the middle slice of the data "
-               "chosen in the sidebar.")
-    section = st.radio("Section", list(SECTIONS), format_func=SECTIONS.get, horizontal=True, key="home.teach.section",
-                       label_visibility="collapsed")
-    if section == "path":
-        from explorer.ui.teaching import path as teaching_path  # noqa: PLC0415
-
-        teaching_path.render()
-        return
-    if source is None:
-        st.info("Choose a valid data source in the sidebar.", icon=":material/arrow_back:")
-        return
-    try:
-        volume = cache.open_volume(source)
-        index = volume.num_slices // 2
-        data = TeachingSlice(source, index, cache.load_slice(source, PLANE, index))
-    except ExplorerError as exc:
-        widgets.show_error(exc)
-        return
-    if not data.full:
-        st.info("This file is already undersampled (fastMRI test data): the teaching mode needs fully sampled "
-                "k-space. Choose the embedded sample or a training/validation file.", icon=":material/info:")
-        return
-    body = {"kspace": kspace_section, "masks": masks_section, "sense": sense_section}.get(section)
-    if body is None:
-        from explorer.ui.teaching import recon as teaching_recon  # noqa: PLC0415
-
-        body = teaching_recon.render
-    try:
-        body(data)
-    except ExplorerError as exc:
-        widgets.show_error(exc)
-    except MemoryError:
-        widgets.show_error(ExplorerError("out of memory: use a smaller slice"))
-
-
-# ----------------------------------------------------------------------------- k-space explorer
 
 def kspace_section(data: TeachingSlice) -> None:
     st.markdown("Every k-space sample is one spatial frequency of the whole image. Keep only a **region** of "

@@ -10,13 +10,12 @@ import streamlit as st
 
 from explorer.figures import images as figures
 from explorer.figures import style
-
-from explorer.teaching import lessons as teaching
 from explorer.figures import teaching as tfig
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, available_methods
+from explorer.teaching import lessons as teaching
 from explorer.ui import cache
-from explorer.ui.teaching.primer import CHART, PX, TeachingSlice
+from explorer.ui.teaching.slice import CHART, PX, TeachingSlice
 
 MASK = MaskConfig("random", 4.0)  # the section's undersampling: fastMRI's knee default
 FIT_STEPS = (25, 50, 100, 200)
