@@ -14,6 +14,7 @@ from explorer.errors import ExplorerError
 from explorer.figures import images as figures
 from explorer.recon.base import available_methods
 from explorer.ui import cache, pickers, state, viewer, warmup, widgets
+from explorer.ui.runs.handoff import stale_note
 
 st.title("Reconstruct")
 st.caption("Undersample one slice with a sampling mask, reconstruct it with several methods and compare "
@@ -66,9 +67,7 @@ st.subheader("3 · Results", divider="gray")
 # Fixed containers for optional notes: elements that come and go would shift the figure's
 # position, and Streamlit remounts a moved chart (losing the user's zoom).
 notes, progress = st.container(), st.container()
-if shown != request:
-    notes.info("Settings changed since the last run: the results below are for the previous settings. "
-               "Press **Run reconstruction** to update.", icon=":material/history:")
+stale_note(shown != request, "Run reconstruction", notes)
 with widgets.stop_on_error():
     shown_problem = cache.problem(shown.source, shown.plane, shown.index, shown.mask)
     results, failures = widgets.run_with_status(shown, progress, refit_stopped=run_pressed)

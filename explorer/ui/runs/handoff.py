@@ -77,10 +77,11 @@ class Handoff:
         return st.session_state.get(self.key)
 
 
-def stale_note(changed: bool, button: str) -> None:
-    """Say that the results shown are for earlier settings (``changed``), naming the page's Run ``button``."""
+def stale_note(changed: bool, button: str, container=st) -> None:
+    """Say (in ``container``) that the results shown are for earlier settings (``changed``), naming the page's Run
+    ``button``."""
     if changed:
-        st.info(f"Settings changed since the last run: the results below are for the previous settings. Press "
+        container.info(f"Settings changed since the last run: the results below are for the previous settings. Press "
                 f"**{button}** to update.", icon=":material/history:")
 
 
