@@ -9,14 +9,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port
+from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -98,15 +96,7 @@ def test_the_installed_app_serves_from_another_directory(installed, tmp_path):
                                   stdout=handle, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.3)
+        wait_until_healthy(url, server, log, timeout=90)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:

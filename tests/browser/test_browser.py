@@ -43,6 +43,21 @@ def _free_port() -> int:
 SERVER_PIDS: dict[str, int] = {}  # base URL -> pid of the server serving it
 
 
+def wait_until_healthy(url: str, proc: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    """Wait until the Streamlit server at ``url`` answers its health check (RuntimeError with its log if it dies or
+    takes longer than ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
+        time.sleep(0.3)
+
+
 @contextmanager
 def streamlit_server(cache_dir: Path, sample_size: int, log_path: Path):
     """``streamlit run app.py`` on a free port; yields the base URL (its pid in :data:`SERVER_PIDS`); kills it by pid."""
@@ -56,16 +71,7 @@ def streamlit_server(cache_dir: Path, sample_size: int, log_path: Path):
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_healthy(url, proc, log_path)
         SERVER_PIDS[url] = proc.pid
         yield url
     finally:
