@@ -25,7 +25,7 @@ from explorer.robustness.features import (FeatureRun, correlation, feature_tasks
                                           study_rows)
 from explorer.robustness.insertion import Feature, parse_position, place_random
 from explorer.ui import cache
-from explorer.ui.runs.protocol import Live, LongRun, Outcome, iterate, one_line
+from explorer.ui.runs.protocol import Live, LongRun, Outcome, one_line
 from explorer.ui.state import Source
 
 
@@ -235,7 +235,7 @@ def study_work(request: StudyRequest, live: Live, study: StudyRun) -> None:
                           reference=reference)
     study.total = len(tasks)
     bar = live.bar("starting…")
-    for record in iterate(run_tasks(tasks, stop=lambda: live.stopping), live):
+    for record in run_tasks(tasks, stop=lambda: live.stopping):  # a stop ends it after the task under way
         study.records.append(record)
         study.rows = study_rows(study.records)
         study.correlations = correlation(study.rows)

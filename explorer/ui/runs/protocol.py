@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import streamlit as st
 from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
@@ -223,12 +223,4 @@ def downloads(key: str, items: list[Download], columns: int = 3, label: str | No
                                    on_click="ignore", icon=item.icon, help=item.help)
 
 
-def iterate(items, live: Live) -> Iterator:
-    """``items`` until the user asks to stop."""
-    for item in items:
-        if live.stopping:
-            return
-        yield item
-
-
-__all__ = ["Download", "Live", "LongRun", "Outcome", "downloads", "iterate", "one_line"]
+__all__ = ["Download", "Live", "LongRun", "Outcome", "downloads", "one_line"]
