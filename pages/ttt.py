@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
-from explorer.robustness.ttt import TTTConfig
+from explorer.robustness.ttt import HOLDOUT_UNITS, PROTOCOLS, protocol_config
 from explorer.ui import cache, pickers, state, viewer, warmup, widgets
 from explorer.ui.runs import ttt as ttt_run
 from explorer.ui.runs.protocol import Download, downloads
@@ -52,23 +52,31 @@ if hasattr(config, "checkpoint"):
                                help="The same network trained on data like this slice: SSIM_QQ of the gap closed.")
     with widgets.stop_on_error():
         reference = ttt_run.reference_instance(spec, config, ref_text, anatomy)
+protocol = right.radio("Protocol", list(PROTOCOLS), key="ttt.protocol", horizontal=True,
+                        on_change=ttt_run.apply_protocol, help=" · ".join(f"{k}: {v}" for k, v in PROTOCOLS.items()))
+ttt_run.init_protocol(protocol)
 r1, r2, r3 = right.columns(3)
-steps = r1.number_input("Max steps", 1, 20000, 200, key="ttt.steps")
+steps = r1.number_input("Max steps", 1, 20000, key="ttt.steps")
 lr = r2.number_input("Learning rate (0 = the network's)", 0.0, 1.0, 0.0, format="%g", key="ttt.lr",
                      help=f"0 uses {spec.label}'s declared rate ({spec.capabilities.adapt_lr:g}).")
-window = r3.number_input("Window W", 1, 1000, 20, key="ttt.window",
-                         help="Stop when the mean held-out error of the last W steps exceeds that of the W before.")
+window = r3.number_input("Window W", 1, 1000, key="ttt.window",
+                         help="Stop when the mean held-out error of the last W steps exceeds that of the W before "
+                              "(the papers: 100, and 20 for the dataset shift).")
 r4, r5, r6 = right.columns(3)
-holdout = r4.number_input("Held-out share", 0.0, 0.45, 0.05, 0.01, format="%g", key="ttt.holdout",
-                          help="Of the sampled locations outside the fully sampled centre (self-validation).")
-seed = r5.number_input("Hold-out seed", 0, 2**31 - 1, 0, key="ttt.seed")
-monitor = r6.number_input("SSIM every N steps (0 = off)", 0, 1000, 10 if problem.target is not None else 0,
+holdout = r4.number_input("Held-out share", 0.0, 0.45, step=0.01, format="%g", key="ttt.holdout",
+                          help="Of the sampled k-space (self-validation).")
+unit = r5.selectbox("Held out", list(HOLDOUT_UNITS), key="ttt.holdout_unit", format_func=HOLDOUT_UNITS.get)
+seed = r6.number_input("Hold-out seed", 0, 2**31 - 1, 0, key="ttt.seed")
+r7, r8 = right.columns([1, 2])
+monitor = r7.number_input("SSIM every N steps (0 = off)", 0, 1000, 10 if problem.target is not None else 0,
                           key="ttt.monitor", help="Scores the adapted network against the reference (a forward pass).")
-rollback = right.toggle("Roll back to the lowest held-out error", True, key="ttt.rollback",
-                        help="The papers' code keeps the last weights; the explorer restores the best held-out ones.")
+rollback = r8.toggle("Roll back to the lowest held-out error", key="ttt.rollback",
+                     help="The papers' code keeps the last weights; our protocol restores the best held-out ones.")
 with widgets.stop_on_error():
-    ttt_config = TTTConfig(steps=int(steps), lr=float(lr), window=int(window), holdout=float(holdout), seed=int(seed),
-                           rollback=bool(rollback), monitor=int(monitor))
+    ttt_config = protocol_config(protocol, steps=int(steps), lr=float(lr), window=int(window), holdout=float(holdout),
+                                 seed=int(seed), rollback=bool(rollback), monitor=int(monitor), holdout_unit=unit)
+right.caption(f"Protocol **{ttt_config.protocol}**: " + (PROTOCOLS.get(ttt_config.protocol)
+                                                        or "settings changed from the chosen protocol"))
 request = ttt_run.TTTRequest(source, choice.plane, choice.index, choice.mask, instance, reference, ttt_config)
 
 page_run = ttt_run.RUN.section(request, heading="3 · Results")
@@ -93,8 +101,8 @@ c1.dataframe(table, hide_index=True, key="ttt.table")
 gap = row.get("gap_closed")
 c2.metric("Gap closed", "—" if gap is None else f"{gap:.0%}",
           help="(SSIM after TTT − SSIM as shipped) / (SSIM in-distribution − SSIM as shipped)")
-c2.caption(f"{result.steps} steps ({result.stop_reason}), weights of step {result.best_step}, lr {result.lr:g}, "
-           f"{result.seconds:.1f} s")
+c2.caption(f"Protocol {result.protocol} · {result.steps} steps ({result.stop_reason}), weights of step "
+           f"{result.best_step}, lr {result.lr:g}, {result.seconds:.1f} s")
 st.plotly_chart(ttt_run.curves_figure(result.history), key="ttt.curves", theme=None, config={"displaylogo": False})
 st.caption("Left: the self-supervised loss on the training entries and the error on the held-out entries "
            "(relative l1); the weights of the lowest held-out error are used. Right: SSIM against the fully "

@@ -14,7 +14,7 @@ from explorer.physics import Operator
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
 from explorer.recon.base import build, get_method
-from explorer.recon.networks import get_network, kind_names
+from explorer.recon.networks import get_network
 from explorer.training.train import TrainOptions, state_path, train
 from tests.conftest import TINY_ARCH, multicoil_kspace
 
@@ -203,7 +203,7 @@ def test_self_supervised_and_combined_losses(dataset, tmp_path, kind):
     torch.manual_seed(0)
     model = build_model(kind, TINY_ARCH[kind])
     sl = FastMRIVolume(next((dataset / "train").glob("*c4*.h5"))).read_slice(0)
-    maps = None if get_network(kind).own_maps else full_maps(sl.kspace)[None]
+    maps = full_maps(sl.kspace)[None]
     example = make_example(kind, sl, MaskConfig("random", 3, seed=1), torch.device("cpu"), maps)
     supervised = criterion(kind, torch.device("cpu"))
     both = training_loss(kind, model, [example], supervised, "both")

@@ -20,10 +20,15 @@ def add_parser(sub) -> None:
     """Register the ``ttt`` sub-command."""
     t = sub.add_parser("ttt", help="test-time training of a trained network on one slice (self-supervised, self-validated)")
     add_slice_arguments(t)
-    t.add_argument("--steps", type=int, default=200, help="maximum Adam steps")
-    t.add_argument("--lr", type=float, default=0.0, help="learning rate (0 = the method's: U-net 1e-5, VarNet 1e-4)")
-    t.add_argument("--window", type=int, default=20, help="W of the stopping rule")
-    t.add_argument("--holdout", type=float, default=0.05, help="share of the sampled locations held out (self-validation)")
+    t.add_argument("--protocol", default="ours", help="ours (columns held out of loss and input, <= 200 steps, window "
+                   "20, rollback) or paper (5%% of the entries held out of the loss, <= 2500 steps, window 100, no "
+                   "rollback); the flags below change it")
+    t.add_argument("--steps", type=int, default=None, help="maximum Adam steps (protocol's: 200 / 2500)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (0 = the method's: U-net 1e-5, VarNet 1e-4)")
+    t.add_argument("--window", type=int, default=None, help="W of the stopping rule (protocol's: 20 / 100; the papers "
+                   "use 20 for the dataset shift)")
+    t.add_argument("--holdout", type=float, default=None, help="share of the sampled locations held out (0.05)")
+    t.add_argument("--holdout-unit", default=None, help="columns (ours) or entries (the papers')")
     t.add_argument("--ttt-seed", type=int, default=0, help="seed of the hold-out draw")
     t.add_argument("--no-rollback", action="store_true", help="keep the last weights instead of the best held-out ones")
     t.add_argument("--reference-checkpoint", default=None,
@@ -34,14 +39,19 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the ``ttt`` command; returns the exit status."""
+    import dataclasses  # noqa: PLC0415
     from dataclasses import replace  # noqa: PLC0415
 
     from explorer.engine import MethodInstance, run_method  # noqa: PLC0415
     from explorer.cli.progress import Progress  # noqa: PLC0415
-    from explorer.robustness.ttt import TTTConfig, test_time_train  # noqa: PLC0415
+    from explorer.robustness.ttt import protocol_config, test_time_train  # noqa: PLC0415
 
-    config = TTTConfig(steps=args.steps, lr=args.lr, window=args.window, holdout=args.holdout, seed=args.ttt_seed,
-                       rollback=not args.no_rollback)
+    changes = {name: value for name, value in (("steps", args.steps), ("lr", args.lr), ("window", args.window),
+                                               ("holdout", args.holdout), ("holdout_unit", args.holdout_unit))
+               if value is not None}
+    if args.no_rollback:
+        changes["rollback"] = False
+    config = protocol_config(args.protocol, seed=args.ttt_seed, **changes)
     data, volume, index, _, problem, instances = load_problem(args)
     without = [i.display for i in instances if not i.capabilities.weights]
     if without:
@@ -62,9 +72,12 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         _write(args.out, problem, rows, results)
     if args.json:
-        print(json.dumps({"file": data, "slice": index, "device": str(problem.device), "results": rows}))
+        print(json.dumps({"file": data, "slice": index, "device": str(problem.device), "protocol": config.protocol,
+                          "settings": dataclasses.asdict(config), "results": rows}))
         return 0
-    print(f"{volume.name}  slice {index}  hold-out {config.holdout:g}  window {config.window}")
+    print(f"{volume.name}  slice {index}  protocol {config.protocol}: hold-out {config.holdout:g} "
+          f"{config.holdout_unit}{'' if config.holdout_input else ' (loss only)'}, window {config.window}, "
+          f"at most {config.steps} steps{'' if config.rollback else ', no rollback'}")
     for r in rows:
         gap = "" if r.get("gap_closed") is None else f"  reference {r['ssim_reference']:.4f}  gap closed {r['gap_closed']:.0%}"
         print(f"{r['label']:<14} SSIM {_f(r['ssim_before'])} -> {_f(r['ssim_after'])}  PSNR {_f(r['psnr_before'], 2)} -> "

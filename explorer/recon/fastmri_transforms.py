@@ -106,17 +106,3 @@ def varnet_forward(model: nn.Module, y: torch.Tensor, mask: torch.Tensor) -> tor
     masked = torch.view_as_real(y * mask)  # (B, C, H, W, 2)
     return model(masked, mask5, num_low)
 
-
-def varnet_kspace(model: nn.Module, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """VarNet's final predicted multi-coil k-space ``(B, C, H, W)`` complex (``VarNet.forward`` before its RSS).
-
-    The same computation as ``model(...)`` (sensitivity network, then the cascades) stopped before
-    ``rss(complex_abs(ifft2c(.)))``: :func:`varnet_forward` is the RSS of its inverse FFT.
-    """
-    mask5, num_low = varnet_mask(mask)
-    masked = torch.view_as_real(y * mask)
-    sens_maps = model.sens_net(masked, mask5, num_low)
-    kspace = masked.clone()
-    for cascade in model.cascades:
-        kspace = cascade(kspace, masked, mask5, sens_maps)
-    return torch.view_as_complex(kspace.contiguous())

@@ -32,8 +32,7 @@ class Example(NamedTuple):
         image: the network's image input ``(1, h, w)``, or ``None`` for a network fed with k-space.
         target: ``(1, h, w)``: what the kind's loss compares the output with (e.g. the normalised reference).
         max_value: ``(1,)`` the SSIM data range.
-        maps: coil maps ``(1, C, H, W)`` for the self-supervised term of a network without coil maps of its own
-            (multicoil data), else ``None``.
+        maps: ESPIRiT maps ``(1, C, H, W)`` for the self-supervised term (multicoil data), else ``None``.
     """
 
     y: torch.Tensor
@@ -85,7 +84,6 @@ class NetworkKind:
         multicoil_only: trains on multicoil data only; column_masks_only: trains with 1D (column) masks only.
         input_side: ``arch -> (pooling layers, "reference" | "k-space")``: the side that must hold ``2^pools`` pixels.
         example: builds a training example (:data:`ExampleFn`); criterion: its supervised loss (:data:`CriterionFn`).
-        own_maps: the network estimates coil maps itself (no ESPIRiT maps for its self-supervised term).
     """
 
     name: str
@@ -111,7 +109,6 @@ class NetworkKind:
     criterion: CriterionFn
     multicoil_only: bool = False
     column_masks_only: bool = False
-    own_maps: bool = False
 
 
 NETWORKS: dict[str, NetworkKind] = {}

@@ -30,7 +30,7 @@ from torch import nn
 from explorer.data.slice import key_anatomy
 from explorer.device import get_device
 from explorer.errors import ExplorerError
-from explorer.physics import Operator
+from explorer.physics import Operator, center_crop, combine_sets, fft2c
 from explorer.recon import checkpoints as ckpts
 from explorer.recon import model_store
 from explorer.recon.base import Capabilities, ProgressFn, register
@@ -65,7 +65,8 @@ class _NetworkRecon(abc.ABC):
     The module is never modified here; it must sit on the device of ``y``. Runs under
     ``torch.inference_mode`` unless a gradient is needed (grad mode on and ``y`` or a parameter
     requires grad), so outputs are differentiable w.r.t. ``y`` (and the weights of a trainable copy).
-    Subclasses give :meth:`_magnitude` (the network's magnitude image inside the crop) and :meth:`kspace`.
+    Subclasses give :meth:`_magnitude` (the network's magnitude image inside the crop); :meth:`kspace` (the predicted
+    k-space of a self-supervised loss) is the same for every network.
 
     Args:
         module: the network.
@@ -107,9 +108,34 @@ class _NetworkRecon(abc.ABC):
     def _magnitude(self, y: torch.Tensor, mask: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """The network's magnitude image ``(B, h, w)`` inside the crop ``hw``."""
 
-    @abc.abstractmethod
     def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
-        """The predicted multi-coil k-space ``(B, C, H, W)``."""
+        """The predicted multi-coil k-space ``F S x`` ``(B, C, H, W)`` of the network's image, through ``op``'s ESPIRiT
+        maps ``S`` (the papers' self-supervised loss ``||M (y - F S f(y))||``, for every network).
+
+        The network outputs a magnitude. Its complex image ``x`` takes the phase of the SENSE-combined zero-filled
+        image ``A^H y`` (single-coil: the zero-filled image itself), and outside the crop (where the network has no
+        output) that image itself. With ``K`` map sets the magnitude is shared among the sets in the proportions of
+        ``A^H y``: ``x_k = |x| (A^H y)_k / RSS_k(A^H y)``. With fully sampled ``y = F S x*`` and unit-norm maps,
+        ``A^H y = x*``: a network that returns ``|x*|`` predicts ``y`` exactly (zero loss); one that passes its
+        measured k-space through (its image the zero-filled one) does not (aliasing stays in ``F S x``).
+        """
+        shape, hw = self._check(y)
+        need_grad, context = self._grad_context(y)
+        with context:
+            zero_filled = op.adjoint(y)  # A^H y: (B, H, W), or (B, K, H, W) with K map sets
+            magnitude = self._magnitude(y, op.mask.to(y.device), hw)
+            support = pad_to(torch.ones_like(magnitude), shape) > 0
+            if zero_filled.ndim == 3:
+                phase = torch.sgn(center_crop(zero_filled, hw))
+            else:  # the magnitude shared among the sets as A^H y shares it: x_k = |x| (A^H y)_k / RSS(A^H y)
+                norm = combine_sets(zero_filled, op).abs().unsqueeze(1)
+                phase = center_crop(zero_filled / torch.where(norm > 0, norm, torch.ones_like(norm)), hw)
+                magnitude, support = magnitude.unsqueeze(1), support.unsqueeze(1)
+            inside = pad_to(magnitude.to(phase.dtype) * phase, shape)
+            x = torch.where(support, inside, zero_filled)
+            k = fft2c(op.coil_images(x))
+        return self._as_tensor(k, need_grad)
+
 
     def __call__(self, y: torch.Tensor, op: Operator, progress: ProgressFn | None = None) -> torch.Tensor:
         """``x (B, H, W)`` complex64: the network's magnitude (zero phase) inside the crop, zero outside."""

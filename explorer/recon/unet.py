@@ -16,9 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from explorer.errors import ExplorerError
-from explorer.physics import Operator, center_crop, combine_sets, fft2c
 from explorer.recon.checkpoints import count_prefixed, shape_of
-from explorer.recon.fastmri_transforms import CLAMP, EPS, pad_to, unet_forward, unet_input
+from explorer.recon.fastmri_transforms import CLAMP, EPS, unet_forward, unet_input
 from explorer.recon.networks import Example, NetworkKind, Shipped
 from explorer.recon.trained import DEFAULT_CROP, _NetworkRecon, checkpoint_field, crop_field, register_network
 
@@ -32,15 +31,8 @@ class UnetConfig:
 
 
 class UnetRecon(_NetworkRecon):
-    """fastMRI's U-net fed as ``UnetDataTransform`` feeds it (see the module docstring).
-
-    :meth:`kspace`: the U-net outputs a magnitude only. Its complex image takes the phase of the
-    SENSE-combined zero-filled image ``A^H y`` (``op``'s ESPIRiT maps; single-coil the zero-filled
-    image itself), and outside the crop (where the network has no output) that image itself; the
-    predicted k-space is ``F S x``. With ``K`` map sets the magnitude is shared among the sets in the
-    proportions of ``A^H y``: ``x_k = |x| (A^H y)_k / RSS_k(A^H y)``. With fully sampled ``y = F S x*`` and unit-norm maps,
-    ``A^H y = x*``: a network that returns ``|x*|`` then predicts ``y`` exactly (zero self-supervised loss).
-    """
+    """fastMRI's U-net fed as ``UnetDataTransform`` feeds it (see the module docstring); its predicted k-space is
+    :meth:`~explorer.recon.trained._NetworkRecon.kspace` (through ``op``'s ESPIRiT maps)."""
 
     label = "U-net"
 
@@ -55,25 +47,6 @@ class UnetRecon(_NetworkRecon):
 
     def _magnitude(self, y, mask, hw):
         return unet_forward(self.module, unet_input(y, mask, hw))
-
-    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
-        """Predicted multi-coil k-space ``F S x`` ``(B, C, H, W)`` (see the class docstring)."""
-        shape, hw = self._check(y)
-        need_grad, context = self._grad_context(y)
-        with context:
-            zero_filled = op.adjoint(y)  # A^H y: (B, H, W), or (B, K, H, W) with K map sets
-            magnitude = self._magnitude(y, op.mask.to(y.device), hw)
-            support = pad_to(torch.ones_like(magnitude), shape) > 0
-            if zero_filled.ndim == 3:
-                phase = torch.sgn(center_crop(zero_filled, hw))
-            else:  # the magnitude shared among the sets as A^H y shares it: x_k = |x| (A^H y)_k / RSS(A^H y)
-                norm = combine_sets(zero_filled, op).abs().unsqueeze(1)
-                phase = center_crop(zero_filled / torch.where(norm > 0, norm, torch.ones_like(norm)), hw)
-                magnitude, support = magnitude.unsqueeze(1), support.unsqueeze(1)
-            inside = pad_to(magnitude.to(phase.dtype) * phase, shape)
-            x = torch.where(support, inside, zero_filled)
-            k = fft2c(op.coil_images(x))
-        return self._as_tensor(k, need_grad)
 
 
 def _build(**arch: Any) -> nn.Module:

@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from explorer.errors import ExplorerError
-from explorer.physics import Operator, center_crop
+from explorer.physics import center_crop
 from explorer.recon.checkpoints import count_prefixed, shape_of
-from explorer.recon.fastmri_transforms import varnet_forward, varnet_kspace
+from explorer.recon.fastmri_transforms import varnet_forward
 from explorer.recon.networks import Example, NetworkKind, Shipped
 from explorer.recon.trained import _NetworkRecon, checkpoint_field, crop_field, register_network
 
@@ -34,8 +34,10 @@ class VarNetConfig:
 class VarNetRecon(_NetworkRecon):
     """fastMRI's end-to-end VarNet (sensitivity network included), fed as ``VarNetDataTransform`` feeds it.
 
-    :meth:`kspace`: its own final predicted multi-coil k-space (:func:`varnet_kspace`); the output is
-    the RSS of its inverse FFT, centre-cropped.
+    Its output is the RSS of its final k-space's inverse FFT, centre-cropped; its predicted k-space for a
+    self-supervised loss goes through ``op``'s ESPIRiT maps from that image, as every network's
+    (:meth:`~explorer.recon.trained._NetworkRecon.kspace`), not through its own cascades' k-space: that one keeps
+    the measured entries (soft data consistency), so a loss on them is minimised by passing the input through.
     """
 
     label = "E2E VarNet"
@@ -45,14 +47,6 @@ class VarNetRecon(_NetworkRecon):
 
     def _magnitude(self, y, mask, hw):
         return center_crop(varnet_forward(self.module, y, mask), hw)
-
-    def kspace(self, y: torch.Tensor, op: Operator) -> torch.Tensor:
-        """Predicted multi-coil k-space ``(B, C, H, W)`` (the cascades' output; ``op``'s maps are not used)."""
-        self._check(y)
-        need_grad, context = self._grad_context(y)
-        with context:
-            k = varnet_kspace(self.module, y, op.mask.to(y.device))
-        return self._as_tensor(k, need_grad)
 
 
 def _build(**arch: Any) -> nn.Module:
@@ -121,7 +115,7 @@ VARNET = register_network(NetworkKind(
     shipped=Shipped("--cascades 5 --chans 10 --pools 3 --sens-chans 4 --sens-pools 3", "--steps 500 --batch-size 1"),
     tiny={"num_cascades": 2, "chans": 4, "pools": 2, "sens_chans": 2, "sens_pools": 1},
     input_side=_input_side, example=_example, criterion=_criterion,
-    multicoil_only=True, column_masks_only=True, own_maps=True,
+    multicoil_only=True, column_masks_only=True,
 ))
 
 __all__ = ["VARNET", "VarNetConfig", "VarNetRecon"]

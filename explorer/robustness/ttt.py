@@ -1,17 +1,25 @@
 """Test-time training (Darestani, Liu & Heckel, ICML 2022): adapt a trained network to one slice, with
 self-validation and rollback.
 
-Self-supervised loss on the measured data, ``||M_t (y - k(y_t))||_1 / ||M_t y||_1`` (l1 of the real and
-imaginary parts, as the TTT code), where ``k`` is the network's predicted multi-coil k-space
-(:meth:`~explorer.recon.base.NetworkReconstructor.kspace`: VarNet's own; ``F S x`` with the engine's ESPIRiT
-maps for a U-net), ``y_t = M_t y`` the training entries the network sees and ``M_t`` their mask.
+Self-supervised loss on the measured data, ``||M_t (y - F S f(y_in))||_1 / ||M_t y||_1`` (l1 of the real and
+imaginary parts, as the TTT code): ``F S f`` is the network's predicted multi-coil k-space through the problem's
+ESPIRiT maps ``S`` from its image (:meth:`~explorer.recon.base.NetworkReconstructor.kspace`, the same for every
+network, so no network can satisfy it by passing its measurements through), ``M_t`` the training entries.
 
-Self-validation: a seeded ``holdout`` fraction of the sampled k-space locations outside the fully sampled centre
-(the centre stays for the coil maps and VarNet's sensitivity network), drawn without replacement, is held out;
-training sees the rest. The held-out error ``||M_v (y - k(y_t))||_1 / ||M_v y||_1`` is tracked every step;
-training stops when its mean over the last ``window`` steps exceeds the mean over the ``window`` before (checked
-once ``3 window`` steps are done), or after ``steps``; the weights with the lowest held-out error are restored
-(the papers' code does not roll back). The adapted network then reconstructs from all measurements.
+Self-validation holds out a seeded ``holdout`` share of the sampled k-space, drawn without replacement, and tracks
+the held-out error ``||M_v (y - F S f(y_in))||_1 / ||M_v y||_1`` every step; training stops when its mean over the
+last ``window`` steps exceeds the mean over the ``window`` before (checked once ``3 window`` steps are done), or
+after ``steps``. Two protocols, named wherever results are shown (:data:`PROTOCOLS`):
+
+* ``ours`` (the default, faster): whole sampled columns outside the fully sampled centre are held out, of the loss
+  and of the network's input (``y_in = M_t y``), at most 200 steps, window 20, and the weights with the lowest
+  held-out error are restored;
+* ``paper`` (as the papers' code does it): single sampled entries anywhere (the same for every coil) are held out of
+  the loss only (the network's input is all the measurements, fixed), up to 2500 steps, window 100 (the papers use
+  20 for the dataset shift), and the last weights are kept (no rollback). Their draw is unseeded and with
+  replacement; ours is seeded, without replacement.
+
+The adapted network then reconstructs from all measurements.
 
 Every weight of a trainable deep copy is adapted (:func:`~explorer.engine.trainable_copy`): the cached model is
 never touched.
@@ -37,6 +45,12 @@ from explorer.recon.base import ProgressFn, Throttle
 from explorer.robustness.registry import Experiment, Page, Section, register
 
 STOP_REASONS = ("held-out error rose", "max steps", "stopped")
+HOLDOUT_UNITS: dict[str, str] = {"columns": "whole sampled columns (outside the centre)",
+                                 "entries": "single sampled k-space entries, the same for every coil"}
+PROTOCOLS: dict[str, str] = {
+    "ours": "columns held out of the loss and the input, <= 200 steps, window 20, rollback to the best held-out error",
+    "paper": "5% of the sampled entries held out of the loss only, <= 2500 steps, window 100, no rollback",
+}
 
 
 @dataclass(frozen=True)
@@ -47,11 +61,15 @@ class TTTConfig:
         steps: maximum Adam steps.
         lr: learning rate; 0 = the method's declared ``capabilities.adapt_lr``.
         window: ``W`` of the stopping rule (steps).
-        holdout: fraction of the sampled locations outside the centre held out for self-validation (0: none;
-            then no early stop and no rollback: the last weights are used).
+        holdout: fraction of the sampled locations held out for self-validation (0: none; then no early stop and no
+            rollback: the last weights are used).
         seed: the hold-out draw.
         rollback: restore the weights of the lowest held-out error.
         monitor: score SSIM against the reference every ``monitor`` steps (0 = never; costs a forward).
+        holdout_unit: what is held out (:data:`HOLDOUT_UNITS`).
+        holdout_input: the held-out entries are also left out of the network's input (else only of the loss).
+        holdout_center: the fully sampled centre may be held out too.
+        protocol: the protocol these settings follow (:data:`PROTOCOLS`; ``"custom"`` once changed from one).
     """
 
     steps: int = 200
@@ -61,6 +79,10 @@ class TTTConfig:
     seed: int = 0
     rollback: bool = True
     monitor: int = 0
+    holdout_unit: str = "columns"
+    holdout_input: bool = True
+    holdout_center: bool = False
+    protocol: str = "ours"
 
     def __post_init__(self) -> None:
         checks = [
@@ -70,24 +92,51 @@ class TTTConfig:
             (0 <= self.holdout < 0.5, f"hold-out fraction must be in [0, 0.5), got {self.holdout}"),
             (0 <= self.seed < 2**32, f"seed must be in [0, 2**32), got {self.seed}"),
             (0 <= self.monitor <= 100000, f"monitor interval must be >= 0, got {self.monitor}"),
+            (self.holdout_unit in HOLDOUT_UNITS,
+             f"hold-out unit must be one of {', '.join(HOLDOUT_UNITS)}, got {self.holdout_unit!r}"),
+            (self.protocol in (*PROTOCOLS, "custom"),
+             f"protocol must be one of {', '.join(PROTOCOLS)}, got {self.protocol!r}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ExplorerError(message)
 
 
-def split_holdout(mask: torch.Tensor, center: torch.Tensor | None, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def protocol_config(name: str, **changes) -> TTTConfig:
+    """The settings of protocol ``name`` (:data:`PROTOCOLS`), with ``changes`` (then named ``"custom"`` if they
+    depart from the protocol).
+
+    Raises:
+        ExplorerError: an unknown protocol or a bad setting.
+    """
+    if name not in PROTOCOLS:
+        raise ExplorerError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {name!r}")
+    base = TTTConfig() if name == "ours" else TTTConfig(steps=2500, window=100, holdout=0.05, rollback=False,
+                                                         holdout_unit="entries", holdout_input=False,
+                                                         holdout_center=True, protocol="paper")
+    changed = replace(base, **changes)
+    departs = any(getattr(changed, k) != getattr(base, k) for k in changes if k not in ("seed", "monitor"))
+    return replace(changed, protocol="custom") if departs else changed
+
+
+def split_holdout(mask: torch.Tensor, center: torch.Tensor | None, fraction: float, seed: int,
+                  shape: tuple[int, int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Split the sampled locations into training and held-out masks (seeded, without replacement).
 
     Args:
         mask: bool sampling mask ``(1, 1, H, W)`` or ``(1, 1, 1, W)``.
         center: bool mask of the fully sampled centre (never held out), broadcastable to ``mask``, or ``None``.
-        fraction: share of the sampled locations outside the centre to hold out.
+        fraction: share of the eligible sampled locations to hold out.
+        shape: ``(H, W)`` to hold out single entries of a column mask (it is expanded first); ``None``: the mask's
+            own locations (whole columns of a column mask).
 
     Returns:
-        ``(train, held_out)``: bool masks of ``mask``'s shape; disjoint, their union is ``mask``.
+        ``(train, held_out)``: bool masks (``mask``'s shape, or ``(1, 1, H, W)`` with ``shape``); disjoint, their
+        union is the (expanded) mask.
     """
     mask = mask.bool().cpu()
+    if shape is not None:
+        mask = mask.expand(*mask.shape[:-2], *shape).clone()
     eligible = mask & ~(center.bool().cpu().expand_as(mask) if center is not None else torch.zeros_like(mask))
     index = torch.nonzero(eligible.flatten()).flatten()
     count = min(max(int(round(fraction * len(index))), 1 if fraction > 0 else 0), max(len(index) - 1, 0))
@@ -118,7 +167,8 @@ class TTTResult:
         steps: steps run; best_step: the step whose weights are used (0 = the original weights).
         stop_reason: one of :data:`STOP_REASONS`; seconds: wall time of the training.
         history: per step ``(step, train loss, held-out error or None, SSIM or None)``.
-        lr: the learning rate used; holdout: the held-out share of the sampled locations (outside the centre).
+        lr: the learning rate used; holdout: the held-out share of the sampled locations; protocol: the settings'
+            protocol (:data:`PROTOCOLS`, or ``"custom"``).
     """
 
     before: MethodResult
@@ -130,6 +180,7 @@ class TTTResult:
     history: tuple[tuple[int, float, float | None, float | None], ...]
     lr: float
     holdout: float
+    protocol: str = "ours"
 
     def row(self, reference: MethodResult | None = None) -> dict:
         """A flat record; with the result of a model trained on the target distribution, the gap closed
@@ -137,7 +188,7 @@ class TTTResult:
         b, a = self.before.metrics or {}, self.after.metrics or {}
         out = {"label": self.after.instance or self.after.label, "method": self.after.method, "steps": self.steps,
                "best_step": self.best_step, "stop_reason": self.stop_reason, "seconds": self.seconds, "lr": self.lr,
-               "holdout": self.holdout}
+               "holdout": self.holdout, "protocol": self.protocol}
         for name in ("ssim", "psnr", "nmse"):
             out[f"{name}_before"], out[f"{name}_after"] = b.get(name), a.get(name)
         if reference is not None and reference.metrics:
@@ -173,15 +224,18 @@ def test_time_train(problem: Problem, method: MethodInstance | str, config: TTTC
         raise ExplorerError(f"{instance.display} declares no test-time learning rate: give one")
     before = before if before is not None else run_method(problem, instance)
     adapted = trainable_copy(instance)
-    op = problem.operator(problem.slice.num_coils > 1)  # maps for networks that form F S x (e.g. the U-net)
+    op = problem.operator(problem.slice.num_coils > 1)  # the ESPIRiT maps of the loss's F S f
     y = problem.y.detach()
-    center = _center(problem)
-    train_mask, held_mask = split_holdout(problem.sampled.mask, center, config.holdout, config.seed)
+    center = None if config.holdout_center else _center(problem)
+    entries = tuple(problem.slice.shape) if config.holdout_unit == "entries" else None
+    train_mask, held_mask = split_holdout(problem.sampled.mask, center, config.holdout, config.seed, entries)
     train_mask, held_mask = train_mask.to(problem.device), held_mask.to(problem.device)
     if not bool(train_mask.any()):
         raise ExplorerError("nothing left to train on: lower the hold-out fraction")
-    y_train = y * train_mask
-    train_op = type(op)(mask=train_mask, maps=op.maps)
+    if config.holdout_input:  # the network sees the training entries only
+        y_train, train_op = y * train_mask, op.with_mask(train_mask)
+    else:  # the papers' code: the network's input is every measurement, the loss the training entries
+        y_train, train_op = y, op
     module = adapted.module
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
     throttle = Throttle(progress)
@@ -226,7 +280,8 @@ def test_time_train(problem: Problem, method: MethodInstance | str, config: TTTC
     else:
         best_step = steps
     after = run_method(problem, instance, reconstructor=adapted)
-    return TTTResult(before, after, steps, best_step, reason, seconds, tuple(history), float(lr), config.holdout)
+    return TTTResult(before, after, steps, best_step, reason, seconds, tuple(history), float(lr), config.holdout,
+                     config.protocol)
 
 
 def _center(problem: Problem) -> torch.Tensor | None:
@@ -248,13 +303,16 @@ def _center(problem: Problem) -> torch.Tensor | None:
 
 # ----------------------------------------------------------------------------- the experiment in a study
 
-SETTINGS = {"steps": "maximum Adam steps", "lr": "learning rate (0 = the method's)", "window": "W of the stopping rule",
+SETTINGS = {"protocol": "ours (default) or paper (the papers' hold-out, step limit and stopping; see PROTOCOLS)",
+            "steps": "maximum Adam steps", "lr": "learning rate (0 = the method's)", "window": "W of the stopping rule",
             "holdout": "share of the sampled entries held out", "seed": "seed of the hold-out draw",
+            "holdout_unit": "columns or entries", "rollback": "restore the best held-out weights",
             "reference_checkpoint": "checkpoint of the same method trained on the target data (gap closed)"}
 
 
 def _config(settings: dict) -> TTTConfig:
-    return TTTConfig(**{k: v for k, v in settings.items() if k != "reference_checkpoint"})
+    changes = {k: v for k, v in settings.items() if k not in ("reference_checkpoint", "protocol")}
+    return protocol_config(settings.get("protocol", "ours"), **changes)
 
 
 def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
@@ -281,7 +339,7 @@ def summary(records: Sequence[Record]) -> list[dict]:
         rows.append({"label": r.label, "method": r.method, "data": r.file or r.data, "slice": r.slice,
                      "ssim_before": s.get("ssim_before"), "ssim_after": s.get("ssim_after"),
                      "ssim_reference": s.get("ssim_reference"), "gap_closed": s.get("gap_closed"),
-                     "steps": s.get("steps"), "stop_reason": s.get("stop_reason")})
+                     "steps": s.get("steps"), "stop_reason": s.get("stop_reason"), "protocol": s.get("protocol")})
     return rows
 
 

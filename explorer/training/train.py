@@ -209,10 +209,9 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     maps_cache: dict[int, torch.Tensor | None] = {}
 
     def self_maps(i: int) -> torch.Tensor | None:
-        """Coil maps of training slice ``i`` for the self-supervised term of a network without coil maps of its own
-        on multicoil data (ESPIRiT on the fully sampled centre, once per slice: every mask keeps that centre);
-        ``None`` otherwise."""
-        if o.loss == "supervised" or network.own_maps:
+        """ESPIRiT maps of training slice ``i`` for the self-supervised term on multicoil data (from the fully sampled
+        centre, once per slice: every mask keeps that centre); ``None`` otherwise."""
+        if o.loss == "supervised":
             return None
         if i not in maps_cache:
             from explorer.robustness.insertion import full_maps  # noqa: PLC0415

@@ -233,7 +233,11 @@ def test_cli_tune(tiny_file, capsys):
             "--center-fraction", "0.25", "--set", "l1.iterations=5"]
     assert main(args + ["--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["best_lam"] in (0.001, 0.01) and len(out["grid"]) == 2 and out["slices"] == [0, 1]
+    grid = out["grid"]
+    assert [g["lam"] for g in grid] == [0.001, 0.01] and out["slices"] == [0, 1]
+    assert all(g["mean_ssim"] == pytest.approx(float(np.mean(g["ssim"]))) and len(g["ssim"]) == 2 for g in grid)
+    best = max(grid, key=lambda g: g["mean_ssim"])  # the best mean SSIM, not just any grid value
+    assert (out["best_lam"], out["best_ssim"]) == (best["lam"], best["mean_ssim"])
     assert main(args) == 0
     assert "best lam" in capsys.readouterr().out
     for bad in (["--grid", "x"], ["--slices", "0,9"], ["--method", "sense"]):
@@ -244,4 +248,11 @@ def test_cli_tune(tiny_file, capsys):
 
 def test_tuned_defaults_are_used():
     assert L1Config().lam == tuned_lambda("l1") and TVConfig().lam == tuned_lambda("tv")
-    assert tuned_lambda("l1", "brain") > 0 and tuned_lambda("tv", "unknown-family") == tuned_lambda("tv")
+    assert tuned_lambda("tv", "knee/singlecoil") == 0.02 and tuned_lambda("tv", "brain/singlecoil") == 0.03
+    assert tuned_lambda("tv", "unknown-family") == tuned_lambda("tv") == tuned_lambda("tv", None)
+    # every stored value is the best of its recorded tuning run (a default edited without re-tuning fails here)
+    from explorer.recon.sparse import TUNED  # noqa: PLC0415
+
+    for method, keys in TUNED["how"]["mean_ssim"].items():
+        for key, scores in keys.items():
+            assert tuned_lambda(method, key) == float(max(scores, key=scores.get)), (method, key)

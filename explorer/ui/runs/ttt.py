@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import streamlit as st
+
 from explorer.engine import MethodResult
 from explorer.figures.ttt import curves_figure
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, MethodSpec
-from explorer.robustness.ttt import TTTConfig, TTTResult, test_time_train
+from explorer.robustness.ttt import TTTConfig, TTTResult, protocol_config, test_time_train
 from explorer.ui import cache
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 from explorer.ui.state import Source
@@ -45,6 +47,24 @@ def reference_instance(spec: MethodSpec, config, checkpoint: str, anatomy: str |
     instance = MethodInstance(f"{spec.name}_reference", spec.name, spec.make_config(values, anatomy=anatomy))
     spec.cache_token(instance.config)  # a missing file: one clear error before any work
     return instance
+
+
+_PROTOCOL_WIDGETS = {"steps": "ttt.steps", "window": "ttt.window", "holdout": "ttt.holdout",
+                     "holdout_unit": "ttt.holdout_unit", "rollback": "ttt.rollback"}
+
+
+def apply_protocol() -> None:
+    """A callback of the protocol choice: put the chosen protocol's settings into the page's widgets."""
+    config = protocol_config(st.session_state["ttt.protocol"])
+    for name, key in _PROTOCOL_WIDGETS.items():
+        st.session_state[key] = getattr(config, name)
+
+
+def init_protocol(name: str) -> None:
+    """The protocol's settings as the widgets' first values (once per session)."""
+    config = protocol_config(name)
+    for field_name, key in _PROTOCOL_WIDGETS.items():
+        st.session_state.setdefault(key, getattr(config, field_name))
 
 
 @dataclass
@@ -106,4 +126,5 @@ RUN = LongRun("ttt", button="Run test-time training", icon=":material/model_trai
               stop_help="Stop training now and keep the weights of the lowest held-out error so far.",
               waiting="Restoring the best weights and reconstructing…")
 
-__all__ = ["RUN", "TTTPageRun", "TTTRequest", "curves_figure", "reference_instance", "work"]
+__all__ = ["RUN", "TTTPageRun", "TTTRequest", "apply_protocol", "curves_figure", "init_protocol", "reference_instance",
+           "work"]
