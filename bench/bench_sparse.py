@@ -114,7 +114,7 @@ def main() -> None:
 
     # 2. vs BART
     if not args.no_bart and shutil.which("bart"):
-        bart_vs_ours(args, y, op, target)
+        bart_vs_ours(args, y, problem.operator("1"), target)  # one map set, as BART ecalib -m1
     else:
         print("\n2. BART comparison skipped (bart not found or --no-bart)")
 
