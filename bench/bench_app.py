@@ -96,7 +96,10 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=2)
     p.add_argument("--browser-cache", action="store_true", help="also time starts with a warm browser HTTP cache")
     p.add_argument("--compare-preload", action="store_true", help="alternate preload on/off (cached sample)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = p.parse_args()
+    if args.smoke:
+        args.size, args.repeat = 64, 1
     from playwright.sync_api import sync_playwright
 
     rows = []

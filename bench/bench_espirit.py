@@ -87,7 +87,10 @@ def main() -> None:
     p.add_argument("--size", type=int, default=320)
     p.add_argument("--coils", type=int, default=8)
     p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = p.parse_args()
+    if args.smoke:
+        args.size, args.coils, args.repeat = 64, 4, 1
     n, c, rep = args.size, args.coils, args.repeat
     ksp = synthetic_kspace(c, n)
     threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}

@@ -37,14 +37,14 @@ def _timed(fn, repeat=1):
     return out, float(np.median(times))
 
 
-def bench_pipeline(family: str) -> None:
-    spec = SampleSpec(family=family)
+def bench_pipeline(family: str, size: int = 320) -> None:
+    spec = SampleSpec(family=family, size=size)
     _, t_gen = _timed(lambda: generate(spec))
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["EXPLORER_CACHE_DIR"] = tmp
         _, t_first = _timed(lambda: sample_path(spec))
         _, t_cached = _timed(lambda: sample_path(spec), repeat=5)
-        vol = open_volume(f"sample:{family}")
+        vol = open_volume(str(sample_path(spec)))
         sl, t_read = _timed(lambda: vol.read_slice(vol.num_slices // 2), repeat=5)
         device = get_device()
         problem = prepare(sl, MaskConfig("random", 4, seed=0), device)
@@ -55,18 +55,19 @@ def bench_pipeline(family: str) -> None:
         for m in available_methods():
             res = run_method(problem, m.name)
             rows.append((f"method {m.name}", res.seconds, f"SSIM {res.metrics['ssim']:.4f}  PSNR {res.metrics['psnr']:.2f}"))
-    print(f"\n## Pipeline on the default {family} sample (320x320, 8 coils), {torch.get_num_threads()} threads")
+    print(f"\n## Pipeline on the default {family} sample ({size}x{size}, 8 coils), {torch.get_num_threads()} threads")
     print(f"| {'step':<38} | {'seconds':>8} | notes")
     print(f"|{'-' * 40}|{'-' * 10}|------")
     for name, sec, note in rows:
         print(f"| {name:<38} | {sec:8.3f} | {note}")
 
 
-def bench_espirit_vs_bart() -> None:
+def bench_espirit_vs_bart(smoke: bool = False) -> None:
     script = Path(__file__).with_name("bench_espirit.py")
     if script.is_file():
         print("\n## ESPIRiT vs BART (bench/bench_espirit.py)")
-        subprocess.run([sys.executable, str(script), "--size", "320", "--coils", "8", "--repeat", "3"], check=False)
+        args = ["--smoke"] if smoke else ["--size", "320", "--coils", "8", "--repeat", "3"]
+        subprocess.run([sys.executable, str(script), *args], check=True)
 
 
 _MEMORY_CHILD = r"""
@@ -115,11 +116,12 @@ def main() -> None:
     p.add_argument("--family", default="knee")
     p.add_argument("--skip-memory", action="store_true")
     p.add_argument("--skip-bart", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI); no 1 GB memory case)")
     args = p.parse_args()
-    bench_pipeline(args.family)
+    bench_pipeline(args.family, 64 if args.smoke else 320)
     if not args.skip_bart:
-        bench_espirit_vs_bart()
-    if not args.skip_memory:
+        bench_espirit_vs_bart(args.smoke)
+    if not (args.skip_memory or args.smoke):
         bench_memory()
 
 

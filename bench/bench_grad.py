@@ -67,7 +67,8 @@ def _measure(fn) -> tuple[float, float]:
     return seconds, peak
 
 
-def child(method: str, iterations: int, fit_iterations: int, repeats: int, force: str = "") -> dict:
+def child(method: str, iterations: int, fit_iterations: int, repeats: int, force: str = "",
+          source: str = "sample:knee") -> dict:
     import explorer  # noqa: F401, PLC0415  (OpenMP wait policy before torch)
     import torch  # noqa: PLC0415
 
@@ -81,7 +82,7 @@ def child(method: str, iterations: int, fit_iterations: int, repeats: int, force
     from explorer.engine import MethodInstance, prepare, reconstruct  # noqa: PLC0415
     from explorer.masks import MaskConfig  # noqa: PLC0415
 
-    volume = open_volume("sample:knee")
+    volume = open_volume(source)
     problem = prepare(volume.read_slice(volume.num_slices // 2), MaskConfig("random", 4.0, None, 0))
     values = {"iterations": iterations} if method in ("l1", "tv") else {}
     values.update({"iterations": fit_iterations} if method in ("convdecoder", "deep_decoder", "dip") else {})
@@ -119,12 +120,17 @@ def main() -> None:
     p.add_argument("--no-variants", action="store_true", help="skip the l1/TV rows with forced (no) checkpointing")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--force", default="", choices=("", "plain", "checkpoint"), help=argparse.SUPPRESS)
+    p.add_argument("--source", default="sample:knee", help=argparse.SUPPRESS)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = p.parse_args()
+    if args.smoke:
+        args.method, args.iterations, args.fit_iterations = args.method or ["zero_filled", "l1"], 3, 2
+        args.repeats, args.no_variants, args.source = 1, True, "sample:knee,size=64,slices=3,coils=4"
     if args.child:
-        print(json.dumps(child(args.child, args.iterations, args.fit_iterations, args.repeats, args.force)))
+        print(json.dumps(child(args.child, args.iterations, args.fit_iterations, args.repeats, args.force, args.source)))
         return
     methods = args.method or list(DEFAULT_METHODS)
-    print(f"knee sample 320x320, 8 coils, 4x random seed 0; l1/TV {args.iterations} iterations; fits {args.fit_iterations} steps")
+    print(f"{args.source}, 4x random seed 0; l1/TV {args.iterations} iterations; fits {args.fit_iterations} steps")
     print(f"{'method':<18}{'gradient':<18}{'forward s':>10}{'fwd+bwd s':>11}{'ratio':>7}{'fwd MB':>9}{'fwd+bwd MB':>12}{'ratio':>7}")
     rows = [(m, "") for m in methods]
     if not args.no_variants:
@@ -134,7 +140,7 @@ def main() -> None:
         for env, repeats in ((os.environ.copy(), args.repeats), (CHILD_ENV, 1)):  # timings; then memory
             run = subprocess.run([sys.executable, __file__, "--child", method, "--iterations", str(args.iterations),
                                   "--fit-iterations", str(args.fit_iterations), "--repeats", str(repeats),
-                                  "--force", force], capture_output=True, text=True, env=env)
+                                  "--force", force, "--source", args.source], capture_output=True, text=True, env=env)
             if run.returncode != 0:
                 results = None
                 print(f"{method:<13}failed: {run.stderr.strip().splitlines()[-1] if run.stderr.strip() else run.returncode}")

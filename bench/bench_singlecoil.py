@@ -36,13 +36,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--slice", type=int, default=2)
     ap.add_argument("--acceleration", type=float, default=4.0)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = ap.parse_args()
+    sources = [f"{s},size=64,slices=3" for s in SOURCES] if args.smoke else SOURCES
+    if args.smoke:
+        args.slice = 1
     torch.set_num_threads(1)
     bart = shutil.which("bart")
     print(f"# single-coil, {args.acceleration:g}x random (centre 0.08, seed 0), slice {args.slice}, torch "
           f"{torch.__version__}, 1 thread; BART {'found' if bart else 'not found: BART rows skipped'}")
     print(f"{'data':40s} {'method':34s} {'SSIM':>7s} {'PSNR':>7s} {'s':>6s}")
-    for src in SOURCES:
+    for src in sources:
         sl = open_volume(src).read_slice(args.slice)
         p = prepare(sl, MaskConfig("random", args.acceleration, 0.08, seed=0), "cpu")
         key = sl.meta.defaults_key

@@ -92,11 +92,15 @@ def main() -> None:
     p.add_argument("--l1-lam", type=float, default=L1Config().lam)
     p.add_argument("--tv-lam", type=float, default=TVConfig().lam)
     p.add_argument("--no-bart", action="store_true")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    volume = open_volume("sample:knee")
+    size = ",size=64,slices=3" if args.smoke else ""
+    if args.smoke:
+        args.repeats, args.iterations = 1, 2
+    volume = open_volume(f"sample:knee{size}")
     problem = prepare(volume.read_slice(volume.num_slices // 2), MaskConfig("random", 4.0), torch.device("cpu"))
-    op = problem.operator(True)
+    op = problem.operator("1")  # one ESPIRiT map set, as BART ecalib -m1 (the defaults may use two)
     y, target = problem.y, torch.from_numpy(problem.target)
     print(f"knee sample slice {volume.num_slices // 2}: {tuple(y.shape)} 4x random, torch {torch.__version__}, threads {args.threads}")
 
@@ -114,7 +118,7 @@ def main() -> None:
 
     # 2. vs BART
     if not args.no_bart and shutil.which("bart"):
-        bart_vs_ours(args, y, problem.operator("1"), target)  # one map set, as BART ecalib -m1
+        bart_vs_ours(args, y, op, target)
     else:
         print("\n2. BART comparison skipped (bart not found or --no-bart)")
 
@@ -160,7 +164,7 @@ def main() -> None:
     print("\n4. acceptance: SSIM at 4x random, defaults, middle slice")
     print(f"{'family':<8}{'zero_filled':>12}{'l1':>8}{'tv':>8}")
     for family in ("knee", "brain"):
-        vol = open_volume(f"sample:{family}")
+        vol = open_volume(f"sample:{family}{size}")
         prob = prepare(vol.read_slice(vol.num_slices // 2), MaskConfig("random", 4.0), torch.device("cpu"))
         scores = [run_method(prob, name).metrics["ssim"] for name in ("zero_filled", "l1", "tv")]
         print(f"{family:<8}{scores[0]:12.4f}{scores[1]:8.4f}{scores[2]:8.4f}")

@@ -46,7 +46,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--slices", type=int, default=6)
     ap.add_argument("--paper", action="store_true", help="also time python -m explorer study --preset paper")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        args.size, args.slices, args.paper = 32, 2, False
     import torch
 
     torch.set_num_threads(1)

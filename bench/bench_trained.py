@@ -103,13 +103,16 @@ def main() -> None:
                    help="official architectures with random weights (default: varnet and unet)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = p.parse_args()
+    if args.smoke:
+        args.repeats, args.official = 1, ["none"]
     if args.threads:
         torch.set_num_threads(args.threads)
     official = [k for k in (args.official or ["varnet", "unet"]) if k != "none"]
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
 
-    volume = open_volume("sample:knee")
+    volume = open_volume("sample:knee,size=64,slices=3" if args.smoke else "sample:knee")
     sl = volume.read_slice(volume.num_slices // 2)
     notes, models = [], []
     for kind in kind_names():

@@ -28,7 +28,10 @@ def main() -> None:
     parser.add_argument("--family", default="brain")
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.size, args.steps = 64, 2
 
     import torch  # noqa: PLC0415
 

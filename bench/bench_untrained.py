@@ -30,9 +30,10 @@ from explorer.recon.base import get_method  # noqa: E402
 METHODS = ("convdecoder", "deep_decoder", "dip")
 
 
-def bench_family(family: str, methods: list[str], preset: str) -> list[tuple]:
-    """Run zero-filled and each method on the middle slice of ``sample:<family>``; returns table rows."""
-    vol = open_volume(f"sample:{family}")
+def bench_family(family: str, methods: list[str], preset: str, source: str = "") -> list[tuple]:
+    """Run zero-filled and each method on the middle slice of ``sample:<family>`` (with ``source`` options); returns
+    table rows."""
+    vol = open_volume(f"sample:{family}{source}")
     sl = vol.read_slice(vol.num_slices // 2)
     problem = prepare(sl, MaskConfig("random", 4, seed=0), get_device())
     zf = run_method(problem, "zero_filled")
@@ -55,14 +56,17 @@ def main() -> None:
     p.add_argument("--method", action="append", choices=METHODS, help="default: all three")
     p.add_argument("--preset", default="fast", choices=("fast", "paper"))
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = p.parse_args()
+    if args.smoke:
+        args.family, args.method = ["knee"], args.method or ["convdecoder"]
     if args.threads:
         torch.set_num_threads(args.threads)
     families = args.family or ["knee", "brain"]
     methods = args.method or list(METHODS)
     for family in families:
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        rows = bench_family(family, methods, args.preset)
+        rows = bench_family(family, methods, args.preset, ",size=64,slices=3" if args.smoke else "")
         zf_ssim = rows[0][-1]["ssim"]
         print(f"\n## {family} sample (320x320, 8 coils), 4x random mask, {args.preset} preset; "
               f"{describe_device()}, {torch.get_num_threads()} threads, load average {load:.1f} at start")

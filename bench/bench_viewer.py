@@ -39,7 +39,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--methods", type=int, default=6)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.size, args.methods, args.repeats = 64, 2, 1
     volume = open_volume(str(sample_path(SampleSpec("knee", size=args.size))))
     target = np.asarray(volume.read_slice(volume.num_slices // 2).target, dtype=np.float32)
     rng = np.random.default_rng(0)
@@ -47,7 +50,8 @@ def main() -> None:
     images = {f"method {i + 1}": np.abs(target + (0.02 + 0.01 * i) * top * rng.standard_normal(target.shape)).astype(np.float32)
               for i in range(args.methods)}
     h, w = target.shape
-    box = Box(h // 3, w // 3, h // 3 + 48, w // 3 + 48)
+    side = min(48, h // 3)
+    box = Box(h // 3, w // 3, h // 3 + side, w // 3 + side)
     line = ((h / 2, w / 4), (h / 2 + 10, 3 * w / 4))
     window = window_preset(target, "full")
     rows = []
