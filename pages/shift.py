@@ -18,6 +18,7 @@ from explorer.figures.shift import shift_figure
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.training.zoo import read_zoo
 from explorer.ui import pickers, state, viewer, widgets
+from explorer.ui.runs import filtered as filtered_run
 from explorer.ui.runs import shift as shift_run
 from explorer.ui.runs.protocol import Download, downloads
 
@@ -42,12 +43,16 @@ def set_picker(key: str, title: str, default: str) -> str:
     return str(state.confined(folder.strip()))
 
 
+MODES = {"pair": "Two sets: P against a shifted Q", "filtered": "Adversarially filtered: a pool against its hardest "
+         "slices for filter models"}
+mode = st.radio("Shift", list(MODES), format_func=MODES.get, key="shift.mode", horizontal=True)
 left, right = st.columns(2, gap="large")
 with widgets.stop_on_error():
     with left:
-        id_set = set_picker("shift.id", "In-distribution set P", "sample:knee")
-    with right:
-        ood_set = set_picker("shift.ood", "Shifted set Q", "sample:brain")
+        id_set = set_picker("shift.id", "In-distribution set P" if mode == "pair" else "Pool", "sample:knee")
+    if mode == "pair":
+        with right:
+            ood_set = set_picker("shift.ood", "Shifted set Q", "sample:brain")
 st.subheader("Models", divider="gray")
 st.caption("Several instances of a method make several points (e.g. U-nets of several sizes, l1 at several λ). "
            "Parameters that default per anatomy (checkpoint `auto`, tuned λ) take P's values on both sets.")
@@ -65,6 +70,32 @@ c1, c2 = st.columns([2, 1])
 with c1, widgets.stop_on_error():
     mask = widgets.mask_controls("shift.mask")
 max_slices = c2.number_input("Slices per set (0 = all)", 0, 10000, 5, key="shift.max_slices")
+if mode == "filtered":
+    with right:
+        st.markdown("**Filter models**")
+        labels = [i.label for i in instances]
+        filters = st.multiselect("Keep the slices these models do worst on", labels, default=labels[-1:],
+                                 key="shift.filters", help="Their mean SSIM per pool slice decides (the papers: one "
+                                 "strong model); every model is then compared on those slices.")
+        keep = st.number_input("Slices kept", 1, 100000, 3, key="shift.keep")
+    with widgets.stop_on_error():
+        request = filtered_run.request(id_set, instances, filters, int(keep), mask, int(max_slices) or None,
+                                       state.sample_size())
+    run = filtered_run.RUN.section(request, disabled=not instances)
+    result = run.result
+    if result is None:
+        st.stop()
+    kept = ", ".join(f"{f} [{s}]" for f, s in result.kept_slices)
+    st.plotly_chart(shift_figure(result.rows, result.fit, x="ssim_pool", y="ssim_filtered",
+                                 x_title=f"SSIM, whole pool ({len(result.evaluation.slices)} slices)",
+                                 y_title=f"SSIM, the {len(result.kept)} slices where {' + '.join(result.filters)} "
+                                         "do worst"),
+                    key="shift.filtered_figure", theme=None, config={"displaylogo": False})
+    st.caption(f"Kept slices: {kept}. Points below y = x lose quality on the hardest slices of the filter models.")
+    st.dataframe(filtered_run.table(result), hide_index=True, key="shift.filtered_table")
+    downloads("shift.filtered_dl", [Download("Filtered shift (.csv)", records_csv(result.rows), "filtered.csv",
+                                             "text/csv", icon=":material/table:")])
+    st.stop()
 request = shift_run.ShiftRequest(id_set, ood_set, tuple(instances), mask, int(max_slices) or None,
                                  state.sample_size())
 

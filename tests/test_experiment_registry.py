@@ -118,7 +118,7 @@ STUDY = Path(__file__).resolve().parents[1] / "explorer" / "study"
 def test_the_study_names_no_experiment(path):
     """No comparison with, and no mapping keyed by, a built-in experiment's name in the study code (presets.py is a
     spec: it names experiments as any spec file does)."""
-    names = {"clean", "attack", "features", "shift", "ttt"}
+    names = {"clean", "attack", "features", "shift", "filtered", "ttt"}
     found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Compare):

@@ -77,7 +77,7 @@ def test_the_installed_command_runs_from_another_directory(installed):
     assert [r["label"] for r in results] == ["zero_filled", "unet"] and all(0 < r["ssim"] <= 1 for r in results)
     same = subprocess.run([str(venv / "bin" / "python"), "-m", "explorer", "experiments", "--json"], cwd=away, env=env,
                           capture_output=True, text=True, timeout=120)
-    assert [e["name"] for e in json.loads(same.stdout)] == ["clean", "attack", "features", "shift", "ttt"]
+    assert [e["name"] for e in json.loads(same.stdout)] == ["clean", "attack", "features", "shift", "filtered", "ttt"]
     bad = subprocess.run([str(venv / "bin" / "mri-explorer"), "recon", "--data", "nowhere.h5", "--method", "sense"],
                          cwd=away, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and bad.stderr.count("\n") == 1

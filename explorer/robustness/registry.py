@@ -105,6 +105,7 @@ class Experiment:
         settings: ``{key: help}`` of the settings a spec may give (besides ``data`` and ``methods``).
         check: ``settings -> None``, raising :class:`~explorer.errors.ExplorerError` on a bad value (unknown keys
             are refused before it is called).
+        check_labels: ``(settings, labels of the instances it runs) -> None``, for settings that name instances.
         run: ``(task, settings, problems) -> [Record]``: one unit (a slice, a mask, a method instance).
         takes: ``instance -> bool``: whether a method instance takes part (from its capabilities).
         groups: ``settings -> (Group, ...)``: the slice groups it runs on (default: its data, no role).
@@ -121,6 +122,7 @@ class Experiment:
     run: Callable[[Task, dict, ProblemCache], list[Record]]
     settings: Mapping[str, str] = field(default_factory=dict)
     check: Callable[[dict], None] = _no_check
+    check_labels: Callable[[dict, Sequence[str]], None] | None = None
     takes: Callable[[MethodInstance], bool] = _everyone
     groups: Callable[[dict], tuple[Group, ...]] = _own_data
     pinned: bool = False
@@ -128,8 +130,9 @@ class Experiment:
     report: Callable[[Sequence[Record]], list[Section]] = _nothing
     page: Page | None = None
 
-    def validate(self, settings: dict, where: str) -> None:
-        """Refuse unknown keys, then :attr:`check` the values; errors name ``where``.
+    def validate(self, settings: dict, where: str, labels: Sequence[str] = ()) -> None:
+        """Refuse unknown keys, then :attr:`check` the values (and :attr:`check_labels` against the instance
+        ``labels``); errors name ``where``.
 
         Raises:
             ExplorerError: one line.
@@ -140,6 +143,8 @@ class Experiment:
             raise ExplorerError(f"{where}: unknown {self.name} setting {sorted(extra)[0]!r}{allowed}")
         try:
             self.check(settings)
+            if self.check_labels is not None:
+                self.check_labels(settings, list(labels))
         except TypeError as exc:
             raise ExplorerError(f"{where}: bad {self.name} setting ({exc})") from None
         except ExplorerError as exc:
@@ -151,7 +156,7 @@ _EXPERIMENTS: dict[str, Experiment] = {}
 #: The modules that register the built-in experiments (each registers on import), in navigation order.
 BUILTIN_MODULES: tuple[str, ...] = (
     "explorer.robustness.evaluate", "explorer.robustness.attack", "explorer.robustness.features",
-    "explorer.robustness.shift", "explorer.robustness.ttt",
+    "explorer.robustness.shift", "explorer.robustness.filtered", "explorer.robustness.ttt",
 )
 
 

@@ -120,7 +120,7 @@ def parse_spec(raw: Any, base: str = ".") -> StudySpec:
     if dup:
         raise ExplorerError(f"method label {dup!r} is used twice; give each instance its own label")
     masks = tuple(_mask(item, f"masks[{i}]") for i, item in enumerate(_list(raw.get("masks"), "masks", required=False)))
-    experiments = tuple(_experiment(item, f"experiments[{i}]")
+    experiments = tuple(_experiment(item, f"experiments[{i}]", labels)
                         for i, item in enumerate(_list(raw.get("experiments"), "experiments", required=False)))
     name = raw.get("name", "study")
     if not isinstance(name, str) or not name.strip():
@@ -181,7 +181,7 @@ def _mask(item: Any, where: str) -> MaskConfig:
         raise ExplorerError(f"{where}: {exc}") from None
 
 
-def _experiment(item: Any, where: str) -> Experiment:
+def _experiment(item: Any, where: str, labels: list[str]) -> Experiment:
     if isinstance(item, str):
         item = {item: {}}
     if not isinstance(item, dict) or len(item) != 1:
@@ -201,7 +201,7 @@ def _experiment(item: Any, where: str) -> Experiment:
     if "methods" in settings:
         methods = tuple(_method_item(m, f"{where}.methods[{i}]")
                         for i, m in enumerate(_list(settings.pop("methods"), f"{where}.methods")))
-    entry.validate(settings, where)
+    entry.validate(settings, where, [m.label for m in methods] if methods else labels)
     return Experiment(entry.name, json.dumps(settings, sort_keys=True), data, methods)
 
 

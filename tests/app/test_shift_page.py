@@ -100,3 +100,21 @@ def test_a_model_zoo_folder_adds_every_checkpoint(tmp_path, monkeypatch):
     at.text_input(key="shift.zoo").set_value("nowhere").run()
     errors = [e.value for e in at.main.error]
     assert len(errors) == 1 and "no readable zoo manifest" in errors[0], errors
+
+
+def test_the_distribution_shift_page_runs_the_filtered_shift():
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("pages/shift.py").run()
+    at.radio(key="shift.mode").set_value("filtered").run()
+    at.multiselect(key="shift.methods").set_value(["zero_filled", "sense", "unet"]).run()
+    at.multiselect(key="shift.filters").set_value(["unet"]).run()
+    at.number_input(key="shift.keep").set_value(2).run()
+    at.number_input(key="shift.max_slices").set_value(4).run()
+    at.button(key="shift.filtered_run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == ["zero_filled", "sense", "unet"] and set(table["Slices kept"]) == {2}
+    assert any(c.key == "shift.filtered_figure" for c in at.main.get("plotly_chart"))
+    at.multiselect(key="shift.filters").set_value([]).run()
+    assert any("filter models" in e.value for e in at.error) and not at.exception
