@@ -13,7 +13,7 @@ import streamlit as st
 
 from explorer.engine.table import read_records
 from explorer.export import records_csv
-from explorer.study.report import report_html, sections, slice_table
+from explorer.study.report import definitions, report_html, sections, slice_table
 from explorer.study.runner import RESULTS, SPEC
 from explorer.ui import state, widgets
 from explorer.ui.runs import study as study_run
@@ -68,6 +68,7 @@ if not records:
 failed = sum(bool(r.error) for r in records)
 st.subheader("Results", divider="gray")
 st.caption(f"{len(records)} rows from {len({r.unit for r in records})} units · {failed} failed · {out}")
+st.caption(definitions(records))
 for key, section in sections(records):
     st.markdown(f"**{section.title}**")
     if section.caption:

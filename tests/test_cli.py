@@ -22,7 +22,8 @@ def test_recon_json_schema(capsys, multicoil_file):
                          "--set", "sense.iterations=5", "--acceleration", "3", "--center-fraction", "0.25", "--json")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"file", "slice", "shape", "coils", "device", "mask", "results"}
+    assert set(doc) == {"file", "slice", "shape", "coils", "device", "mask", "metric", "results"}
+    assert doc["metric"] == "fastmri"
     assert doc["slice"] == 1 and doc["shape"] == [32, 32] and doc["coils"] == 4 and doc["device"] == "cpu"
     assert set(doc["mask"]) == {"type", "acceleration", "acceleration_actual", "center_fraction", "seed"}
     assert doc["mask"]["type"] == "random" and doc["mask"]["center_fraction"] == 0.25

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         _write(args.out, results, rows, transfers)
     if args.json:
         print(json.dumps({"file": data, "slice": index, "device": str(problem.device),
-                          "maps": "fixed: ESPIRiT of the clean measurements", "results": rows, "transfer": transfers}))
+                          "maps": "fixed: ESPIRiT of the clean measurements", "metric": problem.metric, "results": rows, "transfer": transfers}))
         return 0
     print(f"{volume.name}  slice {index}  objective {config.objective}  budget {config.budget}  maps: clean ESPIRiT")
     print(f"{'method':<14}{'eps':>7}{'reached':>9}{'SSIM':>8}{'->':>3}{'SSIM':>8}{'PSNR':>8}{'->':>3}{'PSNR':>8}"

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from explorer.cli.options import add_mask, add_methods, mask_config, method_instances
+from explorer.cli.options import add_mask, add_methods, add_metric, mask_config, method_instances
 from explorer.cli.progress import Progress
 from explorer.errors import ExplorerError
 
@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
     e.add_argument("--data", required=True, help="directory of fastMRI-layout .h5 volumes with references (or one file)")
     add_methods(e, help="method (repeatable); LABEL=METHOD runs another instance under its own label")
     add_mask(e, seed_help="mask seed of the first slice (slice i uses seed + i)")
+    add_metric(e)
     e.add_argument("--max-slices", type=int, default=None, help="score at most this many slices, evenly spread")
     e.add_argument("--batch-size", type=int, default=8, help="slices per forward pass of the trained networks")
     e.add_argument("--out", default=None, help="write every record (metrics, timings, provenance) to this Parquet table")
@@ -44,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     mask_cfg = mask_config(args)
     with Progress("evaluate", enabled=not args.json) as bar:
         result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices, batch_size=args.batch_size,
-                          progress=lambda done, total, label: bar(done, total, {}), table=table, resume=args.resume)
+                          progress=lambda done, total, label: bar(done, total, {}), table=table, resume=args.resume,
+                          metric=args.metric)
     rows = result.summary()
     if bar.stop_requested:
         print(f"evaluate: stopped after {len(result.slices)} slice(s); the figures cover those", file=sys.stderr)
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"data": args.data, "slices": [list(s) for s in result.slices], "skipped": list(result.skipped),
                           "mask": {"type": mask_cfg.type, "acceleration": mask_cfg.acceleration,
                                    "center_fraction": mask_cfg.resolved_center_fraction, "seed": mask_cfg.seed},
-                          "resumed": result.resumed, "table": None if table is None else str(table), "results": rows,
+                          "metric": args.metric, "resumed": result.resumed, "table": None if table is None else str(table), "results": rows,
                           "notes": result.notes or {}}))
         return 0
     print(f"{len(result.slices)} slices from {args.data}  mask {mask_cfg.type} {mask_cfg.acceleration:g}x "

@@ -88,6 +88,7 @@ def _one_slice(args, template, positions, sizes, contrasts) -> int:
         reference = reference_image(problem.slice.kspace, problem.crop)
         features += place_random(reference, args.random, template, args.feature_seed, sizes, contrasts, avoid=features)
     out: dict = {"file": data, "slice": index, "mode": mode, "maps": "ESPIRiT of the measured data with the features",
+                 "metric": problem.metric,
                  "features": [f.describe() for f in features], "results": [], "whole": [], "boxes": []}
     if features:
         with Progress("features", enabled=not args.json) as progress:
@@ -170,7 +171,7 @@ def _study(args, template, sizes, contrasts) -> int:
     instances, _ = method_instances(args.method, args.set, volume.read_slice(slices[0]).meta.defaults_key)
     mask = mask_config(args)
     tasks = feature_tasks(data, slices, instances, args.random, template, sizes, contrasts, args.feature_seed,
-                          "paper" if args.paper_mode else "coil", mask)
+                          "paper" if args.paper_mode else "coil", mask, metric=args.metric)
     records = []
     for i, record in enumerate(run_tasks(tasks), start=1):
         records.append(record)
@@ -185,7 +186,8 @@ def _study(args, template, sizes, contrasts) -> int:
         write_records(Path(args.out) / "records.parquet", records)
         (Path(args.out) / "study.csv").write_text(records_csv(rows))
     if args.json:
-        print(json.dumps({"file": data, "slices": slices, "features_per_slice": args.random, "rows": rows,
+        print(json.dumps({"file": data, "slices": slices, "features_per_slice": args.random, "metric": args.metric,
+                          "rows": rows,
                           "correlation": stats, "method_means": method_means(rows), "method_correlation": across,
                           "errors": {r.label: r.error for r in records if r.error}}))
         return 0

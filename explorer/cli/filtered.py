@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from explorer.cli.options import add_mask, add_methods, mask_config, method_instances
+from explorer.cli.options import add_mask, add_methods, add_metric, mask_config, method_instances
 from explorer.errors import ExplorerError
 
 NAME = "filtered"
@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
                    help="a filter model: the label of one of the models (repeatable: their mean SSIM decides)")
     f.add_argument("--keep", type=int, default=5, help="slices kept: those the filter models do worst on (default 5)")
     add_mask(f, seed_help="mask seed of the first pool slice (slice i: seed + i)")
+    add_metric(f)
     f.add_argument("--max-slices", type=int, default=None, help="at most this many pool slices, evenly spread")
     f.add_argument("--out", default=None, help="write filtered.csv and filtered.html (the scatter) here")
     f.add_argument("--json", action="store_true", help="print one JSON object")
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"[pool {done}/{total}] {where}", file=sys.stderr, flush=True)
 
-    result = filtered_shift(args.pool, methods, args.filter, args.keep, mask, configs, args.max_slices, progress)
+    result = filtered_shift(args.pool, methods, args.filter, args.keep, mask, configs, args.max_slices, progress,
+                            metric=args.metric)
     kept = [{"file": f, "slice": s} for f, s in result.kept_slices]
     if args.out is not None:
         from pathlib import Path  # noqa: PLC0415
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         shift_figure(result.rows, result.fit, x="ssim_pool", y="ssim_filtered", x_title="SSIM, whole pool",
                      y_title="SSIM, filtered subset").write_html(Path(args.out) / "filtered.html", include_plotlyjs="cdn")
     if args.json:
-        print(json.dumps({"pool": result.pool, "filters": list(result.filters), "kept": kept, "models": result.rows,
+        print(json.dumps({"pool": result.pool, "metric": args.metric, "filters": list(result.filters), "kept": kept, "models": result.rows,
                           "fit": result.fit}))
         return 0
     print(f"pool {result.pool}: {len(result.evaluation.slices)} slices; kept the {len(kept)} where "

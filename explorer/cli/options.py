@@ -32,6 +32,13 @@ def add_mask(p: argparse.ArgumentParser, seed_help: str = "mask seed", types: st
     p.add_argument("--seed", type=int, default=0, help=seed_help)
 
 
+def add_metric(p: argparse.ArgumentParser) -> None:
+    """``--metric``: the metric definition (``explorer.metrics.METRIC_DEFINITIONS``), named in every output."""
+    p.add_argument("--metric", default="fastmri", help="fastmri (per slice: data range = the slice reference's max; "
+                   "default), volume (the fastMRI leaderboard's: the volume's max) or paper (the papers': the "
+                   "reconstruction rescaled to the reference's mean and std first)")
+
+
 def add_methods(p: argparse.ArgumentParser, required: bool = True,
                 help: str = "method (repeatable); LABEL=METHOD runs another instance under its own label; see `methods`",
                 ) -> None:
@@ -48,6 +55,7 @@ def add_slice_arguments(p: argparse.ArgumentParser) -> None:
     add_mask(p)
     p.add_argument("--maps-crop", type=float, default=0.95,
                    help="ESPIRiT crop threshold of the coil maps (bart ecalib -c; default 0.95)")
+    add_metric(p)
     add_methods(p)
 
 
@@ -121,6 +129,9 @@ def load_problem(args: argparse.Namespace):
     from explorer.device import get_device  # noqa: PLC0415
     from explorer.engine import prepare  # noqa: PLC0415
 
+    from explorer.metrics import check_definition  # noqa: PLC0415
+
+    check_definition(args.metric)
     method_instances(args.method, args.set)  # validated before any work
     if args.out is not None:
         from explorer.export import output_dir  # noqa: PLC0415
@@ -130,10 +141,11 @@ def load_problem(args: argparse.Namespace):
     data = resolve_data(args.data, args.data_dir)
     volume = open_volume(data, plane=args.plane)
     index = volume.num_slices // 2 if args.slice is None else args.slice
-    problem = prepare(volume.read_slice(index), mask_cfg, get_device(), crop=args.maps_crop)
+    problem = prepare(volume.read_slice(index), mask_cfg, get_device(), crop=args.maps_crop, metric=args.metric)
     instances, _ = method_instances(args.method, args.set, problem.slice.meta.defaults_key)  # data-dependent defaults
     return data, volume, index, mask_cfg, problem, instances
 
 
-__all__ = ["MASK_TYPES", "RESERVED_LABELS", "add_data", "add_mask", "add_methods", "add_slice_arguments", "load_problem",
+__all__ = ["MASK_TYPES", "RESERVED_LABELS", "add_data", "add_mask", "add_methods", "add_metric", "add_slice_arguments",
+           "load_problem",
            "mask_config", "method_instances", "parse_list", "parse_sets", "resolve_data"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from explorer.cli.options import add_slice_arguments, load_problem
 from explorer.cli.progress import Progress
 from explorer.errors import ExplorerError
+from explorer.metrics import METRIC_DEFINITIONS
 
 NAME = "recon"
 
@@ -74,13 +75,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "file": data, "slice": index, "shape": list(problem.slice.shape), "coils": problem.slice.num_coils,
-            "device": str(device), "mask": mask_info,
+            "device": str(device), "mask": mask_info, "metric": problem.metric,
             "results": [{**row, "notes": list(r.notes)} for row, r in zip(rows, results)], **detail,
         }))
     else:
         print(f"{volume.name}  slice {index}/{volume.num_slices - 1}  {problem.slice.shape[0]}x{problem.slice.shape[1]}  "
               f"{problem.slice.num_coils} coil(s)  device {device}")
         print(f"mask {mask_info['type']}  R={sampled.acceleration:.2f} actual  centre {sampled.num_low_frequencies} lines")
+        print(f"metrics: {problem.metric} ({METRIC_DEFINITIONS[problem.metric]})")
         print(f"{'method':<16}{'SSIM':>8}{'PSNR':>8}{'NMSE':>10}{'seconds':>9}")
         for row in rows:
             metric = (f"{row['ssim']:8.4f}{row['psnr']:8.2f}{row['nmse']:10.4f}" if row["ssim"] is not None else f"{'-':>8}{'-':>8}{'-':>10}")

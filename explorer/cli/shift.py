@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from explorer.cli.options import add_mask, add_methods, mask_config, method_instances
+from explorer.cli.options import add_mask, add_methods, add_metric, mask_config, method_instances
 
 NAME = "shift"
 
@@ -22,6 +22,7 @@ def add_parser(sub) -> None:
     s.add_argument("--zoo", action="append", default=[], metavar="DIR",
                    help="add every checkpoint of a model zoo (python -m explorer zoo) as a model (repeatable)")
     add_mask(s, seed_help="mask seed of the first slice of each set (slice i: seed + i)")
+    add_metric(s)
     s.add_argument("--max-slices", type=int, default=None, help="at most this many slices per set, evenly spread")
     s.add_argument("--out", default=None, help="write shift.csv and shift.html (the scatter) here")
     s.add_argument("--json", action="store_true", help="print one JSON object")
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"[{name} {done}/{total}] {where}", file=sys.stderr, flush=True)
 
-    study = shift_study(args.id_set, args.ood_set, methods, mask, configs, args.max_slices, progress)
+    study = shift_study(args.id_set, args.ood_set, methods, mask, configs, args.max_slices, progress, metric=args.metric)
     if args.out is not None:
         from pathlib import Path  # noqa: PLC0415
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         (Path(args.out) / "shift.csv").write_text(records_csv(study.rows))
         shift_figure(study.rows, study.fit).write_html(Path(args.out) / "shift.html", include_plotlyjs="cdn")
     if args.json:
-        print(json.dumps({"id": study.id_set, "ood": study.ood_set, "models": study.rows, "fit": study.fit}))
+        print(json.dumps({"id": study.id_set, "ood": study.ood_set, "metric": args.metric, "models": study.rows, "fit": study.fit}))
         return 0
     print(f"in-distribution {study.id_set}  ->  shifted {study.ood_set}")
     print(f"{'model':<16}{'method':<14}{'SSIM ID':>9}{'SSIM OOD':>10}{'gap':>8}{'PSNR ID':>9}{'PSNR OOD':>10}")

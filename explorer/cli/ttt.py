@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         _write(args.out, problem, rows, results)
     if args.json:
-        print(json.dumps({"file": data, "slice": index, "device": str(problem.device), "protocol": config.protocol,
+        print(json.dumps({"file": data, "slice": index, "device": str(problem.device), "protocol": config.protocol, "metric": problem.metric,
                           "settings": dataclasses.asdict(config), "results": rows}))
         return 0
     print(f"{volume.name}  slice {index}  protocol {config.protocol}: hold-out {config.holdout:g} "

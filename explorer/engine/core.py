@@ -71,9 +71,12 @@ class Score:
 
 
 def score(problem: Problem, x: torch.Tensor) -> Score:
-    """Magnitude of ``x`` (``(1, H, W)`` or ``(H, W)``) centre-cropped to the reference, and its fastMRI metrics."""
+    """Magnitude of ``x`` (``(1, H, W)`` or ``(H, W)``) centre-cropped to the reference, and its metrics under the
+    problem's definition (``problem.metric``; the volume's maximum from the file's ``max`` attribute)."""
     image = to_magnitude(x.detach()[0] if x.ndim == 3 else x.detach(), problem.crop)
-    metrics = compute_metrics(problem.target, image) if problem.target is not None else None
+    volume_max = problem.slice.meta.attrs.get("max")
+    metrics = (compute_metrics(problem.target, image, problem.metric, None if volume_max is None else float(volume_max))
+               if problem.target is not None else None)
     return Score(image, metrics)
 
 

@@ -17,6 +17,7 @@ from explorer.data.slice import Slice
 from explorer.device import get_device
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig, SampledMask, make_mask, mask_from_columns
+from explorer.metrics import check_definition
 from explorer.physics import Operator
 
 MAX_CALIB = 24
@@ -69,6 +70,7 @@ class Problem:
             problem), ``"fixed"`` (the clean problem's maps, given at creation) or ``"reestimate"``
             (ESPIRiT on this perturbed ``y``, detached).
         maps_crop: ESPIRiT's crop threshold (every map set is zero where its eigenvalue is below it; ``bart ecalib -c``).
+        metric: the metric definition results are scored with (:data:`explorer.metrics.METRIC_DEFINITIONS`).
     """
 
     slice: Slice
@@ -77,6 +79,7 @@ class Problem:
     device: torch.device
     maps_policy: str = "measured"
     maps_crop: float = CROP
+    metric: str = "fastmri"
     _maps_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __getstate__(self) -> dict:
@@ -234,7 +237,8 @@ class Problem:
         new_y = (self.kspace + e) * mask if e is not None else y.to(self.device) * mask
         if tuple(new_y.shape) != tuple(self.y.shape):
             raise ExplorerError(f"perturbed measurements {tuple(new_y.shape)} do not match {tuple(self.y.shape)}")
-        out = Problem(self.slice, self.sampled, new_y, self.device, maps_policy=maps, maps_crop=self.maps_crop)
+        out = Problem(self.slice, self.sampled, new_y, self.device, maps_policy=maps, maps_crop=self.maps_crop,
+                      metric=self.metric)
         if maps == "fixed":  # carried over now if estimated, else taken from this problem when first needed
             if not (self.maps_ready and "_maps2" in self.__dict__):
                 object.__setattr__(out, "_clean", self)
@@ -260,8 +264,9 @@ def espirit_kernel_width(calib: tuple[int, int], coils: int) -> int:
 
 
 def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | str | None = None,
-            crop: float = CROP) -> Problem:
-    """Undersample ``slice_`` with ``mask`` (``crop``: ESPIRiT's crop threshold for its coil maps, 0..1).
+            crop: float = CROP, metric: str = "fastmri") -> Problem:
+    """Undersample ``slice_`` with ``mask`` (``crop``: ESPIRiT's crop threshold for its coil maps, 0..1; ``metric``: the
+    definition results are scored with).
 
     A test file's own mask (``slice_.acquired_mask``) takes precedence over ``mask``,
     since its k-space is already undersampled.
@@ -270,8 +275,9 @@ def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | str |
         :class:`Problem`.
 
     Raises:
-        ExplorerError: a crop threshold outside [0, 1].
+        ExplorerError: a crop threshold outside [0, 1], an unknown metric definition.
     """
+    check_definition(metric)
     if not 0.0 <= float(crop) <= 1.0:
         raise ExplorerError(f"the ESPIRiT crop threshold must be in [0, 1], got {crop}")
     device = torch.device(device) if device is not None else get_device()
@@ -280,4 +286,4 @@ def prepare(slice_: Slice, mask: MaskConfig | None, device: torch.device | str |
     else:
         sampled = make_mask(mask or MaskConfig(), slice_.shape, slice_.meta.padding)
     y = (slice_.kspace.to(device) * sampled.mask[0].to(device)).unsqueeze(0)
-    return Problem(slice=slice_, sampled=sampled, y=y, device=device, maps_crop=float(crop))
+    return Problem(slice=slice_, sampled=sampled, y=y, device=device, maps_crop=float(crop), metric=metric)

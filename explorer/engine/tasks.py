@@ -85,6 +85,7 @@ class Task:
         perturbation: ``None`` or an object with ``apply(problem, maps) -> Problem`` and ``describe()``.
         feature: ``None`` or the same kind of object (small features).
         device: ``"cpu"``, ``"cuda"`` or ``None`` (the default device).
+        metric: the metric definition (:data:`explorer.metrics.METRIC_DEFINITIONS`).
     """
 
     data: str
@@ -96,6 +97,7 @@ class Task:
     perturbation: Any = None
     feature: Any = None
     device: str | None = None
+    metric: str = "fastmri"
 
     def __post_init__(self) -> None:
         if self.maps not in MAPS_POLICIES:
@@ -111,6 +113,7 @@ class Task:
             "maps": self.maps,
             "perturbation": None if self.perturbation is None else self.perturbation.describe(),
             "feature": None if self.feature is None else self.feature.describe(),
+            **({} if self.metric == "fastmri" else {"metric": self.metric}),  # keys of earlier tables stay valid
         }
 
     def key(self) -> str:
@@ -119,7 +122,7 @@ class Task:
 
     @property
     def problem_key(self) -> tuple:
-        return (self.data, self.plane, self.slice, self.mask, self.device)
+        return (self.data, self.plane, self.slice, self.mask, self.device, self.metric)
 
 
 def config_dict(config) -> dict:
@@ -171,6 +174,7 @@ class Record:
     unit: str = ""  # studies: the key of the unit of work that produced the row (resume skips finished units)
     role: str = ""  # studies: e.g. "id" / "ood" for a shift pair
     notes: str = ""  # JSON list of the result's notes (coil map sets chosen, a trained network's distribution shift)
+    metric: str = "fastmri"  # the metric definition of ssim / psnr / nmse (explorer.metrics.METRIC_DEFINITIONS)
 
     def row(self) -> dict:
         """The record as a flat dict (one table row)."""
@@ -249,7 +253,7 @@ class ProblemCache:
             self._problems.move_to_end(key)
             return self._problems[key]
         slc = self.volume(task.data, task.plane).read_slice(task.slice)
-        problem = prepare(slc, task.mask, task.device)
+        problem = prepare(slc, task.mask, task.device, metric=task.metric)
         self._problems[key] = problem
         while len(self._problems) > self.size:
             self._problems.popitem(last=False)
@@ -297,6 +301,7 @@ def make_record(task: Task, problem: Problem | None, result: MethodResult | None
         checkpoint_sha256=checkpoint_sha256(task.method), **versions(),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), scores=scores,
         notes=json.dumps(list(result.notes)) if result is not None and result.notes else "",
+        metric=task.metric,
     )
 
 

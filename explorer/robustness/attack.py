@@ -33,7 +33,7 @@ from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, 
 from explorer.engine.tasks import Described, ProblemCache, Record, Task, file_name, make_record
 from explorer.errors import ExplorerError
 from explorer.recon.base import ProgressFn
-from explorer.robustness.objectives import OPTIMIZERS, AttackConfig, budget_norm, make_objective
+from explorer.robustness.objectives import OPTIMIZERS, AttackConfig, budget_norm, make_objective, resolve_objective
 from explorer.robustness.registry import Experiment, Page, Section, mean_sd, register
 from explorer.robustness.search import Search, gradient_search, joint_search, l2norm
 
@@ -71,7 +71,9 @@ class AttackResult:
     def row(self) -> dict:
         """One flat record (JSON / CSV / Parquet)."""
         out = {"label": self.instance.label, "method": self.instance.name, "eps": self.config.eps,
-               "objective_name": self.config.objective, "budget": self.config.budget, "strategy": self.strategy,
+               "objective_name": resolve_objective(self.config.objective, self.instance.capabilities.weights),
+               "protocol": "paper" if self.config.objective == "paper" else "ours", "budget": self.config.budget,
+               "strategy": self.strategy,
                "ratio": self.ratio, "objective": self.objective, "steps": self.steps, "seconds": self.seconds,
                "stopped": self.stopped, "maps": "fixed (clean data)", "seed": self.config.seed}
         for name in ("ssim", "psnr", "nmse"):
@@ -109,7 +111,8 @@ def attack(problem: Problem, method: MethodInstance | str, config: AttackConfig 
     began = time.perf_counter()
     clean = clean if clean is not None else run_method(problem, instance)
     budget = budget_norm(problem.kspace, problem.y, config.budget, config.eps, problem.slice.acquired_mask is None)
-    objective = make_objective(config.objective, clean.image, problem.target, problem.device, config.region)
+    objective = make_objective(resolve_objective(config.objective, instance.capabilities.weights), clean.image,
+                               problem.target, problem.device, config.region)
     refit = progress
     if strategy == "gradient":
         search = Search(progress, config.restarts * config.steps)
@@ -163,7 +166,8 @@ def sweep(problem: Problem, method: MethodInstance | str, eps_values: list[float
 # ----------------------------------------------------------------------------- the experiment in a study
 
 SETTINGS = {
-    "eps": "relative l2 budgets (a list; default [0.08])", "objective": "clean or target", "budget": "full or measured",
+    "eps": "relative l2 budgets (a list; default [0.08])", "budget": "full or measured",
+    "objective": "clean, target or paper (the papers' per family: clean for trained networks, target for the others)",
     "steps": "gradient steps per restart", "restarts": "independent starts", "optimizer": "pgd or adam",
     "step_size": "step as a fraction of the budget (0 = 2.5/steps)", "patience": "steps without a new worst",
     "seed": "seed of the random starts",

@@ -25,7 +25,7 @@ from explorer.engine.table import done_keys, read_records, write_records
 from explorer.engine.tasks import ProblemCache, Record, Task, run_task, run_tasks
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
-from explorer.metrics import METRIC_NAMES
+from explorer.metrics import METRIC_NAMES, check_definition
 from explorer.recon.base import MethodInstance, get_method
 from explorer.robustness.registry import Experiment, Page, register
 
@@ -103,7 +103,8 @@ def instances_for(methods: Sequence[str | tuple[str, str]], configs: dict[str, d
 
 
 def _plan(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig, configs: dict[str, dict] | None,
-          max_slices: int | None, device=None) -> tuple[list[tuple[Path, int]], list[str], Callable[[int], list[Task]]]:
+          max_slices: int | None, device=None, metric: str = "fastmri",
+          ) -> tuple[list[tuple[Path, int]], list[str], Callable[[int], list[Task]]]:
     """The slices an evaluation scores, in order, the files skipped, and ``tasks(n)``: the tasks of slice ``n``
     (its own mask seed ``mask.seed + n``; each method's defaults for the file's anatomy)."""
     if max_slices is not None and max_slices < 1:
@@ -132,20 +133,21 @@ def _plan(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: Mask
 
     def slice_tasks(n: int) -> list[Task]:
         f, i = refs[n]
-        return [Task(str(f), i, inst, replace(mask, seed=mask.seed + n), device=device) for inst in per_anatomy[anatomy[f]]]
+        return [Task(str(f), i, inst, replace(mask, seed=mask.seed + n), device=device, metric=metric)
+                for inst in per_anatomy[anatomy[f]]]
 
     return refs, skipped, slice_tasks
 
 
 def slice_task(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig, configs: dict[str, dict] | None,
-               max_slices: int | None, n: int, label: str) -> Task:
+               max_slices: int | None, n: int, label: str, metric: str = "fastmri") -> Task:
     """The task :func:`evaluate` runs for instance ``label`` on its ``n``-th slice (same arguments): run it to see
     that reconstruction (``explorer.engine.tasks.task_problem`` + ``run_method``).
 
     Raises:
         ExplorerError: ``n`` out of range or an unknown label.
     """
-    refs, _, slice_tasks = _plan(data, methods, mask, configs, max_slices)
+    refs, _, slice_tasks = _plan(data, methods, mask, configs, max_slices, metric=metric)
     if not 0 <= n < len(refs):
         raise ExplorerError(f"slice number {n} is not in the evaluation's {len(refs)} slices")
     for task in slice_tasks(n):
@@ -157,7 +159,7 @@ def slice_task(data: str | Path, methods: Sequence[str | tuple[str, str]], mask:
 def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: MaskConfig,
              configs: dict[str, dict] | None = None, max_slices: int | None = None, device=None,
              batch_size: int = 8, progress: Callable[[int, int, str], bool | None] | None = None,
-             table: str | Path | None = None, resume: bool = False) -> Evaluation:
+             table: str | Path | None = None, resume: bool = False, metric: str = "fastmri") -> Evaluation:
     """Score method instances on every slice of the volumes under ``data`` (a directory or one ``.h5``).
 
     Args:
@@ -173,12 +175,14 @@ def evaluate(data: str | Path, methods: Sequence[str | tuple[str, str]], mask: M
             the evaluation there (the result then covers the slices scored so far).
         table: a Parquet file to write every record to (rewritten atomically as slices complete).
         resume: reuse the rows of tasks already finished in ``table`` instead of computing them.
+        metric: the metric definition (:data:`explorer.metrics.METRIC_DEFINITIONS`).
 
     Raises:
         ExplorerError: no volumes, no slice with a reference, bad method or parameter, a failed task.
     """
     instances_for(methods, configs, None)  # validate names, labels and parameters before any work
-    refs, skipped, slice_tasks = _plan(data, methods, mask, configs, max_slices, device)
+    check_definition(metric)
+    refs, skipped, slice_tasks = _plan(data, methods, mask, configs, max_slices, device, metric)
     labels = [t.method.label for t in slice_tasks(0)]
     names = {t.method.label: t.method.name for t in slice_tasks(0)}
 

@@ -107,7 +107,8 @@ class StudyFeatures(FeatureInsertion):
 
 def feature_tasks(data: str, slices: list[int], methods: list[MethodInstance], count: int, template: Feature,
                   sizes: tuple[int, ...], contrasts: tuple[float, ...], seed: int = 0, mode: str = "coil",
-                  mask: MaskConfig = MaskConfig(), reference: Callable[[int], np.ndarray] | None = None) -> list[Task]:
+                  mask: MaskConfig = MaskConfig(), reference: Callable[[int], np.ndarray] | None = None,
+                  metric: str = "fastmri") -> list[Task]:
     """Tasks of a study: on each slice, ``count`` random features (sizes and contrasts drawn from the lists,
     seeded per slice), every method.
 
@@ -127,7 +128,8 @@ def feature_tasks(data: str, slices: list[int], methods: list[MethodInstance], c
             image = reference_image(slc.kspace, slc.target_shape)
         features = place_random(image, count, template, seed=seed * 100003 + index, sizes=sizes, contrasts=contrasts)
         for method in methods:
-            tasks.append(Task(data=data, slice=int(index), method=method, mask=mask, feature=StudyFeatures(features, mode)))
+            tasks.append(Task(data=data, slice=int(index), method=method, mask=mask, feature=StudyFeatures(features, mode),
+                              metric=metric))
     return tasks
 
 
@@ -222,7 +224,8 @@ def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
     template = Feature(shape=settings.get("shape", "square"))
     tasks = feature_tasks(task.data, [task.slice], [task.method], int(settings.get("count", 3)), template,
                           tuple(settings.get("sizes", (3, 5))), tuple(float(c) for c in settings.get("contrasts", (0.17,))),
-                          seed=int(settings.get("seed", 0)), mode=settings.get("mode", "coil"), mask=task.mask)
+                          seed=int(settings.get("seed", 0)), mode=settings.get("mode", "coil"), mask=task.mask,
+                          metric=task.metric)
     return [run_task(tasks[0], problems, catch=False)]
 
 

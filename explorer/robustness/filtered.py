@@ -101,13 +101,14 @@ class FilteredShift:
 def filtered_shift(pool: str, methods: Sequence[str], filters: Sequence[str], keep: int, mask: MaskConfig,
                    configs: dict[str, dict] | None = None, max_slices: int | None = None,
                    progress: Callable[[int, int, str], bool | None] | None = None,
-                   sample_size: int | None = None) -> FilteredShift:
+                   sample_size: int | None = None, metric: str = "fastmri") -> FilteredShift:
     """Evaluate ``methods`` on the pool, keep the ``keep`` slices the ``filters`` do worst on, compare.
 
     Args:
         pool: a directory or file of volumes, or ``sample:<family>``.
         methods: registry names or ``"LABEL=METHOD"`` instances; filters: labels among them.
         configs: ``{label: {param: value}}``; max_slices: at most this many pool slices (evenly spread).
+        metric: the metric definition (:data:`explorer.metrics.METRIC_DEFINITIONS`).
         progress: ``progress(done, total, slice)``; True stops the evaluation (the slices done so far are used).
 
     Raises:
@@ -118,7 +119,7 @@ def filtered_shift(pool: str, methods: Sequence[str], filters: Sequence[str], ke
     path, anatomy = resolve_set(pool, sample_size)
     pinned = {inst.label: dataclasses.asdict(inst.config) for inst in instances_for(methods, configs, anatomy)}
     names = {inst.label: (inst.name, inst.spec.family) for inst in instances_for(methods, pinned, anatomy)}
-    evaluation = evaluate(path, methods, mask, pinned, max_slices, progress=progress)
+    evaluation = evaluate(path, methods, mask, pinned, max_slices, progress=progress, metric=metric)
     scores = {label: evaluation.metrics[label]["ssim"] for label in evaluation.methods}
     if not len(evaluation.slices):
         raise ExplorerError(f"no slice of {pool} was scored")

@@ -24,7 +24,14 @@ from explorer.physics import center_crop, magnitude
 OBJECTIVES: dict[str, str] = {
     "clean": "deviation from the clean reconstruction (the paper's objective for trained networks)",
     "target": "distance from the fully sampled reference (the paper's for l1 and ConvDecoder)",
+    "paper": "the papers' per family: clean for methods with trained weights, target for the others",
 }
+
+
+def resolve_objective(name: str, has_weights: bool) -> str:
+    """The objective an attack of a method runs: ``name``, or for ``"paper"`` the papers' choice for its family
+    (``"clean"`` for a method with trained weights, ``"target"`` otherwise; from its capabilities)."""
+    return ("clean" if has_weights else "target") if name == "paper" else name
 BUDGETS: dict[str, str] = {
     "full": "eps x the norm of the fully sampled k-space (the paper's)",
     "measured": "eps x the norm of the measured k-space y (test files without full k-space)",
@@ -194,8 +201,8 @@ def make_objective(name: str, clean_image: np.ndarray, target: np.ndarray | None
     Raises:
         ExplorerError: unknown objective; ``"target"`` without a reference; a box outside the image.
     """
-    if name not in OBJECTIVES:
-        raise ExplorerError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}")
+    if name not in OBJECTIVES or name == "paper":
+        raise ExplorerError(f"objective must be clean or target (resolve 'paper' per method first), got {name!r}")
     if name == "target" and target is None:
         raise ExplorerError("this slice has no reference image: use the clean objective")
     reference = np.asarray(clean_image if name == "clean" else target, np.float32)

@@ -75,6 +75,7 @@ class ShiftStudy:
     mask: MaskConfig | None = None
     configs: dict | None = None
     max_slices: int | None = None
+    metric: str = "fastmri"
 
     def slice_result(self, which: str, n: int, label: str):
         """Reconstruct slice ``n`` of set ``which`` (``"id"`` or ``"ood"``) with model ``label`` again, exactly as
@@ -93,7 +94,7 @@ class ShiftStudy:
         if which not in ("id", "ood") or self.mask is None:
             raise ExplorerError(f"set must be 'id' or 'ood', got {which!r}")
         task = slice_task(self.id_set if which == "id" else self.ood_set, self.methods, self.mask, self.configs,
-                          self.max_slices, n, label)
+                          self.max_slices, n, label, self.metric)
         problem = task_problem(task, ProblemCache(1))
         return problem, run_method(problem, task.method)
 
@@ -111,7 +112,7 @@ def linear_fit(x: Sequence[float], y: Sequence[float]) -> dict | None:
 def shift_study(id_set: str, ood_set: str, methods: Sequence[str], mask: MaskConfig,
                 configs: dict[str, dict] | None = None, max_slices: int | None = None,
                 progress: Callable[[str, int, int, str], bool | None] | None = None,
-                sample_size: int | None = None) -> ShiftStudy:
+                sample_size: int | None = None, metric: str = "fastmri") -> ShiftStudy:
     """Evaluate ``methods`` on both sets (configurations pinned on the in-distribution set) and compare.
 
     Args:
@@ -131,7 +132,7 @@ def shift_study(id_set: str, ood_set: str, methods: Sequence[str], mask: MaskCon
         if progress is not None:
             def report(done, total, where, _name=name):
                 return progress(_name, done, total, where)
-        evals[name] = evaluate(path, methods, mask, pinned, max_slices, progress=report)
+        evals[name] = evaluate(path, methods, mask, pinned, max_slices, progress=report, metric=metric)
     rows = []
     for label in evals["id"].methods:
         a, b = evals["id"].metrics[label], evals["ood"].metrics[label]
@@ -143,7 +144,8 @@ def shift_study(id_set: str, ood_set: str, methods: Sequence[str], mask: MaskCon
                      "gap": float(a["ssim"].mean() - b["ssim"].mean()),
                      "slices_id": int(len(a["ssim"])), "slices_ood": int(len(b["ssim"]))})
     fit = linear_fit([r["ssim_id"] for r in rows], [r["ssim_ood"] for r in rows])
-    return ShiftStudy(id_path, ood_path, evals["id"], evals["ood"], rows, fit, tuple(methods), mask, pinned, max_slices)
+    return ShiftStudy(id_path, ood_path, evals["id"], evals["ood"], rows, fit, tuple(methods), mask, pinned, max_slices,
+                      metric)
 
 
 

@@ -121,7 +121,7 @@ def _failed(unit: Unit, error: str) -> Record:
 
     from explorer.engine.tasks import Task, make_record  # noqa: PLC0415
 
-    record = make_record(Task(unit.data, unit.slice, unit.method, unit.mask), None, None, error)
+    record = make_record(Task(unit.data, unit.slice, unit.method, unit.mask, metric=unit.metric), None, None, error)
     return dataclasses.replace(record, experiment=unit.experiment, unit=unit.key(), role=unit.role)
 
 

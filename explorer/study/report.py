@@ -18,6 +18,19 @@ from explorer.engine.tasks import Record
 from explorer.robustness.registry import Section, experiments, records_of
 
 
+def definitions(records: Sequence[Record]) -> str:
+    """One line naming the metric definition(s) of the records (and each protocol their experiments ran under)."""
+    from explorer.metrics import METRIC_DEFINITIONS  # noqa: PLC0415
+
+    metrics = sorted({r.metric for r in records})
+    text = "Metrics: " + "; ".join(f"{m} ({METRIC_DEFINITIONS.get(m, 'unknown')})" for m in metrics) + "."
+    protocols = sorted({(r.experiment, json.loads(r.scores).get("protocol")) for r in records
+                        if r.scores.startswith("{") and "protocol" in json.loads(r.scores)})
+    if protocols:
+        text += " Protocols: " + ", ".join(f"{e} {p}" for e, p in protocols) + "."
+    return text
+
+
 def sections(records: Sequence[Record]) -> list[tuple[str, Section]]:
     """``(key, section)`` of every registered experiment's report on its records, in registry order; the key is
     ``<experiment>.<n>`` (its n-th section)."""
@@ -42,6 +55,7 @@ def slice_table(records: Iterable[Record]) -> list[dict]:
         perturbation = json.loads(r.perturbation) if r.perturbation else {}
         out.append({"experiment": r.experiment, "role": r.role, "data": r.file or r.data, "slice": r.slice,
                     "label": r.label, "method": r.method, "mask": f"{r.mask_type} {r.acceleration:g}x",
+                    "metric": r.metric,
                     "eps": perturbation.get("eps"), "ssim": r.ssim, "psnr": r.psnr, "nmse": r.nmse,
                     "seconds": r.seconds, "error": r.error})
     return out
@@ -66,7 +80,8 @@ def report_html(records: list[Record], spec_text: str = "", title: str = "Study 
     """A self-contained HTML report: every experiment's sections (plotly embedded once, no network needed), the
     per-slice rows, the spec and the provenance (versions, devices, checkpoints)."""
     parts = [f"<h1>{html.escape(title)}</h1>",
-             f"<p>{len(records)} rows, {sum(bool(r.error) for r in records)} failed.</p>"]
+             f"<p>{len(records)} rows, {sum(bool(r.error) for r in records)} failed.</p>",
+             f"<p>{html.escape(definitions(records))}</p>"]
     first = True
     for _, section in sections(records):
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
@@ -92,4 +107,4 @@ def report_html(records: list[Record], spec_text: str = "", title: str = "Study 
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-__all__ = ["report_html", "sections", "slice_table", "summaries"]
+__all__ = ["definitions", "report_html", "sections", "slice_table", "summaries"]

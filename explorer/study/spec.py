@@ -11,6 +11,7 @@ A spec lists what to measure::
       - zero_filled
       - {label: l1_small, method: l1, config: {lam: 0.002}}
       - unet
+    metric: fastmri                # or volume, paper (explorer.metrics.METRIC_DEFINITIONS); named in every row
     experiments:                   # default: [clean]; any registered experiment (python -m explorer experiments)
       - clean
       - attack: {eps: [0.02, 0.04, 0.08], steps: 20, objective: clean}
@@ -34,9 +35,10 @@ from typing import Any
 from explorer.data.selection import DataItem, parse_item
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
+from explorer.metrics import METRIC_DEFINITIONS
 from explorer.robustness.registry import get_experiment
 
-_TOP = ("name", "data", "masks", "methods", "experiments")
+_TOP = ("name", "data", "masks", "methods", "experiments", "metric")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ class StudySpec:
     masks: tuple[MaskConfig, ...] = (MaskConfig(),)
     experiments: tuple[Experiment, ...] = (Experiment("clean"),)
     name: str = "study"
+    metric: str = "fastmri"
     base: str = "."
     raw: dict = field(default_factory=dict, compare=False, hash=False)
 
@@ -125,8 +128,11 @@ def parse_spec(raw: Any, base: str = ".") -> StudySpec:
     name = raw.get("name", "study")
     if not isinstance(name, str) or not name.strip():
         raise ExplorerError("name must be a non-empty string")
+    metric = raw.get("metric", "fastmri")
+    if not isinstance(metric, str) or metric not in METRIC_DEFINITIONS:
+        raise ExplorerError(f"metric must be one of {', '.join(METRIC_DEFINITIONS)}, got {metric!r}")
     return StudySpec(data, methods, masks or (MaskConfig(),), experiments or (Experiment("clean"),), name.strip(),
-                     base, raw)
+                     metric, base, raw)
 
 
 def _list(value: Any, what: str, required: bool = True) -> list:

@@ -33,6 +33,7 @@ class Unit:
         method: the method instance (its config resolved for this data's defaults).
         settings: the experiment's settings (JSON); role: ``"id"`` or ``"ood:<shifted set>"`` for a shift pair, else
             ``""`` (in-distribution units are shared by every pair of a study).
+        metric: the metric definition its results are scored with (:data:`explorer.metrics.METRIC_DEFINITIONS`).
     """
 
     experiment: str
@@ -42,11 +43,13 @@ class Unit:
     method: MethodInstance
     settings: str = "{}"
     role: str = ""
+    metric: str = "fastmri"
 
     def describe(self) -> dict:
         return {"experiment": self.experiment, "data": self.data, "slice": self.slice,
                 "mask": dataclasses.asdict(self.mask), "label": self.method.label, "method": self.method.name,
-                "config": config_dict(self.method.config), "settings": json.loads(self.settings), "role": self.role}
+                "config": config_dict(self.method.config), "settings": json.loads(self.settings), "role": self.role,
+                **({} if self.metric == "fastmri" else {"metric": self.metric})}  # earlier tables' keys stay valid
 
     def key(self) -> str:
         """sha256 of :meth:`describe` (24 hex digits)."""
@@ -92,7 +95,8 @@ def expand(spec: StudySpec) -> list[Unit]:
                 instances = [i for i in (pinned or _instances(methods, key)) if entry.takes(i)]
                 for index in slices:
                     for mask in spec.masks:
-                        units += [Unit(entry.name, source, index, mask, inst, settings, group.role) for inst in instances]
+                        units += [Unit(entry.name, source, index, mask, inst, settings, group.role, spec.metric)
+                                  for inst in instances]
     seen: set[str] = set()
     return [u for u in units if not (u.key() in seen or seen.add(u.key()))]
 
@@ -105,7 +109,7 @@ def run_unit(unit: Unit, problems: ProblemCache | None = None) -> list[Record]:
     attack budget, one otherwise), stamped with the experiment, the unit key and the role. An
     :class:`ExplorerError` becomes one record with its one-line ``error``."""
     problems = problems or ProblemCache()
-    task = Task(data=unit.data, slice=unit.slice, method=unit.method, mask=unit.mask)
+    task = Task(data=unit.data, slice=unit.slice, method=unit.method, mask=unit.mask, metric=unit.metric)
     try:
         records = get_experiment(unit.experiment).run(task, json.loads(unit.settings), problems)
     except ExplorerError as exc:

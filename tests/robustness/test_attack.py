@@ -175,3 +175,15 @@ def test_the_joint_scheme_degrades_an_untrained_network_more_than_noise_of_its_n
         noise = torch.complex(torch.randn(problem.y.shape, generator=g), torch.randn(problem.y.shape, generator=g)) * mask
         noise = noise * (budget / float(noise.abs().pow(2).sum().sqrt()))
         assert run_method(problem.perturbed(e=noise), inst).metrics["ssim"] > attacked
+
+
+def test_the_papers_objective_is_chosen_per_method_from_its_capabilities(problem, tiny_checkpoints):
+    """``objective="paper"``: deviation from the clean reconstruction for a network with weights, distance from the
+    reference for the others (as the papers' notebooks); each row names the objective it ran and the protocol."""
+    unet = attack(problem, _instance("unet", checkpoint=str(tiny_checkpoints["unet"])), AttackConfig(eps=0.05, steps=2,
+                                                                                                     objective="paper"))
+    sense = attack(problem, _instance("sense"), AttackConfig(eps=0.05, steps=2, objective="paper"))
+    assert (unet.row()["objective_name"], sense.row()["objective_name"]) == ("clean", "target")
+    assert unet.row()["protocol"] == sense.row()["protocol"] == "paper"
+    again = attack(problem, _instance("sense"), AttackConfig(eps=0.05, steps=2, objective="target"))
+    assert again.objective == pytest.approx(sense.objective) and again.row()["protocol"] == "ours"

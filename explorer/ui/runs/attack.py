@@ -51,7 +51,7 @@ def request(source: Source, plane: str, index: int, mask: MaskConfig, methods, e
     region = parse_region(region_text)
     check_region(region, crop)
     config = with_eps(AttackConfig(region=region, **settings), eps)
-    if config.objective == "target" and not has_reference:
+    if config.objective in ("target", "paper") and not has_reference:
         raise ExplorerError("this file has no fully sampled reference: use the clean objective")
     return AttackRequest(source, plane, index, mask, tuple(methods), tuple(eps), config, bool(do_transfer))
 
