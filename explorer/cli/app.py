@@ -5,7 +5,7 @@ in the working directory), so an installed package serves the app from any direc
 from __future__ import annotations
 
 import argparse
-import subprocess
+import os
 import sys
 import tomllib
 
@@ -41,8 +41,7 @@ def command(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ``app`` command (until the server stops); returns its exit status."""
-    try:
-        return subprocess.call(command(args))
-    except KeyboardInterrupt:
-        return 0
+    """Run the ``app`` command: this process becomes the Streamlit server (so stopping it stops the server)."""
+    cmd = command(args)
+    os.execv(cmd[0], cmd)
+    return 0  # not reached
