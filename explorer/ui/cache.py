@@ -33,7 +33,7 @@ from explorer.masks import MaskConfig
 from explorer.engine import MethodInstance, MethodResult, Problem, prepare, run_method
 from explorer.recon.base import ProgressFn
 from explorer.ui.jobs import Jobs
-from explorer.ui.state import Source
+from explorer.ui.state import Source, metric
 
 
 class _NotCached(Exception):
@@ -101,14 +101,15 @@ def load_slice(source: Source, plane: str, index: int):
 
 
 @st.cache_resource(show_spinner="Undersampling…", max_entries=8)
-def _prepare(source: Source, plane: str, index: int, mask: MaskConfig, device: str, crop: float) -> Problem:
-    return prepare(load_slice(source, plane, index), mask, get_device(), crop=crop)
+def _prepare(source: Source, plane: str, index: int, mask: MaskConfig, device: str, crop: float,
+             metric: str) -> Problem:
+    return prepare(load_slice(source, plane, index), mask, get_device(), crop=crop, metric=metric)
 
 
 def problem(source: Source, plane: str, index: int, mask: MaskConfig, crop: float = 0.95) -> Problem:
     """The undersampled :class:`Problem` (shared across methods; ESPIRiT maps memoised on it); ``crop``: ESPIRiT's
-    crop threshold."""
-    return _prepare(source, plane, int(index), mask, _device_key(), float(crop))
+    crop threshold. Its results are scored with the sidebar's metric definition (:func:`explorer.ui.state.metric`)."""
+    return _prepare(source, plane, int(index), mask, _device_key(), float(crop), metric())
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -146,7 +147,7 @@ def _key(source: Source, plane: str, index: int, mask: MaskConfig, instance: Met
     except ExplorerError:
         token = None  # e.g. a missing checkpoint: running it reports the error
     return (source, plane, int(index), mask, instance.name, type(instance.config).__qualname__, instance.config, token,
-            _device_key())
+            _device_key(), metric())
 
 
 def _labelled(result: MethodResult | None, instance: MethodInstance) -> MethodResult | None:

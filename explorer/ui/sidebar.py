@@ -9,9 +9,10 @@ from pathlib import Path
 import streamlit as st
 
 from explorer.errors import ExplorerError
+from explorer.metrics import METRIC_DEFINITIONS
 from explorer.ui import cache, uploads
-from explorer.ui.state import (SOURCE, Source, confined, data_roots, default_data_dir, file_source, sample_source,
-                               save_upload)
+from explorer.ui.state import (METRIC, SOURCE, Source, confined, data_roots, default_data_dir, file_source,
+                               sample_source, save_upload)
 
 SOURCE_KINDS = {"sample": "Embedded sample", "dir": "File from data directory", "upload": "Upload .h5"}
 _UPLOADS = "explorer.uploads"  # {uploader file_id: saved path, or the one-line error it failed with}
@@ -59,6 +60,10 @@ def render() -> Source | None:
         source = None
     st.session_state[SOURCE] = source
 
+    sb.selectbox("Metrics", list(METRIC_DEFINITIONS), key=METRIC,
+                 format_func={"fastmri": "fastMRI (slice maximum)", "volume": "fastMRI leaderboard (volume maximum)",
+                              "paper": "the papers' (rescaled first)"}.get,
+                 help=" · ".join(f"{k}: {v}" for k, v in METRIC_DEFINITIONS.items()))
     sb.divider()
     try:
         device = cache.device_name()

@@ -26,6 +26,7 @@ from explorer.errors import ExplorerError
 from explorer.ui import uploads
 
 SOURCE = "explorer.source"  # the current Source (or None when the choice is invalid)
+METRIC = "explorer.metric"  # the metric definition every page scores with (the sidebar's choice)
 REQUEST = "reconstruct.request"  # the last Request the user ran on the Reconstruct page
 
 DEFAULT_SAMPLE_SIZE = 320
@@ -159,6 +160,11 @@ def session_alive(token: str) -> bool:
         return True
     session = _TOKENS.get(token)
     return session is not None and Runtime.instance().is_active_session(session)
+
+
+def metric() -> str:
+    """The metric definition chosen in the sidebar (:data:`explorer.metrics.METRIC_DEFINITIONS`; default fastmri)."""
+    return st.session_state.get(METRIC) or "fastmri"
 
 
 def current_source() -> Source | None:

@@ -22,8 +22,10 @@ from explorer.errors import ExplorerError
 from explorer.export import metrics_csv, npy_bytes, png_bytes
 from explorer.figures.images import loss_figure
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
+from explorer.metrics import METRIC_DEFINITIONS
 from explorer.recon.base import MethodSpec, ParamSpec
 from explorer.ui.feedback import Feedback
+from explorer.ui.state import metric
 
 MASK_LABELS = {
     "random": "Random (fastMRI)",
@@ -284,6 +286,7 @@ def metrics_table(results: list, key: str) -> pd.DataFrame:
         "Coil maps (s)": r.maps_seconds,
     } for r in results])
     st.dataframe(table, hide_index=True, key=key, column_config=_METRIC_COLUMNS)
+    st.caption(f"Metrics: {metric()} ({METRIC_DEFINITIONS[metric()]}); choose another in the sidebar.")
     return table
 
 

@@ -447,3 +447,29 @@ def test_the_data_directory_browser_is_confined_to_the_data_roots(data_dir, monk
     at.session_state["src.dir"] = str(data_dir)
     at.run()
     assert not [n for n in at.sidebar.selectbox(key="src.file").options if "secret" in n]  # not through the symlink
+
+
+def test_the_sidebars_metric_definition_scores_every_result_and_is_named():
+    """The sidebar's "Metrics" choice reaches the scores (the papers' definition rescales first: a different SSIM
+    for the same image), is named under the table, and results of each definition are cached apart."""
+    import numpy as np  # noqa: PLC0415
+
+    from explorer.metrics import compute_metrics  # noqa: PLC0415
+
+    at = _reconstruct(_app())
+    at.number_input(key="reconstruct.mask.acceleration").set_value(3.0).run()
+    at.multiselect(key="reconstruct.methods").set_value(["zero_filled"]).run()
+    _run_button(at).click().run()
+    fastmri_ssim = at.dataframe[0].value["SSIM"].iloc[0]
+    assert any("Metrics: fastmri" in c.value for c in at.caption)
+    at.sidebar.selectbox(key="explorer.metric").set_value("paper").run()
+    _run_button(at).click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    paper_ssim = at.dataframe[0].value["SSIM"].iloc[0]
+    assert any("Metrics: paper" in c.value for c in at.caption) and paper_ssim != fastmri_ssim
+    shown = at.session_state["reconstruct.request"]
+    from explorer.ui import cache  # noqa: PLC0415
+
+    problem = cache._prepare(shown.source, shown.plane, shown.index, shown.mask, cache._device_key(), 0.95, "paper")
+    image = cache._get(cache._key(shown.source, shown.plane, shown.index, shown.mask, shown.methods[0])).image
+    assert paper_ssim == compute_metrics(problem.target, np.asarray(image), "paper")["ssim"]
