@@ -117,9 +117,14 @@ def test_experiments_with_their_own_data_and_methods_and_shared_id_units():
     roles = [u.role for u in units if u.experiment == "shift"]
     assert roles.count("id") == 2 * 3  # shared by both pairs: 2 slices x 3 methods, once
     assert len(roles) == 6 + 3 + 3
-    paper = expand(parse_spec(preset("paper")))
-    kinds = {k: sum(u.experiment == k for u in paper) for k in ("shift", "attack", "features", "ttt")}
-    assert kinds == {"shift": 30 + 30 + 30, "attack": 6, "features": 10, "ttt": 4}
+    for name in ("paper-fast", "paper"):
+        paper = expand(parse_spec(preset(name)))
+        kinds = {k: sum(u.experiment == k for u in paper) for k in ("shift", "filtered", "attack", "features", "ttt")}
+        # 11 models on 3 + 3 + 3 shift slices; 7 method groups (an un-trained network among them) elsewhere
+        assert kinds == {"shift": 33 + 33 + 33, "filtered": 3 * 7, "attack": 7, "features": 12, "ttt": 4}
+        assert {u.method.name for u in paper if u.experiment == "attack"} >= {"convdecoder", "l1", "unet"}
+        ttt = json.loads(next(u for u in paper if u.experiment == "ttt").settings)
+        assert ttt["protocol"] == "paper" and (ttt.get("steps", 2500) >= 3 * ttt.get("window", 100))  # it can fire
     with pytest.raises(ExplorerError, match="unknown --data key 'ankle'"):
         preset("paper", {"ankle": "x"})
 

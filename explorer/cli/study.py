@@ -13,9 +13,10 @@ def add_parser(sub) -> None:
     """Register the ``study`` sub-command."""
     s = sub.add_parser("study", help="run a study spec (YAML) into a results table; serial or on Ray; resumable")
     s.add_argument("spec", nargs="?", default=None, help="the study spec (YAML or JSON; see explorer/study/spec.py)")
-    s.add_argument("--preset", default=None, help="a built-in spec instead: paper (the papers' findings on the samples)")
+    s.add_argument("--preset", default=None, help="a built-in spec instead: paper-fast (the papers' findings on the "
+                   "samples, sized for 2 CPU cores) or paper (the papers' settings: far longer on a CPU)")
     s.add_argument("--data", action="append", default=[], metavar="KEY=DIR",
-                   help="with --preset: real data instead of the samples (paper: knee=DIR, brain=DIR, stanford=DIR)")
+                   help="with --preset: real data instead of the samples (knee=DIR, brain=DIR, stanford=DIR)")
     s.add_argument("--out", required=True, help="study directory: results.parquet, spec.yaml, study.log, report.html")
     s.add_argument("--executor", default="serial", help="serial (default, this process) or ray")
     s.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
