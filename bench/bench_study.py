@@ -1,5 +1,5 @@
 """Benchmark studies (issue 15): the same study serially and on a local Ray with 1 and 2 workers (target: 2 workers
->= 1.7x one), the overhead per Ray task against the task's compute, and optionally ``--preset paper`` end to end.
+>= 1.7x one), the overhead per Ray task against the task's compute, and optionally ``--preset paper-fast`` end to end.
 
 Usage: python bench/bench_study.py [--size 160] [--slices 6] [--paper]
 
@@ -45,7 +45,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--slices", type=int, default=6)
-    ap.add_argument("--paper", action="store_true", help="also time python -m explorer study --preset paper")
+    ap.add_argument("--paper", action="store_true", help="also time python -m explorer study --preset paper-fast")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
     args = ap.parse_args()
     if args.smoke:
@@ -90,9 +90,9 @@ def main() -> None:
     if args.paper:
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "explorer", "study", "--preset", "paper", "--out", str(Path(tmp) / "p")],
+            subprocess.run([sys.executable, "-m", "explorer", "study", "--preset", "paper-fast", "--out", str(Path(tmp) / "p")],
                            check=True, cwd=Path(__file__).resolve().parents[1])
-            print(f"--preset paper: {time.perf_counter() - t0:.0f} s end to end (target <= 900 s on 2 CPU cores)")
+            print(f"--preset paper-fast: {time.perf_counter() - t0:.0f} s end to end (target <= 900 s on 2 CPU cores)")
 
 
 if __name__ == "__main__":
