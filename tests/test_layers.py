@@ -4,10 +4,11 @@ layer order of CONTRIBUTING.md; the root keeps the MRI core only; only explorer/
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from explorer.study.provenance import graph, imports, modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "explorer"
@@ -17,42 +18,11 @@ ORDER = ("core", "data", "figures", "viewer", "recon", "engine", "robustness", "
 CORE = {"__init__", "__main__", "device", "errors", "espirit", "export", "masks", "metrics", "physics", "resources"}
 
 
-def modules(package: Path = PACKAGE) -> dict[str, Path]:
-    """``{dotted name: file}`` of every module of the package."""
-    out = {}
-    for path in sorted(package.rglob("*.py")):
-        name = ".".join(path.relative_to(package.parent).with_suffix("").parts)
-        out[name.removesuffix(".__init__")] = path
-    return out
-
-
 def layer(name: str) -> str:
     parts = name.split(".")
     if len(parts) > 2 or (len(parts) == 2 and (PACKAGE / parts[1]).is_dir()):
         return parts[1]
     return "entry" if name == "explorer.__main__" else "core"
-
-
-def imports(name: str, source: str, known: set[str], package: bool = False) -> set[str]:
-    """The package modules ``source`` (module ``name``; ``package``: an ``__init__``) imports anywhere in it, at the
-    top level or inside functions."""
-    parts = name.split(".") if package else name.split(".")[:-1]
-    out = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom):
-            base = parts[:len(parts) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else [])) if node.level else (node.module or "")
-            for alias in node.names:
-                full = f"{module}.{alias.name}"
-                out.add(full if full in known else module)
-        elif isinstance(node, ast.Import):
-            out.update(alias.name for alias in node.names)
-    return {m for m in out if m in known and m != name}
-
-
-def graph(found: dict[str, Path]) -> dict[str, set[str]]:
-    known = set(found)
-    return {name: imports(name, path.read_text(), known, path.name == "__init__.py") for name, path in found.items()}
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:

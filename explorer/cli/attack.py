@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     a = sub.add_parser("attack", help="adversarial k-space perturbations (PGD under an l2 budget) for each method")
     add_slice_arguments(a)
     a.add_argument("--eps", default="0.08", help="relative l2 budget(s), comma-separated (e.g. 0.01,0.02,0.04,0.08)")
-    a.add_argument("--objective", default="clean", help="clean (deviation from the clean recon) or target (from the reference)")
+    a.add_argument("--objective", default="clean", help="clean (deviation from the clean recon), target (from the reference) or paper (the papers' per family: clean for trained networks, target for the others)")
     a.add_argument("--region", default=None, help="row0,col0,row1,col1: maximise the error inside this box only")
     a.add_argument("--budget", default="full", help="full (eps x ||fully sampled k||, the paper's) or measured (eps x ||y||)")
     a.add_argument("--steps", type=int, default=20, help="gradient steps per restart")

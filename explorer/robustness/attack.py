@@ -32,9 +32,9 @@ import torch
 from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, run_method
 from explorer.engine.tasks import Described, ProblemCache, Record, Task, file_name, make_record
 from explorer.errors import ExplorerError
-from explorer.recon.base import ProgressFn
+from explorer.recon.base import ProgressFn, get_method
 from explorer.robustness.objectives import OPTIMIZERS, AttackConfig, budget_norm, make_objective, resolve_objective
-from explorer.robustness.registry import Experiment, Page, Section, mean_sd, register
+from explorer.robustness.registry import Experiment, Page, Section, Verdict, judge, mean_sd, register
 from explorer.robustness.search import Search, gradient_search, joint_search, l2norm
 
 STRATEGIES: dict[str, str] = {"exact": "gradient", "data_consistency": "joint"}  # by Capabilities.gradient
@@ -225,10 +225,33 @@ def _report(records: Sequence[Record]) -> list[Section]:
                     "Mean ± sd over slices; drop = clean − perturbed.")]
 
 
+def conclusions(records: Sequence[Record]) -> list[Verdict]:
+    """The talk's first conclusion, judged at the largest budget of the run: are the trained networks (family
+    ``trained``) more sensitive than the sparsity-based methods (family ``sparse``)?"""
+    rows = summary([r for r in records if not r.error])
+    if not rows:
+        return []
+    eps = max(r["eps"] for r in rows)
+    drops: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        if r["eps"] == eps:
+            drops[get_method(r["method"]).family].append(r["ssim_drop"])
+    trained, sparse = (float(sum(drops[f]) / len(drops[f])) if drops[f] else None for f in ("trained", "sparse"))
+    difference = None if trained is None or sparse is None else trained - sparse
+    measured = (f"mean SSIM drop at eps {eps:g}: trained {trained:.3f}, sparse {sparse:.3f} "
+                f"({', '.join(f'{f} {sum(v) / len(v):.3f}' for f, v in drops.items() if f not in ('trained', 'sparse'))})"
+                if difference is not None else f"needs trained and sparse methods; the run has {', '.join(drops)}")
+    return [Verdict("No evidence that DNNs are fundamentally more susceptible to adversarial perturbations than "
+                    "sparsity based methods", judge(difference, lambda d: d <= 0.02, lambda d: d > 0.05), measured,
+                    "agrees if the trained family's mean SSIM drop at the largest budget exceeds the sparse family's "
+                    "by at most 0.02; disagrees if by more than 0.05")]
+
+
 EXPERIMENT = register(Experiment(
     name="attack", title="Adversarial attacks", run=_unit, settings=SETTINGS, check=_check, summary=summary,
-    report=_report, page=Page("pages/attack.py", "Attack", ":material/bolt:"),
+    report=_report, conclusions=conclusions, page=Page("pages/attack.py", "Attack", ":material/bolt:"),
     description="worst-case k-space perturbations under an l2 budget: SSIM/PSNR drop per method and budget",
 ))
 
-__all__ = ["AttackConfig", "AttackResult", "EXPERIMENT", "OPTIMIZERS", "STRATEGIES", "attack", "summary", "sweep"]
+__all__ = ["AttackConfig", "AttackResult", "EXPERIMENT", "OPTIMIZERS", "STRATEGIES", "attack", "conclusions", "summary",
+           "sweep"]

@@ -22,7 +22,7 @@ from explorer.masks import MaskConfig
 from explorer.recon.base import ProgressFn
 from explorer.robustness.feature_scores import score_feature
 from explorer.robustness.insertion import Feature, FeatureInsertion, Inserted, insert_features, place_random
-from explorer.robustness.registry import Experiment, Page, Section, register
+from explorer.robustness.registry import Experiment, Page, Section, Verdict, judge, register
 
 
 def feature_rows(features: tuple[Feature, ...], truth: np.ndarray, result: MethodResult) -> list[dict]:
@@ -242,11 +242,26 @@ def _report(records: Sequence[Record]) -> list[Section]:
                     f"{len(rows)} inserted features scored.")]
 
 
+def conclusions(records: Sequence[Record]) -> list[Verdict]:
+    """The talk's second conclusion: across methods, is the recovery of the inserted features (their mean window
+    MSE, the papers' score: lower is better) correlated with whole-image SSIM?"""
+    rows = study_rows(records)
+    if not rows:
+        return []
+    found = method_correlation(rows)
+    r = found["pearson"]
+    measured = (f"Pearson r of the methods' mean window MSE with their mean SSIM: {r:+.2f} over {found['n']} methods"
+                if r is not None else f"needs 3 or more methods with scores; the run has {found['n']}")
+    return [Verdict("Recovery of fine details is strongly correlated with overall reconstruction quality",
+                    judge(r, lambda v: v <= -0.7, lambda v: v > -0.3), measured,
+                    "agrees if r <= -0.7 (higher SSIM, lower feature error); disagrees if r > -0.3")]
+
+
 EXPERIMENT = register(Experiment(
     name="features", title="Small features", run=_unit, settings=SETTINGS, check=_check, summary=study_rows,
-    report=_report, page=Page("pages/features.py", "Small features", ":material/center_focus_strong:"),
+    report=_report, conclusions=conclusions, page=Page("pages/features.py", "Small features", ":material/center_focus_strong:"),
     description="small features inserted into fully sampled slices: how well each method recovers them",
 ))
 
-__all__ = ["EXPERIMENT", "FeatureRun", "StudyFeatures", "correlation", "feature_rows", "feature_tasks", "method_correlation",
+__all__ = ["EXPERIMENT", "FeatureRun", "StudyFeatures", "conclusions", "correlation", "feature_rows", "feature_tasks", "method_correlation",
            "method_means", "run_features", "study_rows", "with_position"]

@@ -23,8 +23,8 @@ from explorer.engine.tasks import ProblemCache, Record, Task, run_task
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.robustness.evaluate import Evaluation, evaluate, instances_for
-from explorer.robustness.registry import Experiment, Section, register
-from explorer.robustness.shift import linear_fit, resolve_set
+from explorer.robustness.registry import Experiment, Section, Verdict, register
+from explorer.robustness.shift import linear_fit, resolve_set, shift_verdicts
 
 MAX_KEEP = 100_000
 
@@ -209,11 +209,22 @@ def _report(records: Sequence[Record]) -> list[Section]:
     return sections
 
 
+def conclusions(records: Sequence[Record]) -> list[Verdict]:
+    """The talk's third and fourth conclusions on each filtered shift (pool against its hardest slices)."""
+    out = []
+    for group in _groups(records).values():
+        rows, fit, info = _summary(group)
+        if rows:
+            out += shift_verdicts(rows, fit, f"filtered by {' + '.join(info['filters'])}", "ssim_pool",
+                                  "ssim_filtered")
+    return out
+
+
 EXPERIMENT = register(Experiment(
     name="filtered", title="Adversarially filtered shift", run=_unit,
     settings={"filter": "labels of the filter models (they choose the slices)", "keep": "slices kept (default 5)"},
-    check=_check, check_labels=_check_labels, pinned=True, summary=summary, report=_report,
+    check=_check, check_labels=_check_labels, pinned=True, summary=summary, report=_report, conclusions=conclusions,
     description="the k slices of a pool on which filter models do worst: every model's SSIM there vs on the pool",
 ))
 
-__all__ = ["EXPERIMENT", "FilteredShift", "check_filter", "compare", "filtered_shift", "hardest", "summary"]
+__all__ = ["EXPERIMENT", "FilteredShift", "check_filter", "compare", "conclusions", "filtered_shift", "hardest", "summary"]

@@ -43,6 +43,34 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """One of the papers' conclusions beside what a run measured.
+
+    Attributes:
+        claim: the conclusion in the papers' words (the talk's conclusions slide).
+        verdict: ``"agrees"``, ``"disagrees"`` or ``"undecided"``.
+        measured: the numbers it rests on (one line).
+        rule: the rule that turned them into the verdict, fixed before any run.
+    """
+
+    claim: str
+    verdict: str
+    measured: str
+    rule: str
+
+    def row(self) -> dict:
+        return {"the papers' conclusion": self.claim, "this run": self.verdict, "measured": self.measured,
+                "rule": self.rule}
+
+
+def judge(value: float | None, agrees: Callable[[float], bool], disagrees: Callable[[float], bool]) -> str:
+    """``"agrees"`` / ``"disagrees"`` by the two rules, ``"undecided"`` when neither holds or there is no value."""
+    if value is None or not math.isfinite(value):
+        return "undecided"
+    return "agrees" if agrees(value) else "disagrees" if disagrees(value) else "undecided"
+
+
+@dataclass(frozen=True)
 class Page:
     """An experiment's page in the app: the script (``"pages/attack.py"``), its navigation title and icon.
 
@@ -113,6 +141,8 @@ class Experiment:
             a tuned lambda or checkpoint ``auto`` then keep that value on every group).
         summary: ``records -> rows``: its summary table (records of this experiment only, failed ones included).
         report: ``records -> [Section]``: its part of the report (figures and tables).
+        conclusions: ``records -> [Verdict]``: the papers' conclusions this experiment tests, each judged on its
+            records by a rule fixed in advance (the report's conclusions page).
         page: its page in the app, or ``None``.
     """
 
@@ -128,6 +158,7 @@ class Experiment:
     pinned: bool = False
     summary: Callable[[Sequence[Record]], list[dict]] = _nothing
     report: Callable[[Sequence[Record]], list[Section]] = _nothing
+    conclusions: Callable[[Sequence[Record]], list["Verdict"]] = _nothing
     page: Page | None = None
 
     def validate(self, settings: dict, where: str, labels: Sequence[str] = ()) -> None:
@@ -208,5 +239,5 @@ def records_of(records: Sequence[Record], name: str, ok: bool = True) -> list[Re
     return [r for r in records if r.experiment == name and not (ok and r.error)]
 
 
-__all__ = ["BUILTIN_MODULES", "Experiment", "Group", "Page", "Section", "experiments", "get_experiment",
-           "mean_sd", "records_of", "register"]
+__all__ = ["BUILTIN_MODULES", "Experiment", "Group", "Page", "Section", "Verdict", "experiments", "get_experiment",
+           "judge", "mean_sd", "records_of", "register"]

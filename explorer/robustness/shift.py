@@ -11,6 +11,7 @@ data. A set is a directory or file of fastMRI-layout volumes, or ``sample:<famil
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from explorer.engine.tasks import ProblemCache, Record, Task, run_task
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.robustness.evaluate import Evaluation, evaluate, instances_for
-from explorer.robustness.registry import Experiment, Group, Page, Section, register
+from explorer.robustness.registry import Experiment, Group, Page, Section, Verdict, judge, register
 
 
 def resolve_set(spec: str, sample_size: int | None = None) -> tuple[str, str | None]:
@@ -235,12 +236,46 @@ def _report(records: Sequence[Record]) -> list[Section]:
     return sections
 
 
+def shift_verdicts(rows: list[dict], fit: dict | None, shift: str, x: str = "ssim_id",
+                   y: str = "ssim_ood") -> list[Verdict]:
+    """The talk's third and fourth conclusions on one shift's per-model rows (shared with the filtered shift): is
+    out-of-distribution SSIM a linear function of in-distribution SSIM across models, and does the in-distribution
+    ranking (accuracy) predict the out-of-distribution one?"""
+    from scipy import stats  # noqa: PLC0415
+
+    r = fit.get("r") if fit else None
+    ranks = None
+    if len(rows) >= 4:
+        rho = stats.spearmanr([row[x] for row in rows], [row[y] for row in rows])[0]
+        ranks = float(rho) if math.isfinite(rho) else None
+    linear = (f"{shift}: r = {r:+.2f}, slope {fit['slope']:.2f} over {fit['n']} models" if r is not None
+              else f"{shift}: needs 2 or more models with spread; the run has {len(rows)}")
+    ranking = (f"{shift}: Spearman rho of ID and OOD SSIM {ranks:+.2f} over {len(rows)} models" if ranks is not None
+               else f"{shift}: needs 4 or more models; the run has {len(rows)}")
+    return [Verdict("Strong linear correlation of in-distribution and out-of-distribution generalization",
+                    judge(r, lambda v: v >= 0.8, lambda v: v < 0.5), linear,
+                    "agrees if the across-model fit has r >= 0.8; disagrees if r < 0.5"),
+            Verdict("Accuracy is a good measure for performance", judge(ranks, lambda v: v >= 0.7, lambda v: v < 0.3),
+                    ranking, "agrees if the models' in- and out-of-distribution SSIM ranks correlate with rho >= 0.7; "
+                    "disagrees if rho < 0.3")]
+
+
+def conclusions(records: Sequence[Record]) -> list[Verdict]:
+    """:func:`shift_verdicts` of every shift pair of the run."""
+    out = []
+    for pair in shift_pairs(records):
+        rows, fit, _ = shift_summary(records, pair)
+        out += shift_verdicts(rows, fit, f"shift to {pair}")
+    return out
+
+
 EXPERIMENT = register(Experiment(
     name="shift", title="Distribution shift", run=_unit, settings={"ood": "the shifted set Q: a list of data entries"},
-    check=_check, groups=_groups, pinned=True, summary=summary, report=_report,
+    check=_check, groups=_groups, pinned=True, summary=summary, report=_report, conclusions=conclusions,
     page=Page("pages/shift.py", "Distribution shift", ":material/compare_arrows:", rows="pages/reconstruct.py"),
     description="every model on an in-distribution set P and a shifted set Q (configurations pinned on P)",
 ))
 
 
-__all__ = ["EXPERIMENT", "ShiftStudy", "linear_fit", "resolve_set", "shift_pairs", "shift_study", "shift_summary", "summary"]
+__all__ = ["EXPERIMENT", "ShiftStudy", "conclusions", "linear_fit", "resolve_set", "shift_pairs", "shift_study",
+           "shift_summary", "shift_verdicts", "summary"]

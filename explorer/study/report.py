@@ -1,6 +1,7 @@
 """A study's report from its results table: every registered experiment's sections (figures and tables), the
 per-slice rows, provenance and the spec; records in, rows and HTML out (no Streamlit).
 
+* :func:`conclusions`: the papers' conclusions beside what this run measured (the report's first section);
 * :func:`sections`: each experiment's :attr:`~explorer.robustness.registry.Experiment.report` on its records;
 * :func:`summaries`: each experiment's summary rows;
 * :func:`slice_table`: the per-slice rows of every experiment;
@@ -31,11 +32,31 @@ def definitions(records: Sequence[Record]) -> str:
     return text
 
 
+def conclusions(records: Sequence[Record]) -> list[dict]:
+    """The talk's conclusions that this run's experiments test, each beside what was measured: rows of
+    :meth:`~explorer.robustness.registry.Verdict.row` in registry order."""
+    return [verdict.row() for entry in experiments() for verdict in entry.conclusions(records_of(records, entry.name))]
+
+
+def conclusions_section(records: Sequence[Record]) -> Section | None:
+    """The report's first page: the papers' conclusions beside this run's numbers (``None`` when none applies)."""
+    rows = conclusions(records)
+    if not rows:
+        return None
+    counts = {v: sum(r["this run"] == v for r in rows) for v in ("agrees", "disagrees", "undecided")}
+    return Section("The papers' conclusions beside this run", None, (("Conclusions", rows),),
+                   f"{counts['agrees']} agree, {counts['disagrees']} disagree, {counts['undecided']} undecided. Each "
+                   "verdict follows the rule in its row, fixed before any run; the numbers are this run's, on its data "
+                   "and settings. " + definitions(records))
+
+
 def sections(records: Sequence[Record]) -> list[tuple[str, Section]]:
-    """``(key, section)`` of every registered experiment's report on its records, in registry order; the key is
-    ``<experiment>.<n>`` (its n-th section)."""
-    return [(f"{entry.name}.{n}", section) for entry in experiments()
-            for n, section in enumerate(entry.report(records_of(records, entry.name)))]
+    """``(key, section)`` of the conclusions (key ``conclusions``) and then every registered experiment's report on
+    its records, in registry order; the key is ``<experiment>.<n>`` (its n-th section)."""
+    first = conclusions_section(records)
+    return ([("conclusions", first)] if first else []) + [
+        (f"{entry.name}.{n}", section) for entry in experiments()
+        for n, section in enumerate(entry.report(records_of(records, entry.name)))]
 
 
 def summaries(records: Sequence[Record]) -> dict[str, list[dict]]:
@@ -107,4 +128,4 @@ def report_html(records: list[Record], spec_text: str = "", title: str = "Study 
             f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
 
 
-__all__ = ["definitions", "report_html", "sections", "slice_table", "summaries"]
+__all__ = ["conclusions", "conclusions_section", "definitions", "report_html", "sections", "slice_table", "summaries"]

@@ -1,0 +1,151 @@
+"""The README's measured tables, each tied to the commands that regenerate it (:mod:`explorer.study.results`).
+
+``python -m explorer results list`` names them; ``python -m explorer results run NAME`` re-measures one;
+``python -m explorer results readme`` redraws the README's tables from the files.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from explorer.errors import ExplorerError
+from explorer.study.results import Measurement, Part
+
+#: The methods a README table may show, in the order it shows them, with their display names.
+NAMES = {"zero_filled": "Zero-filled", "sense": "SENSE (CG)", "l1": "l1-wavelet", "tv": "TV",
+         "convdecoder": "ConvDecoder (joint)", "unet": "U-net", "varnet": "VarNet"}
+#: Modules the reconstruction methods live in (loaded by name through the method registry).
+METHOD_CODE = ("explorer.recon.classical", "explorer.recon.sparse", "explorer.recon.untrained", "explorer.recon.unet",
+               "explorer.recon.varnet")
+
+
+MEASUREMENTS: dict[str, Measurement] = {}
+
+
+def register(measurement: Measurement) -> Measurement:
+    """Add ``measurement`` (its name must be new)."""
+    if measurement.name in MEASUREMENTS:
+        raise ValueError(f"measurement {measurement.name!r} is already registered")
+    MEASUREMENTS[measurement.name] = measurement
+    return measurement
+
+
+def get(name: str) -> Measurement:
+    """The measurement ``name``.
+
+    Raises:
+        ExplorerError: an unknown name.
+    """
+    if name not in MEASUREMENTS:
+        raise ExplorerError(f"no measurement {name!r}; known: {', '.join(MEASUREMENTS)}")
+    return MEASUREMENTS[name]
+
+
+def _groups(outputs: list[tuple[str, dict]]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for label, output in outputs:
+        grouped[label].append(output)
+    return grouped
+
+
+def _series(rows: list[dict], key: str, digits: int) -> str:
+    return " / ".join(f"{row[key]:.{digits}f}" for row in rows)
+
+
+def _one(values, name: str) -> str:
+    found = sorted({str(v) for v in values})
+    return found[0] if len(found) == 1 else f"mixed {name}: {', '.join(found)}"
+
+
+# --- test-time training, knee -> brain ----------------------------------------------------------------------------
+
+TTT_SLICES = tuple((seed, index) for seed in (201, 202) for index in range(5))
+TTT_NETWORKS = (("U-net (`--loss both`)", "unet"), ("VarNet (supervised)", "varnet"))
+
+
+def ttt_parts(protocol: str = "ours") -> tuple[Part, ...]:
+    """Knee -> brain TTT of each shipped knee network on the 10 held-back brain slices, the brain network as the
+    reference (one command per network and slice)."""
+    extra = () if protocol == "ours" else ("--protocol", protocol)
+    return tuple(Part(label, ("ttt", "--data", f"sample:brain,seed={seed},slices=5", "--slice", str(index),
+                              "--method", method, "--set", f"{method}.checkpoint=knee", "--reference-checkpoint",
+                              "brain", *extra, "--json"))
+                 for label, method in TTT_NETWORKS for seed, index in TTT_SLICES)
+
+
+def render_ttt(outputs: list[tuple[str, dict]]) -> str:
+    """Per network: mean SSIM before / after / reference, the gap closed of the means and per slice, what stopped the
+    runs, PSNR before -> after and the time per slice."""
+    lines = ["| network | protocol | metric | slices | knee network | after TTT | brain network | gap closed (of the "
+             "means) | per slice | stopped by | PSNR (dB) | s per slice |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for label, docs in _groups(outputs).items():
+        rows = [d["results"][0] for d in docs]
+        before, after, ref = (np.mean([r[k] for r in rows]) for k in ("ssim_before", "ssim_after", "ssim_reference"))
+        gaps = [100 * r["gap_closed"] for r in rows]
+        stops = defaultdict(list)
+        for r in rows:
+            stops[r["stop_reason"]].append(r["steps"])
+        stopped = "; ".join(f"{reason} on {len(steps)} (after {min(steps)}-{max(steps)} steps)"
+                            for reason, steps in sorted(stops.items(), key=lambda kv: -len(kv[1])))
+        psnr = f"{np.mean([r['psnr_before'] for r in rows]):.1f} -> {np.mean([r['psnr_after'] for r in rows]):.1f}"
+        lines.append(
+            f"| {label}, lr {rows[0]['lr']:g} | {_one([d['protocol'] for d in docs], 'protocols')} | "
+            f"{_one([d['metric'] for d in docs], 'metrics')} | {len(rows)} | {before:.3f} | {after:.3f} | {ref:.3f} | "
+            f"**{100 * (after - before) / (ref - before):.0f}%** | {min(gaps):.0f}-{max(gaps):.0f}% | {stopped} | "
+            f"{psnr} | {np.median([r['seconds'] for r in rows]):.0f} |")
+    return "\n".join(lines)
+
+
+register(Measurement(
+    name="ttt-knee-brain", title="test-time training of the knee networks on 10 held-back brain slices",
+    parts=ttt_parts("ours"), render=render_ttt, code=METHOD_CODE,
+    files=tuple(f"assets/checkpoints/{m}_{a}.pt" for _, m in TTT_NETWORKS for a in ("knee", "brain")),
+    note="4x random masks; our protocol: at most 200 steps, window 20, 5% of the sampled columns outside the centre "
+         "held out of input and loss, rollback to the best held-out step."))
+
+
+# --- adversarial attacks ------------------------------------------------------------------------------------------
+
+ATTACK_EPS = "0.02,0.04,0.08"
+
+
+def attack_parts(anatomy: str) -> tuple[Part, ...]:
+    """One attack sweep per method on the anatomy's sample (middle slice, 4x random, seed 0) under the papers'
+    objective per family."""
+    return tuple(Part(method, ("attack", "--data", f"sample:{anatomy}", "--method", method, "--eps", ATTACK_EPS,
+                               "--objective", "paper", "--json"))
+                 for method in NAMES)
+
+
+def render_attack(outputs: list[tuple[str, dict]]) -> str:
+    """Per method: its objective, clean SSIM / PSNR and their drops at each budget, the time of the sweep."""
+    eps = [float(e) for e in ATTACK_EPS.split(",")]
+    head = " / ".join(f"{e:g}" for e in eps)
+    lines = [f"| method | objective | metric | SSIM clean | SSIM drop @{head} | PSNR clean (dB) | PSNR drop @{head} (dB) "
+             "| attack time (s) |", "|---|---|---|---|---|---|---|---|---|"]
+    for label, docs in _groups(outputs).items():
+        rows = {round(r["eps"], 6): r for d in docs for r in d["results"]}
+        ordered = [rows[round(e, 6)] for e in eps]
+        first = ordered[0]
+        lines.append(
+            f"| {NAMES.get(label, label)} | {first['objective_name']} | {docs[0]['metric']} | {first['ssim_clean']:.3f} | "
+            f"{_series(ordered, 'ssim_drop', 3)} | {first['psnr_clean']:.2f} | {_series(ordered, 'psnr_drop', 2)} | "
+            f"{sum(r['seconds'] for r in ordered):.0f} |")
+    return "\n".join(lines)
+
+
+for _anatomy in ("knee", "brain"):
+    register(Measurement(
+        name=f"attack-{_anatomy}", title=f"PGD attacks on the {_anatomy} sample, every method",
+        parts=attack_parts(_anatomy), render=render_attack, code=METHOD_CODE,
+        files=tuple(f"assets/checkpoints/{m}_{_anatomy}.pt" for m in ("unet", "varnet")),
+        note=f"sample:{_anatomy}, middle slice, 4x random mask (seed 0); the papers' objective per family (clean "
+             "reconstruction for trained networks, ground truth for the others, the ConvDecoder by the joint scheme); "
+             "20 PGD steps of 2.5/20 of the l2 budget eps x ||fully sampled k||, patience 5."))
+
+
+__all__ = ["ATTACK_EPS", "MEASUREMENTS", "METHOD_CODE", "NAMES", "TTT_NETWORKS", "TTT_SLICES", "attack_parts", "get",
+           "register", "render_attack", "render_ttt", "ttt_parts"]

@@ -1,0 +1,105 @@
+"""What a measured number depends on: the static import graph of ``explorer/`` and a hash of the code a command runs.
+
+A results file records :func:`code_hash` of its command's modules: the modules it names and every ``explorer`` module
+they import, at the top level or inside functions (the static graph; modules loaded by name, such as a registry's
+``BUILTIN_MODULES``, are named explicitly by the measurement), plus data files such as checkpoints. Python sources are
+hashed by their syntax tree without docstrings, so editing a comment or a docstring does not make a result stale; any
+change to the code does.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+from explorer.resources import import_root
+
+
+def modules(package: Path | None = None) -> dict[str, Path]:
+    """``{dotted name: file}`` of every module of the package (``explorer/`` by default)."""
+    package = package or import_root() / "explorer"
+    out = {}
+    for path in sorted(package.rglob("*.py")):
+        name = ".".join(path.relative_to(package.parent).with_suffix("").parts)
+        out[name.removesuffix(".__init__")] = path
+    return out
+
+
+def imports(name: str, source: str, known: set[str], package: bool = False) -> set[str]:
+    """The modules of ``known`` that ``source`` (module ``name``; ``package``: an ``__init__``) imports anywhere in it,
+    at the top level or inside functions."""
+    parts = name.split(".") if package else name.split(".")[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = parts[:len(parts) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else [])) if node.level else (node.module or "")
+            for alias in node.names:
+                full = f"{module}.{alias.name}"
+                out.add(full if full in known else module)
+        elif isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+    return {m for m in out if m in known and m != name}
+
+
+def graph(found: dict[str, Path]) -> dict[str, set[str]]:
+    """The import graph ``{module: modules it imports}`` of the modules ``found`` (:func:`modules`)."""
+    known = set(found)
+    return {name: imports(name, path.read_text(), known, path.name == "__init__.py") for name, path in found.items()}
+
+
+def closure(entries: tuple[str, ...] | list[str], found: dict[str, Path] | None = None) -> list[str]:
+    """``entries`` (dotted module names) and every module they import, directly or not, sorted.
+
+    Raises:
+        KeyError: an entry that is not a module of the package.
+    """
+    found = found or modules()
+    edges = graph(found)
+    missing = [e for e in entries if e not in found]
+    if missing:
+        raise KeyError(f"not a module of the package: {', '.join(missing)}")
+    seen: set[str] = set()
+    todo = list(entries)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(edges[name] - seen)
+    return sorted(seen)
+
+
+def source_digest(source: str) -> str:
+    """The sha256 of a Python source's syntax tree without docstrings (comments and layout do not count)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
+def code_hash(entries: tuple[str, ...], files: tuple[str, ...] = (), root: Path | None = None) -> tuple[str, list[str]]:
+    """One hash of the modules ``entries`` import (:func:`closure`) and of the data ``files`` (paths relative to the
+    checkout, e.g. ``assets/checkpoints/unet_knee.pt``; an absent file hashes as absent).
+
+    Returns:
+        ``(hex digest, the modules and files it covers)``.
+    """
+    root = root or import_root()
+    found = modules()
+    parts = []
+    names = closure(entries, found)
+    for name in names:
+        parts.append(f"{name}:{source_digest(found[name].read_text())}")
+    for rel in sorted(files):
+        path = root / rel
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "absent"
+        parts.append(f"{rel}:{digest}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest(), names + sorted(files)
+
+
+__all__ = ["closure", "code_hash", "graph", "imports", "modules", "source_digest"]

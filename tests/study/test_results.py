@@ -1,0 +1,106 @@
+"""Numbers tied to commands: results files record their commands, commit, date and code hash; interrupted runs
+resume; README blocks are redrawn from the files; the check catches a stale file, a changed table and a missing file;
+and the README's own blocks are current (the staleness test)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from explorer.errors import ExplorerError
+from explorer.study import measured, provenance, results
+
+
+def toy(files=(), name="toy") -> results.Measurement:
+    def render(outputs):
+        return "| part | value |\n|---|---|\n" + "\n".join(f"| {label} | {out['value']} |" for label, out in outputs)
+
+    return results.Measurement(name=name, title="a toy", render=render, code=("explorer.physics",), files=files,
+                               parts=(results.Part("a", ("methods", "--json")), results.Part("b", ("sample", "x"))))
+
+
+@pytest.fixture
+def results_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_RESULTS_DIR", str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+def test_a_run_records_commands_commit_date_and_code(results_dir):
+    calls = []
+    result = results.run(toy(), execute=lambda argv: calls.append(argv) or {"value": len(calls)}, progress=lambda _: None)
+    on_disk = json.loads((results_dir / "toy.json").read_text())
+    assert on_disk == result
+    assert calls == [("methods", "--json"), ("sample", "x")]
+    assert result["command"] == "python -m explorer results run toy"
+    assert len(result["commit"]) == 40 and result["date"].endswith("UTC")
+    assert result["code_hash"] == toy().code_hash()[0]
+    assert "explorer.physics" in result["code"] and "explorer.cli.methods" in result["code"]
+    assert [p["output"]["value"] for p in result["parts"]] == [1, 2]
+    assert not (results_dir / ".partial" / "toy.json").exists()
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(results_dir):
+    def fail_second(argv):
+        if argv[0] == "sample":
+            raise ExplorerError("boom")
+        return {"value": 7}
+
+    with pytest.raises(ExplorerError):
+        results.run(toy(), execute=fail_second, progress=lambda _: None)
+    assert not (results_dir / "toy.json").exists()
+    calls = []
+    result = results.run(toy(), execute=lambda argv: calls.append(argv) or {"value": 9}, progress=lambda _: None)
+    assert calls == [("sample", "x")]  # the first part was kept
+    assert [p["output"]["value"] for p in result["parts"]] == [7, 9]
+
+
+def test_the_readme_is_redrawn_and_checked(results_dir, tmp_path):
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"one")
+    m = toy(files=(str(weights),))
+    found = {"toy": m}
+    text = "intro\n<!-- results:toy -->\nold table\n<!-- /results:toy -->\nafter\n"
+    assert any("no results/toy.json" in p for p in results.check(found, text))
+    results.run(m, execute=lambda argv: {"value": argv[0]}, progress=lambda _: None)
+    assert any("differs" in p for p in results.check(found, text))
+    new, updated = results.update_readme(text, found)
+    assert updated == ["toy"]
+    assert "| a | methods |" in new and "| b | sample |" in new and "old table" not in new
+    assert new.startswith("intro\n") and new.endswith("after\n")
+    assert "`python -m explorer results run toy`" in new
+    assert results.check(found, new) == []
+    # a hand edit of a generated number is caught
+    assert any("differs" in p for p in results.check(found, new.replace("| a | methods |", "| a | 0.99 |")))
+    # so is a change of what the numbers depend on
+    weights.write_bytes(b"two")
+    assert any("older than the code" in p for p in results.check(found, new))
+    # and a block no measurement draws
+    assert any("no such measurement" in p for p in results.check({}, new))
+
+
+def test_a_failing_command_is_one_clear_error(tmp_path):
+    with pytest.raises(ExplorerError, match="failed with exit status 2"):
+        results.run_part(("recon", "--data", str(tmp_path / "missing.h5"), "--method", "zero_filled", "--json"))
+
+
+def test_the_code_hash_ignores_docstrings_and_comments_but_not_code():
+    base = 'def f(x):\n    """Doc."""\n    return x + 1\n'
+    assert provenance.source_digest(base) == provenance.source_digest(
+        '"""Module doc."""\n# a comment\ndef f(x):\n    """Other doc."""\n\n    return x + 1  # why\n')
+    assert provenance.source_digest(base) != provenance.source_digest(base.replace("+ 1", "+ 2"))
+
+
+def test_the_code_a_command_runs_is_followed_through_its_imports():
+    covered = provenance.closure(["explorer.cli.ttt"])
+    assert {"explorer.robustness.ttt", "explorer.physics", "explorer.metrics"} <= set(covered)
+    assert "explorer.robustness.attack" not in covered
+    with pytest.raises(KeyError):
+        provenance.closure(["explorer.nope"])
+
+
+def test_the_readme_tables_match_their_results_files_and_the_code():
+    """The staleness test: every generated README block equals its results file, and no file is older than the
+    code it measured. On failure: re-measure (`python -m explorer results run NAME`), never edit the numbers."""
+    problems = results.check(measured.MEASUREMENTS)
+    assert problems == [], "\n".join(problems)
