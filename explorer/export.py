@@ -13,7 +13,7 @@ from PIL import Image
 
 from explorer.errors import ExplorerError
 
-METRICS_COLUMNS = ("method", "label", "ssim", "psnr", "nmse", "seconds")
+METRICS_COLUMNS = ("method", "label", "ssim", "psnr", "nmse", "seconds", "metric")
 
 
 def png_bytes(image: np.ndarray, vmin: float | None = None, vmax: float | None = None) -> bytes:
@@ -34,9 +34,11 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def records_csv(rows: Iterable[dict]) -> str:
-    """CSV text of flat records, columns in first-seen order (blank where a record lacks one or it is None)."""
-    rows = list(rows)
+def records_csv(rows: Iterable[dict], stamp: dict | None = None) -> str:
+    """CSV text of flat records, columns in first-seen order (blank where a record lacks one or it is None);
+    ``stamp``: columns every row carries first (e.g. ``{"metric": "fastmri"}``: which definition produced the
+    numbers), unless the row has its own value."""
+    rows = [{**(stamp or {}), **row} for row in rows]
     columns = list(dict.fromkeys(k for row in rows for k in row))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
@@ -45,18 +47,20 @@ def records_csv(rows: Iterable[dict]) -> str:
     return buf.getvalue()
 
 
-def metrics_csv(rows: Iterable[dict]) -> str:
-    """CSV text with columns method, label, ssim, psnr, nmse, seconds (blank when undefined)."""
+def metrics_csv(rows: Iterable[dict], metric: str | None = None) -> str:
+    """CSV text with columns method, label, ssim, psnr, nmse, seconds and metric (the metric definition: ``metric``
+    unless the row names its own; blank when undefined)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=METRICS_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
+        row = {"metric": metric, **row}
         writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in METRICS_COLUMNS})
     return buf.getvalue()
 
 
 def write_results(out_dir: str | Path, target: np.ndarray | None, pattern: np.ndarray,
-                  images: dict[str, np.ndarray], rows: list[dict]) -> list[Path]:
+                  images: dict[str, np.ndarray], rows: list[dict], metric: str | None = None) -> list[Path]:
     """Write target.npy/png, mask.npy/png, <label>.npy/png (``images`` by instance label) and metrics.csv into ``out_dir``.
 
     Images share one window ``[0, max(target)]`` (or the max over images without a target).
@@ -77,7 +81,7 @@ def write_results(out_dir: str | Path, target: np.ndarray | None, pattern: np.nd
         window = (0.0, 1.0) if name == "mask" else (0.0, vmax)
         (out / f"{name}.png").write_bytes(png_bytes(array.astype(np.float64), *window))
         written += [out / f"{name}.npy", out / f"{name}.png"]
-    (out / "metrics.csv").write_text(metrics_csv(rows))
+    (out / "metrics.csv").write_text(metrics_csv(rows, metric))
     written.append(out / "metrics.csv")
     return written
 

@@ -85,7 +85,8 @@ with widgets.stop_on_error():
     request = attack_run.request(source, choice.plane, choice.index, choice.mask, instances, eps_text, region_text,
                                  problem.crop, problem.target is not None, do_transfer, objective=objective,
                                  budget=budget, steps=int(steps), step_size=float(step_size), restarts=int(restarts),
-                                 optimizer=optimizer, patience=int(patience), seed=int(seed))
+                                 optimizer=optimizer, patience=int(patience), seed=int(seed),
+                                 metric=state.metric())
 
 # ---------------------------------------------------------------- 4. results
 run = attack_run.RUN.section(request, heading="4 · Results", disabled=not instances)
@@ -147,9 +148,9 @@ if run.transfers:
 
 st.markdown("**Downloads**")
 stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{shown.source.label}_s{shown.index}_{shown.mask.type}_R{shown.mask.acceleration:g}")
-items = [Download("Attack table (.csv)", records_csv(rows), f"{stem}_attack.csv", "text/csv", icon=":material/table:")]
+items = [Download("Attack table (.csv)", records_csv(rows, {"metric": run.request.metric}), f"{stem}_attack.csv", "text/csv", icon=":material/table:")]
 if run.transfers:
-    items.append(Download("Transfer table (.csv)", records_csv(run.transfers), f"{stem}_transfer.csv", "text/csv",
+    items.append(Download("Transfer table (.csv)", records_csv(run.transfers, {"metric": run.request.metric}), f"{stem}_transfer.csv", "text/csv",
                           icon=":material/table:"))
 downloads("attack.dl", items, columns=2)
 for r in chosen:

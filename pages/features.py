@@ -108,7 +108,8 @@ st.subheader("3 · Methods", divider="gray")
 defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "instant"]
 with widgets.stop_on_error():
     instances = pickers.method_instances("features", methods, defaults, problem.slice.meta.defaults_key)
-request = feature_run.FeatureRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), placed, mode, boxes)
+request = feature_run.FeatureRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), placed, mode, boxes,
+                                     state.metric())
 
 # ---------------------------------------------------------------- 4. results
 page_run = feature_run.RUN.section(request, heading="4 · Results", disabled=not instances or not (placed or boxes),
@@ -138,7 +139,7 @@ if run is not None and run.results:
                     theme=None, config={"displaylogo": False})
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{page_run.request.source.label}_s{page_run.request.index}_features")
     downloads("features.dl", [
-        Download("Feature scores (.csv)", records_csv(run.rows), f"{stem}.csv", "text/csv", icon=":material/table:"),
+        Download("Feature scores (.csv)", records_csv(run.rows, {"metric": page_run.request.metric}), f"{stem}.csv", "text/csv", icon=":material/table:"),
         Download("Reference with features (.npy)", npy_bytes(truth), f"{stem}_reference.npy"),
         Download("Reconstructions (.npy, stacked)", npy_bytes(np.stack([r.image for r in run.results])),
                  f"{stem}_recons.npy", help="Shape (methods, h, w), in the order of the table."),
@@ -160,7 +161,7 @@ with st.expander("Study: random features over slices → recovery vs whole-image
     contrasts_text = s4.text_input("Contrasts", "0.1,0.17,0.25", key="features.study_contrasts")
     with widgets.stop_on_error():
         study_request = feature_run.study_request(source, slices, choice.mask, instances, int(count), template,
-                                                  sizes_text, contrasts_text, int(seed), mode)
+                                                  sizes_text, contrasts_text, int(seed), mode, state.metric())
     study = feature_run.STUDY.section(study_request, heading=None, disabled=not (slices and instances),
                                       stop_if_idle=False)
     if study is not None and study.rows:
@@ -171,5 +172,5 @@ with st.expander("Study: random features over slices → recovery vs whole-image
         st.caption("Across methods (each method's mean over the features), Pearson r with whole-image SSIM: " + ", ".join(
             f"{y.replace('_', ' ')} {'—' if c['pearson'] is None else format(c['pearson'], '+.2f')}"
             for y, c in study.across.items()))
-        downloads("features.study_dl", [Download("Study rows (.csv)", records_csv(study.rows), "feature_study.csv",
+        downloads("features.study_dl", [Download("Study rows (.csv)", records_csv(study.rows, {"metric": study.request.metric}), "feature_study.csv",
                                                  "text/csv", icon=":material/table:")])

@@ -80,7 +80,7 @@ if mode == "filtered":
         keep = st.number_input("Slices kept", 1, 100000, 3, key="shift.keep")
     with widgets.stop_on_error():
         request = filtered_run.request(id_set, instances, filters, int(keep), mask, int(max_slices) or None,
-                                       state.sample_size())
+                                       state.sample_size(), state.metric())
     run = filtered_run.RUN.section(request, disabled=not instances)
     result = run.result
     if result is None:
@@ -93,11 +93,11 @@ if mode == "filtered":
                     key="shift.filtered_figure", theme=None, config={"displaylogo": False})
     st.caption(f"Kept slices: {kept}. Points below y = x lose quality on the hardest slices of the filter models.")
     st.dataframe(filtered_run.table(result), hide_index=True, key="shift.filtered_table")
-    downloads("shift.filtered_dl", [Download("Filtered shift (.csv)", records_csv(result.rows), "filtered.csv",
+    downloads("shift.filtered_dl", [Download("Filtered shift (.csv)", records_csv(result.rows, {"metric": run.request.metric}), "filtered.csv",
                                              "text/csv", icon=":material/table:")])
     st.stop()
 request = shift_run.ShiftRequest(id_set, ood_set, tuple(instances), mask, int(max_slices) or None,
-                                 state.sample_size())
+                                 state.sample_size(), state.metric())
 
 page_run = shift_run.RUN.section(request, disabled=not instances)
 study = page_run.study
@@ -109,7 +109,7 @@ if study.fit:
     st.caption(f"Fit across {study.fit['n']} models: SSIM(Q) = {study.fit['slope']:.3f} · SSIM(P) "
                f"{study.fit['intercept']:+.3f}, Pearson r = {r_text}. Points below y = x lose quality under the shift.")
 st.dataframe(shift_run.table(study), hide_index=True, key="shift.table")
-downloads("shift.dl", [Download("Study (.csv)", records_csv(study.rows), "shift.csv", "text/csv", icon=":material/table:")])
+downloads("shift.dl", [Download("Study (.csv)", records_csv(study.rows, {"metric": page_run.request.metric}), "shift.csv", "text/csv", icon=":material/table:")])
 st.markdown("**Drill into a model**: its SSIM on every slice of both sets")
 label = st.selectbox("Model", [r["label"] for r in study.rows], key="shift.drill")
 per_slice = shift_run.per_slice(study, label)

@@ -77,7 +77,8 @@ with widgets.stop_on_error():
                                  seed=int(seed), rollback=bool(rollback), monitor=int(monitor), holdout_unit=unit)
 right.caption(f"Protocol **{ttt_config.protocol}**: " + (PROTOCOLS.get(ttt_config.protocol)
                                                         or "settings changed from the chosen protocol"))
-request = ttt_run.TTTRequest(source, choice.plane, choice.index, choice.mask, instance, reference, ttt_config)
+request = ttt_run.TTTRequest(source, choice.plane, choice.index, choice.mask, instance, reference, ttt_config,
+                             state.metric())
 
 page_run = ttt_run.RUN.section(request, heading="3 · Results")
 result = page_run.result
@@ -107,4 +108,4 @@ st.plotly_chart(ttt_run.curves_figure(result.history), key="ttt.curves", theme=N
 st.caption("Left: the self-supervised loss on the training entries and the error on the held-out entries "
            "(relative l1); the weights of the lowest held-out error are used. Right: SSIM against the fully "
            "sampled reference, when monitored.")
-downloads("ttt.dl", [Download("Results (.csv)", records_csv([row]), "ttt.csv", "text/csv", icon=":material/table:")])
+downloads("ttt.dl", [Download("Results (.csv)", records_csv([row], {"metric": page_run.request.metric}), "ttt.csv", "text/csv", icon=":material/table:")])

@@ -47,7 +47,18 @@ def test_recon_out_writes_arrays_pngs_and_csv(capsys, tmp_path, multicoil_file):
     assert recon.shape == np.load(out_dir / "target.npy").shape == (32, 32)
     rows = list(csv.DictReader(open(out_dir / "metrics.csv")))
     assert rows[0]["method"] == "zero_filled" and 0 < float(rows[0]["ssim"]) <= 1
+    assert rows[0]["metric"] == "fastmri"  # the CSV names the metric definition that produced it
     assert "zero_filled" in out and "SSIM" in out
+
+
+def test_every_csv_names_its_metric_definition(capsys, tmp_path, multicoil_file):
+    for command, name in ((["recon"], "metrics.csv"), (["attack", "--eps", "0.02", "--steps", "2"], "attack.csv")):
+        out_dir = tmp_path / command[0]
+        code, _, err = run(capsys, *command, "--data", str(multicoil_file), "--slice", "0", "--method", "zero_filled",
+                           "--metric", "paper", "--out", str(out_dir))
+        assert code == 0, err
+        rows = list(csv.DictReader(open(out_dir / name)))
+        assert rows and all(row["metric"] == "paper" for row in rows), (command, rows)
 
 
 def test_recon_roi_statistics_and_line_profile(capsys, tmp_path, multicoil_file):

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     rows = [r.row() for r in results]
     transfers = transfer(problem, results, instances, cleans) if args.transfer else []
     if args.out is not None:
-        _write(args.out, results, rows, transfers)
+        _write(args.out, results, rows, transfers, args.metric)
     if args.json:
         print(json.dumps({"file": data, "slice": index, "device": str(problem.device),
                           "maps": "fixed: ESPIRiT of the clean measurements", "metric": problem.metric, "results": rows, "transfer": transfers}))
@@ -87,7 +87,7 @@ def _f(value, width: int, digits: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
 
 
-def _write(out: str, results, rows: list[dict], transfers: list[dict]) -> None:
+def _write(out: str, results, rows: list[dict], transfers: list[dict], metric: str) -> None:
     from pathlib import Path  # noqa: PLC0415
 
     import numpy as np  # noqa: PLC0415
@@ -101,4 +101,4 @@ def _write(out: str, results, rows: list[dict], transfers: list[dict]) -> None:
         np.save(folder / f"perturbed_{stem}.npy", r.perturbed.image)
     for name, table in (("attack.csv", rows), ("transfer.csv", transfers)):
         if table:
-            (folder / name).write_text(records_csv(table))
+            (folder / name).write_text(records_csv(table, {"metric": metric}))

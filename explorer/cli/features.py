@@ -138,9 +138,9 @@ def _write(folder: str, out: dict, run) -> None:
 
     path = Path(folder)
     if out["results"]:
-        (path / "features.csv").write_text(records_csv(out["results"]))
+        (path / "features.csv").write_text(records_csv(out["results"], {"metric": out.get("metric")}))
     if out["boxes"]:
-        (path / "boxes.csv").write_text(records_csv(out["boxes"]))
+        (path / "boxes.csv").write_text(records_csv(out["boxes"], {"metric": out.get("metric")}))
     if run is not None:
         np.save(path / "target_with_features.npy", run.problem.target)
         np.save(path / "target_without_features.npy", run.inserted.reference)
@@ -184,7 +184,7 @@ def _study(args, template, sizes, contrasts) -> int:
     across = {y: method_correlation(rows, y=y) for y in scores}
     if args.out is not None:
         write_records(Path(args.out) / "records.parquet", records)
-        (Path(args.out) / "study.csv").write_text(records_csv(rows))
+        (Path(args.out) / "study.csv").write_text(records_csv(rows, {"metric": args.metric}))
     if args.json:
         print(json.dumps({"file": data, "slices": slices, "features_per_slice": args.random, "metric": args.metric,
                           "rows": rows,

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         from explorer.export import records_csv  # noqa: PLC0415
         from explorer.figures.shift import shift_figure  # noqa: PLC0415
 
-        (Path(args.out) / "filtered.csv").write_text(records_csv(result.rows))
+        (Path(args.out) / "filtered.csv").write_text(records_csv(result.rows, {"metric": args.metric}))
         shift_figure(result.rows, result.fit, x="ssim_pool", y="ssim_filtered", x_title="SSIM, whole pool",
                      y_title="SSIM, filtered subset").write_html(Path(args.out) / "filtered.html", include_plotlyjs="cdn")
     if args.json:

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         from explorer.export import write_results  # noqa: PLC0415
 
-        write_results(args.out, problem.target, sampled.pattern(problem.slice.shape), {r.instance: r.image for r in results}, rows)
+        write_results(args.out, problem.target, sampled.pattern(problem.slice.shape), {r.instance: r.image for r in results}, rows,
+                      args.metric)
     detail = report(problem.target, {r.instance: r.image for r in results}, roi, line)
     if line is not None and args.out is not None:
         (Path(args.out) / "profile.csv").write_text(profile_csv(detail["profile"]))

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         from explorer.export import records_csv  # noqa: PLC0415
         from explorer.figures.shift import shift_figure  # noqa: PLC0415
 
-        (Path(args.out) / "shift.csv").write_text(records_csv(study.rows))
+        (Path(args.out) / "shift.csv").write_text(records_csv(study.rows, {"metric": args.metric}))
         shift_figure(study.rows, study.fit).write_html(Path(args.out) / "shift.html", include_plotlyjs="cdn")
     if args.json:
         print(json.dumps({"id": study.id_set, "ood": study.ood_set, "metric": args.metric, "models": study.rows, "fit": study.fit}))

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         results.append((instance, result, reference))
         rows.append(result.row(reference))
     if args.out is not None:
-        _write(args.out, problem, rows, results)
+        _write(args.out, problem, rows, results, args.metric)
     if args.json:
         print(json.dumps({"file": data, "slice": index, "device": str(problem.device), "protocol": config.protocol, "metric": problem.metric,
                           "settings": dataclasses.asdict(config), "results": rows}))
@@ -90,7 +90,7 @@ def _f(value, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def _write(folder: str, problem, rows: list[dict], results) -> None:
+def _write(folder: str, problem, rows: list[dict], results, metric: str) -> None:
     from pathlib import Path  # noqa: PLC0415
 
     import numpy as np  # noqa: PLC0415
@@ -98,7 +98,7 @@ def _write(folder: str, problem, rows: list[dict], results) -> None:
     from explorer.export import records_csv  # noqa: PLC0415
 
     path = Path(folder)
-    (path / "ttt.csv").write_text(records_csv(rows))
+    (path / "ttt.csv").write_text(records_csv(rows, {"metric": metric}))
     if problem.target is not None:
         np.save(path / "target.npy", problem.target)
     for instance, result, reference in results:

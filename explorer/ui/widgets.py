@@ -302,7 +302,7 @@ def download_buttons(results: list, stem: str, window: tuple[float, float], key:
         png.download_button(".png", png_bytes(r.image, *window), f"{stem}_{r.instance}.png", "image/png",
                             key=f"{key}.png.{r.instance}", on_click="ignore", icon=":material/download:")
     rows = [{"method": r.method, "label": r.instance, **(r.metrics or {}), "seconds": r.seconds} for r in results]
-    st.download_button("Metrics (.csv)", metrics_csv(rows), f"{stem}_metrics.csv", "text/csv",
+    st.download_button("Metrics (.csv)", metrics_csv(rows, metric()), f"{stem}_metrics.csv", "text/csv",
                        key=f"{key}.csv", on_click="ignore", icon=":material/table:")
 
 

@@ -38,7 +38,10 @@ def test_open_a_study_folder(tmp_path, monkeypatch):
     assert not at.exception and not at.main.error, [e.value for e in at.main.error]
     charts = {c.key for c in at.main.get("plotly_chart")}
     assert charts == {"study.fig.attack.0", "study.fig.shift.0"}
-    attack, shift, fits, rows = (d.value for d in at.dataframe)  # in page order
+    conclusions, attack, shift, fits, rows = (d.value for d in at.dataframe)  # in page order
+    # the page opens with the talk's conclusions this study tests (attack: 1; shift: 2), each with a verdict
+    assert len(conclusions) == 3 and set(conclusions["this run"]) <= {"agrees", "disagrees", "undecided"}
+    assert conclusions["the papers' conclusion"].iloc[0].startswith("No evidence that DNNs")
     assert list(attack["eps"]) == [0.02, 0.04, 0.02, 0.04] and set(attack["label"]) == {"zero_filled", "sense"}
     assert set(shift["label"]) == {"zero_filled", "sense"} and list(fits["models"]) == ["all", "baseline"]
     assert len(rows) == 4 + 8 + 8  # clean 2x2, attack 2x2x2, shift (2+2)x2

@@ -104,3 +104,11 @@ def test_the_readme_tables_match_their_results_files_and_the_code():
     code it measured. On failure: re-measure (`python -m explorer results run NAME`), never edit the numbers."""
     problems = results.check(measured.MEASUREMENTS)
     assert problems == [], "\n".join(problems)
+
+
+def test_records_csv_stamps_columns_unless_a_row_has_its_own():
+    from explorer.export import metrics_csv, records_csv
+
+    text = records_csv([{"label": "a", "ssim": 0.5}, {"label": "b", "metric": "volume"}], {"metric": "paper"})
+    assert text.splitlines() == ["metric,label,ssim", "paper,a,0.5", "volume,b,"]
+    assert metrics_csv([{"method": "l1", "label": "l1", "ssim": 0.7}], "volume").splitlines()[1].endswith(",volume")

@@ -37,10 +37,12 @@ class AttackRequest:
     eps: tuple[float, ...]
     config: AttackConfig
     transfer: bool = False
+    metric: str = "fastmri"
 
 
 def request(source: Source, plane: str, index: int, mask: MaskConfig, methods, eps_text: str, region_text: str,
-            crop: tuple[int, int], has_reference: bool, do_transfer: bool, **settings) -> AttackRequest:
+            crop: tuple[int, int], has_reference: bool, do_transfer: bool, metric: str = "fastmri",
+            **settings) -> AttackRequest:
     """The page's settings as a request, every value checked (budgets, the region inside the ``crop`` image, the
     ``target`` objective only with a reference).
 
@@ -53,7 +55,7 @@ def request(source: Source, plane: str, index: int, mask: MaskConfig, methods, e
     config = with_eps(AttackConfig(region=region, **settings), eps)
     if config.objective in ("target", "paper") and not has_reference:
         raise ExplorerError("this file has no fully sampled reference: use the clean objective")
-    return AttackRequest(source, plane, index, mask, tuple(methods), tuple(eps), config, bool(do_transfer))
+    return AttackRequest(source, plane, index, mask, tuple(methods), tuple(eps), config, bool(do_transfer), metric)
 
 
 @dataclass

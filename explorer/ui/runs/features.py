@@ -41,6 +41,7 @@ class FeatureRequest:
     features: tuple[Feature, ...]
     mode: str
     boxes: tuple[Box, ...] = ()
+    metric: str = "fastmri"
 
 
 def place(template: Feature, positions_text: str, shape: tuple[int, int], reference: np.ndarray, count: int,
@@ -180,10 +181,11 @@ class StudyRequest:
     contrasts: tuple[float, ...]
     seed: int
     mode: str
+    metric: str = "fastmri"
 
 
 def study_request(source: Source, slices, mask: MaskConfig, methods, count: int, template: Feature, sizes_text: str,
-                  contrasts_text: str, seed: int, mode: str) -> StudyRequest:
+                  contrasts_text: str, seed: int, mode: str, metric: str = "fastmri") -> StudyRequest:
     """The study's settings as a request; the sizes and contrasts are checked against the feature template.
 
     Raises:
@@ -201,7 +203,7 @@ def study_request(source: Source, slices, mask: MaskConfig, methods, count: int,
     for contrast in contrasts:
         replace(template, contrast=contrast)
     return StudyRequest(source, tuple(slices), mask, tuple(methods), int(count), template, sizes, contrasts, int(seed),
-                        mode)
+                        mode, metric)
 
 
 @dataclass
@@ -232,7 +234,7 @@ def study_work(request: StudyRequest, live: Live, study: StudyRun) -> None:
     data = str(volume.path) if request.source.is_sample else request.source.spec  # the sample at its size
     tasks = feature_tasks(data, list(request.slices), list(request.methods), request.count, request.template,
                           request.sizes, request.contrasts, request.seed, request.mode, request.mask,
-                          reference=reference)
+                          reference=reference, metric=request.metric)
     study.total = len(tasks)
     bar = live.bar("starting…")
     for record in run_tasks(tasks, stop=lambda: live.stopping):  # a stop ends it after the task under way

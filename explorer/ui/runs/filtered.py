@@ -26,17 +26,18 @@ class FilteredRequest:
     mask: MaskConfig
     max_slices: int | None
     sample_size: int | None
+    metric: str = "fastmri"
 
 
 def request(pool: str, methods, filters, keep: int, mask: MaskConfig, max_slices: int | None,
-            sample_size: int | None) -> FilteredRequest:
+            sample_size: int | None, metric: str = "fastmri") -> FilteredRequest:
     """The page's settings as a request; the filters must be among the models.
 
     Raises:
         ExplorerError: no filter, a filter that is not a model, ``keep`` out of range.
     """
     check_filter(list(filters), int(keep), [m.label for m in methods])
-    return FilteredRequest(pool, tuple(methods), tuple(filters), int(keep), mask, max_slices, sample_size)
+    return FilteredRequest(pool, tuple(methods), tuple(filters), int(keep), mask, max_slices, sample_size, metric)
 
 
 @dataclass
@@ -58,7 +59,7 @@ def work(request: FilteredRequest, live: Live, run: FilteredRun) -> None:
     methods = [f"{m.label}={m.name}" for m in request.methods]
     configs = {m.label: dataclasses.asdict(m.config) for m in request.methods}
     run.result = filtered_shift(request.pool, methods, request.filters, request.keep, request.mask, configs,
-                                request.max_slices, progress, request.sample_size)
+                                request.max_slices, progress, request.sample_size, request.metric)
     run.stopped = live.stopping
 
 

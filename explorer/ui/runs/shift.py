@@ -28,6 +28,7 @@ class ShiftRequest:
     mask: MaskConfig
     max_slices: int | None
     sample_size: int | None
+    metric: str = "fastmri"
 
 
 @dataclass
@@ -52,7 +53,7 @@ def work(request: ShiftRequest, live: Live, page_run: ShiftPageRun) -> None:
     methods = [f"{m.label}={m.name}" for m in request.methods]
     configs = {m.label: dataclasses.asdict(m.config) for m in request.methods}
     page_run.study = shift_study(request.id_set, request.ood_set, methods, request.mask, configs, request.max_slices,
-                                 progress, request.sample_size)
+                                 progress, request.sample_size, request.metric)
     page_run.stopped = live.stopping
 
 

@@ -32,6 +32,7 @@ class TTTRequest:
     method: MethodInstance
     reference: MethodInstance | None
     config: TTTConfig
+    metric: str = "fastmri"
 
 
 def reference_instance(spec: MethodSpec, config, checkpoint: str, anatomy: str | None) -> MethodInstance | None:
