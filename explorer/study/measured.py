@@ -147,5 +147,53 @@ for _anatomy in ("knee", "brain"):
              "20 PGD steps of 2.5/20 of the l2 budget eps x ||fully sampled k||, patience 5."))
 
 
-__all__ = ["ATTACK_EPS", "MEASUREMENTS", "METHOD_CODE", "NAMES", "TTT_NETWORKS", "TTT_SLICES", "attack_parts", "get",
-           "register", "render_attack", "render_ttt", "ttt_parts"]
+# --- small features -----------------------------------------------------------------------------------------------
+
+FEATURE_METHODS = ("zero_filled", "l1", "tv", "convdecoder", "unet", "varnet")
+FEATURE_SCORES = (("window_mse", "window MSE"), ("contrast_recovery", "contrast recovery"), ("local_ssim", "local SSIM"))
+
+
+def features_parts(anatomy: str) -> tuple[Part, ...]:
+    """One feature study on the anatomy's sample: 8 random squares on each of its 5 slices, every method."""
+    methods = tuple(a for m in FEATURE_METHODS for a in ("--method", m))
+    return (Part(anatomy, ("features", "--data", f"sample:{anatomy}", "--slices", "0,1,2,3,4", "--random", "8",
+                           "--sizes", "3,5,8", "--contrasts", "0.1,0.17,0.25", *methods, "--json")),)
+
+
+def render_features(outputs: list[tuple[str, dict]]) -> str:
+    """Per method: mean whole-image SSIM and feature scores, and the correlation over its features; then the
+    correlations across methods (their means) and over all (feature, method) pairs."""
+    from explorer.robustness.features import correlation, method_correlation  # noqa: PLC0415
+
+    (_, doc), = outputs
+    rows = doc["rows"]
+    lines = ["| method | metric | whole-image SSIM | window MSE (paper's score) | contrast recovery | local SSIM | "
+             "r(SSIM, window MSE) over its features |", "|---|---|---|---|---|---|---|"]
+    for m in doc["method_means"]:
+        r = doc["correlation"].get(m["label"], {}).get("pearson")
+        lines.append(f"| {NAMES.get(m['label'], m['label'])} | {doc['metric']} | {m['ssim']:.3f} | "
+                     f"{m['window_mse']:.3f} | {m['contrast_recovery']:.3f} | {m['local_ssim']:.3f} | "
+                     f"{'-' if r is None else format(r, '+.2f')} |")
+
+    def r(value):
+        return "-" if value is None else format(value, "+.2f")
+
+    across = ", ".join(f"{name} {r(method_correlation(rows, y=key)['pearson'])}" for key, name in FEATURE_SCORES)
+    pooled = ", ".join(r(correlation(rows, y=key)["all"]["pearson"]) for key, _ in FEATURE_SCORES)
+    return "\n".join(lines) + (f"\n\nCorrelation with whole-image SSIM, across the {len(doc['method_means'])} methods "
+                               f"(their means): {across}; over all {len(rows)} (feature, method) pairs: {pooled}.")
+
+
+for _anatomy in ("knee", "brain"):
+    register(Measurement(
+        name=f"features-{_anatomy}", title=f"small features inserted into the {_anatomy} sample, every method",
+        parts=features_parts(_anatomy), render=render_features, code=METHOD_CODE,
+        files=tuple(f"assets/checkpoints/{m}_{_anatomy}.pt" for m in ("unet", "varnet")),
+        note=f"sample:{_anatomy}, 4x random mask (seed 0), 8 random squares on each of its 5 slices (40 per method), "
+             "side 3, 5 or 8 px, contrast 0.1, 0.17 or 0.25 of the maximum; our protocol (insertion through the coil "
+             "maps; the papers' code adds the feature to every coil image: `--paper-mode`)."))
+
+
+__all__ = ["ATTACK_EPS", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "NAMES", "TTT_NETWORKS", "TTT_SLICES",
+           "attack_parts", "features_parts", "get", "register", "render_attack", "render_features", "render_ttt",
+           "ttt_parts"]
