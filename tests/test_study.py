@@ -200,7 +200,7 @@ def test_serial_and_ray_give_identical_tables(tmp_path):
     assert _rows(serial.table) == _rows(ray_run.table)
 
 
-def test_every_experiment_into_one_table_and_the_report(tmp_path):
+def test_every_experiment_into_one_table_and_the_report(tmp_path, capsys):
     """clean, attack, features, shift and TTT in one study; the summaries and the self-contained HTML report."""
     from explorer.engine.table import read_records
     from explorer.robustness.registry import records_of
@@ -236,6 +236,15 @@ def test_every_experiment_into_one_table_and_the_report(tmp_path):
     assert "<script src=\"https://cdn.plot.ly" not in text and text.count("Plotly.newPlot(") == 4  # plotly inline, once
     assert len((tmp_path / "all.csv").read_text().splitlines()) == len(records) + 1
     assert report_html([], "") .startswith("<!DOCTYPE html>")
+    assert "The papers&#x27; conclusions beside this run" in text  # the report's first section
+    capsys.readouterr()
+    assert main(["study", str(spec_file), "--out", str(tmp_path / "out"), "--resume", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["units"] == doc["skipped"] and doc["run"] == 0 and doc["failed"] == 0
+    claims = [row["the papers' conclusion"].split()[0] for row in doc["conclusions"]]
+    assert claims == ["No", "Recovery", "Strong", "Accuracy", "Test"]  # the talk's five, in registry order
+    assert all(row["this run"] in ("agrees", "disagrees", "undecided") for row in doc["conclusions"])
+    assert doc["definitions"].startswith("Metrics: fastmri") and set(doc["summaries"]) >= {"attack", "ttt"}
 
 
 def test_the_shift_figure_draws_each_family_fit():

@@ -23,6 +23,8 @@ def add_parser(sub) -> None:
     s.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     s.add_argument("--resume", action="store_true", help="continue a study: skip finished units, rerun failed ones")
     s.add_argument("--csv", default=None, help="also export the table as CSV here")
+    s.add_argument("--json", action="store_true", help="print one JSON object: the run's counts and time, the metric "
+                   "definitions, the papers' conclusions beside what it measured, each experiment's summary rows")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,6 +72,17 @@ def run(args: argparse.Namespace) -> int:
     (Path(args.out) / "report.html").write_text(report_html(records, spec_text, f"Study {spec.name}"))
     if args.csv:
         write_csv(args.csv, records)
+    if args.json:
+        import json  # noqa: PLC0415
+
+        from explorer.study.report import conclusions, definitions, summaries  # noqa: PLC0415
+
+        print(json.dumps({"name": spec.name, "preset": args.preset, "executor": args.executor, "units": result.units,
+                          "skipped": result.skipped, "run": result.run, "failed": result.failed,
+                          "stopped": result.stopped, "seconds": result.seconds, "rows": len(records),
+                          "definitions": definitions(records), "conclusions": conclusions(records),
+                          "summaries": summaries(records)}, default=float))
+        return 0
     state = "stopped early (rerun with --resume)" if result.stopped else "finished"
     print(f"{spec.name}: {state}: {result.units} units, {result.skipped} done earlier, {result.run} run now, "
           f"{result.failed} failed, {result.seconds:.1f} s -> {result.table}")

@@ -194,6 +194,33 @@ for _anatomy in ("knee", "brain"):
              "maps; the papers' code adds the feature to every coil image: `--paper-mode`)."))
 
 
-__all__ = ["ATTACK_EPS", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "NAMES", "TTT_NETWORKS", "TTT_SLICES",
-           "attack_parts", "features_parts", "get", "register", "render_attack", "render_features", "render_ttt",
+# --- the papers' findings in one study -----------------------------------------------------------------------------
+
+EXPERIMENT_CODE = ("explorer.robustness.evaluate", "explorer.robustness.attack", "explorer.robustness.features",
+                   "explorer.robustness.shift", "explorer.robustness.filtered", "explorer.robustness.ttt")
+
+
+def render_study(outputs: list[tuple[str, dict]]) -> str:
+    """The study's conclusions page (the papers' conclusions beside what it measured) and its size and time."""
+    (_, doc), = outputs
+    lines = ["| the papers' conclusion | this run | measured | rule |", "|---|---|---|---|"]
+    for row in doc["conclusions"]:
+        lines.append("| " + " | ".join(str(row[k]).replace("|", "/") for k in
+                                       ("the papers' conclusion", "this run", "measured", "rule")) + " |")
+    return "\n".join(lines) + (
+        f"\n\n`--preset {doc['preset']}`, executor {doc['executor']}: {doc['units']} units ({doc['failed']} failed), "
+        f"{doc['rows']} rows, {doc['seconds'] / 60:.1f} min. {doc['definitions']}")
+
+
+register(Measurement(
+    name="study-paper-fast", title="the papers' findings on the samples in one study (--preset paper-fast)",
+    parts=(Part("paper-fast", ("study", "--preset", "paper-fast", "--out", "{tmp}/paper-fast", "--json")),),
+    render=render_study, code=METHOD_CODE + EXPERIMENT_CODE,
+    files=tuple(f"assets/checkpoints/{m}_{a}.pt" for m in ("unet", "varnet") for a in ("knee", "brain")),
+    note="The spec is `explorer/study/presets.py`'s paper-fast: every experiment on the embedded samples, 4x random "
+         "masks, the four method groups; its report's first page is this table."))
+
+
+__all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "NAMES", "TTT_NETWORKS", "TTT_SLICES",
+           "attack_parts", "features_parts", "get", "register", "render_attack", "render_features", "render_study", "render_ttt",
            "ttt_parts"]

@@ -90,9 +90,13 @@ def _write_json(path: Path, data: dict) -> None:
 
 def run_part(argv: tuple[str, ...]) -> dict:
     """Run ``python -m explorer <argv>`` in the checkout and parse its standard output as JSON (progress and
-    messages on standard error pass through)."""
-    done = subprocess.run([sys.executable, "-m", "explorer", *argv], cwd=import_root(), stdout=subprocess.PIPE,
-                          text=True)
+    messages on standard error pass through). ``{tmp}`` in an argument stands for a fresh temporary directory,
+    removed afterwards (e.g. a study's ``--out``)."""
+    import tempfile  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="explorer-results-") as tmp:
+        done = subprocess.run([sys.executable, "-m", "explorer", *(a.replace("{tmp}", tmp) for a in argv)],
+                              cwd=import_root(), stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
         raise ExplorerError(f"`python -m explorer {' '.join(argv)}` failed with exit status {done.returncode}")
     try:
