@@ -11,14 +11,17 @@ from collections import defaultdict
 import numpy as np
 
 from explorer.errors import ExplorerError
+from explorer.recon.base import BUILTIN_MODULES as METHOD_MODULES
+from explorer.robustness.registry import BUILTIN_MODULES as EXPERIMENT_MODULES
 from explorer.study.results import Measurement, Part
 
 #: The methods a README table may show, in the order it shows them, with their display names.
 NAMES = {"zero_filled": "Zero-filled", "sense": "SENSE (CG)", "l1": "l1-wavelet", "tv": "TV",
          "convdecoder": "ConvDecoder (joint)", "unet": "U-net", "varnet": "VarNet"}
 #: Modules the reconstruction methods live in (loaded by name through the method registry).
-METHOD_CODE = ("explorer.recon.classical", "explorer.recon.sparse", "explorer.recon.untrained", "explorer.recon.unet",
-               "explorer.recon.varnet")
+METHOD_CODE = tuple(METHOD_MODULES)
+#: Data the methods read: the tuned regularisation weights of l1 and TV.
+METHOD_FILES = ("explorer/recon/tuned_lambdas.json",)
 
 
 MEASUREMENTS: dict[str, Measurement] = {}
@@ -50,8 +53,13 @@ def _groups(outputs: list[tuple[str, dict]]) -> dict[str, list[dict]]:
     return grouped
 
 
-def _series(rows: list[dict], key: str, digits: int) -> str:
-    return " / ".join(f"{row[key]:.{digits}f}" for row in rows)
+def _series(rows: list[dict | None], key: str, digits: int) -> str:
+    return " / ".join(_f(row.get(key) if row else None, f".{digits}f") for row in rows)
+
+
+def _f(value, spec: str) -> str:
+    """``value`` formatted, or ``-`` when the command printed none."""
+    return "-" if value is None else format(value, spec)
 
 
 def _one(values, name: str) -> str:
@@ -84,7 +92,8 @@ def render_ttt(outputs: list[tuple[str, dict]]) -> str:
     for label, docs in _groups(outputs).items():
         rows = [d["results"][0] for d in docs]
         before, after, ref = (np.mean([r[k] for r in rows]) for k in ("ssim_before", "ssim_after", "ssim_reference"))
-        gaps = [100 * r["gap_closed"] for r in rows]
+        gaps = [100 * r["gap_closed"] for r in rows if r.get("gap_closed") is not None]
+        gap = f"**{100 * (after - before) / (ref - before):.0f}%**" if ref - before > 1e-6 else "no gap"
         stops = defaultdict(list)
         for r in rows:
             stops[r["stop_reason"]].append(r["steps"])
@@ -94,7 +103,7 @@ def render_ttt(outputs: list[tuple[str, dict]]) -> str:
         lines.append(
             f"| {label}, lr {rows[0]['lr']:g} | {_one([d['protocol'] for d in docs], 'protocols')} | "
             f"{_one([d['metric'] for d in docs], 'metrics')} | {len(rows)} | {before:.3f} | {after:.3f} | {ref:.3f} | "
-            f"**{100 * (after - before) / (ref - before):.0f}%** | {min(gaps):.0f}-{max(gaps):.0f}% | {stopped} | "
+            f"{gap} | {f'{min(gaps):.0f} to {max(gaps):.0f}%' if gaps else '-'} | {stopped} | "
             f"{psnr} | {np.median([r['seconds'] for r in rows]):.0f} |")
     return "\n".join(lines)
 
@@ -102,7 +111,7 @@ def render_ttt(outputs: list[tuple[str, dict]]) -> str:
 register(Measurement(
     name="ttt-knee-brain", title="test-time training of the knee networks on 10 held-back brain slices",
     parts=ttt_parts("ours"), render=render_ttt, code=METHOD_CODE,
-    files=tuple(f"assets/checkpoints/{m}_{a}.pt" for _, m in TTT_NETWORKS for a in ("knee", "brain")),
+    files=METHOD_FILES + tuple(f"assets/checkpoints/{m}_{a}.pt" for _, m in TTT_NETWORKS for a in ("knee", "brain")),
     note="4x random masks; our protocol: at most 200 steps, window 20, 5% of the sampled columns outside the centre "
          "held out of input and loss, rollback to the best held-out step."))
 
@@ -128,12 +137,14 @@ def render_attack(outputs: list[tuple[str, dict]]) -> str:
              "| attack time (s) |", "|---|---|---|---|---|---|---|---|---|"]
     for label, docs in _groups(outputs).items():
         rows = {round(r["eps"], 6): r for d in docs for r in d["results"]}
-        ordered = [rows[round(e, 6)] for e in eps]
-        first = ordered[0]
+        ordered = [rows.get(round(e, 6)) for e in eps]
+        first = next(r for r in ordered if r is not None)
+        stopped = " (stopped early)" if any(r and r.get("stopped") for r in ordered) else ""
         lines.append(
-            f"| {NAMES.get(label, label)} | {first['objective_name']} | {docs[0]['metric']} | {first['ssim_clean']:.3f} | "
-            f"{_series(ordered, 'ssim_drop', 3)} | {first['psnr_clean']:.2f} | {_series(ordered, 'psnr_drop', 2)} | "
-            f"{sum(r['seconds'] for r in ordered):.0f} |")
+            f"| {NAMES.get(label, label)}{stopped} | {first['objective_name']} | {docs[0]['metric']} | "
+            f"{_f(first.get('ssim_clean'), '.3f')} | {_series(ordered, 'ssim_drop', 3)} | "
+            f"{_f(first.get('psnr_clean'), '.2f')} | {_series(ordered, 'psnr_drop', 2)} | "
+            f"{sum(r['seconds'] for r in ordered if r):.0f} |")
     return "\n".join(lines)
 
 
@@ -141,7 +152,7 @@ for _anatomy in ("knee", "brain"):
     register(Measurement(
         name=f"attack-{_anatomy}", title=f"PGD attacks on the {_anatomy} sample, every method",
         parts=attack_parts(_anatomy), render=render_attack, code=METHOD_CODE,
-        files=tuple(f"assets/checkpoints/{m}_{_anatomy}.pt" for m in ("unet", "varnet")),
+        files=METHOD_FILES + tuple(f"assets/checkpoints/{m}_{_anatomy}.pt" for m in ("unet", "varnet")),
         note=f"sample:{_anatomy}, middle slice, 4x random mask (seed 0); the papers' objective per family (clean "
              "reconstruction for trained networks, ground truth for the others, the ConvDecoder by the joint scheme); "
              "20 PGD steps of 2.5/20 of the l2 budget eps x ||fully sampled k||, patience 5."))
@@ -171,24 +182,26 @@ def render_features(outputs: list[tuple[str, dict]]) -> str:
              "r(SSIM, window MSE) over its features |", "|---|---|---|---|---|---|---|"]
     for m in doc["method_means"]:
         r = doc["correlation"].get(m["label"], {}).get("pearson")
-        lines.append(f"| {NAMES.get(m['label'], m['label'])} | {doc['metric']} | {m['ssim']:.3f} | "
-                     f"{m['window_mse']:.3f} | {m['contrast_recovery']:.3f} | {m['local_ssim']:.3f} | "
-                     f"{'-' if r is None else format(r, '+.2f')} |")
+        lines.append(f"| {NAMES.get(m['label'], m['label'])} | {doc['metric']} | {_f(m['ssim'], '.3f')} | "
+                     f"{_f(m['window_mse'], '.3f')} | {_f(m['contrast_recovery'], '.3f')} | "
+                     f"{_f(m['local_ssim'], '.3f')} | {_f(r, '+.2f')} |")
 
     def r(value):
         return "-" if value is None else format(value, "+.2f")
 
     across = ", ".join(f"{name} {r(method_correlation(rows, y=key)['pearson'])}" for key, name in FEATURE_SCORES)
     pooled = ", ".join(r(correlation(rows, y=key)["all"]["pearson"]) for key, _ in FEATURE_SCORES)
+    failed = "".join(f" {label} failed: {error}." for label, error in sorted(doc.get("errors", {}).items()))
     return "\n".join(lines) + (f"\n\nCorrelation with whole-image SSIM, across the {len(doc['method_means'])} methods "
-                               f"(their means): {across}; over all {len(rows)} (feature, method) pairs: {pooled}.")
+                               f"(their means): {across}; over all {len(rows)} (feature, method) pairs: {pooled}."
+                               f"{failed}")
 
 
 for _anatomy in ("knee", "brain"):
     register(Measurement(
         name=f"features-{_anatomy}", title=f"small features inserted into the {_anatomy} sample, every method",
         parts=features_parts(_anatomy), render=render_features, code=METHOD_CODE,
-        files=tuple(f"assets/checkpoints/{m}_{_anatomy}.pt" for m in ("unet", "varnet")),
+        files=METHOD_FILES + tuple(f"assets/checkpoints/{m}_{_anatomy}.pt" for m in ("unet", "varnet")),
         note=f"sample:{_anatomy}, 4x random mask (seed 0), 8 random squares on each of its 5 slices (40 per method), "
              "side 3, 5 or 8 px, contrast 0.1, 0.17 or 0.25 of the maximum; our protocol (insertion through the coil "
              "maps; the papers' code adds the feature to every coil image: `--paper-mode`)."))
@@ -196,8 +209,7 @@ for _anatomy in ("knee", "brain"):
 
 # --- the papers' findings in one study -----------------------------------------------------------------------------
 
-EXPERIMENT_CODE = ("explorer.robustness.evaluate", "explorer.robustness.attack", "explorer.robustness.features",
-                   "explorer.robustness.shift", "explorer.robustness.filtered", "explorer.robustness.ttt")
+EXPERIMENT_CODE = tuple(EXPERIMENT_MODULES)
 
 
 def render_study(outputs: list[tuple[str, dict]]) -> str:
@@ -209,18 +221,19 @@ def render_study(outputs: list[tuple[str, dict]]) -> str:
                                        ("the papers' conclusion", "this run", "measured", "rule")) + " |")
     return "\n".join(lines) + (
         f"\n\n`--preset {doc['preset']}`, executor {doc['executor']}: {doc['units']} units ({doc['failed']} failed), "
-        f"{doc['rows']} rows, {doc['seconds'] / 60:.1f} min. {doc['definitions']}")
+        f"{doc['rows']} rows, {doc['seconds'] / 60:.1f} min{' (stopped early)' if doc['stopped'] else ''}. "
+        f"{doc['definitions']}")
 
 
 register(Measurement(
     name="study-paper-fast", title="the papers' findings on the samples in one study (--preset paper-fast)",
     parts=(Part("paper-fast", ("study", "--preset", "paper-fast", "--out", "{tmp}/paper-fast", "--json")),),
     render=render_study, code=METHOD_CODE + EXPERIMENT_CODE,
-    files=tuple(f"assets/checkpoints/{m}_{a}.pt" for m in ("unet", "varnet") for a in ("knee", "brain")),
+    files=METHOD_FILES + tuple(f"assets/checkpoints/{m}_{a}.pt" for m in ("unet", "varnet") for a in ("knee", "brain")),
     note="The spec is `explorer/study/presets.py`'s paper-fast: every experiment on the embedded samples, 4x random "
          "masks, the four method groups; its report's first page is this table."))
 
 
-__all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "NAMES", "TTT_NETWORKS", "TTT_SLICES",
-           "attack_parts", "features_parts", "get", "register", "render_attack", "render_features", "render_study", "render_ttt",
-           "ttt_parts"]
+__all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "METHOD_FILES", "NAMES",
+           "TTT_NETWORKS", "TTT_SLICES", "attack_parts", "features_parts", "get", "register", "render_attack",
+           "render_features", "render_study", "render_ttt", "ttt_parts"]

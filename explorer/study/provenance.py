@@ -70,8 +70,21 @@ def closure(entries: tuple[str, ...] | list[str], found: dict[str, Path] | None 
     return sorted(seen)
 
 
+def _canonical(node) -> object:
+    """A syntax tree as plain nested lists, the same on every Python version: node type and its non-empty fields
+    (Python 3.12 adds ``type_params``, 3.13 drops empty fields from ``ast.dump``)."""
+    if isinstance(node, ast.AST):
+        fields = [(name, _canonical(value)) for name, value in ast.iter_fields(node)
+                  if name not in ("type_params", "type_comment") and value not in (None, [])]
+        return [type(node).__name__, fields]
+    if isinstance(node, list):
+        return [_canonical(item) for item in node]
+    return repr(node)
+
+
 def source_digest(source: str) -> str:
-    """The sha256 of a Python source's syntax tree without docstrings (comments and layout do not count)."""
+    """The sha256 of a Python source's syntax tree without docstrings (comments and layout do not count; the same on
+    every Python version)."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -79,17 +92,20 @@ def source_digest(source: str) -> str:
             if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
                     and isinstance(body[0].value.value, str):
                 node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+    return hashlib.sha256(repr(_canonical(tree)).encode()).hexdigest()
 
 
 def code_hash(entries: tuple[str, ...], files: tuple[str, ...] = (), root: Path | None = None) -> tuple[str, list[str]]:
-    """One hash of the modules ``entries`` import (:func:`closure`) and of the data ``files`` (paths relative to the
-    checkout, e.g. ``assets/checkpoints/unet_knee.pt``; an absent file hashes as absent).
+    """One hash of the modules ``entries`` import (:func:`closure`) and of the data ``files`` (paths relative to
+    ``root``, by default the folder holding the app and ``assets/``, e.g. ``assets/checkpoints/unet_knee.pt``; an
+    absent file hashes as absent).
 
     Returns:
         ``(hex digest, the modules and files it covers)``.
     """
-    root = root or import_root()
+    from explorer.resources import root as data_root  # noqa: PLC0415
+
+    root = root or data_root()
     found = modules()
     parts = []
     names = closure(entries, found)

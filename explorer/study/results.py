@@ -120,6 +120,8 @@ def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = r
     Returns:
         the results file's content.
     """
+    if os.environ.get("EXPLORER_CHECKPOINT_DIR", "").strip():
+        raise ExplorerError("unset EXPLORER_CHECKPOINT_DIR: results files measure the checkout's shipped checkpoints")
     digest, covered = measurement.code_hash()
     folder = results_dir()
     partial_path = folder / ".partial" / f"{measurement.name}.json"
@@ -135,6 +137,8 @@ def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = r
         progress(f"[{index}/{len(measurement.parts)}] python -m explorer {' '.join(part.argv)}")
         start = time.perf_counter()
         output = execute(part.argv)
+        if measurement.code_hash()[0] != digest:
+            raise ExplorerError(f"the code of {measurement.name} changed during the run: run it again")
         entry = {"label": part.label, "argv": list(part.argv), "seconds": round(time.perf_counter() - start, 1),
                  "output": output}
         done[key] = entry
@@ -166,19 +170,34 @@ def block(measurement: Measurement, result: dict) -> str:
     """The README block's text: the table and a line naming the command, the commit and the date."""
     table = measurement.render([(p["label"], p["output"]) for p in result["parts"]]).strip()
     seconds = sum(p.get("seconds", 0) for p in result["parts"])
+    devices = sorted({str(p["output"].get("device")) for p in result["parts"]
+                      if isinstance(p["output"], dict) and p["output"].get("device")})
     note = f" {measurement.note.strip()}" if measurement.note.strip() else ""
     line = (f"<sub>Generated from `results/{measurement.name}.json` by `{measurement.command}` (commit "
             f"{result['commit'][:7] or 'unknown'}{', uncommitted changes' if result.get('dirty') else ''}, "
-            f"{result['date']}, {seconds / 60:.0f} min on this machine's CPU).{note}</sub>")
+            f"{result['date']}, {seconds / 60:.1f} min{' on ' + ', '.join(devices) if devices else ''}).{note}</sub>")
     return f"{table}\n\n{line}"
 
 
 _BLOCK = re.compile(r"(<!-- results:([\w-]+) -->\n)(.*?)(\n<!-- /results:\2 -->)", re.S)
+_OPENING = re.compile(r"<!-- results:([\w-]+) -->")
 
 
 def blocks(text: str) -> dict[str, str]:
     """``{name: content}`` of the README's results blocks."""
     return {m.group(2): m.group(3) for m in _BLOCK.finditer(text)}
+
+
+def malformed(text: str) -> list[str]:
+    """Problems with the markers themselves: an opening marker without its closing one on a line of its own (with
+    an empty line between them when the block is empty), and a name used twice."""
+    opened = _OPENING.findall(text)
+    matched = [m.group(2) for m in _BLOCK.finditer(text)]
+    problems = [f"README block {name!r}: no closing marker, or not on lines of their own (an empty block needs an "
+                "empty line)" for name in dict.fromkeys(opened) if opened.count(name) > matched.count(name)]
+    problems += [f"README block {name!r} appears {matched.count(name)} times" for name in dict.fromkeys(matched)
+                 if matched.count(name) > 1]
+    return problems
 
 
 def update_readme(text: str, found: dict[str, Measurement]) -> tuple[str, list[str]]:
@@ -201,9 +220,14 @@ def check(found: dict[str, Measurement], text: str | None = None) -> list[str]:
     """What is wrong with the README's generated numbers (empty when nothing): blocks without a measurement of
     ``found`` or without a results file, results files older than the code they measured, blocks that differ from
     their file."""
-    text = readme().read_text() if text is None else text
-    problems = []
-    for name, content in blocks(text).items():
+    if text is None:
+        if not readme().is_file():
+            raise ExplorerError(f"no README at {readme()}")
+        text = readme().read_text()
+    problems = malformed(text)
+    present = blocks(text)
+    problems += [f"measurement {name!r} has no block in the README" for name in found if name not in present]
+    for name, content in present.items():
         if name not in found:
             problems.append(f"README block {name!r}: no such measurement")
             continue
@@ -216,11 +240,16 @@ def check(found: dict[str, Measurement], text: str | None = None) -> list[str]:
         if {tuple(p["argv"]) for p in result["parts"]} != {p.argv for p in found[name].parts}:
             problems.append(f"results/{name}.json ran other commands than the measurement names "
                             f"(run `{found[name].command}`)")
-        if content != block(found[name], result):
+        try:
+            drawn = block(found[name], result)
+        except Exception as exc:  # noqa: BLE001  (a file the table cannot be drawn from is a problem to report)
+            problems.append(f"results/{name}.json cannot be drawn: {type(exc).__name__}: {exc}")
+            continue
+        if content != drawn:
             problems.append(f"README block {name!r} differs from results/{name}.json "
                             "(run `python -m explorer results readme`)")
     return problems
 
 
-__all__ = ["Measurement", "Part", "block", "blocks", "check", "load", "results_dir", "run", "run_part",
+__all__ = ["Measurement", "Part", "block", "blocks", "check", "load", "malformed", "results_dir", "run", "run_part",
            "update_readme"]

@@ -100,3 +100,12 @@ def test_the_conclusions_open_the_report_and_the_page_sections():
     assert page.index("The papers&#x27; conclusions beside this run") < page.index("Adversarial attacks")
     assert conclusions_section(features_records({"l1": (0.7, 0.3)})) is not None  # too few methods: undecided row
     assert conclusions_section([]) is None
+
+
+def test_the_filtered_shift_is_judged_like_a_shift():
+    settings = json.dumps({"filter": ["m0"], "keep": 2})
+    records = [record("filtered", f"m{i}", "l1", slice=s, ssim=0.5 + 0.05 * i - 0.1 * (s % 2), scores=settings)
+               for i in range(5) for s in range(4)]
+    found = {v["the papers' conclusion"].split()[0]: v for v in conclusions(records)}
+    assert found["Strong"]["this run"] == "agrees" and found["Accuracy"]["this run"] == "agrees"
+    assert found["Strong"]["measured"].startswith("filtered by m0: r = +1.00")

@@ -79,6 +79,62 @@ def test_the_readme_is_redrawn_and_checked(results_dir, tmp_path):
     assert any("no such measurement" in p for p in results.check({}, new))
 
 
+def test_malformed_duplicate_and_missing_blocks_are_reported(results_dir):
+    found = {"toy": toy()}
+    assert any("no closing marker" in p for p in results.check(found, "<!-- results:toy -->\n<!-- /results:toy -->"))
+    assert any("no closing marker" in p for p in results.check(found, "<!-- results:toy -->\nx\n"))
+    twice = "<!-- results:toy -->\n\n<!-- /results:toy -->\n" * 2
+    assert any("appears 2 times" in p for p in results.check(found, twice))
+    assert any("has no block in the README" in p for p in results.check(found, "no blocks here"))
+    results.run(toy(), execute=lambda argv: {"other": 1}, progress=lambda _: None)  # the table cannot be drawn
+    assert any("cannot be drawn: KeyError" in p
+               for p in results.check(found, "<!-- results:toy -->\n\n<!-- /results:toy -->"))
+
+
+def test_a_run_refuses_another_checkpoint_directory_and_code_that_changes_under_it(results_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLORER_CHECKPOINT_DIR", str(tmp_path))
+    with pytest.raises(ExplorerError, match="EXPLORER_CHECKPOINT_DIR"):
+        results.run(toy(), execute=lambda argv: {"value": 1}, progress=lambda _: None)
+    monkeypatch.delenv("EXPLORER_CHECKPOINT_DIR")
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"one")
+
+    def edits_the_weights(argv):
+        weights.write_bytes(b"two")
+        return {"value": 1}
+
+    with pytest.raises(ExplorerError, match="changed during the run"):
+        results.run(toy(files=(str(weights),)), execute=edits_the_weights, progress=lambda _: None)
+
+
+def _cli_json(capsys, *argv) -> dict:
+    from explorer.cli.main import main
+
+    assert main(list(argv)) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_renderers_draw_what_the_commands_print(capsys, multicoil_file):
+    """Each README table drawn from real (small) outputs of the commands its measurement runs."""
+    data = ("--data", str(multicoil_file), "--slice", "1", "--acceleration", "3", "--center-fraction", "0.25")
+    attack = [(m, _cli_json(capsys, "attack", *data, "--method", m, "--eps", measured.ATTACK_EPS, "--steps", "2",
+                            "--objective", "paper", "--json")) for m in ("zero_filled", "sense")]
+    table = measured.render_attack(attack).splitlines()
+    assert len(table) == 4 and table[2].startswith("| Zero-filled | target | fastmri | ")
+    assert table[3].count(" / ") == 4  # three budgets for SSIM and PSNR drops
+
+    ttt = _cli_json(capsys, "ttt", *data, "--method", "unet", "--set", "unet.checkpoint=knee", "--reference-checkpoint",
+                    "brain", "--steps", "3", "--json")
+    table = measured.render_ttt([("U-net", ttt), ("U-net", ttt)]).splitlines()
+    assert len(table) == 3 and table[2].startswith("| U-net, lr 1e-05 | custom | fastmri | 2 | ")  # --steps departs from ours
+
+    features = _cli_json(capsys, "features", "--data", "sample:knee,size=64,slices=2,coils=4", "--slices", "0,1",
+                         "--random", "2", "--sizes", "3", "--contrasts", "0.2", "--method", "zero_filled", "--method",
+                         "sense", "--json")
+    text = measured.render_features([("knee", features)])
+    assert "| Zero-filled | fastmri | " in text and "over all 8 (feature, method) pairs" in text
+
+
 def test_a_failing_command_is_one_clear_error(tmp_path):
     with pytest.raises(ExplorerError, match="failed with exit status 2"):
         results.run_part(("recon", "--data", str(tmp_path / "missing.h5"), "--method", "zero_filled", "--json"))
