@@ -113,6 +113,15 @@ def _git(*args: str) -> str:
         return ""
 
 
+def _dirty(covered: list[str]) -> bool:
+    """Whether any module or file the numbers depend on differs from the commit (other edits do not count)."""
+    from explorer.study.provenance import modules  # noqa: PLC0415
+
+    found = modules()
+    paths = [str(found[name].relative_to(import_root())) if name in found else name for name in covered]
+    return bool(_git("status", "--porcelain", "--", *paths))
+
+
 def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = run_part,
         progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> dict:
     """Run every part of ``measurement`` (resuming parts done under the same code) and write its results file.
@@ -146,7 +155,7 @@ def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = r
         _write_json(partial_path, {"code_hash": digest, "parts": done})
     result = {
         "name": measurement.name, "title": measurement.title, "command": measurement.command,
-        "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "commit": _git("rev-parse", "HEAD"), "dirty": _dirty(covered),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "code_hash": digest, "code": covered, "parts": parts,
     }

@@ -34,6 +34,7 @@ def test_a_run_records_commands_commit_date_and_code(results_dir):
     assert calls == [("methods", "--json"), ("sample", "x")]
     assert result["command"] == "python -m explorer results run toy"
     assert len(result["commit"]) == 40 and result["date"].endswith("UTC")
+    assert result["dirty"] is False  # only the modules and files the numbers depend on count (a clean checkout)
     assert result["code_hash"] == toy().code_hash()[0]
     assert "explorer.physics" in result["code"] and "explorer.cli.methods" in result["code"]
     assert [p["output"]["value"] for p in result["parts"]] == [1, 2]
