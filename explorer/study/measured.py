@@ -62,6 +62,10 @@ def _f(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _span(values: list[int]) -> str:
+    return f"{min(values)}" if min(values) == max(values) else f"{min(values)}-{max(values)}"
+
+
 def _one(values, name: str) -> str:
     found = sorted({str(v) for v in values})
     return found[0] if len(found) == 1 else f"mixed {name}: {', '.join(found)}"
@@ -97,7 +101,7 @@ def render_ttt(outputs: list[tuple[str, dict]]) -> str:
         stops = defaultdict(list)
         for r in rows:
             stops[r["stop_reason"]].append(r["steps"])
-        stopped = "; ".join(f"{reason} on {len(steps)} (after {min(steps)}-{max(steps)} steps)"
+        stopped = "; ".join(f"{reason} on {len(steps)} (after {_span(steps)} steps)"
                             for reason, steps in sorted(stops.items(), key=lambda kv: -len(kv[1])))
         psnr = f"{np.mean([r['psnr_before'] for r in rows]):.1f} -> {np.mean([r['psnr_after'] for r in rows]):.1f}"
         lines.append(
