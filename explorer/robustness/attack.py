@@ -239,10 +239,9 @@ def conclusions(records: Sequence[Record]) -> list[Verdict]:
     trained, sparse = (float(sum(drops[f]) / len(drops[f])) if drops[f] else None for f in ("trained", "sparse"))
     difference = None if trained is None or sparse is None else trained - sparse
     objectives = sorted({json.loads(r.scores).get("objective_name", "?") for r in records if r.scores and not r.error})
-    others = ", ".join(f"{f} {sum(v) / len(v):.3f}" for f, v in drops.items() if f not in ("trained", "sparse"))
-    measured = (f"mean SSIM drop at eps {eps:g}: trained {trained:.3f}, sparse {sparse:.3f}"
-                + (f" ({others})" if others else "") + f"; objectives {', '.join(objectives)}"
-                if difference is not None else f"needs trained and sparse methods; the run has {', '.join(drops)}")
+    by_family = ", ".join(f"{f} {sum(v) / len(v):.3f}" for f, v in sorted(drops.items()) if v)
+    measured = (f"mean SSIM drop at eps {eps:g} by family: {by_family}; objectives {', '.join(objectives)}"
+                if difference is not None else f"needs trained and sparse methods; the run has {by_family}")
     return [Verdict("No evidence that DNNs are fundamentally more susceptible to adversarial perturbations than "
                     "sparsity based methods", judge(difference, lambda d: d <= 0.02, lambda d: d > 0.05), measured,
                     "agrees if the trained family's mean SSIM drop at the largest budget exceeds the sparse family's "

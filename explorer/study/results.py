@@ -11,7 +11,8 @@ the command, the commit, the date, every part's command line and output, and a h
 
 from those files, and :func:`check` (run by the test suite) fails when a block differs from its file or a file is
 older than the code it measured. A run interrupted part way resumes from ``results/.partial/NAME.json`` (parts done
-under the same code are not run again).
+under the same code are not run again). ``{work}`` in a command stands for ``results/.work/NAME/``, where a
+study's folder stays until the next run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import datetime as _dt
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -90,13 +92,9 @@ def _write_json(path: Path, data: dict) -> None:
 
 def run_part(argv: tuple[str, ...]) -> dict:
     """Run ``python -m explorer <argv>`` in the checkout and parse its standard output as JSON (progress and
-    messages on standard error pass through). ``{tmp}`` in an argument stands for a fresh temporary directory,
-    removed afterwards (e.g. a study's ``--out``)."""
-    import tempfile  # noqa: PLC0415
-
-    with tempfile.TemporaryDirectory(prefix="explorer-results-") as tmp:
-        done = subprocess.run([sys.executable, "-m", "explorer", *(a.replace("{tmp}", tmp) for a in argv)],
-                              cwd=import_root(), stdout=subprocess.PIPE, text=True)
+    messages on standard error pass through)."""
+    done = subprocess.run([sys.executable, "-m", "explorer", *argv], cwd=import_root(), stdout=subprocess.PIPE,
+                          text=True)
     if done.returncode != 0:
         raise ExplorerError(f"`python -m explorer {' '.join(argv)}` failed with exit status {done.returncode}")
     try:
@@ -122,6 +120,17 @@ def _dirty(covered: list[str]) -> bool:
     return bool(_git("status", "--porcelain", "--", *paths))
 
 
+def _with_work_dir(argv: tuple[str, ...], work: Path) -> tuple[str, ...]:
+    """``argv`` with ``{work}`` standing for the measurement's work directory, emptied first (e.g. a study's
+    ``--out``: the study stays there to be opened in the app until the next run)."""
+    if not any("{work}" in a for a in argv):
+        return argv
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    return tuple(a.replace("{work}", str(work)) for a in argv)
+
+
 def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = run_part,
         progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr)) -> dict:
     """Run every part of ``measurement`` (resuming parts done under the same code) and write its results file.
@@ -145,7 +154,7 @@ def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = r
             continue
         progress(f"[{index}/{len(measurement.parts)}] python -m explorer {' '.join(part.argv)}")
         start = time.perf_counter()
-        output = execute(part.argv)
+        output = execute(_with_work_dir(part.argv, folder / ".work" / measurement.name))
         if measurement.code_hash()[0] != digest:
             raise ExplorerError(f"the code of {measurement.name} changed during the run: run it again")
         entry = {"label": part.label, "argv": list(part.argv), "seconds": round(time.perf_counter() - start, 1),

@@ -39,7 +39,7 @@ def verdicts(records, claim_start: str) -> list[dict]:
 def test_the_attack_conclusion_follows_the_drops_at_the_largest_budget():
     same = verdicts(attack_records(0.20, 0.19), "No evidence")
     assert [v["this run"] for v in same] == ["agrees"]
-    assert "trained 0.200, sparse 0.190" in same[0]["measured"] and "eps 0.08" in same[0]["measured"]
+    assert all(part in same[0]["measured"] for part in ("trained 0.200", "sparse 0.190", "eps 0.08 by family"))
     assert verdicts(attack_records(0.30, 0.15), "No evidence")[0]["this run"] == "disagrees"
     assert verdicts(attack_records(0.23, 0.19), "No evidence")[0]["this run"] == "undecided"
     only_trained = [r for r in attack_records(0.3, 0.1) if r.method in ("unet", "varnet")]

@@ -5,6 +5,7 @@ and the README's own blocks are current (the staleness test)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -78,6 +79,26 @@ def test_the_readme_is_redrawn_and_checked(results_dir, tmp_path):
     assert any("older than the code" in p for p in results.check(found, new))
     # and a block no measurement draws
     assert any("no such measurement" in p for p in results.check({}, new))
+
+
+def test_a_work_directory_is_fresh_for_each_run_and_stays_after_it(results_dir):
+    m = results.Measurement(name="work", title="t", render=lambda outputs: "", code=("explorer.physics",),
+                            parts=(results.Part("a", ("study", "--out", "{work}/study", "--json")),))
+    seen = []
+
+    def execute(argv):
+        out = argv[2]
+        assert argv[2].endswith("/study") and not __import__("os").path.exists(out)
+        __import__("os").makedirs(out)
+        (Path(out) / "results.parquet").write_text("x")
+        seen.append(out)
+        return {}
+
+    first = results.run(m, execute=execute, progress=lambda _: None)
+    assert first["parts"][0]["argv"][2] == "{work}/study"  # recorded as written
+    assert seen[0] == str(results_dir / ".work" / "work" / "study") and Path(seen[0], "results.parquet").is_file()
+    results.run(m, execute=execute, progress=lambda _: None)  # emptied first, so the command finds no old study
+    assert len(seen) == 2
 
 
 def test_malformed_duplicate_and_missing_blocks_are_reported(results_dir):
