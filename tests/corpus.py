@@ -1,6 +1,6 @@
 """A generated corpus of bad inputs: data files and checkpoints a hostile or careless user could give.
 
-:func:`volumes` writes the data files, :func:`checkpoints` the checkpoint files; both return
+:func:`volumes` writes the data files, :func:`checkpoints` the checkpoint files, :func:`zoo_manifests` zoo folders; all return
 :class:`Case` s. ``must_fail`` cases must be refused with a one-line error; the others (odd but
 readable files, such as all-zero k-space or a 1x1 slice) may also succeed, but never crash. Tests
 run every case through the CLI (``tests/test_bad_inputs.py``) and the app, by upload and from the
@@ -200,4 +200,46 @@ def checkpoints(folder: Path, good: dict[str, Path], sentinel: Path) -> list[Cas
     torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in weights.items()},
                folder / "nan_weights.pt")
     add("NaN weights", folder / "nan_weights.pt")
+    return cases
+
+
+def zoo_manifests(folder: Path, checkpoint: Path, outside: Path) -> list[Case]:
+    """Zoo folders whose ``zoo.json`` is malformed or points outside the zoo; each must be refused with one line.
+
+    Args:
+        checkpoint: a valid checkpoint file (copied into each zoo where an entry needs one);
+        outside: an existing file outside every zoo folder (escapes must not reveal that it exists).
+    """
+    import json  # noqa: PLC0415
+    import shutil  # noqa: PLC0415
+
+    good = {"label": "m", "method": "unet", "checkpoint": "m.pt"}
+    manifests = {
+        "models not a list": {"models": 5},
+        "models a string": {"models": "m.pt"},
+        "entry a number": {"models": [1]},
+        "entry a list": {"models": [["m.pt"]]},
+        "entry without checkpoint": {"models": [{"label": "m", "method": "unet"}]},
+        "checkpoint not a string": {"models": [{**good, "checkpoint": 3}]},
+        "empty label": {"models": [{**good, "label": " "}]},
+        "unknown method": {"models": [{**good, "method": "resnet"}]},
+        "absolute checkpoint outside": {"models": [{**good, "checkpoint": str(outside)}]},
+        "dotdot escape": {"models": [{**good, "checkpoint": os.path.relpath(outside, folder / "dotdot escape")}]},
+        "absolute missing outside": {"models": [{**good, "checkpoint": str(outside.parent / "no-such.pt")}]},
+        "symlink escape": {"models": [{**good, "checkpoint": "link.pt"}]},
+        "missing inside": {"models": [{**good, "checkpoint": "gone.pt"}]},
+        "not json": None,
+        "wrong format": {},
+    }
+    cases = []
+    for name, body in manifests.items():
+        zoo = folder / name
+        zoo.mkdir(parents=True)
+        shutil.copyfile(checkpoint, zoo / "m.pt")
+        if name == "symlink escape":
+            (zoo / "link.pt").symlink_to(outside)
+        text = "{not json" if body is None else json.dumps(
+            body if name == "wrong format" else {"format": "mri-explorer/zoo", "version": 1, **body})
+        (zoo / "zoo.json").write_text(text)
+        cases.append(Case(name, zoo))
     return cases

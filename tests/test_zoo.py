@@ -80,3 +80,37 @@ def test_zoo_cli_and_shift_with_the_zoo(tmp_path, capsys, monkeypatch):
     study = json.loads(capsys.readouterr().out)
     assert [m["label"] for m in study["models"]] == ["zero_filled", "unet_c8_step000001", "unet_c8"]
     assert all(0 < m["ssim_ood"] < 1 for m in study["models"])
+
+
+def test_every_bad_zoo_manifest_is_one_line_and_escapes_reveal_nothing(tmp_path, capsys, tiny_checkpoints):
+    from tests import corpus  # noqa: PLC0415
+
+    outside = tmp_path / "secret" / "private.pt"
+    outside.parent.mkdir()
+    outside.write_bytes(tiny_checkpoints["unet"].read_bytes())
+    cases = corpus.zoo_manifests(tmp_path / "zoos", tiny_checkpoints["unet"], outside)
+    messages = {}
+    for case in cases:
+        with pytest.raises(ExplorerError) as err:
+            read_zoo(case.path)
+        assert "\n" not in str(err.value), case.name
+        code = main(["shift", "--id", "sample:knee", "--ood", "sample:brain", "--zoo", str(case.path)])
+        out, text = capsys.readouterr()
+        assert code == 2 and text.startswith("error: ") and text.count("\n") == 1 and "Traceback" not in text, (case, text)
+        messages[case.name] = str(err.value)
+    escapes = ("absolute checkpoint outside", "absolute missing outside", "dotdot escape", "symlink escape")
+    assert all("must lie inside the zoo folder" in messages[name] for name in escapes), messages
+    assert "private.pt" not in messages["symlink escape"]  # the link's target is never named
+    existing, missing = messages["absolute checkpoint outside"], messages["absolute missing outside"]
+    assert existing.replace("private.pt", "X").split(": ", 1)[1] == missing.replace("no-such.pt", "X").split(": ", 1)[1]
+
+
+@pytest.mark.parametrize("make", ["file", "under a file", "/proc"])
+def test_zoo_out_that_cannot_hold_a_zoo_is_refused_before_training(make, tmp_path, capsys):
+    out = {"file": tmp_path / "z", "under a file": tmp_path / "z" / "zoo", "/proc": "/proc/explorer-zoo"}[make]
+    (tmp_path / "z").write_text("not a folder")
+    assert main(["zoo", "--out", str(out), "--size", "32", "--subjects", "1", "--members", "unet_c8",
+                 "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and ("is a file, not a folder" in err or "cannot write the zoo folder" in err), err
+    assert not list(tmp_path.glob("**/*.h5"))  # refused before any data was written

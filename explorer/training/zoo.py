@@ -127,6 +127,20 @@ def write_data(o: ZooOptions, log: Callable[[str], None] = print) -> tuple[Path,
     return train_dir, val_dir
 
 
+def _writable_folder(out: Path) -> Path:
+    """``out`` created if needed, checked writable before any training (one line naming it otherwise)."""
+    if out.exists() and not out.is_dir():
+        raise ExplorerError(f"zoo --out {out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ExplorerError(f"cannot write the zoo folder {out}: {exc.strerror or exc}") from None
+    return out
+
+
 def _entry(member: ZooMember, path: Path, root: Path) -> dict:
     card = json.loads(path.with_suffix(".json").read_text())
     return {"label": path.stem, "method": member.model, "checkpoint": str(path.relative_to(root)),
@@ -149,7 +163,7 @@ def build_zoo(o: ZooOptions, progress: Callable | None = None, log: Callable[[st
     from explorer.training.train import TrainOptions, snapshot_path, state_path, train  # noqa: PLC0415
 
     _check(o)
-    out = Path(o.out).expanduser()
+    out = _writable_folder(Path(o.out).expanduser())
     o = ZooOptions(**{**o.__dict__, "out": out})
     if o.train_dir is not None:
         train_dir, val_dir = Path(o.train_dir).expanduser(), o.val_dir and Path(o.val_dir).expanduser()
@@ -192,8 +206,13 @@ def _write_manifest(out: Path, o: ZooOptions, entries: list[dict]) -> None:
 def read_zoo(directory: str | Path) -> list[dict]:
     """The checkpoints of a zoo: ``[{label, method, checkpoint (absolute path), steps, val_ssim, ...}]``.
 
+    Every entry is checked before any is used: an object with a ``label`` string, a ``method`` that is a network
+    kind and a ``checkpoint`` path relative to the zoo folder that stays inside it once resolved (``..`` and
+    symlinks); a path outside is refused without saying whether it exists.
+
     Raises:
-        ExplorerError: no readable ``zoo.json`` in ``directory``, or a listed checkpoint is missing.
+        ExplorerError: no readable ``zoo.json`` in ``directory``, a malformed entry (one line naming it), a
+            checkpoint outside the zoo folder, or a listed checkpoint missing.
     """
     root = Path(directory).expanduser()
     path = root / MANIFEST
@@ -204,9 +223,25 @@ def read_zoo(directory: str | Path) -> list[dict]:
                             "build one with `python -m explorer zoo`") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ExplorerError(f"{path} is not a zoo manifest")
+    entries = manifest.get("models", [])
+    if not isinstance(entries, list):
+        raise ExplorerError(f"{path}: 'models' must be a list, got {type(entries).__name__}")
+    home = root.resolve()
     models = []
-    for entry in manifest.get("models", []):
-        ckpt = root / entry["checkpoint"]
+    for number, entry in enumerate(entries, 1):
+        where = f"{path} model {number}"
+        if not isinstance(entry, dict):
+            raise ExplorerError(f"{where}: must be an object with label, method and checkpoint, got "
+                                f"{type(entry).__name__}")
+        for key in ("label", "method", "checkpoint"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ExplorerError(f"{where}: needs a non-empty string {key!r}")
+        if entry["method"] not in kind_names():
+            raise ExplorerError(f"{where}: method must be one of {', '.join(kind_names())}, got {entry['method']!r}")
+        ckpt = (home / entry["checkpoint"]).resolve()
+        if Path(entry["checkpoint"]).is_absolute() or not ckpt.is_relative_to(home):
+            raise ExplorerError(f"{where}: the checkpoint must lie inside the zoo folder; "
+                                f"{entry['checkpoint']!r} does not")
         if not ckpt.is_file():
             raise ExplorerError(f"zoo checkpoint {ckpt} is missing")
         models.append({**entry, "checkpoint": str(ckpt)})

@@ -327,3 +327,26 @@ def test_readme_teaching_screenshot(browser, tmp_path):
             assert (ROOT / "assets" / "teaching.png").stat().st_size > 100_000
         finally:
             page.close()
+
+
+@pytest.mark.skipif(not os.environ.get("EXPLORER_UPDATE_SCREENSHOT"), reason="set EXPLORER_UPDATE_SCREENSHOT=1")
+def test_readme_conclusions_screenshot(browser):
+    """Renders assets/conclusions.png: the first page of the paper-fast study's HTML report (the papers' conclusions
+    beside the run's numbers), from ``python -m explorer results run study-paper-fast``'s study folder."""
+    report = ROOT / "results" / ".work" / "study-paper-fast" / "paper-fast" / "report.html"
+    assert report.is_file(), f"run `python -m explorer results run study-paper-fast` first: no {report}"
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    try:
+        page.goto(report.as_uri())
+        heading = page.locator("h2", has_text="The papers' conclusions beside this run")
+        table = page.locator("h2 + p + h3 + table").first
+        top, bottom = heading.bounding_box(), table.bounding_box()
+        assert top and bottom and bottom["y"] > top["y"]
+        clip = {"x": 0, "y": top["y"] - 12, "width": 1400, "height": bottom["y"] + bottom["height"] - top["y"] + 24}
+        page.set_viewport_size({"width": 1400, "height": int(clip["y"] + clip["height"] + 20)})
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "conclusions.png"), clip=clip)
+        shutil.copyfile(ARTIFACTS / "conclusions.png", ROOT / "assets" / "conclusions.png")
+        assert (ROOT / "assets" / "conclusions.png").stat().st_size > 20_000
+    finally:
+        page.close()
