@@ -138,7 +138,7 @@ def render_attack(outputs: list[tuple[str, dict]]) -> str:
     eps = [float(e) for e in ATTACK_EPS.split(",")]
     head = " / ".join(f"{e:g}" for e in eps)
     lines = [f"| method | objective | metric | SSIM clean | SSIM drop @{head} | PSNR clean (dB) | PSNR drop @{head} (dB) "
-             "| attack time (s) |", "|---|---|---|---|---|---|---|---|---|"]
+             "| attack time (s) |", "|---|---|---|---|---|---|---|---|"]
     for label, docs in _groups(outputs).items():
         rows = {round(r["eps"], 6): r for d in docs for r in d["results"]}
         ordered = [rows.get(round(e, 6)) for e in eps]

@@ -155,6 +155,11 @@ def test_the_renderers_draw_what_the_commands_print(capsys, multicoil_file):
                          "sense", "--json")
     text = measured.render_features([("knee", features)])
     assert "| Zero-filled | fastmri | " in text and "over all 8 (feature, method) pairs" in text
+    for drawn in (measured.render_attack(attack), measured.render_ttt([("U-net", ttt)]), text):
+        header, delimiter, *rows = drawn.splitlines()
+        cells = header.count("|")  # markdown draws a table only when its delimiter row has the header's cells
+        assert delimiter.count("|") == cells and set(delimiter) <= {"|", "-"}, drawn
+        assert all(row.count("|") == cells for row in rows if row.startswith("|")), drawn
 
 
 def test_a_failing_command_is_one_clear_error(tmp_path):
