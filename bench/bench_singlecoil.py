@@ -1,6 +1,9 @@
 """Single-coil sparse recovery against BART (issue 14): l1 and TV on single-coil knees and brain vs ``bart pics``.
 
-Usage: python bench/bench_singlecoil.py [--slice 2] [--acceleration 4]
+Usage: python bench/bench_singlecoil.py [--slice 2] [--acceleration 4] [--json]
+
+``--json`` prints one JSON document instead of the table (``python -m explorer results run singlecoil-sparse`` runs it
+and draws the README's table from it).
 
 For each single-coil embedded sample (fastMRI-like knee, Stanford-like 3D FSE knee, brain; 320x320, slice 2 is
 held out of the lambda tuning), 4x random mask (centre 0.08, seed 0): SSIM / PSNR / seconds of zero-filled,
@@ -12,6 +15,7 @@ images are scored the same way (explorer.engine.score against the file's referen
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import sys
@@ -37,15 +41,25 @@ def main() -> None:
     ap.add_argument("--slice", type=int, default=2)
     ap.add_argument("--acceleration", type=float, default=4.0)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
+    ap.add_argument("--json", action="store_true", help="print one JSON document (the rows) instead of the table")
     args = ap.parse_args()
+    found: list[dict] = []
+
+    def emit(data: str, method: str, ssim: float, psnr: float, seconds: float) -> None:
+        found.append({"data": data, "method": method, "ssim": ssim, "psnr": psnr, "seconds": seconds})
+        if not args.json:
+            print(f"{data:40s} {method:34s} {ssim:7.4f} {psnr:7.2f} {seconds:6.2f}")
+
     sources = [f"{s},size=64,slices=3" for s in SOURCES] if args.smoke else SOURCES
     if args.smoke:
         args.slice = 1
     torch.set_num_threads(1)
     bart = shutil.which("bart")
-    print(f"# single-coil, {args.acceleration:g}x random (centre 0.08, seed 0), slice {args.slice}, torch "
-          f"{torch.__version__}, 1 thread; BART {'found' if bart else 'not found: BART rows skipped'}")
-    print(f"{'data':40s} {'method':34s} {'SSIM':>7s} {'PSNR':>7s} {'s':>6s}")
+    header = (f"single-coil, {args.acceleration:g}x random (centre 0.08, seed 0), slice {args.slice}, torch "
+              f"{torch.__version__}, 1 thread; BART {'found' if bart else 'not found: BART rows skipped'}")
+    if not args.json:
+        print(f"# {header}")
+        print(f"{'data':40s} {'method':34s} {'SSIM':>7s} {'PSNR':>7s} {'s':>6s}")
     for src in sources:
         sl = open_volume(src).read_slice(args.slice)
         p = prepare(sl, MaskConfig("random", args.acceleration, 0.08, seed=0), "cpu")
@@ -56,7 +70,7 @@ def main() -> None:
         for label, inst in rows:
             r = run_method(p, inst)
             extra = f" lam {inst.config.lam:g}" if hasattr(inst.config, "lam") else ""
-            print(f"{src:40s} {label + extra:34s} {r.metrics['ssim']:7.4f} {r.metrics['psnr']:7.2f} {r.seconds:6.2f}")
+            emit(src, label + extra, r.metrics["ssim"], r.metrics["psnr"], r.seconds)
         if not bart:
             continue
         with tempfile.TemporaryDirectory() as tmp:
@@ -72,7 +86,9 @@ def main() -> None:
                 seconds = time.perf_counter() - t0
                 x = torch.from_numpy(read_cfl(d / "o").reshape(h, w))[None]
                 m = score(p, x).metrics
-                print(f"{src:40s} {label:34s} {m['ssim']:7.4f} {m['psnr']:7.2f} {seconds:6.2f}")
+                emit(src, label, m["ssim"], m["psnr"], seconds)
+    if args.json:
+        print(json.dumps({"setting": header, "device": "cpu", "bart": bool(bart), "rows": found}))
 
 
 if __name__ == "__main__":

@@ -43,6 +43,11 @@ def imports(name: str, source: str, known: set[str], package: bool = False) -> s
     return {m for m in out if m in known and m != name}
 
 
+def script_imports(path: Path, known: set[str]) -> set[str]:
+    """The modules of ``known`` a script outside the package (e.g. ``bench/bench_x.py``) imports anywhere in it."""
+    return imports("__script__", path.read_text(), known)
+
+
 def graph(found: dict[str, Path]) -> dict[str, set[str]]:
     """The import graph ``{module: modules it imports}`` of the modules ``found`` (:func:`modules`)."""
     known = set(found)
@@ -97,8 +102,8 @@ def source_digest(source: str) -> str:
 
 def code_hash(entries: tuple[str, ...], files: tuple[str, ...] = (), root: Path | None = None) -> tuple[str, list[str]]:
     """One hash of the modules ``entries`` import (:func:`closure`) and of the data ``files`` (paths relative to
-    ``root``, by default the folder holding the app and ``assets/``, e.g. ``assets/checkpoints/unet_knee.pt``; an
-    absent file hashes as absent).
+    ``root``, by default the folder holding the app and ``assets/``, e.g. ``assets/checkpoints/unet_knee.pt``; a
+    ``.py`` script by its syntax tree like a module; an absent file hashes as absent).
 
     Returns:
         ``(hex digest, the modules and files it covers)``.
@@ -113,7 +118,12 @@ def code_hash(entries: tuple[str, ...], files: tuple[str, ...] = (), root: Path 
         parts.append(f"{name}:{source_digest(found[name].read_text())}")
     for rel in sorted(files):
         path = root / rel
-        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "absent"
+        if not path.is_file():
+            digest = "absent"
+        elif path.suffix == ".py":  # a script: its syntax tree, as for modules
+            digest = source_digest(path.read_text())
+        else:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
         parts.append(f"{rel}:{digest}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest(), names + sorted(files)
 

@@ -69,12 +69,22 @@ class Measurement:
     def command(self) -> str:
         return f"python -m explorer results run {self.name}"
 
+    def scripts(self) -> tuple[str, ...]:
+        """The scripts its parts run (e.g. ``bench/bench_singlecoil.py``), relative to the checkout."""
+        return tuple(sorted({p.argv[0] for p in self.parts if is_script(p.argv)}))
+
     def entries(self) -> tuple[str, ...]:
-        """The modules whose code the numbers depend on: each part's command module and :attr:`code`."""
-        return tuple(sorted({f"explorer.cli.{p.argv[0]}" for p in self.parts} | set(self.code)))
+        """The modules whose code the numbers depend on: each part's command module (or the ``explorer`` modules its
+        script imports) and :attr:`code`."""
+        from explorer.study.provenance import modules, script_imports  # noqa: PLC0415
+
+        known = set(modules())
+        commands = {f"explorer.cli.{p.argv[0]}" for p in self.parts if not is_script(p.argv)}
+        imported = {m for script in self.scripts() for m in script_imports(import_root() / script, known)}
+        return tuple(sorted(commands | imported | set(self.code)))
 
     def code_hash(self) -> tuple[str, list[str]]:
-        return code_hash(self.entries(), self.files)
+        return code_hash(self.entries(), self.files + self.scripts())
 
 
 def results_dir() -> Path:
@@ -90,17 +100,27 @@ def _write_json(path: Path, data: dict) -> None:
     tmp.replace(path)
 
 
+def is_script(argv: tuple[str, ...]) -> bool:
+    """Whether a part runs a script of the checkout (``bench/x.py ...``) rather than an ``explorer`` command."""
+    return bool(argv) and argv[0].endswith(".py")
+
+
+def command_line(argv: tuple[str, ...]) -> str:
+    """How a part runs: ``python bench/x.py ...`` or ``python -m explorer ...``."""
+    return f"python {' '.join(argv)}" if is_script(argv) else f"python -m explorer {' '.join(argv)}"
+
+
 def run_part(argv: tuple[str, ...]) -> dict:
-    """Run ``python -m explorer <argv>`` in the checkout and parse its standard output as JSON (progress and
-    messages on standard error pass through)."""
-    done = subprocess.run([sys.executable, "-m", "explorer", *argv], cwd=import_root(), stdout=subprocess.PIPE,
-                          text=True)
+    """Run ``python -m explorer <argv>`` (or the script ``argv[0]``) in the checkout and parse its standard output as
+    JSON (progress and messages on standard error pass through)."""
+    command = [sys.executable, *argv] if is_script(argv) else [sys.executable, "-m", "explorer", *argv]
+    done = subprocess.run(command, cwd=import_root(), stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        raise ExplorerError(f"`python -m explorer {' '.join(argv)}` failed with exit status {done.returncode}")
+        raise ExplorerError(f"`{command_line(argv)}` failed with exit status {done.returncode}")
     try:
         return json.loads(done.stdout)
     except json.JSONDecodeError as exc:
-        raise ExplorerError(f"`python -m explorer {' '.join(argv)}` did not print JSON: {exc}") from None
+        raise ExplorerError(f"`{command_line(argv)}` did not print JSON: {exc}") from None
 
 
 def _git(*args: str) -> str:
@@ -152,7 +172,7 @@ def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = r
             progress(f"[{index}/{len(measurement.parts)}] done before: {' '.join(part.argv)}")
             parts.append(done[key])
             continue
-        progress(f"[{index}/{len(measurement.parts)}] python -m explorer {' '.join(part.argv)}")
+        progress(f"[{index}/{len(measurement.parts)}] {command_line(part.argv)}")
         start = time.perf_counter()
         output = execute(_with_work_dir(part.argv, folder / ".work" / measurement.name))
         if measurement.code_hash()[0] != digest:

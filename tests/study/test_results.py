@@ -5,12 +5,16 @@ and the README's own blocks are current (the staleness test)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from explorer.errors import ExplorerError
 from explorer.study import measured, provenance, results
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def toy(files=(), name="toy") -> results.Measurement:
@@ -155,7 +159,12 @@ def test_the_renderers_draw_what_the_commands_print(capsys, multicoil_file):
                          "sense", "--json")
     text = measured.render_features([("knee", features)])
     assert "| Zero-filled | fastmri | " in text and "over all 8 (feature, method) pairs" in text
-    for drawn in (measured.render_attack(attack), measured.render_ttt([("U-net", ttt)]), text):
+    bench = subprocess.run([sys.executable, "bench/bench_singlecoil.py", "--smoke", "--json"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    singlecoil = measured.render_singlecoil([("bench", json.loads(bench.stdout))])
+    assert singlecoil.count("\n| sample:") == 3 and "Our tuned `lam`" in singlecoil, singlecoil
+    for drawn in (measured.render_attack(attack), measured.render_ttt([("U-net", ttt)]), text,
+                  singlecoil.split("\n\n")[0]):
         header, delimiter, *rows = drawn.splitlines()
         cells = header.count("|")  # markdown draws a table only when its delimiter row has the header's cells
         assert delimiter.count("|") == cells and set(delimiter) <= {"|", "-"}, drawn
@@ -195,3 +204,14 @@ def test_records_csv_stamps_columns_unless_a_row_has_its_own():
     text = records_csv([{"label": "a", "ssim": 0.5}, {"label": "b", "metric": "volume"}], {"metric": "paper"})
     assert text.splitlines() == ["metric,label,ssim", "paper,a,0.5", "volume,b,"]
     assert metrics_csv([{"method": "l1", "label": "l1", "ssim": 0.7}], "volume").splitlines()[1].endswith(",volume")
+
+
+def test_a_benchmark_script_is_a_part_its_imports_and_source_in_the_hash():
+    bench = measured.get("singlecoil-sparse")
+    assert results.is_script(bench.parts[0].argv) and bench.scripts() == ("bench/bench_singlecoil.py",)
+    assert {"explorer.engine", "explorer.data.sources", "explorer.recon.sparse"} <= set(bench.entries())
+    digest, covered = bench.code_hash()
+    assert "bench/bench_singlecoil.py" in covered and "explorer.engine.core" in covered
+    assert results.command_line(bench.parts[0].argv) == "python bench/bench_singlecoil.py --json"
+    attack = measured.get("attack-knee")
+    assert results.command_line(attack.parts[0].argv).startswith("python -m explorer attack ")
