@@ -3,6 +3,7 @@
 
     results list              the measurements, their results files and whether they are current
     results run NAME [NAME]   re-measure (resumes an interrupted run), then redraw the README's tables
+    results run --stale       re-measure every missing or stale results file
     results readme            redraw the README's tables from the results files
     results check             what is stale or differs (exit status 1 when anything is)
 """
@@ -20,6 +21,8 @@ def add_parser(sub) -> None:
     r = sub.add_parser("results", help="re-measure the README's tables and check that they match the code")
     r.add_argument("action", choices=("list", "run", "readme", "check"))
     r.add_argument("names", nargs="*", help="measurements to run (see `results list`)")
+    r.add_argument("--stale", action="store_true", help="with run: every measurement whose results file is missing or "
+                   "older than its code")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,10 +31,16 @@ def run(args: argparse.Namespace) -> int:
     from explorer.resources import readme  # noqa: PLC0415
     from explorer.study import measured, results  # noqa: PLC0415
 
+    if args.stale and (args.action != "run" or args.names):
+        raise ExplorerError("--stale goes with `results run` and no names")
     if args.action == "run":
-        if not args.names:
-            raise ExplorerError("results run: name the measurements to run (see `python -m explorer results list`)")
-        chosen = [measured.get(name) for name in args.names]
+        if not args.names and not args.stale:
+            raise ExplorerError("results run: name the measurements to run, or give --stale (see `python -m explorer "
+                                "results list`)")
+        chosen = ([m for m in measured.MEASUREMENTS.values() if _stale(results, m)] if args.stale
+                  else [measured.get(name) for name in args.names])
+        if not chosen:
+            print("every results file is current", file=sys.stderr)
         for measurement in chosen:
             results.run(measurement)
             print(f"wrote {results.results_dir() / measurement.name}.json", file=sys.stderr)
@@ -59,3 +68,9 @@ def run(args: argparse.Namespace) -> int:
     for problem in problems:
         print(problem)
     return 1 if problems else 0
+
+
+def _stale(results, measurement) -> bool:
+    """Whether ``measurement``'s results file is missing or older than its code."""
+    found = results.load(measurement.name)
+    return found is None or found.get("code_hash") != measurement.code_hash()[0]

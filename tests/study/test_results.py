@@ -215,3 +215,20 @@ def test_a_benchmark_script_is_a_part_its_imports_and_source_in_the_hash():
     assert results.command_line(bench.parts[0].argv) == "python bench/bench_singlecoil.py --json"
     attack = measured.get("attack-knee")
     assert results.command_line(attack.parts[0].argv).startswith("python -m explorer attack ")
+
+
+def test_run_stale_measures_only_what_is_missing_or_older_than_its_code(results_dir, monkeypatch, tmp_path, capsys):
+    from explorer import resources  # noqa: PLC0415
+    from explorer.cli.main import main  # noqa: PLC0415
+
+    fresh, missing = toy(name="fresh"), toy(name="missing")
+    results.run(fresh, execute=lambda argv: {"value": 1}, progress=lambda _: None)
+    monkeypatch.setattr(measured, "MEASUREMENTS", {"fresh": fresh, "missing": missing})
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n")
+    monkeypatch.setattr(resources, "readme", lambda: readme)
+    ran = []
+    monkeypatch.setattr(results, "run", lambda measurement: ran.append(measurement.name))
+    assert main(["results", "run", "--stale"]) == 0 and ran == ["missing"]
+    assert main(["results", "check", "--stale"]) == 2
+    assert "--stale goes with `results run` and no names" in capsys.readouterr().err
