@@ -2,7 +2,9 @@
 
 Prints a table (or ``--json``: one object per method and eps) of clean and perturbed SSIM/PSNR/NMSE, the
 budget reached ``||e||/||k||``, steps, seconds and the strategy (gradient / joint); ``--out DIR`` also writes
-``attack.csv``, and per method and eps the perturbation ``e_<label>_<eps>.npy`` and perturbed image.
+``attack.csv``, and per method and eps the perturbation ``e_<label>_<eps>.npy`` and perturbed image (a folder
+holding such files from an earlier run is refused unless ``--force``). One Ctrl-C stops the method under way
+(keeping its worst perturbation so far) and ends the command: the methods after it are listed as ``not_run``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import json
 import sys
 
 from explorer.cli.options import add_slice_arguments, load_problem
+from explorer.cli.outputs import add_force, refuse_earlier
 from explorer.errors import ExplorerError
 
 NAME = "attack"
+OUTPUTS = ("attack.csv", "transfer.csv", "e_*.npy", "perturbed_*.npy")  # what --out receives
 
 
 def add_parser(sub) -> None:
@@ -33,6 +37,7 @@ def add_parser(sub) -> None:
     a.add_argument("--attack-seed", type=int, default=0, help="seed of the random starts")
     a.add_argument("--transfer", action="store_true", help="also apply each method's perturbation to every other method")
     a.add_argument("--out", default=None, help="write attack.csv, perturbations and images here")
+    add_force(a)
     a.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -52,9 +57,13 @@ def run(args: argparse.Namespace) -> int:
                           patience=args.patience, seed=args.attack_seed)  # validated before any work
     for value in eps:
         dataclasses.replace(config, eps=value)
+    refuse_earlier(args.out, OUTPUTS, args.force)
     data, volume, index, _, problem, instances = load_problem(args)
-    results, cleans = [], {}
+    results, cleans, not_run = [], {}, []
     for instance in instances:
+        if results and any(r.stopped for r in results):
+            not_run.append(instance.label)  # one Ctrl-C ends the whole command, not only the method under way
+            continue
         cleans[instance.label] = clean = run_method(problem, instance)
         with Progress(f"attack {instance.display}", enabled=not args.json) as progress:
             try:
@@ -67,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         _write(args.out, results, rows, transfers, args.metric)
     if args.json:
         print(json.dumps({"file": data, "slice": index, "device": str(problem.device),
-                          "maps": "fixed: ESPIRiT of the clean measurements", "metric": problem.metric, "results": rows, "transfer": transfers}))
+                          "maps": "fixed: ESPIRiT of the clean measurements", "metric": problem.metric, "results": rows,
+                          "transfer": transfers, **({"not_run": not_run} if not_run else {})}))
         return 0
     print(f"{volume.name}  slice {index}  objective {config.objective}  budget {config.budget}  maps: clean ESPIRiT")
     print(f"{'method':<14}{'eps':>7}{'reached':>9}{'SSIM':>8}{'->':>3}{'SSIM':>8}{'PSNR':>8}{'->':>3}{'PSNR':>8}"
@@ -79,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"transfer {t['source']} -> {t['target']} (eps {t['eps']:g}): SSIM {_f(t['ssim_clean'], 0, 4)} -> "
               f"{_f(t['ssim_perturbed'], 0, 4)}")
     if any(r.stopped for r in results):
-        print("stopped early: the worst perturbation found so far is reported", file=sys.stderr)
+        print("stopped early: the worst perturbation found so far is reported"
+              + (f"; not run: {', '.join(not_run)}" if not_run else ""), file=sys.stderr)
     return 0
 
 

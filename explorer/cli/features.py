@@ -17,9 +17,13 @@ import sys
 
 from explorer.cli.options import (add_slice_arguments, load_problem, mask_config, method_instances, parse_list,
                                   resolve_data)
+from explorer.cli.outputs import add_force, refuse_earlier
 from explorer.errors import ExplorerError
 
 NAME = "features"
+ONE_SLICE_OUTPUTS = ("features.csv", "boxes.csv", "target_with_features.npy", "target_without_features.npy")  # and
+# <label>.npy per method: what --out receives
+STUDY_OUTPUTS = ("records.parquet", "study.csv")
 
 
 def add_parser(sub) -> None:
@@ -44,6 +48,7 @@ def add_parser(sub) -> None:
     f.add_argument("--boxes", default=None, help="annotation CSV (fastMRI+ layout): score this slice's boxes too")
     f.add_argument("--slices", default=None, help="study: comma-separated slices, --random N features on each")
     f.add_argument("--out", default=None, help="write features.csv (and images, or the study's records) here")
+    add_force(f)
     f.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -64,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     contrasts = tuple(parse_list(args.contrasts, float, "--contrasts")) if args.contrasts is not None else ()
     if args.random < 0:
         raise ExplorerError(f"--random must be >= 0, got {args.random}")
+    labels = [f"{i.label}.npy" for i in method_instances(args.method, args.set)[0]]
+    refuse_earlier(args.out, STUDY_OUTPUTS if args.slices is not None else ONE_SLICE_OUTPUTS + tuple(labels),
+                   args.force)
     if args.slices is not None:
         return _study(args, template, sizes, contrasts)
     if not positions and not args.random and not args.boxes:
@@ -154,6 +162,7 @@ def _study(args, template, sizes, contrasts) -> int:
     from explorer.data.sources import open_volume  # noqa: PLC0415
     from explorer.engine.table import write_records  # noqa: PLC0415
     from explorer.engine.tasks import run_tasks  # noqa: PLC0415
+    from explorer.cli.progress import Progress  # noqa: PLC0415
     from explorer.export import output_dir, records_csv  # noqa: PLC0415
     from explorer.robustness.features import (correlation, feature_tasks, method_correlation,  # noqa: PLC0415
                                                     method_means, study_rows)
@@ -172,12 +181,18 @@ def _study(args, template, sizes, contrasts) -> int:
     mask = mask_config(args)
     tasks = feature_tasks(data, slices, instances, args.random, template, sizes, contrasts, args.feature_seed,
                           "paper" if args.paper_mode else "coil", mask, metric=args.metric)
-    records = []
-    for i, record in enumerate(run_tasks(tasks), start=1):
-        records.append(record)
-        if not args.json:
-            state = record.error or f"SSIM {record.ssim:.4f}"
-            print(f"[{i}/{len(tasks)}] slice {record.slice} {record.label}: {state}", file=sys.stderr, flush=True)
+    records, stopped = [], False
+    with Progress("features study", enabled=False) as progress:
+        progress(0, len(tasks), {})  # from here one Ctrl-C stops after the task under way, keeping the rows so far
+        for i, record in enumerate(run_tasks(tasks), start=1):
+            records.append(record)
+            if not args.json:
+                state = record.error or f"SSIM {record.ssim:.4f}"
+                print(f"[{i}/{len(tasks)}] slice {record.slice} {record.label}: {state}", file=sys.stderr, flush=True)
+            if progress(i, len(tasks), {}):
+                print(f"stopped after {i} of {len(tasks)} tasks: the rows so far are reported", file=sys.stderr)
+                stopped = True
+                break
     rows = study_rows(records)
     stats = correlation(rows)
     scores = ("window_mse", "contrast_recovery", "local_ssim")
@@ -189,7 +204,8 @@ def _study(args, template, sizes, contrasts) -> int:
         print(json.dumps({"file": data, "slices": slices, "features_per_slice": args.random, "metric": args.metric,
                           "rows": rows,
                           "correlation": stats, "method_means": method_means(rows), "method_correlation": across,
-                          "errors": {r.label: r.error for r in records if r.error}}))
+                          "errors": {r.label: r.error for r in records if r.error},
+                          **({"stopped": True} if stopped else {})}))
         return 0
     print(f"{len(rows)} feature scores; correlation of window MSE with whole-image SSIM:")
     for label, s in stats.items():

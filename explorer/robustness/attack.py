@@ -33,7 +33,8 @@ from explorer.engine import MethodInstance, MethodResult, Problem, as_instance, 
 from explorer.engine.tasks import Described, ProblemCache, Record, Task, file_name, make_record
 from explorer.errors import ExplorerError
 from explorer.recon.base import ProgressFn, get_method
-from explorer.robustness.objectives import OPTIMIZERS, AttackConfig, budget_norm, make_objective, resolve_objective
+from explorer.robustness.objectives import (MAX_BUDGETS, OPTIMIZERS, AttackConfig, budget_norm, make_objective,
+                                           resolve_objective)
 from explorer.robustness.registry import Experiment, Page, Section, Verdict, judge, mean_sd, register
 from explorer.robustness.search import Search, gradient_search, joint_search, l2norm
 
@@ -176,8 +177,9 @@ SETTINGS = {
 
 def _check(settings: dict) -> None:
     eps = settings.get("eps", [0.08])
-    if not isinstance(eps, list) or not eps or not all(isinstance(e, (int, float)) for e in eps):
-        raise ExplorerError("eps must be a non-empty list of numbers")
+    if (not isinstance(eps, list) or not eps or len(eps) > MAX_BUDGETS
+            or not all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in eps)):
+        raise ExplorerError(f"eps must be a non-empty list of at most {MAX_BUDGETS} numbers")
     for value in eps:
         AttackConfig(eps=float(value), **{k: v for k, v in settings.items() if k != "eps"})
 

@@ -21,7 +21,8 @@ from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.recon.base import ProgressFn
 from explorer.robustness.feature_scores import score_feature
-from explorer.robustness.insertion import Feature, FeatureInsertion, Inserted, insert_features, place_random
+from explorer.robustness.insertion import (MODES, SHAPES, Feature, FeatureInsertion, Inserted, insert_features,
+                                          place_random)
 from explorer.robustness.registry import Experiment, Page, Section, Verdict, judge, register
 
 
@@ -66,7 +67,8 @@ def run_features(problem: Problem, features: tuple[Feature, ...], methods: list[
         features: the features (reference-size image coordinates).
         methods: method instances (or names).
         mode: ``"coil"`` or ``"paper"``.
-        progress: ``progress(label, step, total, info)`` of each method's run; True stops it (best so far kept).
+        progress: ``progress(label, step, total, info)`` of each method's run; True stops it (best so far kept)
+            and the methods after it are not run (``failures``: "not run: stopped").
         results: results already computed on this featured problem, by label (reused, not recomputed).
 
     Raises:
@@ -75,14 +77,20 @@ def run_features(problem: Problem, features: tuple[Feature, ...], methods: list[
     inserted = insert_features(problem.slice, features, mode)
     featured = prepare(inserted.slice, problem.sampled.config, problem.device)
     done, failures, rows = [], {}, []
+    stopped = {"by_user": False}
     for method in methods:
         instance = as_instance(method)
         result = (results or {}).get(instance.label)
+        if result is None and stopped["by_user"]:
+            failures[instance.label] = "not run: stopped"  # a stop ends the whole run, not only the method
+            continue
         if result is None:
             report: ProgressFn | None = None
             if progress is not None:
                 def report(step, total, info, _label=instance.label):
-                    return progress(_label, step, total, info)
+                    answer = progress(_label, step, total, info)
+                    stopped["by_user"] = stopped["by_user"] or bool(answer)
+                    return answer
             try:
                 result = run_method(featured, instance, progress=report)
             except ExplorerError as exc:
@@ -209,14 +217,28 @@ SETTINGS = {"count": "random features per slice (1-100)", "sizes": "sizes to dra
 
 
 def _check(settings: dict) -> None:
+    """Every setting checked before a study starts (the unit would refuse the same values, one slice at a time)."""
     count = settings.get("count", 3)
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 100:
         raise ExplorerError("count must be an integer in 1..100")
-    for key in ("sizes", "contrasts"):
+    seed = settings.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ExplorerError(f"seed must be an integer, got {seed!r}")
+    mode = settings.get("mode", "coil")
+    if mode not in MODES:
+        raise ExplorerError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    shape = settings.get("shape", "square")
+    if not isinstance(shape, str):
+        raise ExplorerError(f"shape must be one of {', '.join(SHAPES)}, got {shape!r}")
+    for key, kind in (("sizes", int), ("contrasts", (int, float))):
         values = settings.get(key)
-        if key in settings and (not isinstance(values, list) or not values
-                                or not all(isinstance(v, (int, float)) for v in values)):
-            raise ExplorerError(f"{key} must be a non-empty list of numbers")
+        if key in settings and (not isinstance(values, list) or not values or len(values) > 64
+                                or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
+            raise ExplorerError(f"{key} must be a non-empty list of at most 64 "
+                                f"{'integers' if key == 'sizes' else 'numbers'}")
+    for size in settings.get("sizes", (5,)):
+        for contrast in settings.get("contrasts", (0.17,)):
+            Feature(shape=shape, size=size, contrast=float(contrast))  # the feature's own checks (ranges, shape)
 
 
 def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:

@@ -76,6 +76,14 @@ class AttackConfig:
     joint_warmup: float = 0.25
 
     def __post_init__(self) -> None:
+        for name, kind in (("eps", float), ("objective", str), ("budget", str), ("steps", int), ("step_size", float),
+                           ("restarts", int), ("optimizer", str), ("patience", int), ("seed", int),
+                           ("joint_weight", float), ("joint_warmup", float)):
+            value = getattr(self, name)
+            ok = isinstance(value, kind if kind is not float else (int, float)) and not isinstance(value, bool)
+            if not ok or (kind is float and not math.isfinite(value)):
+                wanted = {int: "an integer", float: "a finite number", str: "a string"}[kind]
+                raise ExplorerError(f"{name.replace('_', ' ')} must be {wanted}, got {value!r}")
         checks = [
             (0 <= self.eps <= 10 and math.isfinite(self.eps), f"eps must be in [0, 10], got {self.eps}"),
             (self.objective in OBJECTIVES, f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}"),

@@ -77,10 +77,10 @@ def run_ray(units: list[Unit], workers: int | None = None, address: str | None =
     started_here = not ray.is_initialized()
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(resources.import_root()), os.environ.get("PYTHONPATH", "")])),
            "OMP_NUM_THREADS": "1"}
-    for name in ("EXPLORER_CACHE_DIR", "EXPLORER_CHECKPOINT_DIR", "EXPLORER_DATA_DIR", "EXPLORER_DEVICE"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+    env.update({name: value for name, value in os.environ.items() if name.startswith("EXPLORER_") and value})
     if started_here:
+        if address:
+            reachable(address)
         try:
             if address:
                 ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False,
@@ -116,6 +116,34 @@ def run_ray(units: list[Unit], workers: int | None = None, address: str | None =
             ray.shutdown()
 
 
+CONNECT_SECONDS = 5.0
+
+
+def reachable(address: str, seconds: float = CONNECT_SECONDS) -> None:
+    """Refuse a Ray address whose head cannot be reached within ``seconds`` (Ray itself retries for minutes).
+
+    Args:
+        address: ``host:port`` or ``ray://host:port`` (``auto`` and other forms are left to Ray).
+
+    Raises:
+        ExplorerError: not ``host:port``, or no TCP connection within ``seconds``.
+    """
+    import socket  # noqa: PLC0415
+
+    target = address.removeprefix("ray://")
+    if target == "auto":
+        return
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ExplorerError(f"--ray-address must be host:port or ray://host:port, got {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except socket.timeout:
+        raise ExplorerError(f"cannot reach the Ray cluster at {address}: no answer within {seconds:g} s") from None
+    except OSError as exc:
+        raise ExplorerError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}") from None
+
+
 def _failed(unit: Unit, error: str) -> Record:
     import dataclasses  # noqa: PLC0415
 
@@ -125,4 +153,4 @@ def _failed(unit: Unit, error: str) -> Record:
     return dataclasses.replace(record, experiment=unit.experiment, unit=unit.key(), role=unit.role)
 
 
-__all__ = ["EXECUTORS", "run_ray", "run_serial", "slice_groups"]
+__all__ = ["CONNECT_SECONDS", "EXECUTORS", "reachable", "run_ray", "run_serial", "slice_groups"]

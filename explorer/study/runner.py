@@ -21,7 +21,8 @@ from explorer.engine.table import read_records, write_records
 from explorer.engine.tasks import Record
 from explorer.errors import ExplorerError
 from explorer.study.executors import EXECUTORS, run_ray, run_serial
-from explorer.study.spec import StudySpec
+from explorer.study.lock import StudyLock
+from explorer.study.spec import StudySpec, parse_spec
 from explorer.study.units import Unit, expand
 
 RESULTS = "results.parquet"
@@ -81,11 +82,45 @@ def run_study(spec: StudySpec, out: str | Path, executor: str = "serial", worker
             O(rows), which matters for studies of many thousands of units.
 
     Raises:
-        ExplorerError: bad executor, an existing study without ``resume``, expansion errors.
+        ExplorerError: bad executor, an existing study without ``resume``, a folder another study is writing
+            (:class:`~explorer.study.lock.StudyLock`), ``resume`` with another spec than the folder's, expansion
+            errors.
     """
     if executor not in EXECUTORS:
         raise ExplorerError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
     directory = prepare_dir(out, resume)
+    with StudyLock(directory):
+        prepare_dir(directory, resume)  # again under the lock: a study that finished meanwhile is not overwritten
+        if resume:
+            check_resumed_spec(directory, spec)
+        return _run_locked(spec, directory, executor, workers, address, resume, progress, spec_file, units,
+                           flush_seconds)
+
+
+def check_resumed_spec(directory: Path, spec: StudySpec) -> None:
+    """Refuse to resume the study in ``directory`` with a spec other than the one it was started with.
+
+    Raises:
+        ExplorerError: the folder's ``spec.yaml`` differs from ``spec`` (or cannot be read).
+    """
+    path = directory / SPEC
+    if not path.exists():
+        return  # nothing written yet (a study stopped before its first unit)
+    import yaml  # noqa: PLC0415
+
+    try:
+        earlier = parse_spec(yaml.safe_load(path.read_text(encoding="utf-8")), base=spec.base)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, ExplorerError):
+        raise ExplorerError(f"cannot read the spec of the study in {directory} ({SPEC}); resume it with that spec "
+                            "or choose another --out") from None
+    if earlier != spec:
+        raise ExplorerError(f"{directory} holds a study of another spec ({SPEC} differs); --resume needs the same "
+                            "spec, or choose another --out")
+
+
+def _run_locked(spec: StudySpec, directory: Path, executor: str, workers: int | None, address: str | None,
+                resume: bool, progress: ProgressFn | None, spec_file: str | Path | None, units: list[Unit] | None,
+                flush_seconds: float) -> StudyRun:
     units = expand(spec) if units is None else units
     table = directory / RESULTS
     records: list[Record] = read_records(table) if resume else []
@@ -158,4 +193,4 @@ class _Log:
             f.write(f"{stamp} {line}\n")
 
 
-__all__ = ["LOG", "RESULTS", "SPEC", "StudyRun", "prepare_dir", "run_study"]
+__all__ = ["LOG", "RESULTS", "SPEC", "StudyRun", "check_resumed_spec", "prepare_dir", "run_study"]

@@ -106,16 +106,19 @@ def expand(spec: StudySpec) -> list[Unit]:
 
 def run_unit(unit: Unit, problems: ProblemCache | None = None) -> list[Record]:
     """Run one unit with its experiment's :attr:`~explorer.robustness.registry.Experiment.run`: its records (one per
-    attack budget, one otherwise), stamped with the experiment, the unit key and the role. An
-    :class:`ExplorerError` becomes one record with its one-line ``error``."""
+    attack budget, one otherwise), stamped with the experiment, the unit key and the role. Any exception of the unit
+    becomes one record with its one-line ``error`` (prefixed with its type unless it is an :class:`ExplorerError`),
+    so one failing unit never stops a study; Ctrl-C (``KeyboardInterrupt``) still stops it."""
     problems = problems or ProblemCache()
     task = Task(data=unit.data, slice=unit.slice, method=unit.method, mask=unit.mask, metric=unit.metric)
     try:
         records = get_experiment(unit.experiment).run(task, json.loads(unit.settings), problems)
-    except ExplorerError as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure of one unit is recorded; the study goes on
         text = str(exc).strip()
-        records = [make_record(task, None, None, text.splitlines()[0] if text else type(exc).__name__,
-                               file=file_name(task))]
+        line = text.splitlines()[0] if text else ""
+        if not isinstance(exc, ExplorerError):
+            line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__  # unexpected: its type named
+        records = [make_record(task, None, None, line or type(exc).__name__, file=file_name(task))]
     key = unit.key()
     return [dataclasses.replace(r, experiment=unit.experiment, unit=key, role=unit.role) for r in records]
 
