@@ -243,3 +243,60 @@ def zoo_manifests(folder: Path, checkpoint: Path, outside: Path) -> list[Case]:
         (zoo / "zoo.json").write_text(text)
         cases.append(Case(name, zoo))
     return cases
+
+
+def spec_files(folder: Path) -> list[Case]:
+    """Study spec files a careless or hostile user could give ``study``; each must be refused with one line
+    before any unit runs (every one of them names the embedded sample, so a late check would show as work done).
+    """
+    import json  # noqa: PLC0415
+
+    folder.mkdir(parents=True, exist_ok=True)
+    base = {"data": [{"source": "sample:knee,slices=2,size=32,coils=2"}], "methods": ["zero_filled"]}
+
+    def spec(**experiment) -> str:
+        return json.dumps({**base, "experiments": [experiment]})
+
+    texts: dict[str, bytes | str] = {
+        "not utf-8": b"data: [sample:knee]\nmethods: [zero_filled]\nname: \xff\xfe\n",
+        "larger than 1 MB": "# " + "x" * 1_100_000 + "\n" + json.dumps(base),
+        "brackets 50000 deep": "data: " + "[" * 50_000 + "]" * 50_000,
+        "block nesting 1300 deep": "".join(" " * i + "a:\n" for i in range(1300)),
+        "settings a list": spec(attack=[0.08]),
+        "settings a string": spec(attack="eps 0.08"),
+        "steps 1.5": spec(attack={"steps": 1.5}),
+        "seed .inf": "data: [{source: 'sample:knee,slices=2,size=32,coils=2'}]\nmethods: [zero_filled]\n"
+                     "experiments: [{attack: {seed: .inf}}]\n",
+        "eps nan": "data: [{source: 'sample:knee,slices=2,size=32,coils=2'}]\nmethods: [zero_filled]\n"
+                   "experiments: [{attack: {eps: [.nan]}}]\n",
+        "10000 budgets": spec(attack={"eps": [0.001 * (i + 1) / 10 for i in range(10_000)]}),
+        "steps true": spec(attack={"steps": True}),
+        "objective a number": spec(attack={"objective": 3}),
+        "features shape bogus": spec(features={"shape": "bogus"}),
+        "features sizes negative": spec(features={"sizes": [-5]}),
+        "features sizes huge": spec(features={"sizes": [100_000]}),
+        "features contrasts strings": spec(features={"contrasts": ["bright"]}),
+        "features mode unknown": spec(features={"mode": "magic"}),
+        "features seed a float": spec(features={"seed": 0.5}),
+        "method config wrong type": json.dumps({**base, "methods": [{"method": "l1", "config": {"lam": [1]}}]}),
+        "70 methods": json.dumps({**base, "methods": [f"m{i}=zero_filled" for i in range(70)]}),
+        "a date as a value": "data: [{source: 'sample:knee'}]\nmethods: [zero_filled]\nname: 2026-12-05\n",
+        "a number as a key": "data: [{source: 'sample:knee'}]\nmethods: [zero_filled]\n1: x\n",
+        "deep settings": spec(attack={"eps": [[[[[[[[[0.08]]]]]]]]]}),
+        "alias bomb": "methods: [zero_filled]\ndata: [&a [x, x, x, x, x, x, x, x], &b [*a, *a, *a, *a, *a, *a, *a, *a],"
+                      " &c [*b, *b, *b, *b, *b, *b, *b, *b], &d [*c, *c, *c, *c, *c, *c, *c, *c],"
+                      " [*d, *d, *d, *d, *d, *d, *d, *d]]\n",
+        "a 21600-unit grid": json.dumps({"data": [{"source": "sample:knee,slices=2,size=32,coils=2", "slices": "all"}],
+                                         "masks": [{"seed": s} for s in range(60)],
+                                         "methods": [f"m{i}=zero_filled" for i in range(60)],
+                                         "experiments": ["clean", {"attack": {"eps": [0.01]}}, "features"]}),
+    }
+    cases = []
+    for name, text in texts.items():
+        path = folder / f"{name.replace(' ', '_').replace('.', '')}.yaml"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        cases.append(Case(name, path))
+    return cases

@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
     s.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")
     s.add_argument("--workers", type=int, default=None, help="CPUs of the local Ray (default: all)")
     s.add_argument("--resume", action="store_true", help="continue a study: skip finished units, rerun failed ones")
-    s.add_argument("--csv", default=None, help="also export the table as CSV here")
+    s.add_argument("--csv", default=None, help="also export the table as CSV here (checked before the study runs)")
+    s.add_argument("--force", action="store_true", help="replace an existing --csv file")
     s.add_argument("--json", action="store_true", help="print one JSON object: the run's counts and time, the metric "
                    "definitions, the papers' conclusions beside what it measured, each experiment's summary rows")
 
@@ -45,6 +46,12 @@ def run(args: argparse.Namespace) -> int:
         raise ExplorerError("give a spec file or --preset (one of them)")
     if args.data and args.preset is None:
         raise ExplorerError("--data applies to --preset")
+    if args.csv is not None:
+        from explorer.cli.outputs import check_output_file  # noqa: PLC0415
+
+        check_output_file(args.csv, args.force, "--csv")  # before the study, not after hours of work
+    elif args.force:
+        raise ExplorerError("--force applies to --csv (a study folder is continued with --resume)")
     if args.preset is not None:
         from explorer.study.presets import preset  # noqa: PLC0415
         from explorer.study.spec import parse_spec  # noqa: PLC0415
@@ -59,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         spec = load_spec(args.spec)
     prepare_dir(args.out, args.resume)  # refuse an existing study before expanding anything
+    if args.ray_address:
+        from explorer.study.executors import reachable  # noqa: PLC0415
+
+        reachable(args.ray_address)
     with Progress(f"study {spec.name}", enabled=True) as progress:
         result = run_study(spec, args.out, args.executor, args.workers, args.ray_address, args.resume, progress,
                            spec_file=args.spec)

@@ -22,7 +22,7 @@ from explorer.engine.tasks import Record
 from explorer.errors import ExplorerError
 from explorer.study.executors import EXECUTORS, run_ray, run_serial
 from explorer.study.lock import StudyLock
-from explorer.study.spec import StudySpec, parse_spec
+from explorer.study.spec import StudySpec, parse_spec, spec_from_text
 from explorer.study.units import Unit, expand
 
 RESULTS = "results.parquet"
@@ -106,11 +106,9 @@ def check_resumed_spec(directory: Path, spec: StudySpec) -> None:
     path = directory / SPEC
     if not path.exists():
         return  # nothing written yet (a study stopped before its first unit)
-    import yaml  # noqa: PLC0415
-
     try:
-        earlier = parse_spec(yaml.safe_load(path.read_text(encoding="utf-8")), base=spec.base)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError, ExplorerError):
+        earlier = parse_spec(spec_from_text(path.read_bytes(), SPEC), base=spec.base)
+    except (OSError, ExplorerError):
         raise ExplorerError(f"cannot read the spec of the study in {directory} ({SPEC}); resume it with that spec "
                             "or choose another --out") from None
     if earlier != spec:

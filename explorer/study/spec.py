@@ -87,32 +87,103 @@ class StudySpec:
         return DataItem(source).resolve(self.base)
 
 
+MAX_SPEC_BYTES = 1_000_000  # a spec is a page of YAML; anything larger is a mistake or an attack
+MAX_DEPTH = 8  # nesting of mappings and lists (a spec needs 5: experiments[i].shift.ood[j].source)
+MAX_LIST = 64  # items of a list inside the spec's settings (budgets, sizes, methods, masks, experiments)
+MAX_DATA = 10_000  # entries of a data list
+
+
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a spec file (YAML or JSON).
 
     Raises:
         ExplorerError: unreadable file, not YAML, or any invalid entry (one line naming it).
     """
-    import yaml  # noqa: PLC0415
-
     path = Path(path).expanduser()
     try:
-        text = path.read_text()
+        if path.stat().st_size > MAX_SPEC_BYTES:
+            raise ExplorerError(f"{path.name} is larger than {MAX_SPEC_BYTES // 1000} kB; a study spec is a short "
+                                "YAML file")
+        data = path.read_bytes()
     except OSError as exc:
         raise ExplorerError(f"cannot read the study spec {path} ({exc.strerror or exc})") from None
+    return parse_spec(spec_from_text(data, path.name), base=str(path.parent.resolve()))
+
+
+def spec_from_text(data: bytes | str, name: str = "the spec") -> Any:
+    """YAML (or JSON) text -> Python objects, refusing what would hang or crash the parser.
+
+    Raises:
+        ExplorerError: over :data:`MAX_SPEC_BYTES`, not UTF-8, nested deeper than :data:`MAX_DEPTH` brackets, or
+            not valid YAML (with its line).
+    """
+    import yaml  # noqa: PLC0415
+
+    if isinstance(data, bytes):
+        if len(data) > MAX_SPEC_BYTES:
+            raise ExplorerError(f"{name} is larger than {MAX_SPEC_BYTES // 1000} kB; a study spec is a short YAML file")
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ExplorerError(f"{name} is not UTF-8 text (byte {exc.start})") from None
+    elif len(data.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise ExplorerError(f"{name} is larger than {MAX_SPEC_BYTES // 1000} kB; a study spec is a short YAML file")
+    depth = deepest = 0
+    for char in data:  # flow-style nesting ([ and {) is what makes YAML's recursive parser deep
+        depth += (char in "[{") - (char in "]}")
+        deepest = max(deepest, depth)
+    if deepest > 2 * MAX_DEPTH:
+        raise ExplorerError(f"{name} nests brackets {deepest} deep; a study spec needs at most {MAX_DEPTH}")
     try:
-        raw = yaml.safe_load(text)
+        return yaml.safe_load(data)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ExplorerError(f"{path.name} is not valid YAML{where}") from None
-    return parse_spec(raw, base=str(path.parent.resolve()))
+        raise ExplorerError(f"{name} is not valid YAML{where}") from None
+    except RecursionError:
+        raise ExplorerError(f"{name} nests too deep; a study spec needs at most {MAX_DEPTH} levels") from None
+
+
+def check_plain(value: Any, where: str, depth: int = 0, seen: set[int] | None = None) -> None:
+    """Refuse what no spec entry takes: nesting over :data:`MAX_DEPTH`, lists over :data:`MAX_LIST` items (data
+    lists: :data:`MAX_DATA`), numbers that are not finite, keys that are not strings, values YAML builds
+    beyond mappings, lists, strings, numbers, booleans and null (dates, sets, binary).
+
+    Raises:
+        ExplorerError: one line naming the entry.
+    """
+    import math  # noqa: PLC0415
+
+    if depth > MAX_DEPTH:
+        raise ExplorerError(f"{where} nests deeper than {MAX_DEPTH} levels")
+    seen = set() if seen is None else seen
+    if isinstance(value, (dict, list)):
+        if id(value) in seen:  # a YAML alias: the same object again (checked once, so aliases cannot explode)
+            return
+        seen.add(id(value))
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ExplorerError(f"{where or 'the spec'}: key {key!r} must be a string")
+            check_plain(item, f"{where}.{key}" if where else key, depth + 1, seen)
+    elif isinstance(value, list):
+        limit = MAX_DATA if where.endswith("data") else MAX_LIST
+        if len(value) > limit:
+            raise ExplorerError(f"{where} has {len(value)} entries; at most {limit}")
+        for i, item in enumerate(value):
+            check_plain(item, f"{where}[{i}]", depth + 1, seen)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ExplorerError(f"{where} must be a finite number, got {value}")
+    elif value is not None and not isinstance(value, (str, int, bool)):
+        raise ExplorerError(f"{where} must be a mapping, list, string or number, got a {type(value).__name__}")
 
 
 def parse_spec(raw: Any, base: str = ".") -> StudySpec:
     """Validate a spec already parsed into Python objects (see :func:`load_spec`)."""
     if not isinstance(raw, dict):
         raise ExplorerError("a study spec must be a mapping with data, methods and experiments")
+    check_plain(raw, "")
     unknown = [k for k in raw if k not in _TOP]
     if unknown:
         raise ExplorerError(f"unknown study spec key {unknown[0]!r}; use {', '.join(_TOP)}")
@@ -168,6 +239,8 @@ def _method_item(item: Any, where: str) -> MethodItem:
         get_method(name).make_config(config)  # names and values checked now, before any work
     except ExplorerError as exc:
         raise ExplorerError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, OverflowError) as exc:  # a value of the wrong kind that the config did not name
+        raise ExplorerError(f"{where}.config: a value of the wrong type ({_first_line(exc)})") from None
     return MethodItem(label, name, tuple(sorted(config.items())))
 
 
@@ -207,8 +280,19 @@ def _experiment(item: Any, where: str, labels: list[str]) -> Experiment:
     if "methods" in settings:
         methods = tuple(_method_item(m, f"{where}.methods[{i}]")
                         for i, m in enumerate(_list(settings.pop("methods"), f"{where}.methods")))
-    entry.validate(settings, where, [m.label for m in methods] if methods else labels)
+    try:
+        entry.validate(settings, where, [m.label for m in methods] if methods else labels)
+    except ExplorerError as exc:
+        raise ExplorerError(f"{where}: {exc}" if not str(exc).startswith(where) else str(exc)) from None
+    except (TypeError, ValueError, OverflowError) as exc:  # a value of the wrong kind that the check did not name
+        raise ExplorerError(f"{where}: a setting of {entry.name} has the wrong type ({_first_line(exc)})") from None
     return Experiment(entry.name, json.dumps(settings, sort_keys=True), data, methods)
 
 
-__all__ = ["DataItem", "Experiment", "MethodItem", "StudySpec", "load_spec", "parse_spec"]
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+__all__ = ["MAX_DATA", "MAX_DEPTH", "MAX_LIST", "MAX_SPEC_BYTES", "DataItem", "Experiment", "MethodItem", "StudySpec",
+           "check_plain", "load_spec", "parse_spec", "spec_from_text"]

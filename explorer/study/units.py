@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 
 from explorer.data.selection import volumes as item_volumes
@@ -69,6 +70,24 @@ def _instances(methods, key: str | None) -> list[MethodInstance]:
             for m in methods]
 
 
+MAX_UNITS_VARIABLE = "EXPLORER_MAX_UNITS"
+DEFAULT_MAX_UNITS = 20_000
+
+
+def max_units() -> int:
+    """The most units a study may expand to: ``EXPLORER_MAX_UNITS`` or :data:`DEFAULT_MAX_UNITS`.
+
+    Raises:
+        ExplorerError: the variable is not a positive integer.
+    """
+    text = os.environ.get(MAX_UNITS_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_MAX_UNITS
+    if not text.isdigit() or int(text) < 1:
+        raise ExplorerError(f"{MAX_UNITS_VARIABLE} must be a positive integer, got {text!r}")
+    return int(text)
+
+
 def expand(spec: StudySpec) -> list[Unit]:
     """Every unit of a study, in a deterministic order (experiment, group, data, slice, mask, method).
 
@@ -78,10 +97,12 @@ def expand(spec: StudySpec) -> list[Unit]:
     volume. Units shared by several experiments (same key) run once.
 
     Raises:
-        ExplorerError: a missing path, a slice out of range.
+        ExplorerError: a missing path, a slice out of range, more units than :func:`max_units` (counted before
+            they are built).
     """
     study_volumes = [v for item in spec.data for v in _volumes(spec, item)]
     units: list[Unit] = []
+    cap = max_units()
     for experiment in spec.experiments:
         entry = get_experiment(experiment.kind)
         params = experiment.params
@@ -93,6 +114,9 @@ def expand(spec: StudySpec) -> list[Unit]:
             settings = experiment.settings if group.settings is None else json.dumps(group.settings, sort_keys=True)
             for source, slices, key in volumes:
                 instances = [i for i in (pinned or _instances(methods, key)) if entry.takes(i)]
+                if len(units) + len(slices) * len(spec.masks) * len(instances) > cap:  # counted before built
+                    raise ExplorerError(f"the study has more than {cap} units (experiment {entry.name}); split it, "
+                                        f"or raise {MAX_UNITS_VARIABLE} if that many is meant")
                 for index in slices:
                     for mask in spec.masks:
                         units += [Unit(entry.name, source, index, mask, inst, settings, group.role, spec.metric)
@@ -123,4 +147,4 @@ def run_unit(unit: Unit, problems: ProblemCache | None = None) -> list[Record]:
     return [dataclasses.replace(r, experiment=unit.experiment, unit=key, role=unit.role) for r in records]
 
 
-__all__ = ["Unit", "expand", "run_unit"]
+__all__ = ["DEFAULT_MAX_UNITS", "MAX_UNITS_VARIABLE", "Unit", "expand", "max_units", "run_unit"]

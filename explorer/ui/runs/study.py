@@ -11,7 +11,7 @@ import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.study.runner import StudyRun, run_study
-from explorer.study.spec import parse_spec
+from explorer.study.spec import parse_spec, spec_from_text
 from explorer.ui import cache
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 
@@ -38,8 +38,6 @@ class StudyPageRun(Outcome):
 
 def work(request: StudyRequest, live: Live, page_run: StudyPageRun) -> None:
     """Parse the spec (YAML), run it serially into the folder; a stop ends it after the unit under way."""
-    import yaml  # noqa: PLC0415
-
     out = Path(request.out)
     bar = live.bar("expanding the spec…")
 
@@ -49,11 +47,7 @@ def work(request: StudyRequest, live: Live, page_run: StudyPageRun) -> None:
                 + (f" · about {eta:.0f} s left" if eta is not None else ""))
         return True if not live.guard(lambda: bar.progress(done / max(total, 1), text=text)) else None
 
-    try:
-        raw = yaml.safe_load(request.spec)
-    except yaml.YAMLError:
-        raise ExplorerError("the spec is not valid YAML") from None
-    spec = parse_spec(raw, base=str(out.parent))
+    spec = parse_spec(spec_from_text(request.spec), base=str(out.parent))
     page_run.result = run_study(spec, out, "serial", resume=request.resume, progress=progress)
     (out / "spec.yaml").write_text(request.spec)
     page_run.stopped = live.stopping or page_run.result.stopped
