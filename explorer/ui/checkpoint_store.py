@@ -7,12 +7,11 @@ objects, or weights of an unknown architecture, is refused before it is listed.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import streamlit as st
 
 from explorer.errors import ExplorerError
-from explorer.ui import uploads
+from explorer.ui import paths, uploads
 from explorer.ui.state import store_bytes
 
 _ADDED = "explorer.checkpoints.added"  # {path: summary row}
@@ -36,10 +35,10 @@ def add_path(text: str) -> dict:
     text = (text or "").strip()
     if not text:
         raise ExplorerError("enter the path of a checkpoint file (.pt)")
-    path = Path(text).expanduser()
+    path = paths.confine_path(text, "checkpoint", own_uploads=True)  # outside: the same answer, existing or not
     if not path.is_file():
-        raise ExplorerError(f"no such file: {path}")
-    row = summary(path.resolve())
+        raise ExplorerError(f"no such file: {text}")
+    row = summary(path)
     added()[row["file"]] = row
     return row
 

@@ -24,6 +24,7 @@ from explorer.figures.images import loss_figure
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
 from explorer.metrics import METRIC_DEFINITIONS
 from explorer.recon.base import MethodSpec, ParamSpec
+from explorer.ui import paths
 from explorer.ui.feedback import Feedback
 from explorer.ui.state import metric
 
@@ -123,6 +124,9 @@ def method_config(spec: MethodSpec, key_prefix: str, container=st, anatomy: str 
     keys = {p.name: f"{key_prefix}.{spec.name}{slot}.{p.name}" + (f".{anatomy or 'any'}" if p.name in varying else "")
             for p in params}
     values = {p.name: param_widget(p, keys[p.name], container) for p in params}
+    for name, value in values.items():  # a parameter naming a file (a checkpoint) reads only what the app may read
+        if isinstance(value, str) and paths.is_path(value):
+            paths.confine_path(value, f"{spec.name}.{name}", own_uploads=True)
     container.button("Reset to defaults", key=f"{key_prefix}.{spec.name}{slot}.__reset", type="tertiary",
                      icon=":material/restart_alt:", on_click=_reset, args=(list(keys.values()),))
     return spec.make_config({k: v for k, v in values.items() if v is not None}, anatomy=anatomy)

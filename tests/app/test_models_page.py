@@ -11,7 +11,8 @@ from fastmri.models import VarNet
 from streamlit.testing.v1 import AppTest
 
 from explorer.recon.checkpoints import random_checkpoint
-from tests.conftest import TINY_ARCH
+from explorer.data.fastmri import write_volume
+from tests.conftest import TINY_ARCH, multicoil_kspace
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 MODELS = "pages/models.py"
@@ -34,6 +35,8 @@ def shipped(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLORER_CHECKPOINT_DIR", str(folder))
     monkeypatch.setenv("EXPLORER_SAMPLE_SIZE", "64")
     monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))  # local paths are read only under the data directory
+    write_volume(tmp_path / "data.h5", multicoil_kspace(slices=1, coils=2, h=32, w=32))
     st.cache_data.clear()
     st.cache_resource.clear()
     return folder
@@ -83,6 +86,22 @@ def test_add_official_state_dict_and_refuse_bad_files(shipped, tmp_path):
         assert len(at.error) == 1 and message in at.error[0].value, [e.value for e in at.error]
     assert not marker.exists()
     assert len(at.dataframe[-1].value) == 1  # the page keeps working; nothing bad was added
+
+
+def test_local_paths_outside_the_data_directory_are_refused_alike(shipped, tmp_path, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("outside")
+    real = random_checkpoint("unet", TINY_ARCH["unet"], outside / "real.pt")
+    (tmp_path / "link.pt").symlink_to(real)
+    at = _models_page()
+    answers = []
+    for text in (str(real), str(outside / "missing.pt"), "../" * 12 + str(real).lstrip("/"), str(tmp_path / "link.pt"),
+                 "/etc/passwd", "/etc/no-such-file"):
+        at.text_input(key="models.path").set_value(text)
+        at.button(key="models.add").click().run()
+        assert not at.exception and len(at.error) == 1, text
+        answers.append(at.error[0].value.replace(repr(text), "PATH"))
+    assert all("is outside the data directory" in a for a in answers), answers
+    assert len(set(answers)) == 1  # existing or not, the same answer: no existence oracle
 
 
 def test_upload_is_validated_before_it_is_added(shipped, tmp_path):

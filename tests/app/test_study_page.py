@@ -67,7 +67,26 @@ def test_run_a_spec_from_the_page_then_resume(tmp_path, monkeypatch):
     assert not at.main.error and len(at.dataframe[-1].value) == 4
 
 
-@pytest.mark.parametrize("spec, message", [("data: [", "not valid YAML"), ('{"data": []}', "data must be a non-empty list")])
+_ZF = '"methods": ["zero_filled"]'
+_SMALL = '"data": [{"source": "sample:knee"}]'
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("data: [", "not valid YAML"),
+    ('{"data": []}', "data must be a non-empty list"),
+    ('{"data": [{"source": "/etc/passwd"}], %s}' % _ZF, "data[0]: the path '/etc/passwd' is outside the data directory"),
+    ('{"data": [{"source": "/etc/no-such.h5"}], %s}' % _ZF, "data[0]: the path '/etc/no-such.h5' is outside"),
+    ('{"data": ["../../../../../../../../etc/passwd"], %s}' % _ZF, "is outside the data directory"),
+    ('{%s, "methods": [{"method": "unet", "config": {"checkpoint": "/etc/x.pt"}}]}' % _SMALL, "methods unet: the path"),
+    ('{%s, %s, "experiments": [{"shift": {"ood": [{"source": "/etc"}]}}]}' % (_SMALL, _ZF), "experiments[0].data"),
+    ('{%s, %s, "experiments": [{"attack": {"steps": 1.5}}]}' % (_SMALL, _ZF), "steps must be an integer, got 1.5"),
+    ('{%s, %s, "experiments": [{"attack": {"seed": .inf}}]}' % (_SMALL, _ZF), "seed must be a finite number"),
+    ("%s: [{source: sample:knee}]\n%s: x\nexperiments: [{attack: {seed: .inf}}]" % ("data", "methods"),
+     "must be a finite number"),
+    ('{%s, %s, "experiments": [{"features": {"shape": "bogus"}}]}' % (_SMALL, _ZF), "feature shape must be one of"),
+    ('{%s, %s, "experiments": [{"attack": [0.08]}]}' % (_SMALL, _ZF), "the settings of attack must be a mapping"),
+    ("data: " + "[" * 5000 + "]" * 5000, "nests brackets 5000 deep"),
+])
 def test_bad_specs_and_folders_are_one_line_errors(tmp_path, monkeypatch, spec, message):
     at = _page(tmp_path, monkeypatch)
     at.radio(key="study.mode").set_value("run").run()
@@ -79,6 +98,23 @@ def test_bad_specs_and_folders_are_one_line_errors(tmp_path, monkeypatch, spec, 
     at.text_input(key="study.folder").set_value("/etc").run()
     errors = [e.value for e in at.main.error]
     assert len(errors) == 1 and "outside the data directory" in errors[0], errors
+
+
+def test_a_spec_cannot_read_the_upload_store(tmp_path, monkeypatch):
+    from explorer.ui import uploads
+
+    monkeypatch.setenv("EXPLORER_UPLOAD_DIR", str(tmp_path / "uploads"))  # inside the data directory, still refused
+    other = uploads.save(uploads.new_token(), "private.h5", b"another session's file")
+    at = _page(tmp_path, monkeypatch)
+    at.radio(key="study.mode").set_value("run").run()
+    at.text_input(key="study.folder").set_value("runs/leak").run()
+    for source in (str(other), str(other.parent), "../uploads"):  # relative paths start at the study folder
+        at.text_area(key="study.spec").set_value(json.dumps({"data": [source], "methods": ["zero_filled"]})).run()
+        at.button(key="study.run").click().run()
+        errors = [e.value for e in at.main.error]
+        assert len(errors) == 1 and "is outside the data directory" in errors[0] and not at.exception, errors
+        assert "private" not in errors[0] or str(other) in errors[0]  # only the path the user typed is named
+    assert not (tmp_path / "runs" / "leak" / "results.parquet").exists()
 
 
 def test_a_row_opens_its_slice_on_the_matching_page(tmp_path, monkeypatch):

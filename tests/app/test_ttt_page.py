@@ -56,5 +56,11 @@ def test_bad_reference_checkpoint_and_settings_are_one_line_errors():
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "model.pt" in errors[0], errors
     assert not at.exception
+    assert "is outside the data directory" in errors[0]  # the same answer as for a file that exists:
+    at.text_input(key="ttt.reference").set_value("/etc/passwd").run()
+    assert [e.value.replace("/etc/passwd", "X") for e in at.error] == [errors[0].replace("/nonexistent/model.pt", "X")]
+    at.text_input(key="ttt.params.unet.checkpoint.brain").set_value("/etc/passwd").run()  # the network's own file too
+    assert any("unet.checkpoint" in e.value and "outside the data directory" in e.value for e in at.error)
+    at.text_input(key="ttt.params.unet.checkpoint.brain").set_value("knee").run()
     at.text_input(key="ttt.reference").set_value("").run()
     assert not at.exception and not at.error

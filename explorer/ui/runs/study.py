@@ -12,7 +12,7 @@ import streamlit as st
 from explorer.errors import ExplorerError
 from explorer.study.runner import StudyRun, run_study
 from explorer.study.spec import parse_spec, spec_from_text
-from explorer.ui import cache
+from explorer.ui import cache, paths
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 
 
@@ -48,6 +48,7 @@ def work(request: StudyRequest, live: Live, page_run: StudyPageRun) -> None:
         return True if not live.guard(lambda: bar.progress(done / max(total, 1), text=text)) else None
 
     spec = parse_spec(spec_from_text(request.spec), base=str(out.parent))
+    paths.confine_spec(spec)  # its data and files only from the data directory, never another session's uploads
     page_run.result = run_study(spec, out, "serial", resume=request.resume, progress=progress)
     (out / "spec.yaml").write_text(request.spec)
     page_run.stopped = live.stopping or page_run.result.stopped

@@ -16,7 +16,7 @@ from explorer.figures.ttt import curves_figure
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, MethodSpec
 from explorer.robustness.ttt import TTTConfig, TTTResult, protocol_config, test_time_train
-from explorer.ui import cache
+from explorer.ui import cache, paths
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 from explorer.ui.state import Source
 
@@ -44,6 +44,8 @@ def reference_instance(spec: MethodSpec, config, checkpoint: str, anatomy: str |
     """
     if not checkpoint.strip():
         return None
+    if paths.is_path(checkpoint):
+        paths.confine_path(checkpoint, "the reference checkpoint", own_uploads=True)
     values = {**{f.name: getattr(config, f.name) for f in fields(config)}, "checkpoint": checkpoint.strip()}
     instance = MethodInstance(f"{spec.name}_reference", spec.name, spec.make_config(values, anatomy=anatomy))
     spec.cache_token(instance.config)  # a missing file: one clear error before any work
