@@ -37,6 +37,7 @@ def test_refuse_earlier_names_an_earlier_output_and_force_allows(tmp_path):
 @pytest.mark.parametrize("command, extra, written", [
     ("attack", ["--steps", "2"], "attack.csv"),
     ("features", ["--random", "1", "--size", "3"], "features.csv"),
+    ("recon", [], "metrics.csv"),
 ])
 def test_a_second_run_into_the_same_folder_is_refused_unless_force(command, extra, written, tmp_path, capsys):
     out = tmp_path / "out"
@@ -48,6 +49,33 @@ def test_a_second_run_into_the_same_folder_is_refused_unless_force(command, extr
     assert "already holds" in _one_line(capsys)
     assert (out / written).read_bytes() == first  # untouched
     assert main([*argv, "--force"]) == 0
+
+
+def test_sample_refuses_to_replace_its_files_unless_force(tmp_path, capsys):
+    argv = ["sample", "--family", "knee", "--size", "32", "--slices", "1", "--coils", "2", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(argv) == 2 and "already holds" in _one_line(capsys)
+    assert main([*argv, "--force"]) == 0
+
+
+def test_one_ctrl_c_ends_the_whole_recon(monkeypatch, capsys):
+    from explorer import engine  # the command imports run_method from here when it runs
+
+    calls = []
+    original = engine.run_method
+
+    def interrupted(problem, instance, progress=None, **kw):
+        calls.append(instance.label)
+        if progress is not None:
+            progress(0, 10, {})
+            os.kill(os.getpid(), signal.SIGINT)
+        return original(problem, instance, progress=progress, **kw)
+
+    monkeypatch.setattr(engine, "run_method", interrupted)
+    code = main(["recon", "--data", SAMPLE, "--method", "l1", "--method", "tv", "--set", "l1.iterations=50", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and calls == ["l1"] and out["not_run"] == ["tv"]
 
 
 def test_one_ctrl_c_ends_the_whole_attack(monkeypatch, capsys):

@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
     add_metric(f)
     f.add_argument("--max-slices", type=int, default=None, help="at most this many pool slices, evenly spread")
     f.add_argument("--out", default=None, help="write filtered.csv and filtered.html (the scatter) here")
+    f.add_argument("--force", action="store_true", help="replace filtered.csv and filtered.html of an earlier run")
     f.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -44,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     check_filter(args.filter, args.keep, [i.label for i in instances])
     mask = mask_config(args)
     if args.out is not None:
+        from explorer.cli.outputs import refuse_earlier  # noqa: PLC0415
+
+        refuse_earlier(args.out, ("filtered.csv", "filtered.html"), args.force)
         output_dir(args.out)
 
     def progress(done, total, where):

@@ -8,7 +8,8 @@ import json
 import sys
 from pathlib import Path
 
-from explorer.cli.options import add_slice_arguments, load_problem
+from explorer.cli.options import add_slice_arguments, load_problem, method_instances
+from explorer.cli.outputs import add_force, refuse_earlier
 from explorer.cli.progress import Progress
 from explorer.errors import ExplorerError
 from explorer.metrics import METRIC_DEFINITIONS
@@ -21,6 +22,7 @@ def add_parser(sub) -> None:
     r = sub.add_parser("recon", help="undersample a slice and reconstruct it with one or more methods")
     add_slice_arguments(r)
     r.add_argument("--out", default=None, help="write target/mask/<method> .npy+.png and metrics.csv here")
+    add_force(r)
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.add_argument("--roi", default=None, metavar="TOP,LEFT,BOTTOM,RIGHT",
                    help="also report mean, std, SSIM and PSNR inside this box (inclusive rows and columns of the image)")
@@ -40,13 +42,19 @@ def run(args: argparse.Namespace) -> int:
         line = None if args.profile is None else parse_line(args.profile)
     except ValueError as exc:
         raise ExplorerError(str(exc)) from None
+    labels = [i.label for i in method_instances(args.method, args.set)[0]]
+    refuse_earlier(args.out, ["metrics.csv", "profile.csv", "target.*", "mask.*"]
+                   + [f"{label}.{ext}" for label in labels for ext in ("npy", "png")], args.force)
     data, volume, index, mask_cfg, problem, instances = load_problem(args)
     device = problem.device
     if roi is not None or line is not None:  # checked before any reconstruction runs
         check_inside(roi, line, problem.crop)
 
-    results = []
+    results, not_run = [], []
     for instance in instances:
+        if results and results[-1].stopped:
+            not_run.append(instance.label)  # one Ctrl-C ends the whole command
+            continue
         with Progress(instance.display, enabled=not args.json) as progress:
             try:
                 results.append(run_method(problem, instance, progress=progress))
@@ -78,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             "file": data, "slice": index, "shape": list(problem.slice.shape), "coils": problem.slice.num_coils,
             "device": str(device), "mask": mask_info, "metric": problem.metric,
             "results": [{**row, "notes": list(r.notes)} for row, r in zip(rows, results)], **detail,
+            **({"not_run": not_run} if not_run else {}),
         }))
     else:
         print(f"{volume.name}  slice {index}/{volume.num_slices - 1}  {problem.slice.shape[0]}x{problem.slice.shape[1]}  "
@@ -93,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {r.instance}: {note}")
         if problem.target is None:
             print("no reference image in this file (test data): metrics not computed")
+        if not_run:
+            print(f"stopped: not run: {', '.join(not_run)}", file=sys.stderr)
         if roi is not None:
             print(f"ROI {roi.describe()}")
             print(f"{'image':<16}{'mean':>11}{'std':>11}{'SSIM':>8}{'PSNR':>8}")

@@ -25,6 +25,7 @@ def add_parser(sub) -> None:
     add_metric(s)
     s.add_argument("--max-slices", type=int, default=None, help="at most this many slices per set, evenly spread")
     s.add_argument("--out", default=None, help="write shift.csv and shift.html (the scatter) here")
+    s.add_argument("--force", action="store_true", help="replace shift.csv and shift.html of an earlier run")
     s.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -53,6 +54,9 @@ def run(args: argparse.Namespace) -> int:
         raise ExplorerError("give at least one --method or --zoo")
     _, configs = method_instances(methods, sets)  # names, labels and parameters checked before any work
     if args.out is not None:
+        from explorer.cli.outputs import refuse_earlier  # noqa: PLC0415
+
+        refuse_earlier(args.out, ("shift.csv", "shift.html"), args.force)
         output_dir(args.out)
 
     def progress(name, done, total, where):
