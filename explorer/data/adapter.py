@@ -1,0 +1,492 @@
+"""Dataset adapter: a folder of complex images (or one real multi-coil slice for coil maps) -> fastMRI-layout volumes.
+
+Inputs, one complex image ``(H, W)`` or a stack ``(S, H, W)`` per file, in natural numeric order (``2.mat`` before
+``10.mat``):
+
+- ``.mat`` v5 (``scipy.io.loadmat``) and v7.3 (HDF5; MATLAB's column-major layout is transposed back, and complex data
+  stored as a compound of ``real``/``imag`` is joined), the variable picked by ``key`` (default: the only one);
+- ``.npy`` (no pickles);
+- BART ``.cfl``/``.hdr``: singleton dimensions dropped, then ``(H, W)`` or ``(H, W, S)`` (slices in BART's last
+  non-singleton dimension), moved to ``(S, H, W)``.
+
+Outputs: single-coil volumes (``kspace (S, H, W)`` = centred orthonormal FFT of the images, ``reconstruction_esc`` =
+``|x|``) or semi-real multi-coil volumes (``kspace (S, C, H, W)`` = ``F(S_c x)`` + white Gaussian noise, with real coil
+maps ``S`` estimated by ESPIRiT from one real multi-coil k-space slice, ``reconstruction_rss`` = RSS of the noiseless
+coil images). Every file's attributes say what it is (``semi_real``, ``source``, ``maps_from``, ``snr_db``,
+``adapter``). The volumes of one build are written into a hidden staging folder of the output folder and moved to
+their final names only when all of them are written: a failure leaves no ``.h5`` of this build behind.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import h5py
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.data.cfl import read_cfl
+from explorer.data.fastmri import write_volume
+from explorer.errors import ExplorerError
+from explorer.physics import fft2c, rss
+
+ADAPTER = "mri-explorer dataset build"
+SUFFIXES = (".mat", ".npy", ".cfl")
+COIL_MODES = ("single", "semi-real")
+#: Size caps: the largest image side, the most input files of one build, the most coils of a maps source.
+MAX_SIDE = 1024
+MAX_FILES = 4096
+MAX_COILS = 64
+MIN_SIDE = 8
+#: SNR bounds in dB (``inf``: no noise).
+SNR_RANGE = (0.0, 200.0)
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """Settings of one build (see :func:`build`).
+
+    ``slices_per_volume`` None: one volume per file; ``file_range`` ``(a, b)``: files ``a..b`` (1-based, inclusive, by
+    position in the sorted list) or None for all; ``snr_db`` ``inf``: no noise.
+    """
+
+    coils: str = "single"
+    key: str | None = None
+    slices_per_volume: int | None = None
+    file_range: tuple[int, int] | None = None
+    maps_from: str | None = None
+    snr_db: float = 40.0
+    seed: int = 0
+    crop: float = 0.95
+    prefix: str = "volume"
+
+
+# ----------------------------------------------------------------------------------------------------------- inputs
+
+def natural_key(name: str) -> tuple:
+    """Sort key: digit runs compare as numbers (``2.mat`` < ``10.mat``)."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part.lower()) for part in re.split(r"(\d+)", name)
+                 if part)
+
+
+def list_inputs(folder: str | Path) -> list[Path]:
+    """The input files of ``folder`` (``.mat``, ``.npy``, ``.cfl`` with its ``.hdr``), in natural order.
+
+    Raises:
+        ExplorerError: not a folder, or no such file in it.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise ExplorerError(f"input folder not found: {folder}")
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES
+             and (p.suffix.lower() != ".cfl" or p.with_suffix(".hdr").is_file())]
+    if not files:
+        raise ExplorerError(f"no readable files in {folder}: expected .mat, .npy or .cfl/.hdr images")
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+def parse_range(text: str) -> tuple[int, int]:
+    """``"A-B"`` -> ``(A, B)``: 1-based inclusive positions, ``1 <= A <= B``.
+
+    Raises:
+        ExplorerError: not of that form.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text or "")
+    if not match:
+        raise ExplorerError(f"--range must be A-B (1-based file positions, inclusive), got {text!r}")
+    a, b = int(match.group(1)), int(match.group(2))
+    if not 1 <= a <= b:
+        raise ExplorerError(f"--range {text}: need 1 <= A <= B")
+    return a, b
+
+
+def select(files: list[Path], file_range: tuple[int, int] | None) -> list[tuple[int, Path]]:
+    """The files of ``file_range`` as ``(position, path)`` (position 1-based in ``files``), capped at
+    :data:`MAX_FILES`.
+
+    Raises:
+        ExplorerError: the range passes the number of files, or too many files.
+    """
+    a, b = file_range or (1, len(files))
+    if b > len(files):
+        raise ExplorerError(f"--range {a}-{b} passes the {len(files)} input files")
+    chosen = list(enumerate(files, start=1))[a - 1:b]
+    if len(chosen) > MAX_FILES:
+        raise ExplorerError(f"{len(chosen)} input files, more than the limit of {MAX_FILES}: use --range to build in parts")
+    return chosen
+
+
+def _pick(name: str, variables: dict[str, object], key: str | None) -> object:
+    if key is not None:
+        if key not in variables:
+            raise ExplorerError(f"{name} has no variable {key!r}; it holds: {', '.join(sorted(variables)) or 'nothing'}")
+        return variables[key]
+    if len(variables) != 1:
+        what = ", ".join(sorted(variables)) if variables else "no array"
+        raise ExplorerError(f"{name} holds {what}: pick the variable with --key")
+    return next(iter(variables.values()))
+
+
+def _read_mat73(path: Path, key: str | None) -> np.ndarray:
+    """A MATLAB v7.3 variable as MATLAB sees it (HDF5 holds it transposed); compound real/imag -> complex."""
+    with h5py.File(path, "r") as hf:
+        variables = {k: v for k, v in hf.items() if not k.startswith("#") and isinstance(v, h5py.Dataset)}
+        ds = _pick(path.name, variables, key)
+        data = ds[()]
+    if data.dtype.names is not None:
+        if not {"real", "imag"} <= set(data.dtype.names):
+            raise ExplorerError(f"{path.name}: a compound variable without real/imag fields ({', '.join(data.dtype.names)})")
+        data = data["real"] + 1j * data["imag"]
+    return np.asarray(data).T
+
+
+def read_array(path: str | Path, key: str | None = None) -> np.ndarray:
+    """The array stored in one input file, as stored (MATLAB's view for ``.mat``, BART's dims for ``.cfl``).
+
+    Raises:
+        ExplorerError: unreadable or corrupt file (named), missing or ambiguous variable.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if suffix == ".cfl":
+            return read_cfl(path.with_suffix(""))
+        if suffix == ".mat":
+            if h5py.is_hdf5(path):
+                return _read_mat73(path, key)
+            import scipy.io  # noqa: PLC0415  (heavy; only for .mat)
+
+            variables = {k: v for k, v in scipy.io.loadmat(path).items()
+                         if not k.startswith("__") and isinstance(v, np.ndarray)}
+            return _pick(path.name, variables, key)
+    except ExplorerError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (any reader failure is a corrupt file)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExplorerError(f"cannot read {path.name}: unreadable or corrupt ({reason})") from None
+    raise ExplorerError(f"{path.name}: unsupported file type {suffix!r} (use .mat, .npy or .cfl)")
+
+
+def as_images(array: np.ndarray, name: str, bart: bool = False) -> np.ndarray:
+    """Check one file's array and return its images.
+
+    Args:
+        array: complex ``(H, W)`` or ``(S, H, W)``; with ``bart``, BART dims ``(H, W[, 1...], S)``.
+        name: file name for the messages.
+
+    Returns:
+        complex64 ``(S, H, W)``.
+
+    Raises:
+        ExplorerError: not complex, wrong dimensions, too small or too large, NaN/Inf.
+    """
+    array = np.asarray(array)
+    if array.dtype.kind != "c":
+        raise ExplorerError(f"{name}: the image is not complex (dtype {array.dtype}); the adapter needs complex images")
+    if bart:
+        array = array.reshape([d for d in array.shape if d != 1] or [1])
+        if array.ndim == 3:
+            array = np.moveaxis(array, -1, 0)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or min(array.shape) == 0:
+        raise ExplorerError(f"{name}: expected a complex image (H, W) or a stack (S, H, W), got shape {array.shape}")
+    h, w = array.shape[-2:]
+    if max(h, w) > MAX_SIDE:
+        raise ExplorerError(f"{name}: image {h}x{w} is larger than the limit of {MAX_SIDE}x{MAX_SIDE}")
+    if min(h, w) < MIN_SIDE:
+        raise ExplorerError(f"{name}: image {h}x{w} is smaller than {MIN_SIDE}x{MIN_SIDE}")
+    if not np.isfinite(array).all():
+        raise ExplorerError(f"{name}: the image contains NaN or Inf values")
+    return array.astype(np.complex64)
+
+
+def load_images(path: str | Path, key: str | None = None) -> np.ndarray:
+    """complex64 ``(S, H, W)`` images of one input file (see :func:`read_array`, :func:`as_images`)."""
+    path = Path(path)
+    return as_images(read_array(path, key), path.name, bart=path.suffix.lower() == ".cfl")
+
+
+@dataclass
+class VolumeInput:
+    """The images of one output volume: ``images`` complex64 ``(S, H, W)``, their files (names) and the 1-based
+    position of the first file in the sorted input list."""
+
+    images: np.ndarray
+    files: list[str]
+    first_position: int
+
+
+def volumes(chosen: list[tuple[int, Path]], key: str | None, slices_per_volume: int | None) -> Iterator[VolumeInput]:
+    """Group the slices of ``chosen`` files into volumes, reading one file at a time.
+
+    One volume per file (``slices_per_volume`` None), or consecutive blocks of ``slices_per_volume`` slices across
+    files (the last block may hold fewer).
+
+    Raises:
+        ExplorerError: a bad file, or image sizes that differ within one volume (files named).
+    """
+    if slices_per_volume is not None and slices_per_volume < 1:
+        raise ExplorerError(f"--slices-per-volume must be >= 1, got {slices_per_volume}")
+    pending: list[np.ndarray] = []
+    owners: list[tuple[int, str]] = []  # (position, name) of each pending slice
+
+    def flush(count: int) -> VolumeInput:
+        block, names = pending[:count], owners[:count]
+        del pending[:count], owners[:count]
+        shapes = {s.shape for s in block}
+        if len(shapes) > 1:
+            first = names[0][1]
+            other = next(n for s, (_, n) in zip(block, names) if s.shape != block[0].shape)
+            raise ExplorerError(f"image sizes differ within one volume: {first} is {block[0].shape[0]}x"
+                                f"{block[0].shape[1]}, {other} is {'x'.join(map(str, next(iter(shapes - {block[0].shape}))))}")
+        unique = list(dict.fromkeys(n for _, n in names))
+        return VolumeInput(np.stack(block), unique, names[0][0])
+
+    for position, path in chosen:
+        images = load_images(path, key)
+        if slices_per_volume is None:
+            yield VolumeInput(images, [path.name], position)
+            continue
+        pending.extend(images)
+        owners.extend([(position, path.name)] * len(images))
+        while len(pending) >= slices_per_volume:
+            yield flush(slices_per_volume)
+    if pending:
+        yield flush(len(pending))
+
+
+# -------------------------------------------------------------------------------------------------------- coil maps
+
+def read_maps_kspace(path: str | Path) -> torch.Tensor:
+    """One real multi-coil k-space slice for the coil maps.
+
+    Layouts: a fastMRI-layout (or ISMRMRD) ``.h5`` (its middle slice), ``.npy``/``.mat`` ``(C, H, W)`` k-space, or a
+    BART ``.cfl`` ``(H, W, 1, C)`` (trailing singleton dimensions allowed).
+
+    Returns:
+        complex64 ``(C, H, W)``.
+
+    Raises:
+        ExplorerError: missing or unreadable file, wrong shape or dtype, fewer than 2 coils, NaN/Inf.
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise ExplorerError(f"--maps-from file not found: {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".h5":
+        from explorer.data.sources import open_volume  # noqa: PLC0415
+
+        volume = open_volume(path)
+        kspace = volume.read_slice(volume.num_slices // 2).kspace.numpy()
+    elif suffix in (".npy", ".mat"):
+        kspace = read_array(path)
+        if kspace.ndim != 3:
+            raise ExplorerError(f"--maps-from {path.name}: expected multi-coil k-space (C, H, W), got shape {kspace.shape}")
+    elif suffix == ".cfl":
+        kspace = read_array(path)
+        dims = kspace.shape
+        if kspace.ndim < 4 or dims[2] != 1 or any(d != 1 for d in dims[4:]):
+            raise ExplorerError(f"--maps-from {path.name}: expected BART k-space (H, W, 1, C), got dims {dims}")
+        kspace = np.moveaxis(kspace.reshape(dims[:2] + dims[3:4]), -1, 0)
+    else:
+        raise ExplorerError(f"--maps-from {path.name}: unsupported type {suffix!r} (use .h5, .npy, .mat or .cfl)")
+    if kspace.dtype.kind != "c":
+        raise ExplorerError(f"--maps-from {path.name}: k-space must be complex, got dtype {kspace.dtype}")
+    c, h, w = kspace.shape
+    if not 2 <= c <= MAX_COILS:
+        raise ExplorerError(f"--maps-from {path.name}: needs 2..{MAX_COILS} coils (C, H, W), got shape {kspace.shape}")
+    if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
+        raise ExplorerError(f"--maps-from {path.name}: k-space {h}x{w} outside {MIN_SIDE}..{MAX_SIDE} per side")
+    if not np.isfinite(kspace).all():
+        raise ExplorerError(f"--maps-from {path.name}: k-space contains NaN or Inf values")
+    return torch.from_numpy(np.ascontiguousarray(kspace, dtype=np.complex64))
+
+
+def resample_maps(maps: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resampling of coil maps (real and imaginary parts) to ``shape``, renormalised.
+
+    The support (where the maps are non-zero) is resampled the same way and kept where it is ``>= 0.5``; inside it
+    the maps are scaled to ``sum_c |S_c|^2 = 1``, outside they are 0.
+
+    Args:
+        maps: complex64 ``(C, h, w)``.
+        shape: ``(H, W)``.
+
+    Returns:
+        complex64 ``(C, H, W)``.
+    """
+    support = (maps.abs().sum(0) > 0).float()
+    if tuple(maps.shape[-2:]) != tuple(shape):
+        parts = torch.cat([maps.real, maps.imag])[None]
+        parts = F.interpolate(parts, size=tuple(shape), mode="bilinear", align_corners=False)[0]
+        maps = torch.complex(parts[: maps.shape[0]], parts[maps.shape[0]:])
+        support = F.interpolate(support[None, None], size=tuple(shape), mode="bilinear", align_corners=False)[0, 0]
+    power = (maps.abs() ** 2).sum(0)
+    inside = (support >= 0.5) & (power > 1e-12)
+    scale = torch.where(inside, power.clamp_min(1e-12).rsqrt(), torch.zeros_like(power))
+    return (maps * scale).to(torch.complex64)
+
+
+def estimate_maps(path: str | Path, shape: tuple[int, int], crop: float = 0.95) -> torch.Tensor:
+    """Real coil maps for semi-real data: ESPIRiT of the slice of :func:`read_maps_kspace`, resampled to ``shape``.
+
+    Args:
+        path: the maps source (see :func:`read_maps_kspace`).
+        shape: image size ``(H, W)``.
+        crop: ESPIRiT eigenvalue threshold (0.95 like ``bart ecalib``; 0 keeps the whole field of view).
+
+    Returns:
+        complex64 maps ``(C, H, W)``, ``sum_c |S_c|^2 = 1`` inside their support, 0 outside.
+
+    Raises:
+        ExplorerError: as :func:`read_maps_kspace`; maps empty after ESPIRiT.
+    """
+    from explorer.espirit import espirit_maps  # noqa: PLC0415
+
+    if not 0.0 <= crop < 1.0:
+        raise ExplorerError(f"--crop must be in [0, 1), got {crop}")
+    kspace = read_maps_kspace(path)
+    h, w = kspace.shape[-2:]
+    maps = espirit_maps(kspace, calib_shape=(min(24, h), min(24, w)), crop=crop)
+    maps = resample_maps(maps, shape)
+    if not bool((maps.abs().sum(0) > 0).any()):
+        raise ExplorerError(f"--maps-from {Path(path).name}: ESPIRiT found no coil sensitivity (empty maps)")
+    return maps
+
+
+# -------------------------------------------------------------------------------------------------------- simulation
+
+def single_coil(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Single-coil volume of complex images ``(S, H, W)``: k-space complex64 ``(S, H, W)`` = ``fft2c(x)`` and
+    target float32 ``(S, H, W)`` = ``|x|``."""
+    x = torch.from_numpy(np.asarray(images, dtype=np.complex64))
+    return fft2c(x).numpy(), x.abs().float().numpy()
+
+
+def semi_real(images: np.ndarray, maps: torch.Tensor, snr_db: float, generator: torch.Generator
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Semi-real multi-coil volume.
+
+    Args:
+        images: complex ``(S, H, W)``.
+        maps: complex64 ``(C, H, W)``.
+        snr_db: noise level relative to the mean power of the noiseless k-space of the volume (``inf``: none).
+        generator: the noise's random generator.
+
+    Returns:
+        k-space complex64 ``(S, C, H, W)`` = ``F(S_c x)`` + complex white Gaussian noise, and target float32
+        ``(S, H, W)`` = RSS of the noiseless coil images.
+    """
+    x = torch.from_numpy(np.asarray(images, dtype=np.complex64))
+    coil_images = maps[None] * x[:, None]
+    kspace = fft2c(coil_images)
+    target = rss(coil_images, dim=1).float()
+    if math.isfinite(snr_db):
+        power = float((kspace.abs() ** 2).mean())
+        sigma = math.sqrt(power / 10 ** (snr_db / 10) / 2)
+        noise = torch.complex(torch.randn(kspace.shape, generator=generator),
+                              torch.randn(kspace.shape, generator=generator))
+        kspace = kspace + sigma * noise
+    return kspace.to(torch.complex64).numpy(), target.numpy()
+
+
+# ------------------------------------------------------------------------------------------------------------ build
+
+def check_config(config: BuildConfig) -> None:
+    """Validate the settings before any file is read.
+
+    Raises:
+        ExplorerError: unknown coil mode, maps file missing or given for single-coil, bad SNR, crop, slices per
+            volume or prefix.
+    """
+    if config.coils not in COIL_MODES:
+        raise ExplorerError(f"unknown --coils {config.coils!r}; choose one of {', '.join(COIL_MODES)}")
+    if config.coils == "semi-real" and not config.maps_from:
+        raise ExplorerError("--coils semi-real needs --maps-from FILE (one real multi-coil k-space slice)")
+    if config.coils == "single" and config.maps_from:
+        raise ExplorerError("--maps-from is only used with --coils semi-real")
+    low, high = SNR_RANGE
+    if math.isnan(config.snr_db) or not (low <= config.snr_db <= high or config.snr_db == math.inf):
+        raise ExplorerError(f"--snr must be between {low:g} and {high:g} dB, or inf (no noise), got {config.snr_db}")
+    if config.slices_per_volume is not None and not 1 <= config.slices_per_volume <= MAX_FILES:
+        raise ExplorerError(f"--slices-per-volume must be 1..{MAX_FILES}, got {config.slices_per_volume}")
+    if not 0.0 <= config.crop < 1.0:
+        raise ExplorerError(f"--crop must be in [0, 1), got {config.crop}")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.prefix or ""):
+        raise ExplorerError(f"--prefix must be a plain file-name stem (letters, digits, _ . -), got {config.prefix!r}")
+
+
+def output_patterns(config: BuildConfig) -> list[str]:
+    """Glob patterns of the files a build writes (for the refusal of earlier outputs)."""
+    return [f"{config.prefix}_*.h5"]
+
+
+def build(in_dir: str | Path, out_dir: str | Path, config: BuildConfig,
+          report: Callable[[Path, tuple[int, ...]], None] | None = None) -> list[Path]:
+    """Build the volumes of ``in_dir`` into ``out_dir`` (``<prefix>_0001.h5``, ...).
+
+    Volumes are written into a staging folder inside ``out_dir`` and moved to their final names once all are
+    written; on any failure the staging folder is removed and nothing of this build remains.
+
+    Args:
+        in_dir: the input folder.
+        out_dir: the output folder (created).
+        config: the settings.
+        report: called with each final path and its k-space shape (after the move).
+
+    Returns:
+        the written paths, in order.
+
+    Raises:
+        ExplorerError: every bad input (one line).
+    """
+    check_config(config)
+    chosen = select(list_inputs(in_dir), config.file_range)
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    maps_cache: dict[tuple[int, int], torch.Tensor] = {}
+    staging = Path(tempfile.mkdtemp(prefix=".dataset-build-", dir=out))
+    staged: list[tuple[Path, tuple[int, ...]]] = []
+    try:
+        for number, volume in enumerate(volumes(chosen, config.key, config.slices_per_volume), start=1):
+            shape = tuple(volume.images.shape[-2:])
+            attrs = {"semi_real": config.coils == "semi-real", "adapter": ADAPTER,
+                     "source": f"{Path(in_dir).expanduser()}: {', '.join(volume.files)}",
+                     "maps_from": str(config.maps_from or ""), "snr_db": float(math.inf)}
+            if config.coils == "semi-real":
+                if shape not in maps_cache:
+                    maps_cache[shape] = estimate_maps(config.maps_from, shape, config.crop)
+                generator = torch.Generator().manual_seed(int(config.seed) * 1_000_003 + volume.first_position)
+                kspace, target = semi_real(volume.images, maps_cache[shape], config.snr_db, generator)
+                attrs["snr_db"] = float(config.snr_db)
+                attrs["seed"] = int(config.seed)
+            else:
+                kspace, target = single_coil(volume.images)
+            path = staging / f"{config.prefix}_{number:04d}.h5"
+            write_volume(path, kspace, target, recon_size=shape, attrs=attrs)
+            staged.append((path, kspace.shape))
+        written = []
+        for path, shape in staged:
+            final = out / path.name
+            path.replace(final)
+            written.append(final)
+            if report is not None:
+                report(final, shape)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = ["ADAPTER", "BuildConfig", "build", "check_config", "estimate_maps", "list_inputs", "load_images",
+           "natural_key", "output_patterns", "parse_range", "read_array", "read_maps_kspace", "resample_maps",
+           "select", "semi_real", "single_coil", "volumes"]
