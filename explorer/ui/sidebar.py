@@ -90,7 +90,10 @@ def _directory_source(sb) -> Source | None:
     folder = sb.text_input("Data directory", key="src.dir", placeholder="/data/fastmri/knee_multicoil_val",
                            help="A folder with fastMRI .h5 files or raw ISMRMRD (mridata.org) files, inside the data "
                                 "directory set with `streamlit run app.py -- --data-dir DIR` or EXPLORER_DATA_DIR "
-                                "(else the folder the app was started in).")
+                                "(else the folder the app was started in). To fetch real data into it: "
+                                "`python -m explorer download --mridata all --out DIR` (the 20 Stanford 3D FSE knees) "
+                                "or `--url URL` with the signed fastMRI links of your data-sharing agreement; "
+                                "`python -m explorer dataset build` turns folders of complex images into volumes.")
     if not folder.strip():
         sb.info("Enter a directory that holds .h5 volumes.", icon=":material/folder_open:")
         return None
