@@ -13,7 +13,7 @@ import scipy.io
 import torch
 
 from explorer.cli.main import main
-from explorer.data import adapter
+from explorer.data import adapter, image_files
 from explorer.data.adapter import BuildConfig, build, estimate_maps, natural_key
 from explorer.data.cfl import write_cfl
 from explorer.data.fastmri import write_volume
@@ -302,7 +302,7 @@ def test_every_bad_input_is_one_error_line(capsys, tmp_path, folder, maps_npy):
 
 def test_file_count_cap(tmp_path, monkeypatch, folder):
     src, _ = folder
-    monkeypatch.setattr(adapter, "MAX_FILES", 3)
+    monkeypatch.setattr(image_files, "MAX_FILES", 3)
     from explorer.errors import ExplorerError  # noqa: PLC0415
 
     with pytest.raises(ExplorerError, match="limit of 3"):
