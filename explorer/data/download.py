@@ -241,7 +241,7 @@ def fetch(item: Item, folder: Path, timeout: float = 30.0, quiet: bool = False) 
                       file=sys.stderr, disable=quiet, leave=False) as bar:
             while True:
                 try:
-                    data = resp.read(_CHUNK)
+                    data = resp.read1(_CHUNK)  # what has arrived (read() would wait for a whole chunk)
                 except (socket.timeout, TimeoutError):
                     raise ExplorerError(f"{item.name}: {host} stopped sending for {timeout:g} s at {done} bytes: "
                                         "run again to resume") from None

@@ -48,6 +48,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         payload = data[start:]
         if name in srv.cut:
             payload = payload[:srv.cut.pop(name)]
+        if srv.stall:  # send a first chunk, then nothing until the client gives up
+            self.wfile.write(payload[:1000])
+            self.wfile.flush()
+            srv.release.wait(10)
+            return
         self.wfile.write(payload)
 
     def do_GET(self):  # noqa: N802
@@ -62,10 +67,12 @@ def server():
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     srv.files = {"file_brain_1.h5": bytes(range(256)) * 1000, UUID: b"ismrmrd" * 5000}  # mridata serves <base><uuid>
     srv.cut, srv.wrong, srv.no_range, srv.log = {}, set(), False, []
+    srv.stall, srv.release = False, threading.Event()
     srv.base = f"http://127.0.0.1:{srv.server_address[1]}"
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
+    srv.release.set()
     srv.shutdown()
     srv.server_close()
 
@@ -110,6 +117,18 @@ def test_interrupted_transfer_resumes_with_range(capsys, tmp_path, server):
     assert (tmp_path / "file_brain_1.h5").read_bytes() == data
     assert server.log[-1][2] == "bytes=100000-"
     assert not (tmp_path / "file_brain_1.h5.part").exists()
+
+
+def test_a_stalled_transfer_is_one_line_within_the_timeout(capsys, tmp_path, server):
+    import time
+
+    server.stall = True
+    start = time.perf_counter()
+    code, _, err = run(capsys, "download", "--out", str(tmp_path), "--url", signed(server), "--quiet", "--timeout", "1")
+    line = one_error_line(err)
+    assert code == 2 and "stopped sending for 1 s at 1000 bytes" in line and "resume" in line, line
+    assert time.perf_counter() - start < 8
+    assert not (tmp_path / "file_brain_1.h5").exists() and (tmp_path / "file_brain_1.h5.part").stat().st_size == 1000
 
 
 def test_server_ignoring_range_restarts(capsys, tmp_path, server):
