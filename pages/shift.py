@@ -17,7 +17,7 @@ from explorer.export import records_csv
 from explorer.figures.shift import shift_figure
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.training.zoo import read_zoo
-from explorer.ui import pickers, state, viewer, widgets
+from explorer.ui import paths, pickers, state, viewer, widgets
 from explorer.ui.runs import filtered as filtered_run
 from explorer.ui.runs import shift as shift_run
 from explorer.ui.runs.protocol import Download, downloads
@@ -40,7 +40,7 @@ def set_picker(key: str, title: str, default: str) -> str:
     folder = st.text_input("Folder or .h5 file", key=f"{key}.folder", placeholder="knee_multicoil_val")
     if not folder.strip():
         raise ExplorerError(f"{title}: enter a folder or file inside the data directory")
-    return str(state.confined(folder.strip()))
+    return str(paths.confine_path(folder, "the folder"))
 
 
 MODES = {"pair": "Two sets: P against a shifted Q", "filtered": "Adversarially filtered: a pool against its hardest "
@@ -65,7 +65,7 @@ with widgets.stop_on_error():
                              "in it (several sizes and training lengths) becomes a model of the scatter.")
     if zoo.strip():
         instances += [MethodInstance.of(m["method"], {"checkpoint": m["checkpoint"]}, anatomy, m["label"])
-                      for m in read_zoo(state.confined(zoo.strip()))]
+                      for m in read_zoo(paths.confine_path(zoo, "the zoo folder"))]
 c1, c2 = st.columns([2, 1])
 with c1, widgets.stop_on_error():
     mask = widgets.mask_controls("shift.mask")

@@ -15,7 +15,7 @@ from explorer.engine.table import read_records
 from explorer.export import records_csv
 from explorer.study.report import definitions, report_html, sections, slice_table
 from explorer.study.runner import RESULTS, SPEC
-from explorer.ui import state, widgets
+from explorer.ui import paths, widgets
 from explorer.ui.runs import study as study_run
 
 goto = st.session_state.pop(study_run.GOTO, None)
@@ -48,7 +48,7 @@ folder = st.text_input("Study folder (inside the data directory)", key="study.fo
 out = None
 with widgets.stop_on_error():
     if folder.strip():
-        out = state.confined(folder.strip())
+        out = paths.confine_path(folder, "the study folder")
 if mode == "run":
     spec_text = st.text_area("Spec (YAML)", EXAMPLE, height=320, key="study.spec")
     resume = st.checkbox("Resume (skip finished units)", key="study.resume")

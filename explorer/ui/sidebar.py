@@ -10,8 +10,8 @@ import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.metrics import METRIC_DEFINITIONS
-from explorer.ui import cache, uploads
-from explorer.ui.state import (METRIC, SOURCE, Source, confined, data_roots, default_data_dir, file_source,
+from explorer.ui import cache, paths, uploads
+from explorer.ui.state import (METRIC, SOURCE, Source, data_roots, default_data_dir, file_source,
                                sample_source, save_upload)
 
 SOURCE_KINDS = {"sample": "Embedded sample", "dir": "File from data directory", "upload": "Upload .h5"}
@@ -97,7 +97,7 @@ def _directory_source(sb) -> Source | None:
     if not folder.strip():
         sb.info("Enter a directory that holds .h5 volumes.", icon=":material/folder_open:")
         return None
-    root = confined(folder.strip())
+    root = paths.confine_path(folder, "the folder")
     if not root.is_dir():
         raise ExplorerError(f"data directory not found: {root}")
     names = _listing(str(root), root.stat().st_mtime_ns)

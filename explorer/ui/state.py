@@ -186,21 +186,3 @@ def data_roots() -> list[Path]:
     ``EXPLORER_DATA_DIR``), else the directory the app was started in (symlinks resolved)."""
     configured = default_data_dir()
     return [Path(configured).expanduser().resolve() if configured else Path.cwd().resolve()]
-
-
-def confined(folder: str) -> Path:
-    """``folder`` (absolute, or relative to the first data root) resolved (``..`` and symlinks), if inside a data root.
-
-    Raises:
-        ExplorerError: the folder lies outside every data root, or is the upload store.
-    """
-    roots = data_roots()
-    path = Path(folder).expanduser()
-    path = (path if path.is_absolute() else roots[0] / path).resolve()
-    if not any(path == root or path.is_relative_to(root) for root in roots):
-        raise ExplorerError(f"{folder} is outside the data directory {roots[0]}; start the app with "
-                            "`-- --data-dir DIR` (or set EXPLORER_DATA_DIR) to browse another folder")
-    store = uploads.root()
-    if path == store or path.is_relative_to(store):
-        raise ExplorerError("the upload store cannot be browsed; upload your file instead")
-    return path
