@@ -13,8 +13,8 @@ from explorer.study.provenance import graph, imports, modules
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "explorer"
 #: Lowest first: a module may import from its own layer and the layers before it.
-ORDER = ("core", "data", "figures", "viewer", "recon", "engine", "robustness", "training", "teaching", "study", "cli",
-         "ui", "entry")
+ORDER = ("core", "data", "figures", "viewer", "recon", "engine", "robustness", "training", "teaching", "study", "readers",
+         "cli", "ui", "entry")
 CORE = {"__init__", "__main__", "device", "errors", "espirit", "export", "masks", "metrics", "physics", "resources"}
 
 
