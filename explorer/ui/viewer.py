@@ -1,173 +1,205 @@
-"""The image viewer of every page that shows reconstructions: one component, one figure.
+"""The image viewer of every page that shows reconstructions: one browser component (no rerun while reading).
 
-Controls (all Streamlit widgets, keys ``{key}.*``): layout (grid / flip / blink), columns, the image shown
-in flip, the blink partner and speed, the error-map mode, a window preset, the drag tool (zoom / ROI box /
-line), and the ROI and line as numbers (a box or a line drawn on the figure fills them in). Below the figure:
-magnified ROI tiles and the ROI statistics table, and the line profile.
+The images go to the browser once, as 16-bit planes (:mod:`explorer.viewer.payload`); window/level, zoom, pan,
+flip, blink, error maps, layouts and the slices it already holds run there (``viewer_assets/viewer.js``; its
+toolbar and keys are described in its help). What comes back to Python: an ROI box or a profile line drawn in the
+viewer (for the statistics table, the magnified tiles and the profile below it) and a request for another slice.
 
-Library functions only (:mod:`explorer.viewer`); this module holds the widgets and their state.
+Why our own canvas viewer and not cornerstone3D (OHIF's engine): cornerstone3D reads DICOM (or a loader we
+would write), needs a bundler and web workers and ships megabytes of JavaScript; ours needs none of that, takes
+our float images and error maps directly, and is about 700 lines that the tests drive. The radiology habits it
+keeps from OHIF: right-drag window/level, middle-drag pan, wheel through slices, presets, invert, reset.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer.figures.features import add_boxes
+from explorer import resources
+from explorer.figures.style import rgb_scale
 from explorer.viewer import detail, layouts
-from explorer.viewer.measure import ERROR_MODES, WINDOW_PRESETS, Box, line_from_stroke, roi_stats, window_preset
+from explorer.viewer.measure import WINDOW_PRESETS, Box, roi_stats, window_preset
+from explorer.viewer.payload import Frame, Sent, encode
 
-LAYOUTS = ("Grid", "Flip", "Blink")
-TOOLS = {"Zoom": "zoom", "ROI box": "select", "Line": "lasso"}
-BLINK_MS = (250, 400, 600, 800, 1200)
+COMPONENT = "mri_explorer.viewer"
+ERROR_LUT, SIGNED_LUT = "inferno", layouts.SIGNED_COLORSCALE
+
+
+@dataclass
+class Slices:
+    """The volume around the shown slice, for scrolling in the viewer.
+
+    Attributes:
+        index: the shown slice; count: slices in the volume.
+        neighbours: already computed slices ``{index: (target (h, w) | None, {label: (h, w)}, subtitles)}`` sent
+            with this one (the browser keeps every slice it received).
+        on_change: called (in a callback, before the rerun) with the slice the reader scrolled to.
+        stack: identity of the volume and settings (slices of another stack are never mixed in).
+    """
+
+    index: int
+    count: int
+    on_change: Callable[[int], None]
+    stack: str
+    neighbours: Mapping[int, tuple] = field(default_factory=dict)
+
+
+@functools.cache
+def _component():
+    js = resources.package_file("ui/viewer_assets/viewer.js").read_text(encoding="utf-8")
+    css = resources.package_file("ui/viewer_assets/viewer.css").read_text(encoding="utf-8")
+    return st.components.v2.component(COMPONENT, js=js, css=css)
+
+
+@functools.cache
+def lut(name: str) -> list[int]:
+    """A plotly colour scale as 256 RGB triples, flattened ``[r0, g0, b0, r1, ...]``."""
+    from plotly.colors import sample_colorscale, unlabel_rgb  # noqa: PLC0415
+
+    colours = sample_colorscale([c for _, c in rgb_scale(name)], [i / 255 for i in range(256)])
+    return [int(round(v)) for c in colours for v in unlabel_rgb(c)]
+
+
+def windows(reference: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Every window preset of :data:`WINDOW_PRESETS` for ``reference`` ``(h, w)``."""
+    return {name: window_preset(reference, name) for name in WINDOW_PRESETS}
+
+
+def frame(index: int, target: np.ndarray | None, images: Mapping[str, np.ndarray],
+          subtitles: Mapping[str, str] | None) -> Frame:
+    """One slice's :class:`Frame`: the reference (if any) under :data:`layouts.TARGET_LABEL`, then ``images``."""
+    shown = ({layouts.TARGET_LABEL: target} if target is not None else {}) | dict(images)
+    reference = target if target is not None else next(iter(images.values()))
+    return Frame(int(index), shown, layouts.TARGET_LABEL if target is not None else None, dict(subtitles or {}),
+                 windows(reference))
 
 
 def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], *, uirevision: str,
          subtitles: Mapping[str, str] | None = None, boxes: Sequence[tuple[int, int, int, int]] = (),
          box_labels: Sequence[str] | None = None, pairs: Mapping[str, str] | None = None,
          pair_name: str = "|difference|", filename: str = "reconstructions", show_target: bool = True,
-         columns: int = 3) -> None:
-    """Controls, the figure, and the ROI / line details of ``target`` and ``images``.
+         columns: int = 3, slices: Slices | None = None, pixel_mm: tuple[float, float] | None = None) -> None:
+    """The viewer of ``target`` and ``images``, then the ROI / line details.
 
     Args:
         key: widget-key prefix (one viewer per key and page).
         target: reference magnitude ``(h, w)`` or ``None`` (no error maps against it).
         images: ``{label: magnitude (h, w)}``, same shape.
-        uirevision: keeps the zoom while it stays the same (include the data's identity and shape).
+        uirevision: identity of what is shown (data, shape); the view (zoom, window, layout) lasts while it stays.
         subtitles: ``{label: text}`` under the panel titles (e.g. the metrics).
         boxes, box_labels: half-open ``(row0, col0, row1, col1)`` boxes drawn on every panel (e.g. features).
-        pairs: ``{label: partner label}``: adds an error mode showing ``|image - partner|`` (e.g. perturbed vs
-            clean), named ``pair_name``.
-        filename: stem of the figure's PNG export.
+        pairs: ``{label: partner label}``: adds the error map ``|image - partner|`` (e.g. perturbed vs clean),
+            named ``pair_name``, and the viewer opens on it.
+        filename: stem of the PNG the viewer saves.
         show_target: show the reference as a panel (errors are measured against it either way).
-        columns: the grid's default number of columns.
+        columns: the Grid layout's number of columns.
+        slices: the volume around this slice (wheel / arrow keys scroll through it), or ``None``.
+        pixel_mm: pixel size ``(row, column)`` in mm, for a scale bar.
     """
     if not images:
         return
-    shape = np.shape(next(iter(images.values())))
-    reference = target if target is not None else next(iter(images.values()))
-    unit = float(np.max(reference)) or 1.0
-    shown_target = target if show_target else None
-    panels = ([layouts.TARGET_LABEL] if shown_target is not None else []) + list(images)
-
-    modes = {m: text for m, text in ERROR_MODES.items() if target is not None or m == "off"}
-    if pairs:
-        modes = {"pair": pair_name, **modes}
-    c_layout, c_more, c_error, c_window, c_tool = st.columns([1.2, 1.5, 1.5, 1.4, 1.3], vertical_alignment="bottom")
-    layout = c_layout.segmented_control("Layout", LAYOUTS, default="Grid", key=f"{key}.layout",
-                                        help="Grid: every image; Flip: one large image, the zoom stays when you "
-                                             "flip; Blink: the reference and one image alternate.") or "Grid"
-    error_mode = c_error.selectbox("Error map", list(modes), format_func=modes.get, key=f"{key}.error",
-                                   disabled=layout == "Blink",
-                                   help="|error|: magnitude of the difference to the reference; signed: too bright "
-                                        "(red) or too dark (blue); local SSIM: the 7x7 SSIM map (dark = good)")
-    preset = c_window.selectbox("Window", list(WINDOW_PRESETS), format_func=WINDOW_PRESETS.get, key=f"{key}.preset",
-                                help="Full range: 0 to the reference max; tissue: the object's intensities (Otsu); "
-                                     "auto: 0 to a percentile. The sliders under the figure fine-tune it.")
-    tool = c_tool.segmented_control("Drag to", list(TOOLS), default="Zoom", key=f"{key}.tool",
-                                    help="Zoom; draw an ROI box; or draw a line (its start and end make the "
-                                         "profile line)") or "Zoom"
-    percentile = 99.5
-    if preset == "auto":
-        percentile = st.slider("Auto window: percentile of the reference", 90.0, 100.0, 99.5, 0.1,
-                               key=f"{key}.percentile")
-    window = window_preset(reference, preset, percentile)
-
-    errors = layouts.compute_errors(target, images, error_mode, pairs)
-    scale = layouts.default_error_scale(error_mode, errors, unit) if errors else None
-    common = dict(window=window, error_mode=error_mode, errors=errors, error_scale=scale, subtitles=subtitles,
-                  uirevision=uirevision, unit=unit)
-    h = shape[0]
-    if layout == "Flip":
-        c_more.caption("Flip with the buttons above the image: no rerun, the zoom stays.")
-        first = next((label for label in images if label in errors), next(iter(images)))  # one with its error map
-        # two panels side by side on a 1600-pixel window: about 540 px each (a taller row would leave a gap)
-        fig = layouts.flip_figure(shown_target, images, first, panel_px=int(min(540 if errors else 720, max(320, 2 * h))),
-                                  **common)
-    elif layout == "Blink":
-        others = list(images)
-        c_partner, c_speed = c_more.columns([3, 2])
-        partner = c_partner.selectbox("Blink", others, key=f"{key}.blink",
-                                      help="Alternates with its pair" if pairs else "Alternates with the reference"
-                                      if target is not None else "Alternates with the first image")
-        ms = c_speed.select_slider("ms per image", BLINK_MS, value=600, key=f"{key}.blink_ms")
-        if pairs and partner in pairs:
-            first = (pairs[partner], images[pairs[partner]])
-        elif target is not None:
-            first = (layouts.TARGET_LABEL, target)
-        else:
-            first = (others[0], images[others[0]])
-        if first[0] == partner:
-            partner = next((o for o in others if o != partner), partner)
-        if first[0] == partner:
-            st.info("Blink needs two images.", icon=":material/info:")
-            return
-        fig = layouts.blink_figure(first, (partner, images[partner]), window=window, unit=unit, frame_ms=ms,
-                                   uirevision=uirevision, panel_px=int(min(720, max(480, 2 * h))))
-    else:
-        name = f"{key}.columns"  # its state is set before the widget: fewer panels than before clamp it
-        st.session_state[name] = int(min(max(st.session_state.get(name, columns), 1), len(panels)))
-        columns = c_more.number_input("Columns", 1, len(panels), step=1, key=name,
-                                      help="At 3 columns a 320-pixel image gets at least one screen pixel per image "
-                                           "pixel on a 1600-pixel-wide window")
-        # Rows as tall as the image (>= 1 screen pixel per pixel) but no taller than a column is wide on a
-        # 1600-pixel window (about 1100 px for the figure): taller rows would leave gaps around square panels.
-        panel_px = int(max(180, min(720, max(256, h + 20), 1100 / int(columns))))
-        fig = layouts.grid_figure(shown_target, images, columns=int(columns), panel_px=panel_px, **common)
-    if boxes:
-        add_boxes(fig, list(boxes), list(box_labels) if box_labels else None)
+    shape = tuple(np.shape(next(iter(images.values()))))
     _clamp_state(key, shape)
     box, line = _roi(key), _line(key)
-    detail.add_overlays(fig, box, line)
-    if box is not None and st.session_state.get(f"{key}.roi.zoom"):
-        detail.zoom_to(fig, box)
-    fig.update_layout(dragmode=TOOLS[tool])
-    st.plotly_chart(fig, key=f"{key}.figure", theme=None, on_select=functools.partial(_on_select, key, shape),
-                    selection_mode=("box", "lasso"),
-                    config={"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["autoScale2d"],
-                            "toImageButtonOptions": {"format": "png", "filename": filename, "scale": 2}})
-    st.caption("Scroll or drag to zoom (all panels share one zoom), double-click to reset. **Drag to: ROI box** "
-               "outlines a region on every panel and measures it below; **Line** draws a profile line (from where "
-               "you press to where you release). The sliders under the figure fine-tune the window and the error "
-               "scale in the browser.")
+    current = frame(slices.index if slices else 0, target, images, subtitles)
+    frames = [current]
+    if slices is not None:
+        frames += [frame(i, *parts) for i, parts in sorted(slices.neighbours.items()) if i != slices.index]
+    sent_key = f"{key}.sent"
+    if not isinstance(st.session_state.get(sent_key), Sent):
+        st.session_state[sent_key] = Sent()
+    mode = "pair" if pairs else "abs" if target is not None else "off"
+    payload = encode(frames, 0, sent=st.session_state[sent_key],
+                     stack=f"{uirevision}|{shape}" if slices is None else slices.stack,
+                     show_target=bool(show_target and target is not None), pairs=dict(pairs or {}), pair_name=pair_name,
+                     boxes=[[int(v) for v in b] for b in boxes], box_labels=list(box_labels or []),
+                     pixel_mm=list(pixel_mm) if pixel_mm else None, layout="row", columns=int(columns), error=mode,
+                     slices={"index": slices.index, "count": slices.count} if slices else None,
+                     roi=[box.r0, box.c0, box.r1, box.c1] if box else None,
+                     line=[int(line[0][0]), int(line[0][1]), int(line[1][0]), int(line[1][1])] if line else None,
+                     zoom_roi=bool(box is not None and st.session_state.get(f"{key}.roi.zoom")),
+                     filename=filename, luts={"error": lut(ERROR_LUT), "signed": lut(SIGNED_LUT)})
+    st.session_state[f"{key}.bytes"] = len(payload)
+    _component()(key=f"{key}.view", data=payload, default={"roi": None, "line": None},
+                 on_roi_change=functools.partial(_on_roi, key, shape), on_line_change=functools.partial(_on_line, key, shape),
+                 on_slice_change=functools.partial(_on_slice, key, slices),
+                 on_missing_change=functools.partial(_on_missing, key))
+    st.caption("**Reading:** right-drag = window/level · middle-drag = pan · wheel = "
+               + ("slices (Ctrl + wheel = zoom)" if slices and slices.count > 1 else "zoom")
+               + " · double-click = fit · ← → = next image · f = 1 + thumbnails · b = blink · e = error map · "
+               "**?** in the toolbar lists every key. Draw an **ROI box** or a **Line** (left-drag tool) to measure it "
+               "below.")
+    view = st.session_state.get(f"{key}.view") or {}
+    roi_view = _get(view, "roi") or {}
+    reference = target if target is not None else next(iter(images.values()))
+    window = tuple(roi_view.get("window") or window_preset(reference, "full"))
+    error_mode = roi_view.get("error") or mode
+    error_mode = error_mode if error_mode in ("abs", "signed", "ssim", "pair", "off") else "off"
+    errors = layouts.compute_errors(target, images, error_mode, pairs) if box is not None else {}
+    unit = float(np.max(reference)) or 1.0
+    scale = roi_view.get("scale") or (layouts.default_error_scale(error_mode, errors, unit) if errors else None)
     _details(key, target, images, errors, box, line, window=window, error_mode=error_mode, scale=scale, unit=unit,
              shape=shape)
 
 
-# --------------------------------------------------------------------------- ROI and line state
-def _on_select(key: str, shape: tuple[int, int]) -> None:
-    """A box or a line drawn on the figure -> the ROI / line inputs (runs before the widgets of the rerun)."""
-    selection = (st.session_state.get(f"{key}.figure") or {}).get("selection") or {}
+def _get(view, name: str):
     try:
-        st.session_state.update(selection_state(key, selection, shape))
+        return view[name] if isinstance(view, Mapping) else getattr(view, name, None)
+    except (KeyError, AttributeError):
+        return None
+
+
+def _on_roi(key: str, shape: tuple[int, int]) -> None:
+    """A box drawn in the viewer -> the ROI inputs (runs before the widgets of the rerun)."""
+    value = _get(st.session_state.get(f"{key}.view") or {}, "roi")
+    if not value or not value.get("box"):
+        return
+    r0, c0, r1, c1 = (int(v) for v in value["box"])
+    try:
+        roi = Box(r0, c0, r1, c1)
+        roi.check(shape)
     except ValueError as exc:
         st.session_state[f"{key}.line.error"] = str(exc)
+        return
+    st.session_state.update({f"{key}.roi.on": True, f"{key}.roi.top": roi.r0, f"{key}.roi.left": roi.c0,
+                             f"{key}.roi.bottom": roi.r1 - 1, f"{key}.roi.right": roi.c1 - 1})
 
 
-def selection_state(key: str, selection: Mapping, shape: tuple[int, int]) -> dict:
-    """Session-state updates for a plotly selection: the last box drawn becomes the ROI, the last lasso stroke
-    the profile line (from its first to its last point), both switched on.
-
-    Raises:
-        ValueError: a stroke too short to make a line.
-    """
-    out: dict = {}
-    boxes, lassos = selection.get("box") or [], selection.get("lasso") or []
-    if boxes:
-        roi = Box.from_selection(boxes[-1]["x"], boxes[-1]["y"], shape)
-        out.update({f"{key}.roi.on": True, f"{key}.roi.top": roi.r0, f"{key}.roi.left": roi.c0,
-                    f"{key}.roi.bottom": roi.r1 - 1, f"{key}.roi.right": roi.c1 - 1})
-    if lassos:
-        (r0, c0), (r1, c1) = line_from_stroke(lassos[-1]["x"], lassos[-1]["y"], shape)
-        out.update({f"{key}.line.on": True, f"{key}.line.r0": round(r0), f"{key}.line.c0": round(c0),
-                    f"{key}.line.r1": round(r1), f"{key}.line.c1": round(c1)})
-    return out
+def _on_line(key: str, shape: tuple[int, int]) -> None:
+    """A line drawn in the viewer -> the line inputs."""
+    value = _get(st.session_state.get(f"{key}.view") or {}, "line")
+    if not value or not value.get("line"):
+        return
+    r0, c0, r1, c1 = (int(v) for v in value["line"])
+    h, w = shape
+    if not (0 <= r0 < h and 0 <= r1 < h and 0 <= c0 < w and 0 <= c1 < w) or (r0, c0) == (r1, c1):
+        return
+    st.session_state.update({f"{key}.line.on": True, f"{key}.line.r0": r0, f"{key}.line.c0": c0,
+                             f"{key}.line.r1": r1, f"{key}.line.c1": c1})
 
 
+def _on_slice(key: str, slices: Slices | None) -> None:
+    """The reader scrolled to another slice: the page's ``on_change`` makes it the shown one."""
+    value = _get(st.session_state.get(f"{key}.view") or {}, "slice")
+    if slices is None or value is None:
+        return
+    index = int(value)
+    if 0 <= index < slices.count and index != slices.index:
+        slices.on_change(index)
+
+
+def _on_missing(key: str) -> None:
+    """The browser lacks a frame it was told it holds (a reloaded component): send every frame again."""
+    st.session_state[f"{key}.sent"] = Sent()
+
+
+# --------------------------------------------------------------------------- ROI and line state
 def _clamp_state(key: str, shape: tuple[int, int]) -> None:
     """Keep stored ROI / line coordinates inside an image of ``shape`` (the data may have changed)."""
     h, w = shape
