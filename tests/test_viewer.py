@@ -155,42 +155,6 @@ def test_error_modes_scales(data):
     assert layouts.compute_errors(None, images, "abs") == {}
 
 
-def test_flip_buttons_switch_images_in_the_browser(data):
-    target, images = data
-    fig = layouts.flip_figure(target, images, "dim", error_mode="abs", uirevision="u")
-    names = [t.name for t in fig.data]
-    assert names == ["Target (reference)", "noisy", "dim", "shifted", "error noisy", "error dim", "error shifted"]
-    assert [t.name for t in fig.data if t.visible] == ["dim", "error dim"]
-    assert {t.xaxis for t in fig.data[:4]} == {"x"} and {t.xaxis for t in fig.data[4:]} == {"x2"}
-    assert fig.layout.yaxis.domain == fig.layout.yaxis2.domain and fig.layout.xaxis2.matches == "x"  # beside, one zoom
-    menu = fig.layout.updatemenus[0]
-    assert [b.label for b in menu.buttons] == names[:4] and menu.active == 2
-    reference = menu.buttons[0].args
-    assert list(reference[0]["visible"]) == [True] + [False] * 6 and reference[1]["annotations[1].text"] == ""
-    shifted = menu.buttons[3].args
-    assert [n for n, v in zip(names, shifted[0]["visible"]) if v] == ["shifted", "error shifted"]
-    assert "shifted" in shifted[1]["annotations[0].text"]
-    # one error scale for every image, the largest error
-    assert fig.layout.coloraxis2.cmax == pytest.approx(max(float(e.max()) for e in layouts.compute_errors(target, images, "abs").values()))
-    assert fig.layout.uirevision == "u"
-    plain = layouts.flip_figure(None, images, "noisy", error_mode="off")
-    assert len(plain.data) == 3 and "xaxis2" not in plain.layout.to_plotly_json()
-    with pytest.raises(ValueError, match="nothing called"):
-        layouts.flip_figure(target, images, "missing")
-
-
-def test_blink_frames(data):
-    target, images = data
-    fig = layouts.blink_figure(("reference", target), ("dim", images["dim"]), window=(0.0, 1.0), frame_ms=400,
-                               cycles=5)
-    assert [f.name for f in fig.frames] == ["reference", "dim"] and len(fig.data) == 1
-    np.testing.assert_allclose(np.asarray(fig.frames[1].data[0].z), images["dim"])
-    play = fig.layout.updatemenus[0].buttons[0]
-    assert list(play.args[0]) == ["reference", "dim"] * 5 and play.args[1]["frame"]["duration"] == 400
-    with pytest.raises(ValueError, match="two different"):
-        layouts.blink_figure(("a", target), ("a", target), window=(0.0, 1.0))
-
-
 def test_roi_tiles_overlays_and_profile(data):
     target, images = data
     box = Box(10, 8, 30, 28)
@@ -210,3 +174,33 @@ def test_roi_tiles_overlays_and_profile(data):
     profile = detail.line_profile_figure(target, images, ((5.0, 5.0), (20.0, 30.0)))
     assert [t.name for t in profile.data] == ["reference", "noisy", "dim", "shifted"]
     np.testing.assert_allclose(profile.data[2].y, 0.8 * np.asarray(profile.data[0].y), atol=1e-6)
+
+
+def test_payload_round_trip_and_frames_sent_once(data):
+    from explorer.viewer.payload import LEVELS, Frame, Sent, decode, encode  # noqa: PLC0415
+
+    target, images = data
+    frames = [Frame(3, {"ref": target, **images}, "ref", {"dim": "SSIM 0.9"}, {"full": (0.0, 1.0)}),
+              Frame(4, {"ref": target * 0.5, **images}, "ref")]
+    sent = Sent()
+    payload = encode(frames, 0, sent=sent, layout="row")
+    header, decoded = decode(payload)
+    assert header["shape"] == list(target.shape) and header["current"] == header["frames"][0]["id"]
+    assert [f["slice"] for f in header["frames"]] == [3, 4] and header["settings"] == {"layout": "row"}
+    assert header["frames"][0]["subtitles"] == {"dim": "SSIM 0.9"} and header["frames"][0]["windows"]["full"] == [0, 1]
+    for frame, fid in zip(frames, (f["id"] for f in header["frames"])):
+        for label, image in frame.images.items():
+            np.testing.assert_allclose(decoded[fid][label], image, rtol=0, atol=float(np.max(image)) / LEVELS)
+    # 2 bytes a pixel, plus a small header
+    assert len(payload) - 2 * 2 * 4 * target.size < 2000
+    again = encode(frames, 1, sent=sent)  # the browser holds both: headers only
+    header2, decoded2 = decode(again)
+    assert decoded2 == {} and header2["current"] == header["frames"][1]["id"] and len(again) < 2000
+    changed = Frame(3, {"ref": target, **{k: v * 0.9 for k, v in images.items()}}, "ref")
+    assert changed.planes()[0] != header["frames"][0]["id"]  # other images, another id
+    with pytest.raises(ValueError, match="same shape"):
+        encode([Frame(0, {"a": target, "b": target[:-1]})], 0)
+    with pytest.raises(ValueError, match="not a viewer payload"):
+        decode(b"nope")
+    with pytest.raises(ValueError, match="not one of"):
+        encode(frames, 2)

@@ -127,7 +127,8 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
                      filename=filename, luts={"error": lut(ERROR_LUT), "signed": lut(SIGNED_LUT)})
     st.session_state[f"{key}.bytes"] = len(payload)
     _component()(key=f"{key}.view", data=payload, default={"roi": None, "line": None},
-                 on_roi_change=functools.partial(_on_roi, key, shape), on_line_change=functools.partial(_on_line, key, shape),
+                 on_roi_change=functools.partial(_on_drawn, key, shape, "roi"),
+                 on_line_change=functools.partial(_on_drawn, key, shape, "line"),
                  on_slice_change=functools.partial(_on_slice, key, slices),
                  on_missing_change=functools.partial(_on_missing, key))
     st.caption("**Reading:** right-drag = window/level · middle-drag = pan · wheel = "
@@ -155,33 +156,39 @@ def _get(view, name: str):
         return None
 
 
-def _on_roi(key: str, shape: tuple[int, int]) -> None:
-    """A box drawn in the viewer -> the ROI inputs (runs before the widgets of the rerun)."""
-    value = _get(st.session_state.get(f"{key}.view") or {}, "roi")
-    if not value or not value.get("box"):
-        return
-    r0, c0, r1, c1 = (int(v) for v in value["box"])
-    try:
-        roi = Box(r0, c0, r1, c1)
-        roi.check(shape)
-    except ValueError as exc:
-        st.session_state[f"{key}.line.error"] = str(exc)
-        return
-    st.session_state.update({f"{key}.roi.on": True, f"{key}.roi.top": roi.r0, f"{key}.roi.left": roi.c0,
-                             f"{key}.roi.bottom": roi.r1 - 1, f"{key}.roi.right": roi.c1 - 1})
+def drawn_state(key: str, roi: Mapping | None, line: Mapping | None, shape: tuple[int, int]) -> dict:
+    """Session-state updates for what the viewer reports: a box ``{"box": [r0, c0, r1, c1]}`` (half-open) becomes
+    the ROI, a line ``{"line": [r0, c0, r1, c1]}`` (pixels) the profile line, both switched on.
 
-
-def _on_line(key: str, shape: tuple[int, int]) -> None:
-    """A line drawn in the viewer -> the line inputs."""
-    value = _get(st.session_state.get(f"{key}.view") or {}, "line")
-    if not value or not value.get("line"):
-        return
-    r0, c0, r1, c1 = (int(v) for v in value["line"])
+    Raises:
+        ValueError: a box or line outside an image of ``shape``, or a line whose two ends are one pixel.
+    """
+    out: dict = {}
     h, w = shape
-    if not (0 <= r0 < h and 0 <= r1 < h and 0 <= c0 < w and 0 <= c1 < w) or (r0, c0) == (r1, c1):
-        return
-    st.session_state.update({f"{key}.line.on": True, f"{key}.line.r0": r0, f"{key}.line.c0": c0,
-                             f"{key}.line.r1": r1, f"{key}.line.c1": c1})
+    if roi and roi.get("box"):
+        box = Box(*(int(v) for v in roi["box"]))
+        box.check(shape)
+        out.update({f"{key}.roi.on": True, f"{key}.roi.top": box.r0, f"{key}.roi.left": box.c0,
+                    f"{key}.roi.bottom": box.r1 - 1, f"{key}.roi.right": box.c1 - 1})
+    if line and line.get("line"):
+        r0, c0, r1, c1 = (int(v) for v in line["line"])
+        if not (0 <= r0 < h and 0 <= r1 < h and 0 <= c0 < w and 0 <= c1 < w):
+            raise ValueError(f"the line ({r0}, {c0}) - ({r1}, {c1}) leaves the {h}x{w} image")
+        if (r0, c0) == (r1, c1):
+            raise ValueError("The line's two ends are the same pixel: move one of them.")
+        out.update({f"{key}.line.on": True, f"{key}.line.r0": r0, f"{key}.line.c0": c0, f"{key}.line.r1": r1,
+                    f"{key}.line.c1": c1})
+    return out
+
+
+def _on_drawn(key: str, shape: tuple[int, int], what: str) -> None:
+    """A box or a line drawn in the viewer -> the ROI / line inputs (runs before the widgets of the rerun)."""
+    value = _get(st.session_state.get(f"{key}.view") or {}, what)
+    try:
+        st.session_state.update(drawn_state(key, value if what == "roi" else None, value if what == "line" else None,
+                                            shape))
+    except (ValueError, TypeError) as exc:
+        st.session_state[f"{key}.line.error"] = str(exc)
 
 
 def _on_slice(key: str, slices: Slices | None) -> None:

@@ -2,10 +2,8 @@
 
 * :func:`grid_figure`: the reference and every reconstruction in a grid of a chosen number of columns, each
   error map under its image; every panel shares one zoom (``matches``);
-* :func:`flip_figure`: ONE large panel beside its error map, flipped between the reference and every
-  reconstruction by buttons in the figure (no rerun: the zoom stays);
-* :func:`blink_figure`: one panel alternating between the reference and one reconstruction (plotly animation
-  frames: play / pause / a two-step slider; the zoom stays while it blinks).
+(The app's viewer itself runs in the browser, :mod:`explorer.viewer.payload`; these figures draw the ROI's
+magnified tiles and serve notebooks and exports.)
 
 Images share the gray colour axis ``coloraxis`` (one window for all), error maps ``coloraxis2`` whose colours
 depend on the error mode (:data:`explorer.viewer.measure.ERROR_MODES`). Sliders under the panels set the window
@@ -255,113 +253,5 @@ def _slider(name: str, props: Mapping[str, int], grid: np.ndarray, value: float,
     )
 
 
-def flip_figure(target: np.ndarray | None, images: Mapping[str, np.ndarray], shown: str, *,
-                errors: Mapping[str, np.ndarray] | None = None, error_mode: str = "abs", error_scale: float | None = None,
-                subtitles: Mapping[str, str] | None = None, target_label: str = TARGET_LABEL, **kwargs) -> go.Figure:
-    """ONE large panel beside its error map, flipped between the reference and every image IN the browser.
-
-    Every image is a trace of the same panel (and every error map one of the panel beside it), one visible at a
-    time; a row of buttons above the panel (a segmented control) shows another one without a rerun, so the
-    zoom stays exactly where it is. The window, error scale and error maps are those of all images, so a flip
-    changes nothing but the image.
-
-    Args:
-        target, images, errors, error_mode, error_scale, subtitles, target_label: as :func:`grid_figure`.
-        shown: the label shown first (an image's, or ``target_label``).
-        **kwargs: ``window``, ``uirevision``, ``panel_px``, ``controls``, ``unit`` of :func:`grid_figure`.
-
-    Returns:
-        the image traces (axes ``x``/``y``) then the error traces (``x2``/``y2``), ``layout.updatemenus[0]``
-        with one button per image.
-    """
-    panels = ([(target_label, target)] if target is not None else []) + list(images.items())
-    labels = [label for label, _ in panels]
-    if shown not in labels:
-        raise ValueError(f"nothing called {shown!r} to show; choose one of {', '.join(labels)}")
-    errs = {} if error_mode == "off" else dict(errors if errors is not None else compute_errors(target, images, error_mode))
-    if errs and error_scale is None:
-        error_scale = (min(float(e.min()) for e in errs.values()) if error_mode == "ssim"
-                       else max(float(np.abs(e).max()) for e in errs.values()))
-    if kwargs.get("unit") is None:
-        kwargs["unit"] = float(np.max(target if target is not None else next(iter(images.values())))) or 1.0
-    subtitles = dict(subtitles or {})
-    anchor = next((label for label in labels if label in errs), labels[0])
-    fig = grid_figure(None, {anchor: dict(panels)[anchor]}, beside=True, errors={anchor: errs[anchor]} if errs else {},
-                      error_mode=error_mode if errs else "off", error_scale=error_scale, subtitles=subtitles,
-                      target_label=target_label, **kwargs)
-    _, _, _, hover = _ERROR_STYLE.get(error_mode, _ERROR_STYLE["abs"])
-    traces = [go.Heatmap(z=as_image(image, label), coloraxis="coloraxis", hovertemplate=hover_text(label), name=label,
-                         xaxis="x", yaxis="y", visible=label == shown) for label, image in panels]
-    traces += [go.Heatmap(z=as_image(errs[label], f"error of {label}"), coloraxis="coloraxis2", name=f"error {label}",
-                          hovertemplate=hover_text(hover.format(label)), xaxis="x2", yaxis="y2", visible=label == shown)
-               for label in labels if label in errs]
-    fig.data = ()
-    fig.add_traces(traces)
-
-    def texts(label: str) -> dict:
-        out = {"annotations[0].text": panel_title(label, subtitles.get(label, "fully sampled" if label == target_label else None))}
-        if errs:
-            out["annotations[1].text"] = panel_title(hover.format(label), None) if label in errs else ""
-        return out
-
-    buttons = []
-    for label in labels:
-        visible = [t.name == label for t in traces[:len(panels)]] + [t.name == f"error {label}" for t in traces[len(panels):]]
-        buttons.append(dict(label=label, method="update", args=[{"visible": visible}, texts(label)]))
-    fig.update_layout(texts(shown))
-    fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="right", active=labels.index(shown), showactive=True, x=0.0, y=1.0,
-                          xanchor="left", yanchor="bottom", pad=dict(b=34), buttons=buttons, bgcolor="#f0f2f6",
-                          bordercolor="#c9ced8", font=dict(size=12))],
-        margin=dict(fig.layout.margin.to_plotly_json(), t=88), height=fig.layout.height + 40,
-    )
-    return fig
-
-
-def blink_figure(first: tuple[str, np.ndarray], second: tuple[str, np.ndarray], *, window: tuple[float, float],
-                 unit: float | None = None, frame_ms: int = 600, cycles: int = 60, uirevision: str = "comparison",
-                 panel_px: int = 560) -> go.Figure:
-    """One panel alternating between two images (plotly frames): spot what differs.
-
-    Args:
-        first, second: ``(label, image (h, w))``, e.g. the reference and one reconstruction.
-        window: ``(lo, hi)`` of both (one window: a difference in brightness is a difference in the data).
-        unit: the window sliders' unit (default ``window[1]``).
-        frame_ms: how long each image stays.
-        cycles: blinks per press of Play (the frames are stored once; the sequence names them ``2 x cycles`` times).
-
-    Returns:
-        one heatmap trace, two frames named by the labels, Play / Pause buttons, a slider to flip by hand and
-        the window sliders.
-    """
-    (name_a, a), (name_b, b) = first, second
-    if name_a == name_b:
-        raise ValueError("blink needs two different images")
-    a, b = as_image(a, name_a), as_image(b, name_b)
-    if a.shape != b.shape:
-        raise ValueError(f"both images must have the same shape, got {a.shape} and {b.shape}")
-    fig = grid_figure(None, {name_a: a}, window=window, error_mode="off", uirevision=uirevision, panel_px=panel_px,
-                      controls=False)
-    fig.layout.annotations = ()
-    fig.frames = [go.Frame(name=n, data=[go.Heatmap(z=z, coloraxis="coloraxis", hovertemplate=hover_text(n))], traces=[0])
-                  for n, z in ((name_a, a), (name_b, b))]
-    play = dict(frame=dict(duration=int(frame_ms), redraw=True), transition=dict(duration=0), mode="immediate",
-                fromcurrent=False)
-    pause = dict(frame=dict(duration=0, redraw=False), transition=dict(duration=0), mode="immediate")
-    lo, hi = float(window[0]), float(window[1])
-    sliders = window_sliders(lo, hi, float(unit or hi or 1.0), None, None)
-    sliders.append(dict(active=0, x=0.70, len=0.28, y=0, yanchor="top", xanchor="left", pad=dict(t=36, b=0),
-                        currentvalue=dict(prefix="Showing: ", font=dict(size=12, color=FONT["color"]), xanchor="left"),
-                        steps=[dict(method="animate", label=n, args=[[n], pause]) for n in (name_a, name_b)]))
-    fig.update_layout(
-        updatemenus=[dict(type="buttons", direction="left", x=0.0, y=1.0, xanchor="left", yanchor="bottom",
-                          pad=dict(b=6), showactive=False,
-                          buttons=[dict(label="▶ Blink", method="animate", args=[[name_a, name_b] * int(cycles), play]),
-                                   dict(label="❚❚ Pause", method="animate", args=[[None], pause])])],
-        sliders=sliders, height=panel_px + 48 + SLIDER_PX + 8, margin=dict(l=8, r=8, t=48, b=SLIDER_PX + 8),
-    )
-    return fig
-
-
-__all__ = ["TARGET_LABEL", "blink_figure", "compute_errors", "default_error_scale", "error_axis", "flip_figure",
+__all__ = ["TARGET_LABEL", "compute_errors", "default_error_scale", "error_axis",
            "grid_figure", "link_panels", "window_sliders"]

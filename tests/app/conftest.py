@@ -43,3 +43,24 @@ def figure(at: AppTest, key: str) -> dict:
     charts = [c for c in at.main.get("plotly_chart") if getattr(c, "key", None) == key]
     assert charts, f"no plotly chart {key!r}"
     return json.loads(charts[-1].proto.spec)
+
+
+def viewer(at: AppTest, key: str) -> tuple[dict, dict]:
+    """The browser viewer ``key`` (its ``show`` key) as sent: ``(header, {frame id: {label: float32 (h, w)}})``;
+    a frame the browser already holds is sent as its header only (``explorer.viewer.payload``)."""
+    from explorer.viewer.payload import decode  # noqa: PLC0415
+
+    found = [e.proto for e in at.main if type(getattr(e, "proto", None)).__name__ == "BidiComponent"
+             and e.proto.id.endswith(f"{key}.view")]
+    assert found, f"no viewer {key!r}"
+    return decode(found[-1].bytes)
+
+
+def viewer_images(at: AppTest, key: str) -> dict:
+    """``{label: image}`` of the viewer's shown frame, sent again in full (the session forgets what it sent)."""
+    from explorer.viewer.payload import Sent  # noqa: PLC0415
+
+    at.session_state[f"{key}.sent"] = Sent()
+    at.run()
+    header, frames = viewer(at, key)
+    return frames[header["current"]]

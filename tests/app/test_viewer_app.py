@@ -1,5 +1,7 @@
-"""AppTests of the viewer's controls on the Reconstruct page (64x64 sample): every control changes the figure
-or the detail views as it says. Drawing on the figure is the browser test's job (AppTest cannot drive plotly)."""
+"""AppTests of the viewer on the Reconstruct page (64x64 sample): what Python sends the browser viewer (each image
+once, 16-bit, with the window presets), the ROI and line inputs and their detail views, what a drawn box or line
+sets, and the slices around the shown one. What the browser does with the data (window/level, layouts, keys,
+drawing) is the browser test's job (tests/browser/test_viewer_browser.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import pytest
 
 from explorer.ui import state
 from explorer.viewer.measure import Box, roi_stats, window_preset
-from tests.app.conftest import figure, open_page
+from explorer.viewer.payload import LEVELS
+from tests.app.conftest import figure, open_page, viewer, viewer_images
 
 pytestmark = pytest.mark.usefixtures("small_sample_app")
 KEY = "reconstruct"
@@ -46,76 +49,24 @@ def _array(value) -> np.ndarray:
     return np.asarray(value)
 
 
-def _fig(at):
-    return figure(at, f"{KEY}.figure")
-
-
-def _rows(fig) -> int:
-    return len({tuple(fig["layout"]["yaxis" + (t.get("yaxis", "y")[1:])]["domain"]) for t in fig["data"]})
-
-
-def test_grid_columns(at):
-    assert at.button_group(key=f"{KEY}.layout").value == "Grid"
-    assert len(_fig(at)["data"]) == 5 and _rows(_fig(at)) == 2  # 3 columns: one row of images, one of errors
-    at.number_input(key=f"{KEY}.columns").set_value(1).run()
-    assert _rows(_fig(at)) == 5  # reference / image / error / image / error
-    at.number_input(key=f"{KEY}.columns").set_value(3).run()
-    assert _rows(_fig(at)) == 2
-
-
-def test_error_modes(at):
-    titles = {}
-    for mode in ("abs", "signed", "ssim", "off"):
-        at.selectbox(key=f"{KEY}.error").set_value(mode).run()
-        assert not at.exception
-        fig = _fig(at)
-        titles[mode] = fig["layout"].get("coloraxis2", {}).get("colorbar", {}).get("title", {}).get("text")
-        assert len(fig["data"]) == (3 if mode == "off" else 5)
-    assert titles == {"abs": "|error| (a.u.)", "signed": "error (a.u.)", "ssim": "local SSIM", "off": None}
-    at.selectbox(key=f"{KEY}.error").set_value("signed").run()
-    axis = _fig(at)["layout"]["coloraxis2"]
-    assert axis["cmin"] == pytest.approx(-axis["cmax"])
-    at.selectbox(key=f"{KEY}.error").set_value("abs").run()
-
-
-def test_window_presets(at):
-    target, _ = _results(at)
-    for preset in ("tissue", "full"):
-        at.selectbox(key=f"{KEY}.preset").set_value(preset).run()
-        axis = _fig(at)["layout"]["coloraxis"]
-        assert (axis["cmin"], axis["cmax"]) == pytest.approx(window_preset(target, preset), rel=1e-5)
-    at.selectbox(key=f"{KEY}.preset").set_value("auto").run()
-    at.slider(key=f"{KEY}.percentile").set_value(95.0).run()
-    assert _fig(at)["layout"]["coloraxis"]["cmax"] == pytest.approx(np.percentile(target, 95.0), rel=1e-5)
-    at.selectbox(key=f"{KEY}.preset").set_value("full").run()
-
-
-def test_drag_tool(at):
-    for tool, mode in (("ROI box", "select"), ("Line", "lasso"), ("Zoom", "zoom")):
-        at.button_group(key=f"{KEY}.tool").set_value(tool).run()
-        assert _fig(at)["layout"]["dragmode"] == mode
-
-
-def test_flip_and_blink(at):
-    uirevision = _fig(at)["layout"]["uirevision"]
-    at.button_group(key=f"{KEY}.layout").set_value("Flip").run()
-    fig = _fig(at)  # every image in one panel, flipped by the figure's own buttons (the browser test clicks them)
-    assert [t["name"] for t in fig["data"] if t.get("visible", True)] == ["Zero-filled", "error Zero-filled"]
-    assert [b["label"] for b in fig["layout"]["updatemenus"][0]["buttons"]] == ["Target (reference)", "Zero-filled",
-                                                                                "SENSE (CG)"]
-    assert fig["layout"]["uirevision"] == uirevision
-
-    at.button_group(key=f"{KEY}.layout").set_value("Blink").run()
-    fig = _fig(at)
-    assert [f["name"] for f in fig["frames"]] == ["Target (reference)", "Zero-filled"]
-    at.selectbox(key=f"{KEY}.blink").set_value("SENSE (CG)").run()
-    at.select_slider(key=f"{KEY}.blink_ms").set_value(250).run()
-    fig = _fig(at)
-    assert [f["name"] for f in fig["frames"]] == ["Target (reference)", "SENSE (CG)"]
-    play = fig["layout"]["updatemenus"][0]["buttons"][0]["args"]
-    assert play[1]["frame"]["duration"] == 250 and play[0][:2] == ["Target (reference)", "SENSE (CG)"]
-    at.button_group(key=f"{KEY}.layout").set_value("Grid").run()
-    assert len(_fig(at)["data"]) == 5
+def test_each_image_is_sent_once_as_16_bit_planes(at):
+    target, images = _results(at)
+    shown = viewer_images(at, KEY)
+    assert list(shown) == ["Target (reference)", *images]
+    for label, want in {"Target (reference)": target, **images}.items():
+        # 16 bits over [0, max]: every pixel within half a step of its value
+        np.testing.assert_allclose(shown[label], want, rtol=0, atol=float(want.max()) / LEVELS)
+    header, frames = viewer(at, KEY)
+    assert frames[header["current"]]  # sent in full just now...
+    at.run()
+    header, frames = viewer(at, KEY)
+    assert frames == {} and header["frames"][0]["planes"] is None  # ...and not again: the browser holds it
+    windows = header["frames"][0]["windows"]
+    for preset in ("full", "tissue", "auto"):
+        assert windows[preset] == pytest.approx(window_preset(target, preset), rel=1e-6)
+    settings = header["settings"]
+    assert settings["error"] == "abs" and settings["layout"] == "row" and settings["show_target"]
+    assert len(settings["luts"]["error"]) == 3 * 256 and settings["luts"]["error"][:3] == [0, 0, 4]  # inferno
 
 
 def test_roi_by_numbers(at):
@@ -124,8 +75,7 @@ def test_roi_by_numbers(at):
     for name, value in (("top", 20), ("left", 10), ("bottom", 39), ("right", 29)):
         at.number_input(key=f"{KEY}.roi.{name}").set_value(value).run()
     assert not at.exception and not at.error
-    shapes = [s for s in _fig(at)["layout"]["shapes"] if s["type"] == "rect"]
-    assert len(shapes) == 5 and (shapes[0]["x0"], shapes[0]["y0"], shapes[0]["x1"], shapes[0]["y1"]) == (9.5, 19.5, 29.5, 39.5)
+    assert viewer(at, KEY)[0]["settings"]["roi"] == [20, 10, 40, 30]  # drawn on every panel in the browser
     table = at.dataframe[0].value
     expected = roi_stats(target, images, Box(20, 10, 40, 30))
     assert list(table["Image"]) == [r["label"] for r in expected]
@@ -134,20 +84,16 @@ def test_roi_by_numbers(at):
         if want["ssim"] is not None:
             assert row["SSIM"] == pytest.approx(want["ssim"]) and row["PSNR (dB)"] == pytest.approx(want["psnr"])
     tiles = figure(at, f"{KEY}.roi_tiles")
-    assert len(tiles["data"]) == 5 and all(_array(t["z"]).shape == (20, 20) for t in tiles["data"])
+    assert len(tiles["data"]) == 1 + 2 * len(images) and all(_array(t["z"]).shape == (20, 20) for t in tiles["data"])
     at.number_input(key=f"{KEY}.roi.bottom").set_value(5).run()  # bottom above top: one clear error
     assert [e.value for e in at.error] == ["The ROI needs top <= bottom and left <= right."]
     at.number_input(key=f"{KEY}.roi.bottom").set_value(39).run()
     at.toggle(key=f"{KEY}.roi.zoom").set_value(True).run()
-    layout = _fig(at)["layout"]
-    assert layout["xaxis"]["range"] == [4.5, 34.5] and layout["yaxis"]["range"] == [44.5, 14.5]  # the ROI and a margin
-    at.button_group(key=f"{KEY}.layout").set_value("Flip").run()
-    assert _fig(at)["layout"]["xaxis"]["range"] == [4.5, 34.5]  # the ROI zoom holds in every layout
-    at.button_group(key=f"{KEY}.layout").set_value("Grid").run()
+    assert viewer(at, KEY)[0]["settings"]["zoom_roi"] is True  # the browser zooms every panel to it
     at.toggle(key=f"{KEY}.roi.zoom").set_value(False).run()
     at.toggle(key=f"{KEY}.roi.on").set_value(False).run()
-    assert "range" not in _fig(at)["layout"]["xaxis"]
-    assert not at.error and not [s for s in _fig(at)["layout"].get("shapes", []) if s["type"] == "rect"]
+    settings = viewer(at, KEY)[0]["settings"]
+    assert not at.error and settings["roi"] is None and settings["zoom_roi"] is False
 
 
 def test_line_by_numbers(at):
@@ -155,11 +101,10 @@ def test_line_by_numbers(at):
     for name, value in (("r0", 30), ("c0", 5), ("r1", 30), ("c1", 55)):
         at.number_input(key=f"{KEY}.line.{name}").set_value(value).run()
     profile = figure(at, f"{KEY}.profile")
-    assert [t["name"] for t in profile["data"]] == ["reference", "Zero-filled", "SENSE (CG)"]
-    target, _ = _results(at)
+    target, images = _results(at)
+    assert [t["name"] for t in profile["data"]] == ["reference", *images]
     np.testing.assert_allclose(_array(profile["data"][0]["y"]), target[30, 5:56], rtol=1e-5)
-    lines = [s for s in _fig(at)["layout"]["shapes"] if s["type"] == "line"]
-    assert len(lines) == 5 and (lines[0]["x0"], lines[0]["x1"]) == (5, 55)
+    assert viewer(at, KEY)[0]["settings"]["line"] == [30, 5, 30, 55]
     at.number_input(key=f"{KEY}.line.c1").set_value(5).run()  # both ends on one pixel
     assert [e.value for e in at.error] == ["The line's two ends are the same pixel: move one of them."]
     at.toggle(key=f"{KEY}.line.on").set_value(False).run()
@@ -167,11 +112,10 @@ def test_line_by_numbers(at):
 
 
 def test_a_drawn_box_and_line_fill_the_inputs(at):
-    """What a box and a lasso stroke drawn in the browser set (the browser test draws them for real)."""
-    from explorer.ui.viewer import selection_state  # noqa: PLC0415
+    """What a box and a line drawn in the browser set (the browser test draws them for real)."""
+    from explorer.ui.viewer import drawn_state  # noqa: PLC0415
 
-    selection = {"box": [{"x": [9.6, 20.4], "y": [3.2, 12.9]}], "lasso": [{"x": [2.0, 30.0, 50.2], "y": [40.0, 41.0, 44.4]}]}
-    updates = selection_state(KEY, selection, (64, 64))
+    updates = drawn_state(KEY, {"box": [4, 10, 13, 21], "window": [0, 1]}, {"line": [40, 2, 44, 50]}, (64, 64))
     assert {k[len(KEY) + 1:]: v for k, v in updates.items()} == {
         "roi.on": True, "roi.top": 4, "roi.left": 10, "roi.bottom": 12, "roi.right": 20,
         "line.on": True, "line.r0": 40, "line.c0": 2, "line.r1": 44, "line.c1": 50}
@@ -182,6 +126,32 @@ def test_a_drawn_box_and_line_fill_the_inputs(at):
     assert at.toggle(key=f"{KEY}.roi.on").value and at.toggle(key=f"{KEY}.line.on").value
     assert _array(figure(at, f"{KEY}.roi_tiles")["data"][0]["z"]).shape == (9, 11)
     assert figure(at, f"{KEY}.profile")["data"]
-    with pytest.raises(ValueError, match="shorter than one pixel"):
-        selection_state(KEY, {"lasso": [{"x": [3.0, 3.2], "y": [4.0, 4.1]}]}, (64, 64))
-    assert selection_state(KEY, {}, (64, 64)) == {}
+    with pytest.raises(ValueError, match="same pixel"):
+        drawn_state(KEY, None, {"line": [3, 4, 3, 4]}, (64, 64))
+    with pytest.raises(ValueError, match="leaves"):
+        drawn_state(KEY, {"box": [60, 60, 70, 70]}, None, (64, 64))
+    assert drawn_state(KEY, None, None, (64, 64)) == {}
+    at.toggle(key=f"{KEY}.roi.on").set_value(False)
+    at.toggle(key=f"{KEY}.line.on").set_value(False).run()
+
+
+def test_scrolling_to_a_slice_makes_it_the_shown_one_and_sends_its_neighbours(at):
+    import dataclasses  # noqa: PLC0415
+
+    header, _ = viewer(at, KEY)
+    request = at.session_state[state.REQUEST]
+    slices = header["settings"]["slices"]
+    assert slices == {"index": request.index, "count": slices["count"]} and slices["count"] > 1
+    # what the viewer's slice callback does (volume.viewer_slices): the slider and the shown request move there
+    new = request.index + 1 if request.index + 1 < slices["count"] else request.index - 1
+    at.session_state["reconstruct.slice"] = new
+    at.session_state[state.REQUEST] = dataclasses.replace(request, index=new)
+    at.run()
+    assert not at.exception and not at.error
+    header, frames = viewer(at, KEY)
+    assert [f["slice"] for f in header["frames"]] == [new, request.index]  # the slice left is a cached neighbour
+    assert header["frames"][0]["id"] in frames and header["frames"][1]["planes"] is None  # held by the browser
+    assert at.session_state[state.REQUEST].index == new
+    at.session_state["reconstruct.slice"] = request.index
+    at.session_state[state.REQUEST] = request
+    at.run()
