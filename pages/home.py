@@ -8,8 +8,10 @@ router.require()  # before the heavy imports: app.py (router, sidebar) wraps thi
 import streamlit as st
 
 from explorer.figures import images as figures
+from explorer.figures import teaching as teaching_figures
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, available_methods
+from explorer.teaching import lessons as teaching_lessons
 from explorer.ui import cache, state, widgets
 from explorer.ui.teaching import mode as teaching
 from explorer.ui.teaching import path as teaching_path
@@ -80,8 +82,10 @@ else:
     panels[1].plotly_chart(figures.image_figure(ref, "Fully sampled image" if slc.target is not None else "No reference",
                                                 window, height=px),
                            key="home.image", config={"displayModeBar": False}, theme=None)
-    panels[2].plotly_chart(figures.mask_figure(problem.sampled.pattern((h, w)), f"Mask · R = {problem.sampled.acceleration:.2f}",
-                                               height=px),
+    actual = problem.sampled.acceleration
+    mask_title = (f"Mask · R = {acceleration} (actual {actual:.2f})" if full and round(actual, 2) != acceleration
+                  else f"Mask · R = {actual:.2f}")
+    panels[2].plotly_chart(teaching_figures.mask_figure(problem.sampled.pattern((h, w)), mask_title, height=px),
                            key="home.mask_fig", config={"displayModeBar": False}, theme=None)
     title = "Zero-filled recon" + (f" · SSIM {zf.metrics['ssim']:.3f}" if zf.metrics else "")
     panels[3].plotly_chart(figures.image_figure(zf.image, title, window, height=px),
@@ -91,7 +95,9 @@ else:
                 "no effect.", icon=":material/info:")
     st.caption(f"{volume.name}, slice {index}: {slc.num_coils} coil(s), {h}×{w} k-space; log₁₀ magnitude of the "
                "coil root-sum-of-squares. The bright centre of k-space holds contrast, the periphery edges and "
-               "detail, which is why every mask keeps the centre fully sampled.")
+               "detail, which is why every mask keeps the centre fully sampled. **Mask:** "
+               + teaching_lessons.acceleration_note(problem.sampled, (h, w))
+               + " The mask is drawn line by line (white = sampled column), so no line is lost at any panel size.")
 
 # ---------------------------------------------------------------- method families
 st.subheader("Three families of reconstruction methods", divider="gray")

@@ -223,3 +223,97 @@ def test_teaching_figures():
         teaching_figures.tiles_figure([np.ones((4, 4))], ["a", "b"])
     assert len(teaching_figures.profile_figure({"a": np.zeros(9)}).data) == 1
     assert len(teaching_figures.curve_figure([1, 2], {"a": [0.1, 0.2]}, current=2).data) == 1
+
+
+# ----------------------------------------------------------------------------- masks drawn line by line, PSF views, notes
+
+def _line_columns(fig) -> list[float]:
+    lines = [t for t in fig.data if t.type == "scatter" and t.fill != "toself"]
+    assert len(lines) == 1
+    assert lines[0].line.width >= 1  # screen pixels, whatever the zoom
+    return sorted({float(x) for x in lines[0].x if x is not None})
+
+
+@pytest.mark.parametrize("kind,accel", [("equispaced", 4), ("equispaced", 8), ("random", 4), ("magic", 8)])
+def test_column_masks_are_drawn_line_by_line(kind, accel):
+    pattern = make_mask(MaskConfig(kind, accel), (320, 320)).pattern((320, 320))
+    columns = np.flatnonzero(pattern[0])
+    fig = teaching_figures.mask_figure(pattern, "m", height=240)
+    assert not [t for t in fig.data if t.type == "heatmap" and np.asarray(t.z).size > 1]  # no 320-column raster
+    assert _line_columns(fig) == [float(c) for c in columns]  # one line per sampled column
+    runs = next(t for t in fig.data if t.type == "scatter" and t.fill == "toself")  # the filled runs cover exactly the sampled columns
+    xs = [x for x in runs.x if x is not None]
+    covered = set()
+    for i in range(0, len(xs), 5):
+        covered |= set(range(int(xs[i] + 0.5), int(xs[i + 1] + 0.5)))
+    assert covered == set(columns.tolist())
+    assert list(fig.layout.xaxis.range) == [-0.5, 319.5] and list(fig.layout.yaxis.range) == [319.5, -0.5]
+    # (tests/browser/test_teaching_browser.py renders it at 120-240 px and reads every sampled column's pixels)
+
+
+def test_mask_tiles_and_2d_patterns():
+    patterns = [make_mask(MaskConfig(k, 4), (64, 64)).pattern((64, 64)) for k in ("equispaced", "random", "poisson")]
+    fig = teaching_figures.mask_tiles_figure(patterns, ["e", "r", "p"], cols=2)
+    assert fig.layout.xaxis2.matches == "x" and fig.layout.yaxis3.matches == "y"
+    heatmaps = [t for t in fig.data if t.type == "heatmap" and np.asarray(t.z).size > 1]
+    assert len(heatmaps) == 1 and np.asarray(heatmaps[0].z).sum() == patterns[2].sum()  # the 2D mask's points
+    assert teaching_figures.is_column_pattern(patterns[0]) and not teaching_figures.is_column_pattern(patterns[2])
+    assert teaching_figures.column_runs(np.array([1, 1, 0, 1, 0, 0, 1], bool)) == [(0, 1), (3, 3), (6, 6)]
+    one_d = teaching_figures.mask_figure(patterns[0][0])  # a (W,) column mask
+    assert _line_columns(one_d) == [float(c) for c in np.flatnonzero(patterns[0][0])]
+    with pytest.raises(ValueError):
+        teaching_figures.mask_tiles_figure(patterns, ["only one"])
+
+
+def test_psf_view_keeps_thin_rows_and_alias_peaks():
+    pattern = make_mask(MaskConfig("equispaced", 4), (320, 320)).pattern((320, 320))
+    db = teaching.psf_decibels(teaching.point_spread_function(pattern), -40.0)
+    view, x, y = teaching.psf_view(db, 100)
+    assert view.shape[0] == y.size and view.shape[1] == x.size and max(view.shape) <= 64
+    assert x[np.argmin(np.abs(x))] == 0 and y[np.argmin(np.abs(y))] == 0  # a block centred on the PSF centre
+    centre_row = view[np.argmin(np.abs(y))]
+    assert centre_row.max() == pytest.approx(0.0)  # the main lobe, 0 dB
+    # the PSF is one pixel row; the block maximum keeps the whole of it (every block of that row lies above the
+    # floor) and nothing else
+    assert (centre_row > -40).all() and (np.delete(view, np.argmin(np.abs(y)), axis=0) == -40).all()
+    alias = np.argmin(np.abs(x - 320 / 4))  # the first alias of an every-4th-column mask, at W/R = 80
+    assert centre_row[alias] > -10
+    whole, wx, wy = teaching.psf_view(db, None)
+    assert wx[0] < -150 and wx[-1] > 150 and whole.max() == pytest.approx(0.0)
+    with pytest.raises(ValueError):
+        teaching.psf_view(np.zeros(5), 2)
+
+
+@pytest.mark.parametrize("kind,accel,expected", [("equispaced", 8, "320/51 = 6.27"), ("equispaced", 4, "320/99 = 3.23"),
+                                                 ("random", 4, "probability"), ("equispaced_fraction", 4, "widened"),
+                                                 ("poisson", 4, "k-space points")])
+def test_acceleration_note_explains_nominal_vs_actual(kind, accel, expected):
+    sampled = make_mask(MaskConfig(kind, accel), (320, 320))
+    note = teaching.acceleration_note(sampled, (320, 320))
+    assert expected in note and f"Nominal R = {accel}" in note or kind == "poisson"
+    assert f"{sampled.acceleration:.2f}" in note
+    if kind == "equispaced":
+        assert f"centre ({sampled.num_low_frequencies} columns" in note and "added on top" in note
+
+
+def test_sense_form_scores_the_maps_form_below_the_reference(small_sample):
+    problem = prepare(small_sample, MaskConfig("random", 3.0, 0.2, seed=1), "cpu")
+    form = teaching.sense_form(problem, "l1", "knee")
+    # the fully sampled k-space combined with the ESPIRiT maps is the best image x_k can be: zero outside the
+    # maps' support, so it scores below 1 against the coil root-sum-of-squares reference
+    assert 0 < form.outside < 1 and form.reference_outside > 0
+    assert 0.3 < form.metrics["ssim"] < 0.99
+    with pytest.raises(ExplorerError):
+        teaching.sense_form(problem, "zero_filled")
+
+
+def test_curve_figure_labels_only_its_ticks_and_draws_references():
+    fig = teaching_figures.curve_figure([1, 2, 5], {"a": [0.1, 0.2, 0.3]}, current=2, x_ticks=teaching.ITERATES,
+                                        references={"zero-filled": 0.25})
+    assert list(fig.layout.xaxis.tickvals) == list(map(float, teaching.ITERATES))
+    assert list(fig.layout.xaxis.ticktext) == ["1", "2", "5", "10", "20", "50", "100"]
+    lo, hi = fig.layout.xaxis.range
+    assert lo < 0 < 2 < hi  # log10 range spans 1..100 before the later iterates are computed
+    assert any(s.y0 == 0.25 for s in fig.layout.shapes) and "0.250" in fig.layout.annotations[0].text
+    linear = teaching_figures.curve_figure([3, 7], {"a": [1, 2]}, log_x=False)
+    assert list(linear.layout.xaxis.ticktext) == ["3", "7"]

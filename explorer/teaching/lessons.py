@@ -18,7 +18,8 @@ import torch
 
 from explorer.engine import MethodResult, Problem, run_method
 from explorer.errors import ExplorerError
-from explorer.physics import center_crop, ifft2c, rss
+from explorer.masks import SampledMask
+from explorer.physics import center_crop, combine_sets, ifft2c, rss
 from explorer.recon.base import FitReconstructor, MethodInstance, ProgressFn, get_method
 from explorer.recon.fit import fit
 
@@ -173,6 +174,103 @@ def psf_decibels(psf: np.ndarray, floor: float = -60.0) -> np.ndarray:
     return np.maximum(20.0 * np.log10(np.maximum(mag, 1e-12)), floor).astype(np.float32)
 
 
+def psf_view(values: np.ndarray, half: int | None = None, cells: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A readable view of a PSF image: the square of half-size ``half`` around its centre ``(H // 2, W // 2)``
+    (clipped to the image; ``None``: all of it), reduced to about ``cells`` blocks per axis (odd blocks, centred on the PSF centre) by the block
+    **maximum** (a one-pixel-thin PSF row or an isolated alias peak survives; a mean or a browser's resampling
+    would thin it out or drop it).
+
+    Args:
+        values: real ``(H, W)``: ``|PSF|`` or its dB (:func:`psf_decibels`); the maximum is taken as is.
+        half: half-size of the crop in pixels.
+        cells: the most blocks per axis.
+
+    Returns:
+        ``(blocks (h', w'), x (w',), y (h',))``: the block maxima and their blocks' centre offsets (pixels) from
+        the PSF centre along the columns (x) and rows (y).
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 2:
+        raise ValueError(f"values must be 2D (H, W), got shape {v.shape}")
+    if cells < 1:
+        raise ValueError("cells must be at least 1")
+    h, w = v.shape
+    cy, cx = h // 2, w // 2
+    if half is not None:
+        r = max(int(half), 0)
+        v = v[max(cy - r, 0):cy + r + 1, max(cx - r, 0):cx + r + 1]
+        cy, cx = cy - max(cy - r, 0), cx - max(cx - r, 0)
+    block = max(1, -(-max(v.shape) // int(cells)))
+    block += 1 - block % 2  # odd: the centre pixel sits in the middle of its block (offset 0)
+    start_y, start_x = cy - block // 2 - ((cy - block // 2) // block) * block, cx - block // 2 - ((cx - block // 2) // block) * block
+
+    def edges(start: int, n: int) -> np.ndarray:
+        return np.unique(np.clip(np.r_[0, np.arange(start, n, block), n], 0, n))
+
+    ey, ex = edges(start_y, v.shape[0]), edges(start_x, v.shape[1])
+    rows = np.maximum.reduceat(v, ey[:-1], axis=0)
+    out = np.maximum.reduceat(rows, ex[:-1], axis=1)
+    y = (ey[:-1] + ey[1:] - 1) / 2 - cy
+    x = (ex[:-1] + ex[1:] - 1) / 2 - cx
+    return out.astype(np.float32), x, y
+
+
+def acceleration_note(sampled: SampledMask, shape: tuple[int, int]) -> str:
+    """Why a mask's actual acceleration differs from its nominal R, in one sentence with this mask's counts.
+
+    fastMRI's column masks add a fully sampled centre (``num_low_frequencies`` columns): the equispaced and MAGIC
+    masks sample every R-th column on top of it, so the actual R is below the nominal one (more so at high R,
+    where the centre is a larger share of the lines); the "fraction" variants widen the spacing to compensate; the
+    random mask keeps each column outside the centre with the probability that makes W/R lines on average, so a
+    draw lands near R. The actual R is over the acquired band (``sampled.acceleration``).
+
+    Args:
+        sampled: the realised mask.
+        shape: k-space ``(H, W)``.
+    """
+    pattern = sampled.pattern(shape)
+    config = sampled.config
+    centre = int(sampled.num_low_frequencies)
+    actual = float(sampled.acceleration)
+    if config is not None and config.is_2d:
+        n = int(pattern.sum())
+        band = round(actual * n)
+        return (f"{n:,} of {band:,} k-space points (variable density around a fully sampled {centre}×{centre} "
+                f"centre): actual R = {band:,}/{n:,} = {actual:.2f} for the nominal {config.acceleration:g}.")
+    n = int(pattern.any(0).sum())
+    band = round(actual * n)
+    outer = n - centre
+    if config is None:
+        return (f"The file's own mask: {n} of {band} columns, {centre} of them the fully sampled centre: "
+                f"R = {band}/{n} = {actual:.2f}.")
+    r = config.acceleration
+    asked = band / r
+    kind = config.type
+    if kind in ("equispaced", "magic"):
+        how = (f"every {_ordinal(r)} column gives about W/R = {asked:.0f} of the {band} lines, and the fully sampled "
+               f"centre ({centre} columns, a fraction {config.resolved_center_fraction:g}) is added on top: "
+               f"{centre} + {outer} outside it = {n} lines")
+    elif kind in ("equispaced_fraction", "magic_fraction"):
+        how = (f"the spacing is widened so that the fully sampled centre ({centre} columns) and the lines outside "
+               f"it ({outer}) make about W/R = {asked:.0f}: {n} lines")
+    elif kind == "random":
+        p = (asked - centre) / max(band - centre, 1)
+        how = (f"besides the fully sampled centre ({centre} columns), each of the other {band - centre} columns is "
+               f"kept with probability {p:.3f}, which gives W/R = {asked:.0f} lines on average; this draw kept "
+               f"{outer}: {n} lines")
+    else:
+        how = f"{n} lines, {centre} of them the fully sampled centre"
+    return f"Nominal R = {r:g}, actual R = {band}/{n} = {actual:.2f}: {how}."
+
+
+def _ordinal(r: float) -> str:
+    n = int(r)
+    if float(r) != n:
+        return f"{r:g}th"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}" if n != 1 else "single"
+
+
 # ----------------------------------------------------------------------------- solver iterates
 
 ITERATES: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100)
@@ -207,6 +305,52 @@ def iterate_instance(name: str, k: int, anatomy: str | None = None, output: str 
             raise ExplorerError(f"{spec.label} has no output parameter")
         values["output"] = output
     return MethodInstance.of(name, values, anatomy, label=f"{name} ({int(k)})")
+
+
+@dataclass(frozen=True, eq=False)
+class SenseForm:
+    """How the SENSE image form (a solver's iterate ``x``, output ``"image"``) compares with the reference, whatever
+    the solver: the reference is the coil root-sum-of-squares of the fully sampled k-space, ``x`` the single image
+    behind the coil maps, which ESPIRiT sets to zero where it finds no signal.
+
+    Attributes:
+        metrics: the metrics of the best image of that form, the fully sampled k-space combined with the maps
+            (``A^H k`` with every sample), against the reference; ``None`` without a reference.
+        outside: the share of the (cropped) image outside the maps' support, where every such ``x`` is zero.
+        reference_outside: the reference's mean there over its mean inside the support (its background signal and
+            noise, which the root-sum-of-squares keeps); ``nan`` when either region is empty.
+    """
+
+    metrics: dict[str, float] | None
+    outside: float
+    reference_outside: float
+
+
+def sense_form(problem: Problem, name: str, anatomy: str | None = None) -> SenseForm:
+    """:class:`SenseForm` of iterative method ``name``'s coil maps (its default ``maps`` choice) on ``problem``.
+
+    Raises:
+        ExplorerError: single-coil data or a method without coil maps (no SENSE form to compare).
+    """
+    from explorer.engine.core import score  # noqa: PLC0415
+
+    instance = MethodInstance.of(name, None, anatomy)
+    op = problem.operator(instance.spec.needs_maps(instance.config))
+    if op.maps is None:
+        raise ExplorerError(f"{instance.display} uses no coil maps here: its iterate is the coil image itself")
+    full = problem.kspace.to(op.maps.dtype)
+    everything = op.with_mask(torch.ones_like(op.mask))
+    with torch.no_grad():
+        best = combine_sets(everything.adjoint(full), everything)
+    scored = score(problem, best)
+    energy = op.maps.abs().pow(2).flatten(1, -3).sum(1)  # (B, H, W): every coil of every set
+    support = center_crop(energy, problem.crop)[0].cpu().numpy() > 0
+    target = problem.target
+    ratio = float("nan")
+    if target is not None and support.any() and (~support).any():
+        inside = float(np.mean(target[support]))
+        ratio = float(np.mean(target[~support]) / inside) if inside > 0 else float("nan")
+    return SenseForm(scored.metrics, float(1.0 - support.mean()), ratio)
 
 
 def iterates(problem: Problem, name: str, ks: tuple[int, ...] = ITERATES, anatomy: str | None = None,

@@ -46,6 +46,22 @@ def _charts(at: AppTest) -> set[str]:
     return {c.key for c in at.main.get("plotly_chart") if c.key}
 
 
+def test_primer_mask_drawn_line_by_line_with_its_actual_r():
+    from explorer.masks import MaskConfig, make_mask
+
+    at = _home()
+    at.radio(key="home.mask").set_value("equispaced").run()
+    at.slider(key="home.acceleration").set_value(8).run()
+    _ok(at)
+    fig = figure(at, "home.mask_fig")
+    assert fig["layout"]["title"]["text"] == "<b>Mask · R = 8 (actual 5.82)</b>"  # 64 columns: 11 sampled
+    lines = [t for t in fig["data"] if t["type"] == "scatter" and t.get("fill") != "toself"]
+    sampled = make_mask(MaskConfig("equispaced", 8.0), (64, 64)).pattern((64, 64))[0]
+    assert len(lines) == 1 and lines[0]["line"]["width"] >= 1
+    assert sorted({x for x in lines[0]["x"] if x is not None}) == [float(c) for c in sampled.nonzero()[0]]
+    assert any("Nominal R = 8, actual R = 64/11 = 5.82" in c.value and "added on top" in c.value for c in at.caption)
+
+
 def test_kspace_explorer_region_radius_and_band():
     at = _home()  # the default section
     assert at.radio(key="home.teach.section").value == "kspace"
@@ -97,6 +113,19 @@ def test_masks_and_psfs_acceleration_families_and_scale():
     at.radio(key="home.teach.psf_scale").set_value("linear").run()
     _ok(at)
     assert _data(at, "home.teach.psf_fig") != psf
+    # the PSF tiles: the centre (main lobe, first aliases) or the whole image, block maxima with offsets as x/y
+    centre = figure(at, "home.teach.psf_fig")["data"][0]
+    assert 0 in centre["x"] and max(centre["x"]) < 64 // 2
+    at.radio(key="home.teach.psf_area").set_value("whole").run()
+    _ok(at)
+    whole = figure(at, "home.teach.psf_fig")["data"][0]
+    assert max(whole["x"]) > max(centre["x"]) and len(whole["x"]) > len(centre["x"])
+    # the masks are drawn line by line: every sampled column of a column mask is a line of its own
+    masks = figure(at, "home.teach.psf_masks_fig")["data"]
+    assert any(t["type"] == "scatter" and t.get("line", {}).get("width", 0) >= 1 for t in masks)
+    # why each actual R differs from the nominal one
+    notes = dict(zip(at.dataframe[0].value["Mask"], at.dataframe[0].value["Why the actual R differs from the nominal"]))
+    assert "added on top" in notes["Equispaced (fastMRI)"] and "probability" in notes["Random (fastMRI)"]
     at.multiselect(key="home.teach.psf_masks").set_value(["equispaced_fraction", "random"]).run()
     _ok(at)
     assert len(figure(at, "home.teach.psf_fig")["data"]) == 2 and len(at.dataframe[0].value) == 2
@@ -110,11 +139,13 @@ def test_coils_and_sense_acceleration_and_single_coil():
     assert {"home.teach.coils", "home.teach.maps", "home.teach.sense_aliased", "home.teach.sense_unfolded"} <= _charts(at)
     assert len(figure(at, "home.teach.coils")["data"]) == 8  # one panel per coil of the sample
     aliased, unfolded = _title(at, "home.teach.sense_aliased"), _title(at, "home.teach.sense_unfolded")
-    assert "2× (actual" in aliased and "SSIM" in unfolded
-    at.slider(key="home.teach.sense_accel").set_value(3).run()
+    assert "4× (actual" in aliased and "SSIM" in unfolded  # from R = 4, where there is something to unfold
+    assert at.slider(key="home.teach.sense_accel").min == 4 and at.slider(key="home.teach.sense_accel").max == 8
+    assert any("Nominal R = 4, actual R" in c.value for c in at.caption)
+    at.slider(key="home.teach.sense_accel").set_value(5).run()
     _ok(at)
     assert _title(at, "home.teach.sense_aliased") != aliased and _title(at, "home.teach.sense_unfolded") != unfolded
-    at.slider(key="home.teach.sense_accel").set_value(6).run()  # a 64-column image: 3 centre columns, too few for ESPIRiT
+    at.slider(key="home.teach.sense_accel").set_value(8).run()  # a 64-column image: 3 centre columns, too few for ESPIRiT
     assert not at.exception and len(_errors(at)) <= 1
     at.sidebar.selectbox(key="src.variant.knee").set_value("coils=1").run()
     assert not at.exception and any("single-coil" in i.value for i in at.info)
@@ -130,17 +161,23 @@ def test_families_iterates_fit_and_trained_networks():
     at.select_slider(key="home.teach.iterate").set_value(2).run()
     _ok(at)
     assert "k = 2" in _title(at, "home.teach.iterate_fig")
+    assert at.radio(key="home.teach.iter_output").value == "dc_rss"  # what every page scores
+    assert any("The method's output is what every page scores" in c.value for c in at.caption)
     image = _data(at, "home.teach.iterate_fig")
-    at.radio(key="home.teach.iter_output").set_value("dc_rss").run()
+    at.radio(key="home.teach.iter_output").set_value("image").run()
     _ok(at)
     assert _data(at, "home.teach.iterate_fig") != image
+    why = [c.value for c in at.caption if "zero-filled** (SSIM" in c.value]  # measured on this slice
+    assert len(why) == 1 and "fully sampled k-space, combined with these maps, scores only SSIM" in why[0]
     at.selectbox(key="home.teach.solver").set_value("tv").run()
     _ok(at)
     assert _title(at, "home.teach.iterate_fig").startswith("<b>Total variation")
     at.button(key="home.teach.iter_all").click().run()
     _ok(at)
-    curve = figure(at, "home.teach.iterate_curve")["data"][0]
-    assert len(curve["x"]) == 7  # every iterate of the slider, each a scored run
+    curve = figure(at, "home.teach.iterate_curve")
+    assert len(curve["data"][0]["x"]) == 7  # every iterate of the slider, each a scored run
+    assert curve["layout"]["xaxis"]["ticktext"] == ["1", "2", "5", "10", "20", "50", "100"]  # not "8 9 1 2 ... 5"
+    assert any(a["text"].startswith("zero-filled") for a in curve["layout"]["annotations"])  # its SSIM, dashed
     assert at.button(key="home.teach.iter_all").disabled
     # the trained network's one forward pass
     out = _title(at, "home.teach.net_output")

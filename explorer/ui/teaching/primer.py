@@ -76,19 +76,28 @@ def masks_section(data: TeachingSlice) -> None:
                 "Poisson-disc points spread the same energy over many weak side lobes: **incoherent**, noise-like "
                 "aliasing. Sparse (compressed-sensing) recovery can remove noise-like aliasing, because a sparse "
                 "image stands out from it, but it cannot tell a coherent copy from anatomy.")
-    c1, c2, c3 = st.columns([1, 2, 1])
+    c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
     acceleration = c1.slider("Acceleration R", 2, 8, 4, key="home.teach.psf_accel",
-                             help="Nominal acceleration of every mask (with fastMRI's default centre fraction).")
+                             help="Nominal acceleration of every mask (with fastMRI's default centre fraction); the "
+                                  "table's last column says how each mask's actual R comes about.")
     kinds = c2.multiselect("Masks", list(widgets.MASK_LABELS), default=list(PSF_MASKS), format_func=widgets.MASK_LABELS.get,
                            key="home.teach.psf_masks")
     scale = c3.radio("PSF scale", ["db", "linear"], horizontal=True, key="home.teach.psf_scale",
                      format_func={"db": "log (dB)", "linear": "linear"}.get,
                      help="log: 20·log10|PSF| from -40 to 0 dB; linear: |PSF| from 0 to 1 (1 = the centre).")
+    area = c4.radio("PSF area", ["centre", "whole"], horizontal=True, key="home.teach.psf_area",
+                    format_func={"centre": "centre", "whole": "whole image"}.get,
+                    help="centre: the main lobe and the first aliases (±1.25·W/R pixels around the centre); whole "
+                         "image: every alias. Either way each tile cell shows the largest |PSF| of its block of "
+                         "pixels, so a one-pixel-thin PSF row and isolated alias peaks stay visible.")
     if not kinds:
         st.info("Choose at least one mask.", icon=":material/info:")
         return
     h, w = data.slice.shape
+    half = None if area == "whole" else int(np.ceil(1.25 * w / acceleration))
     patterns, psfs, zero_filled, rows, titles = [], [], [], [], []
+    profiles: list[np.ndarray] = []
+    coords = None
     for kind in kinds:
         mask = MaskConfig(kind, float(acceleration))
         try:
@@ -100,29 +109,42 @@ def masks_section(data: TeachingSlice) -> None:
         pattern = problem.sampled.pattern((h, w))
         psf = teaching.point_spread_function(pattern)
         spr = teaching.sidelobe_to_peak(psf)
-        patterns.append(pattern.astype(np.float32))
-        psfs.append(teaching.psf_decibels(psf, -40.0) if scale == "db" else np.abs(psf).astype(np.float32))
+        patterns.append(pattern)
+        values = teaching.psf_decibels(psf, -40.0) if scale == "db" else np.abs(psf).astype(np.float32)
+        profiles.append(values[h // 2])
+        view, x, y = teaching.psf_view(values, half)
+        psfs.append(view)
+        coords = (x, y)
         zero_filled.append(result.image)
         titles.append(f"{widgets.MASK_LABELS[kind].split(' (')[0]} · R {problem.sampled.acceleration:.2f}")
         rows.append({"Mask": widgets.MASK_LABELS[kind], "Actual R": problem.sampled.acceleration,
                      "Peak side lobe / peak": spr, "Side lobe (dB)": 20 * np.log10(max(spr, 1e-12)),
-                     "SSIM zero-filled": (result.metrics or {}).get("ssim")})
+                     "SSIM zero-filled": (result.metrics or {}).get("ssim"),
+                     "Why the actual R differs from the nominal": teaching.acceleration_note(problem.sampled, (h, w))})
     if not rows:
         return
     cols = min(len(titles), 4)
-    st.plotly_chart(tfig.tiles_figure(patterns, titles, cols=cols, window=(0, 1), panel_px=200, hover="sampled"),
+    st.plotly_chart(tfig.mask_tiles_figure(patterns, titles, cols=cols, panel_px=200),
                     key="home.teach.psf_masks_fig", theme=None, config=CHART)
     window = (-40.0, 0.0) if scale == "db" else (0.0, 1.0)
     st.plotly_chart(tfig.tiles_figure(psfs, [f"PSF · {t}" for t in titles], cols=cols, window=window,
                                       colorscale=style.KSPACE_COLORSCALE, panel_px=200,
-                                      colorbar_title="dB" if scale == "db" else "|PSF|", hover="|PSF|"),
+                                      colorbar_title="dB" if scale == "db" else "|PSF|",
+                                      hover="largest |PSF| (dB)" if scale == "db" else "largest |PSF|",
+                                      coords=coords, coord_names=("offset x", "y")),
                     key="home.teach.psf_fig", theme=None, config=CHART)
+    step = float(coords[0][1] - coords[0][0]) if coords is not None and len(coords[0]) > 1 else 1.0
+    extent = "the whole image" if half is None else f"the centre ±{min(half, w // 2)} pixels"
+    st.caption(f"PSFs over {extent}" + (f", each cell the largest |PSF| of a {step:g}×{step:g} block of pixels"
+                                        if step > 1 else "") + ". A column mask's PSF is one row (the readout "
+               "direction is fully sampled): its main lobe in the middle, its aliases along the row, at multiples of "
+               "W/R for an equispaced mask. A 2D mask spreads its side lobes over the plane.")
     target = data.slice.target
     top = float(target.max()) if target is not None else float(max(z.max() for z in zero_filled))
     st.plotly_chart(tfig.tiles_figure(zero_filled, [f"Zero-filled · {t}" for t in titles], cols=cols,
                                       window=(0.0, top), panel_px=200),
                     key="home.teach.psf_zero_filled", theme=None, config=CHART)
-    centre_row = {t: p[h // 2] for t, p in zip(titles, psfs)}
+    centre_row = dict(zip(titles, profiles))
     st.plotly_chart(tfig.profile_figure(centre_row, x_title="offset from the centre along the phase-encode axis ky "
                                         "(pixels)", y_title="|PSF| (dB)" if scale == "db" else "|PSF|"),
                     key="home.teach.psf_profile", theme=None, config=CHART)
@@ -130,13 +152,18 @@ def masks_section(data: TeachingSlice) -> None:
                  column_config={"Actual R": st.column_config.NumberColumn(format="%.2f"),
                                 "Peak side lobe / peak": st.column_config.NumberColumn(format="%.3f"),
                                 "Side lobe (dB)": st.column_config.NumberColumn(format="%.1f"),
-                                "SSIM zero-filled": st.column_config.NumberColumn(format="%.3f")})
+                                "SSIM zero-filled": st.column_config.NumberColumn(format="%.3f"),
+                                "Why the actual R differs from the nominal": st.column_config.TextColumn(width="large")})
     st.caption("Measured here: the peak side-lobe-to-peak ratio is the largest |PSF| outside the main lobe (the "
                "centre pixel and its 8 neighbours: a variable-density mask widens the main lobe into them, which "
                "blurs rather than aliases) over the centre (after Lustig, Donoho & Pauly 2007; 1 = an alias as "
                "strong as the image). A column mask's PSF "
                "lies on the centre row only (the readout direction is fully sampled); the line plot shows that row. "
-               "SSIM against the fully sampled reference.")
+               "SSIM against the fully sampled reference. The actual R is the number of columns (points) over the "
+               "number sampled: fastMRI's equispaced and MAGIC masks add their fully sampled centre on top of every "
+               "R-th line, so they sample more than 1/R (most at high R); the random mask keeps each column with the "
+               "probability that gives 1/R on average, so one draw lands near R; the fraction variants widen the "
+               "spacing to hit 1/R.")
 
 
 # ----------------------------------------------------------------------------- coils and SENSE
@@ -151,8 +178,12 @@ def sense_section(data: TeachingSlice) -> None:
         st.info("This data is single-coil: there are no coil sensitivities to unfold with. Choose a multi-coil "
                 "source (the sidebar's default sample has 8 coils).", icon=":material/info:")
         return
-    acceleration = st.slider("Equispaced acceleration R", 2, 6, 2, key="home.teach.sense_accel",
-                             help="fastMRI's equispaced mask (every R-th column plus a fully sampled centre).")
+    top = max(4, min(8, data.slice.num_coils))
+    acceleration = st.slider("Equispaced acceleration R", 4, max(top, 5), 4, key="home.teach.sense_accel",
+                             help="fastMRI's equispaced mask (every R-th column plus a fully sampled centre). From "
+                                  "R = 4: at R = 2 the fully sampled centre is a large part of the mask (the actual R is "
+                                  "well below 2) and the folded copy is faint, so there is little to unfold. Up to "
+                                  "the number of coils, at most 8.")
     mask = MaskConfig("equispaced", float(acceleration))
     problem = data.problem(mask)
     maps = problem.coil_maps("1").maps[0]  # (C, H, W)
@@ -188,5 +219,6 @@ def sense_section(data: TeachingSlice) -> None:
                f"sensitivity| (0 to 1; zero where there is no signal). SENSE: {sense.config.iterations} CG "
                f"iterations, {chosen.note or 'no maps'}. A fully sampled centre of "
                f"{problem.sampled.num_low_frequencies} columns is part of the mask (ESPIRiT calibrates on it), so "
-               "the zero-filled image shows ghosts rather than clean copies. Raise R towards the number of coils "
-               "and watch SENSE amplify noise (the g-factor).")
+               "the zero-filled image shows ghosts rather than clean copies. "
+               + teaching.acceleration_note(problem.sampled, data.slice.shape)
+               + " Raise R towards the number of coils and watch SENSE amplify noise (the g-factor).")

@@ -8,6 +8,7 @@ import time
 import numpy as np
 import streamlit as st
 
+from explorer.errors import ExplorerError
 from explorer.figures import images as figures
 from explorer.figures import style
 from explorer.figures import teaching as tfig
@@ -35,7 +36,7 @@ def render(data: TeachingSlice) -> None:
     zf = data.run(MASK, MethodInstance.of("zero_filled"))
     window = (0.0, float(target.max()) if target is not None else float(zf.image.max()))
     st.markdown("##### Sparse recovery, iteration by iteration")
-    iterates_part(data, anatomy, window)
+    iterates_part(data, anatomy, window, zf)
     st.markdown("##### An un-trained network fitting this scan")
     fit_part(data, window)
     st.markdown("##### A trained network: one forward pass")
@@ -48,7 +49,7 @@ def _title(name: str, result) -> str:
 
 # ----------------------------------------------------------------------------- iterates
 
-def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float, float]) -> None:
+def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float, float], zf=None) -> None:
     solvers = teaching.iterative_methods()
     if not solvers:
         st.info("No iterative sparse method is registered in this build.")
@@ -56,10 +57,11 @@ def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float,
     specs = {m.name: m for m in available_methods()}
     c1, c2, c3 = st.columns([1, 1, 2])
     name = c1.selectbox("Solver", solvers, format_func=lambda n: specs[n].label, key="home.teach.solver")
-    output = c2.radio("Show", ["image", "dc_rss"], horizontal=True, key="home.teach.iter_output",
+    output = c2.radio("Show", ["dc_rss", "image"], horizontal=True, key="home.teach.iter_output",
                       format_func={"image": "the iterate x_k", "dc_rss": "the method's output"}.get,
-                      help="x_k: the solver's SENSE image after k iterations; the method's output: x_k with the "
-                           "measured k-space re-inserted, coils combined by root-sum-of-squares (what is scored).")
+                      help="The method's output (what every page scores): x_k's coil images with the measured "
+                           "k-space re-inserted, combined by root-sum-of-squares like the reference. The iterate "
+                           "x_k: the solver's own SENSE image after k iterations.")
     k = c3.select_slider("Iteration k", teaching.ITERATES, value=10, key="home.teach.iterate",
                          help="The solver starts from zero and is deterministic: iterate k is a run stopped after "
                               "k iterations (each one is computed and cached).")
@@ -69,6 +71,7 @@ def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float,
     left.plotly_chart(figures.image_figure(current.image, _title(f"{specs[name].label}, k = {k}", current), window,
                                            height=PX), key="home.teach.iterate_fig", theme=None, config=CHART)
     missing = [kk for kk, r in done.items() if r is None]
+    zf_ssim = (zf.metrics or {}).get("ssim") if zf is not None else None
     with right:
         if st.button(f"Compute all iterates ({len(missing)} left)", key="home.teach.iter_all",
                      icon=":material/play_arrow:", disabled=not missing,
@@ -80,13 +83,45 @@ def iterates_part(data: TeachingSlice, anatomy: str | None, window: tuple[float,
             st.rerun()  # all cached now: redraw the button (nothing left) and the curve
         points = [(kk, r.metrics["ssim"]) for kk, r in done.items() if r is not None and r.metrics]
         if points:
-            st.plotly_chart(tfig.curve_figure([p[0] for p in points], {specs[name].label: [p[1] for p in points]},
-                                              current=k, y_title="SSIM", y_range=(0.0, 1.0)),
-                            key="home.teach.iterate_curve", theme=None,
-                            config=CHART)
+            label = f"{specs[name].label} ({'x_k' if output == 'image' else 'output'})"
+            st.plotly_chart(tfig.curve_figure([p[0] for p in points], {label: [p[1] for p in points]},
+                                              current=k, y_title="SSIM", y_range=(0.0, 1.0),
+                                              x_ticks=teaching.ITERATES,
+                                              references={"zero-filled": zf_ssim} if zf_ssim is not None else None),
+                            key="home.teach.iterate_curve", theme=None, config=CHART)
     st.caption(f"λ = {current.config.lam:g} (the tuned default), {current.seconds:.2f} s for these {k} iterations. "
                "Early iterates look like a denoised zero-filled image; later ones remove the aliasing as the sparsity "
-               "prior and the measurements agree. The curve shows the iterates computed so far.")
+               "prior and the measurements agree. The curve shows the iterates computed so far; the dashed line is "
+               "the zero-filled image's SSIM.")
+    if current.metrics and zf_ssim is not None:
+        st.caption(_form_note(data, name, anatomy, output, current.metrics["ssim"], zf.metrics))
+
+
+def _form_note(data: TeachingSlice, name: str, anatomy: str | None, output: str, ssim: float, zf: dict) -> str:
+    """Why the iterate x_k (the SENSE image form) scores below zero-filled while the method's output does not,
+    measured on this slice (:func:`explorer.teaching.lessons.sense_form`)."""
+    try:
+        form = teaching.sense_form(data.problem(MASK), name, anatomy)
+    except ExplorerError:
+        return ""
+    if form.metrics is None:
+        return ""
+    below = ssim < zf["ssim"]
+    why = (f"SSIM is measured against the fully sampled coil root-sum-of-squares. x_k is the single SENSE image "
+           f"behind the ESPIRiT coil maps, and the maps are zero outside the anatomy's support: "
+           f"{100 * form.outside:.0f}% of this slice, where the reference keeps background signal and noise "
+           f"(its mean there is {100 * form.reference_outside:.0f}% of its mean inside). SSIM counts that "
+           f"background as an error, so even the fully sampled k-space, combined with these maps, scores only "
+           f"SSIM {form.metrics['ssim']:.3f} against the reference (PSNR {form.metrics['psnr']:.1f} dB).")
+    if output == "image":
+        head = (f"**Why x_k scores {'below' if below else 'near'} zero-filled** (SSIM {ssim:.3f} vs "
+                f"{zf['ssim']:.3f}; it is the image's form, not the solver): ")
+        tail = (" The method's output re-inserts the measured k-space into x_k's coil images and combines them "
+                "like the reference: choose it above to compare the iterates with zero-filled on equal terms.")
+        return head + why + tail
+    return ("The method's output is what every page scores. The iterate x_k itself (the other choice above) scores a "
+            "lower SSIM (often below zero-filled's) for a reason that has nothing to do with the solver: "
+            + why)
 
 
 def data_cached(data: TeachingSlice, instance: MethodInstance):
