@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import streamlit as st
 
@@ -29,3 +30,29 @@ def viewer_slices(shown: state.Request, count: int, slider_key: str) -> viewer.S
                                   for r in found if r.metrics} if near.target is not None else {})
     return viewer.Slices(shown.index, count, to_slice, f"{shown.source.spec}|{shown.plane}|{shown.mask}|{shown.methods}",
                          neighbours)
+
+
+def pixel_mm(source: state.Source, shape: tuple[int, int]) -> tuple[float, float] | None:
+    """Pixel size ``(row, column)`` in mm of an image of ``shape`` from ``source``: the fastMRI file's ISMRMRD header
+    (``reconSpace``: field of view over matrix size, when the matrix is the shape shown), else ``None``; ``None``
+    for the embedded sample too (a phantom has no physical size; its header's field of view is a placeholder)."""
+    if source.is_sample or not source.spec.endswith(".h5"):
+        return None
+    try:
+        import h5py  # noqa: PLC0415
+
+        with h5py.File(source.spec, "r") as f:
+            raw = f["ismrmrd_header"][()] if "ismrmrd_header" in f else None
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw or "")
+        space = re.search(r"<reconSpace>(.*?)</reconSpace>", text, re.S)
+        if not space:
+            return None
+        value = lambda tag, axis: float(re.search(rf"<{tag}>.*?<{axis}>\s*([0-9.eE+-]+)\s*</{axis}>", space.group(1),  # noqa: E731
+                                                  re.S).group(1))
+        matrix = (value("matrixSize", "y"), value("matrixSize", "x"))
+        fov = (value("fieldOfView_mm", "y"), value("fieldOfView_mm", "x"))
+    except (OSError, KeyError, AttributeError, ValueError):
+        return None
+    if (int(matrix[0]), int(matrix[1])) != tuple(shape) or min(fov) <= 0:
+        return None
+    return fov[0] / matrix[0], fov[1] / matrix[1]

@@ -1,11 +1,12 @@
 """Real-browser flow of the viewer (streamlit server + headless Chromium) on the full-size 320x320 sample.
 
-At a 1600-pixel-wide window the grid shows each 320x320 image at >= 320 screen pixels; a box drawn with
-"Drag to: ROI box" fills the ROI inputs, the ROI table (read from the grid's accessible table) and the
-magnified tiles; a line drawn with "Drag to: Line" gives the
-profile; the flip buttons switch images in the browser and keep the zoom; blink alternates the frames and keeps
-the zoom too. Screenshots in
-tests/browser/artifacts/ (``EXPLORER_UPDATE_SCREENSHOT=1`` also refreshes assets/viewer.png for the README).
+Reconstruct's default methods in the browser viewer at 1600x1000: the reference and every reconstruction in one
+row that fits the screen; window/level by right-drag (the centre/width readout moves), invert and reset by keys;
+Ctrl + wheel zoom kept through a layout change; an ROI box drawn with the ROI tool fills the ROI inputs and the
+statistics table; a line drawn with the Line tool gives the profile; ``f`` opens 1 + thumbnails and ``→`` flips
+the large image; ``b`` blinks it against the reference; the wheel goes to the next slice (computed on the server,
+with progress) and back (held by the browser). Screenshots in tests/browser/artifacts/
+(``EXPLORER_UPDATE_SCREENSHOT=1`` also refreshes assets/viewer.png for the README).
 
 Skipped only when /usr/bin/chromium is missing (CI installs it).
 """
@@ -13,137 +14,143 @@ Skipped only when /usr/bin/chromium is missing (CI installs it).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, _axis_ranges, streamlit_server
+from tests.browser.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
-FIGURE = ".st-key-reconstruct-figure .js-plotly-plot"
+VIEWER = "[data-testid=mrxv-viewer]"
 
 
-def _drag(page, panel, start: tuple[float, float], end: tuple[float, float], steps: int = 10) -> None:
-    """Press at ``start``, move to ``end`` and release; both as fractions of ``panel``'s box."""
-    panel.scroll_into_view_if_needed()
-    box = panel.bounding_box()
+def _drag(page, canvas, start: tuple[float, float], end: tuple[float, float], button: str = "left", steps: int = 10):
+    """Press at ``start``, move to ``end`` and release; both as fractions of ``canvas``'s box."""
+    box = canvas.bounding_box()
     page.mouse.move(box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"])
-    page.mouse.down()
+    page.mouse.down(button=button)
     page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=steps)
-    page.mouse.up()
-
-
-def _tool(page, name: str, mode: str) -> None:
-    page.locator(".st-key-reconstruct-tool button", has_text=name).click()
-    page.wait_for_function(f"() => document.querySelector('{FIGURE}')._fullLayout.dragmode === '{mode}'",
-                           timeout=30_000)
+    page.mouse.up(button=button)
 
 
 def _value(page, key: str) -> int:
     return int(page.locator(f".st-key-reconstruct-{key} input").input_value())
 
 
-def test_viewer_grid_roi_line_flip_and_blink(tmp_path):
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+def _wl(page) -> tuple[float, float]:
+    text = page.locator("[data-testid=mrxv-wl]").inner_text()
+    centre, width = (float(v) for v in re.findall(r"([0-9.]+)%", text))
+    return centre, width
+
+
+def test_viewer_reading_in_the_browser(tmp_path):
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
 
     with streamlit_server(tmp_path / "cache", 320, tmp_path / "streamlit.log") as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             page.goto(f"{url}/reconstruct")
-            page.locator(".st-key-reconstruct-run button").click(timeout=60_000)
-            page.wait_for_function(f"() => document.querySelector('{FIGURE}')?._fullLayout?.xaxis5 !== undefined",
-                                   timeout=180_000)
+            page.locator(".st-key-reconstruct-run button").click(timeout=90_000)
+            page.wait_for_selector(f"{VIEWER}[data-ready='1']", timeout=240_000)
+            viewer = page.locator(VIEWER)
+            viewer.scroll_into_view_if_needed()
+            images = page.locator(".mrxv-image canvas")
+            n = images.count()
+            assert n >= 3  # the reference and the default methods
+            boxes = [images.nth(i).bounding_box() for i in range(n)]
+            assert len({round(b["y"]) for b in boxes}) == 1  # one row
+            assert min(b["width"] for b in boxes) >= 200
+            whole = viewer.bounding_box()
+            assert whole["height"] <= 1000  # the row, its error maps and the toolbar fit one screen
 
-            # Grid (3 columns by default): every 320x320 image at >= 1 screen pixel per image pixel.
-            sizes = page.evaluate(f"""() => {{ const l = document.querySelector('{FIGURE}')._fullLayout;
-                return Object.keys(l).filter(k => /^xaxis\\d*$/.test(k)).map(k => l[k]._length); }}""")
-            assert len(sizes) == 5 and min(sizes) >= 320, sizes
+            # window / level: right-drag on any image; the readout is in % of the reference max
+            assert _wl(page) == (50.0, 100.0)
+            _drag(page, images.nth(1), (0.4, 0.4), (0.6, 0.3), button="right")
+            centre, width = _wl(page)
+            assert width > 100 and centre < 50  # wider (dragged right), lower centre (dragged up)
+            viewer.focus()
+            page.keyboard.press("i")
+            expect(page.locator("[data-testid=mrxv-status]")).to_contain_text("inverted")
+            page.keyboard.press("r")
+            assert _wl(page) == (50.0, 100.0)
+            expect(page.locator("[data-testid=mrxv-status]")).not_to_contain_text("inverted")
+            # Ctrl + wheel zooms every panel; the zoom stays through a layout change
+            box = images.nth(0).bounding_box()
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.keyboard.down("Control")
+            page.mouse.wheel(0, -300)
+            page.keyboard.up("Control")
+            status = page.locator("[data-testid=mrxv-status]")
+            expect(status).not_to_contain_text("zoom 1.00×")
+            zoom = re.search(r"zoom ([0-9.]+)×", status.inner_text()).group(1)
+            page.locator("[data-testid=mrxv-layout-2xn]").click()
+            assert re.search(r"zoom ([0-9.]+)×", status.inner_text()).group(1) == zoom
+            page.locator("[data-testid=mrxv-layout-row]").click()
+            page.keyboard.press("r")
 
-            # ROI box drawn on the Zero-filled panel -> the inputs, the box on every panel, the table, the tiles.
-            _tool(page, "ROI box", "select")
-            _drag(page, page.locator(".st-key-reconstruct-figure .nsewdrag").nth(1), (0.30, 0.30), (0.55, 0.50))
+            # ROI box drawn on the first reconstruction -> the inputs, the table (one row per image)
+            page.locator("[data-testid=mrxv-tool-roi]").click()
+            _drag(page, images.nth(1), (0.30, 0.30), (0.55, 0.50))
             table = page.locator(".st-key-reconstruct-roi_views [data-testid='stDataFrame']")
             table.wait_for(timeout=60_000)
             top, left, bottom, right = (_value(page, f"roi-{k}") for k in ("top", "left", "bottom", "right"))
             assert abs(top - 96) <= 4 and abs(left - 96) <= 4 and abs(bottom - 160) <= 4 and abs(right - 176) <= 4
-            page.wait_for_function("() => document.querySelectorAll("
-                                   "'.st-key-reconstruct-roi_views [data-testid=stDataFrame] table td').length >= 15",
-                                   timeout=30_000)
-            cells = page.evaluate("""() => [...document.querySelectorAll(
-                '.st-key-reconstruct-roi_views [data-testid=stDataFrame] table tr')].map(
-                tr => [...tr.querySelectorAll('td')].map(td => td.innerText))""")
-            rows = [c for c in cells if c]  # the grid's accessible table: one row per image, header apart
-            assert [r[0] for r in rows] == ["reference", "Zero-filled", "SENSE (CG)"], cells
-            for label, mean, std, ssim, psnr in rows[1:]:
-                assert float(mean) > 0 and float(std) > 0 and 0 < float(ssim) <= 1 and 5 < float(psnr) < 80
             heading = page.locator(".st-key-reconstruct-roi_views", has_text="Inside the ROI").inner_text()
             assert f"rows {top}–{bottom}, columns {left}–{right}" in heading
-            tiles = ".st-key-reconstruct-roi_tiles .js-plotly-plot"
-            page.wait_for_selector(tiles, timeout=30_000)
-            # reference, Zero-filled, SENSE, and the two error maps, each cut to the box
-            shapes = page.evaluate(f"() => document.querySelector('{tiles}')._fullData.map(d => [d.z.length, d.z[0].length])")
-            assert shapes == [[bottom - top + 1, right - left + 1]] * 5
-            rects = page.evaluate(f"() => document.querySelector('{FIGURE}').layout.shapes.filter(s => s.type === 'rect')")
-            assert len(rects) == 5 and rects[0]["x0"] == left - 0.5 and rects[0]["y1"] == bottom + 0.5
+            page.wait_for_selector(".st-key-reconstruct-roi_tiles .js-plotly-plot", timeout=30_000)
 
-            # A line drawn on the reference -> the profile of the reference and both methods.
-            _tool(page, "Line", "lasso")
-            _drag(page, page.locator(".st-key-reconstruct-figure .nsewdrag").nth(0), (0.20, 0.70), (0.80, 0.75), 14)
-            profile = ".st-key-reconstruct-profile .js-plotly-plot"
-            page.wait_for_selector(profile, timeout=60_000)
+            # A line drawn on the reference -> the profile of every image
+            page.wait_for_selector(f"{VIEWER}[data-ready='1']", timeout=60_000)
+            page.locator("[data-testid=mrxv-tool-line]").click()
+            _drag(page, page.locator(".mrxv-image canvas").nth(0), (0.20, 0.70), (0.80, 0.75), steps=14)
+            page.wait_for_selector(".st-key-reconstruct-profile .js-plotly-plot", timeout=60_000)
             r0, c0, r1, c1 = (_value(page, f"line-{k}") for k in ("r0", "c0", "r1", "c1"))
             assert abs(r0 - 224) <= 6 and abs(c0 - 64) <= 6 and abs(r1 - 240) <= 6 and abs(c1 - 256) <= 6
-            names = page.evaluate(f"() => document.querySelector('{profile}').data.map(d => d.name)")
-            assert names == ["reference", "Zero-filled", "SENSE (CG)"]
+            names = page.evaluate("() => document.querySelector('.st-key-reconstruct-profile .js-plotly-plot')"
+                                  ".data.map(d => d.name)")
+            assert names[0] == "reference" and len(names) == n
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.set_viewport_size({"width": 1600, "height": 3000})
-            page.wait_for_timeout(1000)
-            page.locator(".st-key-reconstruct-layout").scroll_into_view_if_needed()
+            page.locator(VIEWER).scroll_into_view_if_needed()
             shot = ARTIFACTS / "viewer.png"
             page.screenshot(path=str(shot), full_page=False)
             if os.environ.get("EXPLORER_UPDATE_SCREENSHOT") == "1":
                 shutil.copyfile(shot, ROOT / "assets" / "viewer.png")
-            page.set_viewport_size({"width": 1600, "height": 1200})
 
-            _tool(page, "Zoom", "zoom")
-            # Flip: one large panel; the buttons above it flip in the browser, so a zoom made there stays.
-            page.locator(".st-key-reconstruct-layout button", has_text="Flip").click()
-            page.wait_for_function(f"() => document.querySelector('{FIGURE}')?.layout?.updatemenus?.length === 1",
-                                   timeout=30_000)
-            assert page.evaluate(f"() => document.querySelector('{FIGURE}')._fullLayout.xaxis._length") > 400
-            _drag(page, page.locator(".st-key-reconstruct-figure .nsewdrag").nth(0), (0.25, 0.25), (0.60, 0.55))
-            page.wait_for_function(f"() => document.querySelector('{FIGURE}')._fullLayout.xaxis.range[1] < 250",
-                                   timeout=10_000)
-            zoomed = _axis_ranges(page, FIGURE)
-            visible = f"() => document.querySelector('{FIGURE}')._fullData.filter(d => d.visible === true).map(d => d.name)"
-            assert page.evaluate(visible) == ["Zero-filled", "error Zero-filled"]
-            page.locator(f"{FIGURE} .updatemenu-button", has_text="SENSE").click()
-            page.wait_for_function(f"() => ({visible})().includes('SENSE (CG)')", timeout=10_000)
-            assert page.evaluate(visible) == ["SENSE (CG)", "error SENSE (CG)"]
-            assert _axis_ranges(page, FIGURE) == zoomed  # flipped, the zoom stays
-            page.locator(f"{FIGURE} .updatemenu-button", has_text="Target").click()
-            page.wait_for_function(f"() => ({visible})()[0] === 'Target (reference)'", timeout=10_000)
-            assert _axis_ranges(page, FIGURE) == zoomed
-
-            # Blink: the reference and Zero-filled alternate; a zoom made there stays while it blinks.
-            page.locator(".st-key-reconstruct-layout button", has_text="Blink").click()
-            page.wait_for_function(f"() => document.querySelector('{FIGURE}')._transitionData?._frames?.length === 2",
-                                   timeout=30_000)
-            _drag(page, page.locator(".st-key-reconstruct-figure .nsewdrag").nth(0), (0.25, 0.25), (0.60, 0.55))
-            page.wait_for_function(f"() => document.querySelector('{FIGURE}')._fullLayout.xaxis.range[1] < 250",
-                                   timeout=10_000)
-            zoomed = _axis_ranges(page, FIGURE)
-            page.locator(f"{FIGURE} .updatemenu-button").first.click()
+            # f: one large image and thumbnails; -> flips it; b: blink against the reference
+            page.locator("[data-testid=mrxv-tool-wl]").click()
+            page.locator(VIEWER).focus()
+            page.keyboard.press("f")
+            expect(page.locator(".mrxv-thumb")).to_have_count(n)
+            large = page.locator(".mrxv-stage .mrxv-image .mrxv-title").first
+            first = large.inner_text()
+            page.keyboard.press("ArrowRight")
+            expect(large).not_to_have_text(first)
+            page.keyboard.press("b")
             seen = set()
-            for _ in range(30):
-                seen.add(page.evaluate(f"() => document.querySelector('{FIGURE}')._fullLayout.sliders[2].active"))
+            for _ in range(20):
+                seen.add(page.locator(".mrxv-stage .mrxv-image .mrxv-title").first.inner_text())
                 page.wait_for_timeout(150)
-            assert seen == {0, 1}  # both frames were shown
-            assert _axis_ranges(page, FIGURE)["xaxis"] == pytest.approx(zoomed["xaxis"], abs=1e-6)
+            assert len(seen) == 2 and "Target (reference)" in seen  # both images were shown
+            page.keyboard.press("g")
+
+            # the wheel: the next slice, reconstructed on the server (with progress), then back (held by the browser)
+            slice_text = page.locator("[data-testid=mrxv-slice]")
+            current = int(slice_text.inner_text().split()[1])
+            box = page.locator(".mrxv-image canvas").nth(0).bounding_box()
+            page.mouse.move(box["x"] + 30, box["y"] + 30)
+            page.mouse.wheel(0, 120)
+            expect(slice_text).to_contain_text(f"slice {current + 1} ", timeout=120_000)
+            expect(status).not_to_contain_text("computing", timeout=180_000)
+            page.wait_for_timeout(1500)
+            box = page.locator(".mrxv-image canvas").nth(0).bounding_box()
+            page.mouse.move(box["x"] + 30, box["y"] + 30)
+            page.mouse.wheel(0, -120)
+            expect(slice_text).to_contain_text(f"slice {current} ", timeout=5_000)
             assert page.locator("[data-testid='stAlertContentError']").count() == 0
             assert not errors, errors
         finally:

@@ -17,7 +17,7 @@ const PRESET_NAMES = {full: "Full range", tissue: "Tissue", auto: "Auto (99.5%)"
 const HELP = [
   ["← / →", "previous / next image (1 + thumbnails, blink)"], ["↑ / ↓, wheel", "previous / next slice"],
   ["f", "1 + thumbnails (flip)"], ["b", "blink on / off"], ["g", "row layout"], ["e", "next error map"],
-  ["i", "invert"], ["r", "reset zoom and window"], ["1 2 3", "window: full / tissue / auto"],
+  ["i", "invert"], ["r", "reset zoom, window and invert"], ["1 2 3", "window: full / tissue / auto"],
   ["+ / −", "zoom in / out"], ["w p z o l", "tool: W/L, pan, zoom, ROI box, line"], ["space", "pause blink"],
   ["right drag", "window/level (horizontal: width, vertical: centre)"], ["middle drag", "pan"],
   ["Ctrl + wheel", "zoom"], ["double-click", "fit the image"],
@@ -606,7 +606,7 @@ export default function viewer(component) {
     else if (k === "g") { view.layout = "row"; build(); syncBar(); }
     else if (k === "e") { const m = errorModes(); view.error = m[(m.indexOf(view.error) + 1) % m.length]; build(); syncBar(); }
     else if (k === "i") { view.invert = !view.invert; schedule(); syncBar(); }
-    else if (k === "r") { view.zoom = 1; view.cx = W / 2; view.cy = H / 2; view.wl = null; view.preset = "full"; schedule(); syncBar(); }
+    else if (k === "r") { view.zoom = 1; view.cx = W / 2; view.cy = H / 2; view.wl = null; view.preset = "full"; view.invert = false; schedule(); syncBar(); }
     else if (k === "1" || k === "2" || k === "3") { view.preset = ["full", "tissue", "auto"][+k - 1]; view.wl = null; schedule(); syncBar(); }
     else if (k === "+" || k === "=") { view.zoom = Math.min(40, view.zoom * 1.25); schedule(); }
     else if (k === "-" || k === "_") { view.zoom = Math.max(0.25, view.zoom / 1.25); schedule(); }
@@ -677,7 +677,7 @@ export default function viewer(component) {
   controls.invert = () => inv.classList.toggle("mrxv-on", view.invert);
   const reset = el("button", "mrxv-btn", wlGroup, "Reset");
   reset.type = "button"; reset.setAttribute("data-testid", "mrxv-reset");
-  reset.addEventListener("click", () => { view.zoom = 1; view.cx = W / 2; view.cy = H / 2; view.wl = null; view.preset = "full"; schedule(); syncBar(); });
+  reset.addEventListener("click", () => { view.zoom = 1; view.cx = W / 2; view.cy = H / 2; view.wl = null; view.preset = "full"; view.invert = false; schedule(); syncBar(); });
   buttons("Left drag", TOOLS, () => view.tool, (v) => { view.tool = v; }, "mrxv-tool");
   const sl = settings.slices;
   if (sl && sl.count > 1) {
@@ -699,7 +699,7 @@ export default function viewer(component) {
   const png = el("button", "mrxv-btn", more, "PNG");
   png.type = "button"; png.title = "Save the panels as one PNG";
   png.addEventListener("click", savePng);
-  const fs = el("button", "mrxv-btn", more, "⛶");
+  const fs = el("button", "mrxv-btn", more, "Full screen");
   fs.type = "button"; fs.title = "Full screen (Esc leaves)";
   fs.addEventListener("click", () => (document.fullscreenElement ? document.exitFullscreen() : root.requestFullscreen()));
   const q = el("button", "mrxv-btn", more, "?");
