@@ -12,12 +12,12 @@ import os
 import sys
 
 from explorer.cli import (app, attack, dataset, download, evaluate, experiments, features, files, filtered, methods,
-                          recon, results, sample, shift, study, train, ttt, tune, zoo)
+                          readers, recon, results, sample, shift, study, train, ttt, tune, zoo)
 from explorer.errors import ExplorerError
 
 #: The commands, in the order ``--help`` lists them.
 COMMANDS = (app, sample, download, dataset, recon, attack, features, ttt, shift, filtered, zoo, study, experiments,
-            train, methods, files, tune, evaluate, results)
+            readers, train, methods, files, tune, evaluate, results)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -176,7 +176,30 @@ def select_units(spec, options: ReadingOptions, records=None) -> tuple[list, lis
     if not kept:
         raise ExplorerError(f"the study has no units to read for a {options.task} session with conditions "
                             f"{', '.join(kinds)}")
+    _check_feasible(kept, options)
     return kept, notes
+
+
+def _check_feasible(units: list, options: ReadingOptions) -> None:
+    """Refuse, before any reconstruction runs, a selection the task cannot read.
+
+    Raises:
+        ExplorerError: 2AFC with fewer than two methods or pairs naming other labels; detection without lesion-present
+            or lesion-absent units.
+    """
+    from explorer.readers.design import check_pairs  # noqa: PLC0415
+
+    labels = list(dict.fromkeys(u.method.label for u in units))
+    if options.task == AFC:
+        if len(labels) < 2:
+            raise ExplorerError("no cases: 2AFC needs two methods on the same slice and condition "
+                                f"(the selection has {', '.join(labels)})")
+        check_pairs(options.pairs, labels)
+    if options.task == DETECTION:
+        found = {UNIT_KINDS[u.experiment](u) for u in units}
+        if found != set(DETECTION_KINDS):
+            raise ExplorerError("a detection session needs lesion-absent (clean) and lesion-present cases: the study "
+                                "needs the clean and features experiments (features: {count: 1} for one lesion each)")
 
 
 def _base(unit, kind: str, condition: str, problem, result, **extra) -> Reconstruction:

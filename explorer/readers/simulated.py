@@ -103,12 +103,12 @@ def detect(image: np.ndarray, size: int, threshold: float, rng: np.random.Genera
 
 def _ranks(values: dict) -> dict:
     """``{key: rank fraction in [0, 1]}`` of the values (ties share their mean rank)."""
-    from scipy import stats  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
 
     keys = list(values)
     if len(keys) < 2:
         return {k: 0.5 for k in keys}
-    r = stats.rankdata([values[k] for k in keys])
+    r = pd.Series([values[k] for k in keys], dtype=float).rank(method="average").to_numpy()
     return {k: float((v - 1) / (len(keys) - 1)) for k, v in zip(keys, r)}
 
 

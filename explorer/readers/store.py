@@ -250,7 +250,8 @@ def _write_contents(conn: sqlite3.Connection, recons: list[Reconstruction], desi
                            (int(pixels.shape[0]), int(pixels.shape[1]), dtype, pixels.tobytes()))
         return int(cur.lastrowid)
 
-    references: dict[tuple[str, str], int] = {}
+    references: dict[tuple[str, str], int] = {}  # (subject, condition) -> image id
+    stored: dict[tuple[str, bytes], int] = {}  # (subject, digest) -> image id: an attack's reference is the clean one
     image_ids = []
     scales: dict[str, float] = {}
     for recon in recons:  # one scale per subject: its lesion-present and -absent images look alike but for the lesion
@@ -261,7 +262,10 @@ def _write_contents(conn: sqlite3.Connection, recons: list[Reconstruction], desi
         if recon.reference is not None:
             key = (recon.subject, recon.condition)
             if key not in references:  # every method on a subject and condition shares one reference
-                references[key] = put(recon.reference, scale)
+                digest = (recon.subject, hashlib.sha256(np.ascontiguousarray(recon.reference).tobytes()).digest())
+                if digest not in stored:
+                    stored[digest] = put(recon.reference, scale)
+                references[key] = stored[digest]
             ref_id = references[key]
         image_id = put(recon.image, scale)
         image_ids.append(image_id)
