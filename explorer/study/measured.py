@@ -278,6 +278,37 @@ register(Measurement(
          "the same way for every image (explorer.engine.score against the file's reference); one thread."))
 
 
+def render_viewer(outputs: list[tuple[str, dict]]) -> str:
+    """The browser viewer's speed against the plotly viewer it replaced, with the issue's targets."""
+    (_, doc), = outputs
+    t = doc.get("targets", {})
+    ms = lambda key: "-" if doc.get(key) is None else f"{doc[key]:.0f} ms"  # noqa: E731
+    before = doc["before"]["change_s"]
+    fraction = doc["payload_bytes"] / doc["plotly_bytes"]
+    server = doc.get("slice_server_ms")
+    lines = ["| measure | before: plotly viewer | after: browser viewer | target |", "|---|---|---|---|",
+             f"| repaint after a window/level drag step | a rerun, {before} s | {ms('repaint_ms')} median, "
+             f"{ms('repaint_p90_ms')} p90 ({doc.get('repaints', 0)} steps) | <= {t.get('repaint_ms', 50):.0f} ms |",
+             f"| repaint after a layout change | a rerun, {before} s | {ms('layout_ms')} median, {ms('layout_max_ms')} max "
+             f"| <= {t.get('repaint_ms', 50):.0f} ms |",
+             f"| error map: local SSIM (first time / again) | a rerun | {ms('ssim_first_ms')} / {ms('ssim_cached_ms')} | - |",
+             f"| data sent for a result | {doc['plotly_bytes'] / 1e6:.2f} MB (figure JSON) | "
+             f"{doc['payload_bytes'] / 1e6:.2f} MB ({fraction:.2f} of before) | <= {t.get('bytes_fraction', 0.25):.2f} of before |",
+             f"| slice change, slice held by the browser | a new Run | {ms('slice_held_ms')} (wheel to screen: "
+             f"{ms('slice_held_wall_ms')}) | <= {t.get('slice_ms', 200):.0f} ms |",
+             f"| slice change, cached on the server only | a new Run | {ms('slice_server_ms')} (a rerun and the transfer) | "
+             f"<= {t.get('slice_ms', 200):.0f} ms{' (missed)' if server and server > t.get('slice_ms', 200) else ''} |"]
+    return "\n".join(lines) + f"\n\n{doc['setting']}; {doc['machine']}."
+
+
+register(Measurement(
+    name="viewer-browser", title="the browser viewer's repaint, bytes and slice changes in a real browser",
+    parts=(Part("bench", ("bench/bench_viewer.py", "--json")),), render=render_viewer,
+    files=("explorer/ui/viewer_assets/viewer.js", "explorer/ui/viewer_assets/viewer.css", "bench/viewer_app.py"),
+    note="Times from the viewer's own paint timing (performance.now) in headless Chromium 1600x1000, software "
+         "rendering; 'before' times are issue 27's measurement of the plotly viewer, 'before' bytes measured here."))
+
+
 __all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "METHOD_FILES", "NAMES",
            "TTT_NETWORKS", "TTT_SLICES", "attack_parts", "features_parts", "get", "register", "render_attack",
-           "render_features", "render_singlecoil", "render_study", "render_ttt", "ttt_parts"]
+           "render_features", "render_singlecoil", "render_study", "render_ttt", "render_viewer", "ttt_parts"]
