@@ -630,6 +630,21 @@ class Analysis:
                            for name, frame in self.tables.items()}}
 
 
+def sections(result: Analysis, title: str = "Reader study") -> list:
+    """The analysis as study-report sections (:class:`~explorer.robustness.registry.Section`: title, caption, tables of
+    plain rows), one per table, in display order; the first section's caption carries the notes (simulated readers)."""
+    from explorer.robustness.registry import Section  # noqa: PLC0415 (the registry brings in the engine)
+
+    rows = result.as_dict()["tables"]
+    out = []
+    for n, (name, table) in enumerate(rows.items()):
+        caption = table["caption"] + ("." if table["caption"] else "")
+        if n == 0 and result.notes:
+            caption += " " + "; ".join(result.notes) + "."
+        out.append(Section(f"{title}: {name.replace('_', ' ')}", None, ((name, table["rows"]),), caption))
+    return out
+
+
 TASK_TABLES = {
     "likert": ("ratings", "rating_differences", "agreement", "icc", "consistency", "metric_correlation"),
     "2afc": ("preference", "method_preference", "agreement", "consistency", "metric_agreement"),
@@ -705,4 +720,4 @@ __all__ = ["Analysis", "CAPTIONS", "METRICS", "METRIC_SIGN", "N_BOOT", "TASK_TAB
            "analyse_frame", "auc", "bootstrap_means", "consistency", "criteria_of", "default_tolerance",
            "detection_summary", "detections", "first_showings", "icc", "icc_table", "lroc_auc", "method_preference",
            "metric_agreement", "metric_correlation", "preference_summary", "rating_differences", "rating_summary",
-           "ratings_long", "weighted_kappa", "wilson"]
+           "ratings_long", "sections", "weighted_kappa", "wilson"]

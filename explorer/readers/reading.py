@@ -3,8 +3,9 @@
 Every call takes the reader's personal code (from :func:`explorer.readers.store.add_reader`) and opens the session
 file afresh, so a page keeps nothing that matters in memory: a closed tab, a second reader in another process or a
 server restart loses nothing. What it returns is blind by construction: it reads the ``items``, ``images``,
-``readers``, ``reader_items``, ``answers`` and ``audit`` tables only, never the key, so no return value holds a method
-name, a condition, a metric or another reader's answer.
+``readers``, ``reader_items``, ``answers`` and ``audit`` tables and, of the session's settings, the task, its criteria
+and whether references are shown; never the key. No return value holds a method name, a condition, a metric, an
+internal case id or another reader's answer (``tests/readers/test_readers_store.py`` checks every return value).
 
 A page's loop::
 

@@ -125,3 +125,15 @@ def test_analysis_settings_are_checked(make_session):
         simulate(path, readers=0)
     with pytest.raises(ExplorerError, match="metric must be"):
         ModelObserver(metric="mse")
+
+
+def test_the_analysis_as_report_sections(make_session):
+    from explorer.readers.analysis import sections
+
+    path = make_session("2afc")
+    simulate(path, readers=1, observer=ModelObserver(noise=0.0))
+    result = analyse(path, n_boot=50)
+    out = sections(result)
+    assert [s.title for s in out] == [f"Reader study: {n.replace('_', ' ')}" for n in TASK_TABLES["2afc"]]
+    assert "SIMULATED" in out[0].caption and out[0].tables[0][0] == "preference"
+    assert out[0].tables[0][1][0]["pair"] == "LABELALPHA vs LABELBETA"
