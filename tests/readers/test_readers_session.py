@@ -98,3 +98,17 @@ def test_the_demonstration_is_seeded_and_small(tmp_path):
     for kwargs, message in [({"size": 8}, "demo size"), ({"slices": 0}, "demo slices"), ({"task": "rank"}, "task")]:
         with pytest.raises(ExplorerError, match=message):
             demo_spec(**kwargs)
+
+
+def test_a_shift_study_reads_in_distribution_slices_as_clean_and_shifted_ones_as_shift(tmp_path):
+    raw = {"data": [{"source": SAMPLE, "slices": [1]}], "methods": ["zero_filled", "sense"],
+           "experiments": ["clean", {"shift": {"ood": [{"source": "sample:brain,size=32,slices=3,coils=4",
+                                                       "slices": [1]}]}}]}
+    built = build_from_spec(tmp_path / "shift.reading", parse_spec(raw), ReadingOptions(task="2afc"))
+    assert built.conditions == ("clean", "shift:sample:brain,size=32,slices=3,coils=4")
+    assert built.cases == 2  # one pair on the knee slice (the clean and shift-id units read once), one on the brain's
+    key = key_frame(built.path)
+    assert set(key["subject"]) == {f"{SAMPLE}#1", "sample:brain,size=32,slices=3,coils=4#1"}
+    only = build_from_spec(tmp_path / "only.reading", parse_spec(raw), ReadingOptions(task="likert",
+                                                                                      conditions=("shift",)))
+    assert only.conditions == ("shift:sample:brain,size=32,slices=3,coils=4",) and only.cases == 2
