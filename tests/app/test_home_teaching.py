@@ -124,8 +124,9 @@ def test_masks_and_psfs_acceleration_families_and_scale():
     masks = figure(at, "home.teach.psf_masks_fig")["data"]
     assert any(t["type"] == "scatter" and t.get("line", {}).get("width", 0) >= 1 for t in masks)
     # why each actual R differs from the nominal one
-    notes = dict(zip(at.dataframe[0].value["Mask"], at.dataframe[0].value["Why the actual R differs from the nominal"]))
-    assert "added on top" in notes["Equispaced (fastMRI)"] and "probability" in notes["Random (fastMRI)"]
+    notes = [m.value for m in at.markdown if m.value.startswith("**Why the actual R differs")]
+    assert len(notes) == 1 and "**Equispaced (fastMRI)**: Nominal R = 6, actual R" in notes[0]
+    assert "added on top" in notes[0] and "probability" in notes[0]
     at.multiselect(key="home.teach.psf_masks").set_value(["equispaced_fraction", "random"]).run()
     _ok(at)
     assert len(figure(at, "home.teach.psf_fig")["data"]) == 2 and len(at.dataframe[0].value) == 2

@@ -20,6 +20,8 @@ from explorer.teaching import lessons as teaching
 from explorer.ui import widgets
 from explorer.ui.teaching.slice import CHART, PSF_MASKS, PX, TeachingSlice
 
+DB_FLOOR = -60.0  # the PSF tiles' and profile's floor in dB: low enough for incoherent (2D) side lobes to show
+
 
 def kspace_section(data: TeachingSlice) -> None:
     st.markdown("Every k-space sample is one spatial frequency of the whole image. Keep only a **region** of "
@@ -79,12 +81,13 @@ def masks_section(data: TeachingSlice) -> None:
     c1, c2, c3, c4 = st.columns([1, 2, 1, 1])
     acceleration = c1.slider("Acceleration R", 2, 8, 4, key="home.teach.psf_accel",
                              help="Nominal acceleration of every mask (with fastMRI's default centre fraction); the "
-                                  "table's last column says how each mask's actual R comes about.")
+                                  "notes under the table say how each mask's actual R comes about.")
     kinds = c2.multiselect("Masks", list(widgets.MASK_LABELS), default=list(PSF_MASKS), format_func=widgets.MASK_LABELS.get,
                            key="home.teach.psf_masks")
     scale = c3.radio("PSF scale", ["db", "linear"], horizontal=True, key="home.teach.psf_scale",
                      format_func={"db": "log (dB)", "linear": "linear"}.get,
-                     help="log: 20·log10|PSF| from -40 to 0 dB; linear: |PSF| from 0 to 1 (1 = the centre).")
+                     help=f"log: 20·log10|PSF| from {DB_FLOOR:g} to 0 dB, low enough to show the weak, spread-out side "
+                          "lobes of a 2D Poisson disc; linear: |PSF| from 0 to 1 (1 = the centre).")
     area = c4.radio("PSF area", ["centre", "whole"], horizontal=True, key="home.teach.psf_area",
                     format_func={"centre": "centre", "whole": "whole image"}.get,
                     help="centre: the main lobe and the first aliases (±1.25·W/R pixels around the centre); whole "
@@ -97,6 +100,7 @@ def masks_section(data: TeachingSlice) -> None:
     half = None if area == "whole" else int(np.ceil(1.25 * w / acceleration))
     patterns, psfs, zero_filled, rows, titles = [], [], [], [], []
     profiles: list[np.ndarray] = []
+    notes: list[str] = []
     coords = None
     for kind in kinds:
         mask = MaskConfig(kind, float(acceleration))
@@ -110,7 +114,7 @@ def masks_section(data: TeachingSlice) -> None:
         psf = teaching.point_spread_function(pattern)
         spr = teaching.sidelobe_to_peak(psf)
         patterns.append(pattern)
-        values = teaching.psf_decibels(psf, -40.0) if scale == "db" else np.abs(psf).astype(np.float32)
+        values = teaching.psf_decibels(psf, DB_FLOOR) if scale == "db" else np.abs(psf).astype(np.float32)
         profiles.append(values[h // 2])
         view, x, y = teaching.psf_view(values, half)
         psfs.append(view)
@@ -119,21 +123,21 @@ def masks_section(data: TeachingSlice) -> None:
         titles.append(f"{widgets.MASK_LABELS[kind].split(' (')[0]} · R {problem.sampled.acceleration:.2f}")
         rows.append({"Mask": widgets.MASK_LABELS[kind], "Actual R": problem.sampled.acceleration,
                      "Peak side lobe / peak": spr, "Side lobe (dB)": 20 * np.log10(max(spr, 1e-12)),
-                     "SSIM zero-filled": (result.metrics or {}).get("ssim"),
-                     "Why the actual R differs from the nominal": teaching.acceleration_note(problem.sampled, (h, w))})
+                     "SSIM zero-filled": (result.metrics or {}).get("ssim")})
+        notes.append(f"- **{widgets.MASK_LABELS[kind]}**: {teaching.acceleration_note(problem.sampled, (h, w))}")
     if not rows:
         return
     cols = min(len(titles), 4)
     st.plotly_chart(tfig.mask_tiles_figure(patterns, titles, cols=cols, panel_px=200),
                     key="home.teach.psf_masks_fig", theme=None, config=CHART)
-    window = (-40.0, 0.0) if scale == "db" else (0.0, 1.0)
+    window = (DB_FLOOR, 0.0) if scale == "db" else (0.0, 1.0)
     st.plotly_chart(tfig.tiles_figure(psfs, [f"PSF · {t}" for t in titles], cols=cols, window=window,
                                       colorscale=style.KSPACE_COLORSCALE, panel_px=200,
                                       colorbar_title="dB" if scale == "db" else "|PSF|",
                                       hover="largest |PSF| (dB)" if scale == "db" else "largest |PSF|",
                                       coords=coords, coord_names=("offset x", "y")),
                     key="home.teach.psf_fig", theme=None, config=CHART)
-    step = float(coords[0][1] - coords[0][0]) if coords is not None and len(coords[0]) > 1 else 1.0
+    step = float(np.median(np.diff(coords[0]))) if coords is not None and len(coords[0]) > 1 else 1.0
     extent = "the whole image" if half is None else f"the centre ±{min(half, w // 2)} pixels"
     st.caption(f"PSFs over {extent}" + (f", each cell the largest |PSF| of a {step:g}×{step:g} block of pixels"
                                         if step > 1 else "") + ". A column mask's PSF is one row (the readout "
@@ -152,8 +156,9 @@ def masks_section(data: TeachingSlice) -> None:
                  column_config={"Actual R": st.column_config.NumberColumn(format="%.2f"),
                                 "Peak side lobe / peak": st.column_config.NumberColumn(format="%.3f"),
                                 "Side lobe (dB)": st.column_config.NumberColumn(format="%.1f"),
-                                "SSIM zero-filled": st.column_config.NumberColumn(format="%.3f"),
-                                "Why the actual R differs from the nominal": st.column_config.TextColumn(width="large")})
+                                "SSIM zero-filled": st.column_config.NumberColumn(format="%.3f")})
+    with st.container(key="home.teach.psf_notes"):
+        st.markdown("**Why the actual R differs from the nominal R:**\n" + "\n".join(notes))
     st.caption("Measured here: the peak side-lobe-to-peak ratio is the largest |PSF| outside the main lobe (the "
                "centre pixel and its 8 neighbours: a variable-density mask widens the main lobe into them, which "
                "blurs rather than aliases) over the centre (after Lustig, Donoho & Pauly 2007; 1 = an alias as "
@@ -179,7 +184,7 @@ def sense_section(data: TeachingSlice) -> None:
                 "source (the sidebar's default sample has 8 coils).", icon=":material/info:")
         return
     top = max(4, min(8, data.slice.num_coils))
-    acceleration = st.slider("Equispaced acceleration R", 4, max(top, 5), 4, key="home.teach.sense_accel",
+    acceleration = st.columns([1, 2])[0].slider("Equispaced acceleration R", 4, max(top, 5), 4, key="home.teach.sense_accel",
                              help="fastMRI's equispaced mask (every R-th column plus a fully sampled centre). From "
                                   "R = 4: at R = 2 the fully sampled centre is a large part of the mask (the actual R is "
                                   "well below 2) and the folded copy is faint, so there is little to unfold. Up to "
@@ -221,4 +226,16 @@ def sense_section(data: TeachingSlice) -> None:
                f"{problem.sampled.num_low_frequencies} columns is part of the mask (ESPIRiT calibrates on it), so "
                "the zero-filled image shows ghosts rather than clean copies. "
                + teaching.acceleration_note(problem.sampled, data.slice.shape)
-               + " Raise R towards the number of coils and watch SENSE amplify noise (the g-factor).")
+               + " Raise R towards the number of coils and watch SENSE amplify noise (the g-factor)."
+               + _sense_vs_zero_filled(sense.metrics, zf.metrics))
+
+
+def _sense_vs_zero_filled(sense: dict | None, zf: dict | None) -> str:
+    """A sentence when SENSE scores a lower SSIM than zero-filled on this slice (and why), else ''."""
+    if not sense or not zf or sense["ssim"] >= zf["ssim"]:
+        return ""
+    psnr = (f" and its PSNR is higher ({sense['psnr']:.1f} vs {zf['psnr']:.1f} dB)" if sense["psnr"] > zf["psnr"]
+            else "")
+    return (f" Here SENSE scores a lower SSIM than zero-filled ({sense['ssim']:.3f} vs {zf['ssim']:.3f}) though it "
+            f"removes the folds{psnr}: unregularised least squares amplifies the noise (the grain in its image), "
+            "and SSIM, a local-structure measure, penalises that grain more than zero-filled's smooth ghosts.")
