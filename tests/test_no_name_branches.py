@@ -15,7 +15,7 @@ import pytest
 from explorer.recon.base import available_methods
 
 ROOT = Path(__file__).resolve().parents[1] / "explorer"
-LAYERS = ("ui", "cli", "engine", "robustness", "study", "teaching", "viewer", "training", "figures")
+LAYERS = ("ui", "cli", "engine", "robustness", "study", "teaching", "viewer", "training", "figures", "readers")
 SCANNED = [*sorted(p for layer in LAYERS for p in (ROOT / layer).rglob("*.py")),
            *sorted((ROOT.parent / "pages").glob("*.py"))]
 FORBIDDEN = {m.name for m in available_methods()} | {m.family for m in available_methods()}
