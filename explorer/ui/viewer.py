@@ -84,7 +84,9 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
          subtitles: Mapping[str, str] | None = None, boxes: Sequence[tuple[int, int, int, int]] = (),
          box_labels: Sequence[str] | None = None, pairs: Mapping[str, str] | None = None,
          pair_name: str = "|difference|", filename: str = "reconstructions", show_target: bool = True,
-         columns: int = 3, slices: Slices | None = None, pixel_mm: tuple[float, float] | None = None) -> None:
+         columns: int = 3, slices: Slices | None = None, pixel_mm: tuple[float, float] | None = None,
+         details: bool = True, mark: bool = False, point: tuple[int, int] | None = None, keys: Sequence[str] = (),
+         on_point: Callable[[tuple[int, int]], None] | None = None, on_key: Callable[[str], None] | None = None) -> None:
     """The viewer of ``target`` and ``images``, then the ROI / line details.
 
     Args:
@@ -101,6 +103,10 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
         columns: the Grid layout's number of columns.
         slices: the volume around this slice (wheel / arrow keys scroll through it), or ``None``.
         pixel_mm: pixel size ``(row, column)`` in mm, for a scale bar.
+        details: the ROI and line inputs and their table, tiles and profile under the viewer (off for reading).
+        mark: a *Mark* tool (the default left-button tool): a click marks a pixel, ``on_point((row, col))`` gets it
+            (in a callback, before the rerun); ``point`` is the mark drawn now.
+        keys: keys the viewer hands to ``on_key(key)`` instead of using them (e.g. ``"1"``-``"5"`` on a reading page).
     """
     if not images:
         return
@@ -124,13 +130,18 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
                      roi=[box.r0, box.c0, box.r1, box.c1] if box else None,
                      line=[int(line[0][0]), int(line[0][1]), int(line[1][0]), int(line[1][1])] if line else None,
                      zoom_roi=bool(box is not None and st.session_state.get(f"{key}.roi.zoom")),
-                     filename=filename, luts={"error": lut(ERROR_LUT), "signed": lut(SIGNED_LUT)})
+                     filename=filename, luts={"error": lut(ERROR_LUT), "signed": lut(SIGNED_LUT)}, mark=bool(mark),
+                     point=[int(point[0]), int(point[1])] if point is not None else None, keys=list(keys))
     st.session_state[f"{key}.bytes"] = len(payload)
     _component()(key=f"{key}.view", data=payload, default={"roi": None, "line": None},
                  on_roi_change=functools.partial(_on_drawn, key, shape, "roi"),
                  on_line_change=functools.partial(_on_drawn, key, shape, "line"),
                  on_slice_change=functools.partial(_on_slice, key, slices),
-                 on_missing_change=functools.partial(_on_missing, key))
+                 on_missing_change=functools.partial(_on_missing, key),
+                 on_point_change=functools.partial(_on_event, key, "point", on_point),
+                 on_key_change=functools.partial(_on_event, key, "key", on_key))
+    if not details:
+        return
     st.caption("**Reading:** right-drag = window/level · middle-drag = pan · wheel = "
                + ("slices (Ctrl + wheel = zoom)" if slices and slices.count > 1 else "zoom")
                + " · double-click = fit · ← → = next image · f = 1 + thumbnails · b = blink · e = error map · "
@@ -199,6 +210,20 @@ def _on_slice(key: str, slices: Slices | None) -> None:
     index = int(value)
     if 0 <= index < slices.count and index != slices.index:
         slices.on_change(index)
+
+
+def _on_event(key: str, name: str, handler: Callable | None) -> None:
+    """A mark or a key from the viewer -> ``handler`` (a mark as ``(row, col)``)."""
+    value = _get(st.session_state.get(f"{key}.view") or {}, name)
+    if handler is None or value is None:
+        return
+    if name == "point":
+        try:
+            handler((int(value["row"]), int(value["col"])))
+        except (KeyError, TypeError, ValueError):
+            return
+    else:
+        handler(str(value))
 
 
 def _on_missing(key: str) -> None:

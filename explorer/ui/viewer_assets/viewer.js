@@ -117,7 +117,8 @@ function freshView(header) {
   const s = header.settings;
   return {layout: s.layout || "row", columns: s.columns || 3, error: s.error || "off", errScale: null, preset: "full",
           wl: null, invert: false, zoom: 1, cx: null, cy: null, selected: 0, tool: "wl", blink: false,
-          blinkMs: 600, partner: null, smooth: false, help: false, slice: null, wantSlice: null};
+          blinkMs: 600, partner: null, smooth: false, help: false, slice: null, wantSlice: null,
+          ...(s.mark ? {tool: "mark"} : {})};
 }
 
 // ------------------------------------------------------------------------------------------------ component
@@ -457,6 +458,13 @@ export default function viewer(component) {
       ctx.lineTo(tx + (line[3] + 0.5) * s, ty + (line[2] + 0.5) * s);
       ctx.stroke();
     }
+    if (view.mark && cell.kind !== "thumb") {
+      const x = tx + (view.mark[1] + 0.5) * s, y = ty + (view.mark[0] + 0.5) * s;
+      ctx.strokeStyle = "#ff4b4b"; ctx.lineWidth = 2; ctx.beginPath();
+      ctx.arc(x, y, 9, 0, 2 * Math.PI); ctx.moveTo(x - 14, y); ctx.lineTo(x - 5, y); ctx.moveTo(x + 5, y);
+      ctx.lineTo(x + 14, y); ctx.moveTo(x, y - 14); ctx.lineTo(x, y - 5); ctx.moveTo(x, y + 5); ctx.lineTo(x, y + 14);
+      ctx.stroke();
+    }
     if (settings.pixel_mm && cell.kind === "image" && cell === cells.find((c) => c.kind === "image")) scaleBar(ctx, cell, s);
   }
 
@@ -516,6 +524,7 @@ export default function viewer(component) {
       drag = {tool, x: ev.clientX, y: ev.clientY, window: windowNow(), zoom: view.zoom, cx: view.cx, cy: view.cy, cell,
               row, col};
       if (tool === "roi") drawing = {kind: "roi", box: null};
+      if (tool === "mark") drawing = {kind: "mark"};
       if (tool === "line") drawing = {kind: "line", line: null};
     });
     c.addEventListener("pointermove", (ev) => {
@@ -548,7 +557,11 @@ export default function viewer(component) {
       }
     });
     const end = () => {
-      if (drawing && drawing.kind === "roi" && drawing.box) {
+      if (drawing && drawing.kind === "mark" && drag) {
+        const r = clampPx(drag.row, H), k = clampPx(drag.col, W);
+        view.mark = [r, k];
+        setStateValue("point", {row: r, col: k, panel: drag.cell.label});
+      } else if (drawing && drawing.kind === "roi" && drawing.box) {
         view.roi = drawing.box;
         setStateValue("roi", {box: drawing.box, window: windowNow(), error: view.error, scale: errScaleNow() * unit()});
       } else if (drawing && drawing.kind === "line" && drawing.line) {
@@ -594,6 +607,7 @@ export default function viewer(component) {
   function onKey(ev) {
     if (ev.target && ev.target !== root && /INPUT|SELECT|TEXTAREA/.test(ev.target.tagName)) return;
     const list = panels(), k = ev.key;
+    if ((settings.keys || []).includes(k)) { ev.preventDefault(); ev.stopPropagation(); setTriggerValue("key", k); return; }
     let handled = true;
     if (k === "ArrowRight" || k === "ArrowLeft") {
       view.selected = (view.selected + (k === "ArrowRight" ? 1 : list.length - 1)) % list.length;
@@ -678,7 +692,8 @@ export default function viewer(component) {
   const reset = el("button", "mrxv-btn", wlGroup, "Reset");
   reset.type = "button"; reset.setAttribute("data-testid", "mrxv-reset");
   reset.addEventListener("click", () => { view.zoom = 1; view.cx = W / 2; view.cy = H / 2; view.wl = null; view.preset = "full"; view.invert = false; schedule(); syncBar(); });
-  buttons("Left drag", TOOLS, () => view.tool, (v) => { view.tool = v; }, "mrxv-tool");
+  buttons("Left drag", settings.mark ? [["mark", "Mark"], ...TOOLS] : TOOLS, () => view.tool, (v) => { view.tool = v; },
+    "mrxv-tool");
   const sl = settings.slices;
   if (sl && sl.count > 1) {
     const g = group("Slice");
@@ -734,6 +749,7 @@ export default function viewer(component) {
   }
 
   // ---------------------------------------------------------------------------------- go
+  view.mark = settings.point || null;
   view.roi = settings.roi || null;
   view.line = settings.line || null;
   const zoomStamp = settings.zoom_roi && view.roi ? JSON.stringify(view.roi) : null;
