@@ -20,10 +20,15 @@ if __name__ != "__main__":
 
     app = st.App(__file__, lifespan=lifespan)
 else:
+    from explorer import resources
     from explorer.robustness.registry import experiments
     from explorer.ui import router, sidebar, startup, warmup
 
-    st.set_page_config(page_title="MRI robustness explorer", page_icon=":material/neurology:", layout="wide")
+    # A local favicon (an emoji drawn by the browser if the file is missing): a ":material/...:" page icon, or none
+    # (then the browser takes the current page's material icon), makes the browser fetch it from fonts.gstatic.com.
+    icon = resources.root() / "assets" / "favicon.png"
+    st.set_page_config(page_title="MRI robustness explorer", page_icon=str(icon) if icon.is_file() else "🧠",
+                       layout="wide")
     # The browser loads plotly.js (about a second) while the server finishes its start-up preload.
     startup.wait(charts_only=True)
     warmup.preload_charts()

@@ -12,13 +12,13 @@ import re
 
 import streamlit as st
 
-from explorer.export import npy_bytes, png_bytes, records_csv
+from explorer.export import npy_bytes, png_bytes
 from explorer.figures import attack as attack_figures
 from explorer.recon.base import available_methods
 from explorer.robustness.attack import STRATEGIES
 from explorer.robustness.objectives import BUDGETS, OBJECTIVES, OPTIMIZERS
 from explorer.robustness.perturbations import perturbation_image
-from explorer.ui import cache, pickers, state, viewer, warmup, widgets
+from explorer.ui import bundle, cache, pickers, present, state, viewer, warmup, widgets
 from explorer.ui.runs import attack as attack_run
 from explorer.ui.runs.protocol import Download, downloads
 
@@ -44,7 +44,7 @@ info_col.caption("Threat model: y' = M(k + e), e on the sampled entries, ‖e‖
 
 # ---------------------------------------------------------------- 2. methods
 st.subheader("2 · Methods", divider="gray")
-defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "instant"]
+defaults = pickers.default_methods(methods)  # a classical, a sparse and a trained network
 with widgets.stop_on_error():
     instances = pickers.method_instances(
         "attack", methods, defaults, problem.slice.meta.defaults_key, label="Methods to attack",
@@ -89,7 +89,7 @@ with widgets.stop_on_error():
                                  metric=state.metric())
 
 # ---------------------------------------------------------------- 4. results
-run = attack_run.RUN.section(request, heading="4 · Results", disabled=not instances)
+run = attack_run.RUN.section(request, heading="4 · Results", disabled=not instances or not instances.confirmed)
 if not run.results:
     st.stop()
 shown = run.request
@@ -98,19 +98,19 @@ with widgets.stop_on_error():
 table, formats = attack_run.table(run)
 st.markdown("**Metrics** (against the fully sampled reference, centre-cropped; drop = clean − perturbed)"
             if shown_problem.target is not None else "**Attacks** (no reference in this file: no metrics)")
-st.dataframe(table, hide_index=True, key="attack.table", column_config=formats)
+st.dataframe(table, hide_index=True, key="attack.table", column_config=formats, width="stretch")
 st.caption(f"Objective: {OBJECTIVES[shown.config.objective]}"
            + (f", inside rows {shown.config.region[0]}–{shown.config.region[2]}, columns "
               f"{shown.config.region[1]}–{shown.config.region[3]}" if shown.config.region else "")
            + f" · budget relative to the {shown.config.budget} k-space · coil maps: the clean data's ESPIRiT maps.")
 
-for result in {r.instance.label: r for r in run.results}.values():
-    widgets.show_notes(st, result.instance.display, result.clean.notes)
-rows = [r.row() for r in run.results]
+widgets.notes_box(st, [(result.instance.display, note) for result in {r.instance.label: r for r in run.results}.values()
+                       for note in result.clean.notes])
 budgets = sorted({r.config.eps for r in run.results})
 if len(budgets) > 1:
-    shown_rows = [{**row, "label": r.instance.display} for r, row in zip(run.results, rows)]
-    st.plotly_chart(attack_figures.sweep_figure(shown_rows), key="attack.sweep", theme=None, config={"displaylogo": False})
+    sweep = present.bound_ssim_axes(attack_figures.sweep_figure(attack_run.csv_rows(run)))
+    sweep.update_xaxes(title_text="budget ε = ‖e‖ / ‖k‖")
+    st.plotly_chart(sweep, key="attack.sweep", theme=None, config={"displaylogo": False})
     show_eps = st.select_slider("Budget shown below", budgets, value=budgets[-1], key="attack.show_eps",
                                 format_func=lambda v: f"eps {v:g}")
 else:
@@ -140,18 +140,22 @@ with st.expander("The perturbations: k-space and image domain", icon=":material/
 if run.transfers:
     st.markdown(f"**Transfer matrix at eps {show_eps:g}**: the SSIM drop of each method (column) under the "
                 "perturbation found for each method (row); the diagonal is each method's own attack.")
-    names = {r.instance.label: r.instance.display for r in run.results}
-    mine = [{**t, "source": names.get(t["source"], t["source"]), "target": names.get(t["target"], t["target"])}
-            for t in run.transfers if t["eps"] == show_eps]
+    mine = [t for t in attack_run.transfer_rows(run) if t["eps"] == show_eps]
     st.plotly_chart(attack_figures.transfer_figure(mine), key="attack.transfer_fig", theme=None,
                     config={"displaylogo": False})
 
 st.markdown("**Downloads**")
 stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{shown.source.label}_s{shown.index}_{shown.mask.type}_R{shown.mask.acceleration:g}")
-items = [Download("Attack table (.csv)", records_csv(rows, {"metric": run.request.metric}), f"{stem}_attack.csv", "text/csv", icon=":material/table:")]
+bundle.offer("attack.bundle", f"{stem}_attack", attack_run.bundle(run, shown_problem, target, (0.0, ref_max),
+                                                                   f"{stem}_attack"))
+st.caption("The zip holds the settings, the tables, the reference, every clean and perturbed image at every budget "
+           "and every perturbation (k-space .npy and its image |Aᴴe|).")
+metric = run.request.metric
+items = [Download("Attack table (.csv)", present.csv_text(attack_run.csv_rows(run), {"metric": metric}),
+                  f"{stem}_attack.csv", "text/csv", icon=":material/table:")]
 if run.transfers:
-    items.append(Download("Transfer table (.csv)", records_csv(run.transfers, {"metric": run.request.metric}), f"{stem}_transfer.csv", "text/csv",
-                          icon=":material/table:"))
+    items.append(Download("Transfer table (.csv)", present.csv_text(attack_run.transfer_rows(run), {"metric": metric}),
+                          f"{stem}_transfer.csv", "text/csv", icon=":material/table:"))
 downloads("attack.dl", items, columns=2)
 for r in chosen:
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{stem}_{r.instance.label}_eps{r.config.eps:g}")

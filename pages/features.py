@@ -11,17 +11,16 @@ router.require()  # before the heavy imports: app.py (router, sidebar) wraps thi
 import re
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from explorer.errors import ExplorerError
-from explorer.export import npy_bytes, records_csv
+from explorer.export import npy_bytes
 from explorer.figures import features as feature_figures
 from explorer.figures import images as figures
 from explorer.recon.base import available_methods
 from explorer.robustness.boxes import boxes_for, read_boxes
 from explorer.robustness.insertion import CONTRAST_REFERENCES, MODES, PAPER_CONTRAST, SHAPES, Feature, reference_image
-from explorer.ui import cache, pickers, state, viewer, warmup, widgets
+from explorer.ui import bundle, cache, pickers, present, state, viewer, warmup, widgets
 from explorer.ui.runs import features as feature_run
 from explorer.ui.runs.protocol import Download, downloads
 
@@ -105,24 +104,23 @@ ref_col.plotly_chart(preview, key="features.reference", on_select=add_clicked, s
 
 # ---------------------------------------------------------------- 3. methods and run
 st.subheader("3 · Methods", divider="gray")
-defaults = [n for n, spec in methods.items() if spec.capabilities.cost == "instant"]
+defaults = pickers.default_methods(methods)  # a classical, a sparse and a trained method
 with widgets.stop_on_error():
     instances = pickers.method_instances("features", methods, defaults, problem.slice.meta.defaults_key)
 request = feature_run.FeatureRequest(source, choice.plane, choice.index, choice.mask, tuple(instances), placed, mode, boxes,
                                      state.metric())
 
 # ---------------------------------------------------------------- 4. results
-page_run = feature_run.RUN.section(request, heading="4 · Results", disabled=not instances or not (placed or boxes),
-                                   stop_if_idle=False)
+page_run = feature_run.RUN.section(request, heading="4 · Results", stop_if_idle=False,
+                                   disabled=not instances or not instances.confirmed or not (placed or boxes))
 run = page_run.run if page_run is not None else None
 if run is not None and run.results:
-    for result in run.results:
-        widgets.show_notes(st, result.label, result.notes)
+    widgets.notes_box(st, [(result.label, note) for result in run.results for note in result.notes])
     truth, without = run.problem.target, run.inserted.reference
     table, formats = feature_run.table(run)
     st.markdown("**Per feature** (window MSE after normalising each image, the paper's score; contrast "
                 "recovery 1 = the feature's contrast fully recovered; local SSIM around it)")
-    st.dataframe(table, hide_index=True, key="features.table", column_config=formats)
+    st.dataframe(table, hide_index=True, key="features.table", column_config=formats, width="stretch")
     viewer.show("features", truth, {r.label: r.image for r in run.results},
                 subtitles={r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB"
                            for r in run.results if r.metrics},
@@ -138,15 +136,20 @@ if run is not None and run.results:
     st.plotly_chart(feature_figures.profile_figure(*feature_run.profiles(run, which)), key="features.profile",
                     theme=None, config={"displaylogo": False})
     stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{page_run.request.source.label}_s{page_run.request.index}_features")
+    bundle.offer("features.bundle", stem, feature_run.bundle(page_run, stem))
     downloads("features.dl", [
-        Download("Feature scores (.csv)", records_csv(run.rows, {"metric": page_run.request.metric}), f"{stem}.csv", "text/csv", icon=":material/table:"),
+        Download("Feature scores (.csv)", present.csv_text(feature_run.csv_rows(run), {"metric": page_run.request.metric}),
+                 f"{stem}.csv", "text/csv", icon=":material/table:"),
         Download("Reference with features (.npy)", npy_bytes(truth), f"{stem}_reference.npy"),
         Download("Reconstructions (.npy, stacked)", npy_bytes(np.stack([r.image for r in run.results])),
                  f"{stem}_recons.npy", help="Shape (methods, h, w), in the order of the table."),
     ])
 if page_run is not None and page_run.box_rows:
     st.markdown("**Pathology boxes** (scored on the unmodified slice)")
-    st.dataframe(pd.DataFrame(page_run.box_rows), hide_index=True, key="features.box_table")
+    box_table, box_config = present.table(page_run.box_rows, formats={"window_mse": "%.4f", "local_ssim": "%.4f",
+                                                                      "ssim": "%.4f"})
+    st.dataframe(box_table, hide_index=True, key="features.box_table", column_config=present.column_config(box_config),
+                 width="stretch")
 
 # ---------------------------------------------------------------- 5. study
 with st.expander("Study: random features over slices → recovery vs whole-image quality", icon=":material/scatter_plot:"):
@@ -165,12 +168,22 @@ with st.expander("Study: random features over slices → recovery vs whole-image
     study = feature_run.STUDY.section(study_request, heading=None, disabled=not (slices and instances),
                                       stop_if_idle=False)
     if study is not None and study.rows:
-        st.plotly_chart(feature_figures.scatter_figure(study.rows, study.correlations), key="features.scatter",
-                        theme=None, config={"displaylogo": False})
-        st.dataframe(pd.DataFrame([{"Method": k, "n": v["n"], "Pearson r": v["pearson"], "Spearman ρ": v["spearman"]}
-                                   for k, v in study.correlations.items()]), hide_index=True, key="features.corr")
-        st.caption("Across methods (each method's mean over the features), Pearson r with whole-image SSIM: " + ", ".join(
-            f"{y.replace('_', ' ')} {'—' if c['pearson'] is None else format(c['pearson'], '+.2f')}"
-            for y, c in study.across.items()))
-        downloads("features.study_dl", [Download("Study rows (.csv)", records_csv(study.rows, {"metric": study.request.metric}), "feature_study.csv",
-                                                 "text/csv", icon=":material/table:")])
+        scatter = feature_figures.scatter_figure(feature_run.labelled(study.rows), feature_run.labelled_keys(study.correlations))
+        scatter.update_layout(title_text=scatter.layout.title.text.replace("window_mse vs whole-image ssim",
+                                                                           "Window MSE vs whole-image SSIM"))
+        st.plotly_chart(present.bound_ssim_axes(scatter), key="features.scatter", theme=None,
+                        config={"displaylogo": False})
+        corr, corr_config = present.table([{"label": k, "n": v["n"], "pearson": v["pearson"], "spearman": v["spearman"]}
+                                           for k, v in study.correlations.items()],
+                                          formats={"pearson": "%+.2f", "spearman": "%+.2f"})
+        st.dataframe(corr, hide_index=True, key="features.corr", column_config=present.column_config(corr_config))
+        st.caption("n: features scored per method (all: every method's features together); "
+                   + present.fit_caption(study.correlations.get("all", {}).get("n"), "features") + ". "
+                   "Across methods (each method's mean over the features), Pearson r with whole-image SSIM: " + ", ".join(
+                       f"{present.column(y).lower()} {'—' if c['pearson'] is None else format(c['pearson'], '+.2f')}"
+                       f" (n = {c['n']} methods)" for y, c in study.across.items()))
+        study_stem = f"{page_run.request.source.label if page_run else source.label}_feature_study"
+        bundle.offer("features.study_bundle", study_stem, feature_run.study_bundle(study, study_stem),
+                     label="Download this study (.zip)")
+        downloads("features.study_dl", [Download("Study rows (.csv)", present.csv_text(study.rows, {"metric": study.request.metric}),
+                                                 "feature_study.csv", "text/csv", icon=":material/table:")])

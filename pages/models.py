@@ -7,11 +7,11 @@ router.require()  # before the heavy imports: app.py (router, sidebar) wraps thi
 
 import json
 
-import pandas as pd
 import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.ui import checkpoint_store, widgets
+from explorer.ui import present as human
 
 st.title("Models")
 st.caption("Trained networks (fastMRI's U-net and end-to-end VarNet) and their checkpoints. Un-trained networks "
@@ -21,6 +21,20 @@ from explorer.recon import checkpoints  # torch: imported after the first elemen
 from explorer.recon import model_store
 
 COLUMNS = ["model", "trained on", "architecture", "weights (M)", "size (MB)", "steps", "val SSIM"]
+HEADERS = {"name": "Checkpoint", "model": "Model", "trained on": "Trained on", "architecture": "Architecture",
+           "weights (M)": "Weights (M)", "size (MB)": "Size (MB)", "steps": "Training steps",
+           "val SSIM": "Validation SSIM", "file": "File"}
+WIDTHS = {"Checkpoint": "medium", "Model": "small", "Trained on": "large", "Architecture": "medium", "File": "medium"}
+
+
+def show_table(rows: list[dict], key: str) -> None:
+    """A table of checkpoints that fits the page: human headers, long texts in bounded columns (full text on
+    hover), a dash where a value is unknown."""
+    rows = [{HEADERS.get(k, k): v for k, v in row.items()} for row in rows]
+    frame, config = human.table(rows, formats={"Validation SSIM": "%.4f", "Weights (M)": "%.2f", "Size (MB)": "%.1f"},
+                                widths=WIDTHS)
+    st.dataframe(frame, hide_index=True, key=key, width="stretch", column_config=human.column_config(config))
+
 
 # ---------------------------------------------------------------- shipped
 st.subheader("Shipped checkpoints", divider="gray")
@@ -34,8 +48,7 @@ except ExplorerError as exc:  # e.g. a damaged file in EXPLORER_CHECKPOINT_DIR: 
     rows = []
 present = [r for r in rows if "missing" not in r]
 if present:
-    table = pd.DataFrame([{"name": r["name"], **{c: r[c] for c in COLUMNS}} for r in present])
-    st.dataframe(table, hide_index=True, key="models.shipped", width="stretch")
+    show_table([{"name": r["name"], **{c: r[c] for c in COLUMNS}} for r in present], "models.shipped")
 for r in rows:
     if "missing" in r:
         st.warning(f"**{r['name']}** is missing (not trained yet). Train it with:", icon=":material/warning:")
@@ -77,8 +90,7 @@ mine = checkpoint_store.added()
 if mine:
     st.markdown("**Added in this session.** To use one, set the **checkpoint** parameter of U-net / E2E VarNet in "
                 "Reconstruct (or `--set varnet.checkpoint=PATH` in the CLI) to its file:")
-    st.dataframe(pd.DataFrame([{**{c: r[c] for c in COLUMNS}, "file": r["file"]} for r in mine.values()]),
-                 hide_index=True, key="models.added", width="stretch")
+    show_table([{**{c: r[c] for c in COLUMNS}, "file": r["file"]} for r in mine.values()], "models.added")
     for r in mine.values():
         st.code(r["file"], language=None)
     st.download_button("Catalogue (.json)", json.dumps(list(mine.values()), indent=2), "checkpoints.json",

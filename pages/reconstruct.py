@@ -13,7 +13,7 @@ import streamlit as st
 from explorer.errors import ExplorerError
 from explorer.figures import images as figures
 from explorer.recon.base import available_methods
-from explorer.ui import cache, pickers, state, viewer, warmup, widgets
+from explorer.ui import bundle, cache, pickers, state, viewer, warmup, widgets
 from explorer.ui.runs.handoff import stale_note
 
 st.title("Reconstruct")
@@ -47,10 +47,10 @@ setup.markdown(f"**Actual acceleration R = {sampled.acceleration:.2f}** · {line
 
 # ---------------------------------------------------------------- 2. methods
 st.subheader("2 · Methods", divider="gray")
-defaults = [name for name, spec in methods.items() if spec.capabilities.cost == "instant"]  # the baselines
+defaults = pickers.default_methods(methods)  # a classical, a sparse and a trained method
 with widgets.stop_on_error():
     instances = pickers.method_instances("reconstruct", methods, defaults, problem.slice.meta.defaults_key)
-chosen = bool(instances)
+chosen = bool(instances) and instances.confirmed
 request = state.Request(source, plane, int(index), mask_cfg, tuple(instances))
 cache.speculate(source, plane, int(index), mask_cfg, instances)  # instant methods start before Run is pressed
 run_pressed = st.button("Run reconstruction", type="primary", icon=":material/play_arrow:", disabled=not chosen,
@@ -76,21 +76,21 @@ for label, message in failures.items():
     notes.error(f"**{displays.get(label, label)}** failed: {message}", icon=":material/error:")
 anatomy = shown_problem.slice.meta.anatomy
 for r in results:
+result_notes, stopped = [], []
     try:
         note = methods[r.method].describe(r.config, anatomy) if r.method in methods else None
     except ExplorerError:
         note = None
-    if note:
-        notes.info(f"**{r.label}**: {note}", icon=":material/model_training:")
-    widgets.show_notes(notes, r.label, r.notes)
+    result_notes += ([(r.label, note)] if note else []) + [(r.label, n) for n in r.notes]
     if r.stopped:
-        done = f" at step {r.steps[0]} of {r.steps[1]}" if r.steps else ""
-        notes.warning(f"**{r.label}** was stopped{done}: its best image so far is shown. Press **Run reconstruction** "
-                      "to run it again in full.", icon=":material/stop_circle:")
+        stopped.append((r.label, f" at step {r.steps[0]} of {r.steps[1]}" if r.steps else ""))
+widgets.stopped_note(notes, stopped, "Run reconstruction")
+widgets.notes_box(notes, result_notes)  # one collapsed box: the viewer stays at the top of the screen
 if not results:
     st.stop()
 target = shown_problem.target
 ref_max = float(target.max()) if target is not None else max(float(r.image.max()) for r in results)
+pattern_shown = shown_problem.sampled.pattern(shown_problem.slice.shape)
 target_shape = shown_problem.crop
 ref_name = "reference max" if target is not None else "max of the reconstructions"
 
@@ -111,7 +111,11 @@ with download_col:
     stem = f"{shown.source.label}_s{shown.index}_{shown.mask.type}_R{shown.mask.acceleration:g}"
     widgets.download_buttons(results, stem, (0.0, ref_max), key="reconstruct.dl")
     st.caption(f"PNGs are windowed to [0, {ref_name}]; .npy files hold the float32 magnitude "
-               f"({target_shape[0]}×{target_shape[1]}).")
+               f"({target_shape[0]}×{target_shape[1]}). The zip holds the settings, the metrics, every image and "
+               "the sampling mask.")
+    bundle.offer("reconstruct.bundle", stem, bundle.results_bundle(
+        stem, "reconstruct", shown, results, target, (0.0, ref_max), widgets.metrics_csv_text(results),
+        state.metric(), extras={"sampling_mask": pattern_shown.astype("float32")}))
 
 fits = {r.label: r.history for r in results if r.history}
 if fits:

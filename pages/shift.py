@@ -13,11 +13,10 @@ import streamlit as st
 
 from explorer.data.sample_sources import VARIANTS
 from explorer.errors import ExplorerError
-from explorer.export import records_csv
 from explorer.figures.shift import shift_figure
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.training.zoo import read_zoo
-from explorer.ui import paths, pickers, state, viewer, widgets
+from explorer.ui import bundle, paths, pickers, present, state, viewer, widgets
 from explorer.ui.runs import filtered as filtered_run
 from explorer.ui.runs import shift as shift_run
 from explorer.ui.runs.protocol import Download, downloads
@@ -81,50 +80,81 @@ if mode == "filtered":
     with widgets.stop_on_error():
         request = filtered_run.request(id_set, instances, filters, int(keep), mask, int(max_slices) or None,
                                        state.sample_size(), state.metric())
-    run = filtered_run.RUN.section(request, disabled=not instances)
+    run = filtered_run.RUN.section(request, disabled=not instances or not instances.confirmed)
     result = run.result
     if result is None:
         st.stop()
     kept = ", ".join(f"{f} [{s}]" for f, s in result.kept_slices)
-    st.plotly_chart(shift_figure(result.rows, result.fit, x="ssim_pool", y="ssim_filtered",
-                                 x_title=f"SSIM, whole pool ({len(result.evaluation.slices)} slices)",
-                                 y_title=f"SSIM, the {len(result.kept)} slices where {' + '.join(result.filters)} "
-                                         "do worst"),
-                    key="shift.filtered_figure", theme=None, config={"displaylogo": False})
-    st.caption(f"Kept slices: {kept}. Points below y = x lose quality on the hardest slices of the filter models.")
-    st.dataframe(filtered_run.table(result), hide_index=True, key="shift.filtered_table")
-    downloads("shift.filtered_dl", [Download("Filtered shift (.csv)", records_csv(result.rows, {"metric": run.request.metric}), "filtered.csv",
-                                             "text/csv", icon=":material/table:")])
+    filters = " + ".join(present.method_name(f) for f in result.filters)
+    st.plotly_chart(present.bound_ssim_axes(shift_figure(
+        shift_run.labelled(result.rows), result.fit, x="ssim_pool", y="ssim_filtered",
+        x_title=f"SSIM, whole pool ({len(result.evaluation.slices)} slices)",
+        y_title=f"SSIM, the {len(result.kept)} slices where {filters} do worst")),
+        key="shift.filtered_figure", theme=None, config={"displaylogo": False})
+    fit_text = ""
+    if result.fit:
+        fit_text = (f"Fit across the models: slope {result.fit['slope']:.3f}, intercept {result.fit['intercept']:+.3f}"
+                    + ("" if result.fit.get("r") is None else f", Pearson r = {result.fit['r']:+.3f}")
+                    + f" ({present.fit_caption(result.fit.get('n', len(result.rows)))}). ")
+    st.caption(f"{fit_text}Kept slices: {kept}. Points below y = x lose quality on the hardest slices of the filter "
+               "models.")
+    st.dataframe(filtered_run.table(result), hide_index=True, key="shift.filtered_table", width="stretch",
+                 column_config=filtered_run.COLUMNS)
+    stem = "filtered_shift"
+    bundle.offer("shift.filtered_bundle", stem, filtered_run.bundle(run, stem))
+    downloads("shift.filtered_dl", [Download("Filtered shift (.csv)", present.csv_text(result.rows, {"metric": run.request.metric}),
+                                             "filtered.csv", "text/csv", icon=":material/table:")])
     st.stop()
 request = shift_run.ShiftRequest(id_set, ood_set, tuple(instances), mask, int(max_slices) or None,
                                  state.sample_size(), state.metric())
 
-page_run = shift_run.RUN.section(request, disabled=not instances)
+page_run = shift_run.RUN.section(request, disabled=not instances or not instances.confirmed)
 study = page_run.study
 if page_run.stopped or study is None:
     st.stop()
-st.plotly_chart(shift_figure(study.rows, study.fit), key="shift.figure", theme=None, config={"displaylogo": False})
+st.plotly_chart(present.bound_ssim_axes(shift_figure(shift_run.labelled(study.rows), study.fit)), key="shift.figure",
+                theme=None, config={"displaylogo": False})
 if study.fit:
     r_text = "—" if study.fit["r"] is None else f"{study.fit['r']:+.3f}"
     st.caption(f"Fit across {study.fit['n']} models: SSIM(Q) = {study.fit['slope']:.3f} · SSIM(P) "
-               f"{study.fit['intercept']:+.3f}, Pearson r = {r_text}. Points below y = x lose quality under the shift.")
-st.dataframe(shift_run.table(study), hide_index=True, key="shift.table")
-downloads("shift.dl", [Download("Study (.csv)", records_csv(study.rows, {"metric": page_run.request.metric}), "shift.csv", "text/csv", icon=":material/table:")])
+               f"{study.fit['intercept']:+.3f}, Pearson r = {r_text} ({present.fit_caption(study.fit['n'])}). "
+               "Points below y = x lose quality under the shift.")
+else:
+    st.caption(f"No fit: {present.fit_caption(len(study.rows))}. Points below y = x lose quality under the shift.")
+st.dataframe(shift_run.table(study), hide_index=True, key="shift.table", width="stretch", column_config=shift_run.COLUMNS)
+stem = "shift_study"
+bundle.offer("shift.bundle", stem, shift_run.bundle(page_run, stem))
+downloads("shift.dl", [Download("Study (.csv)", present.csv_text(study.rows, {"metric": page_run.request.metric}),
+                                "shift.csv", "text/csv", icon=":material/table:")])
 st.markdown("**Drill into a model**: its SSIM on every slice of both sets")
-label = st.selectbox("Model", [r["label"] for r in study.rows], key="shift.drill")
+label = st.selectbox("Model", [r["label"] for r in study.rows], key="shift.drill", format_func=present.method_name)
 per_slice = shift_run.per_slice(study, label)
-st.dataframe(pd.DataFrame(per_slice), hide_index=True, key="shift.slices")
+st.dataframe(pd.DataFrame(per_slice), hide_index=True, key="shift.slices", width="stretch",
+             column_config={"SSIM": st.column_config.NumberColumn(format="%.4f"),
+                            "PSNR": st.column_config.NumberColumn("PSNR (dB)", format="%.2f")})
 pick = st.selectbox("Look at one slice", range(len(per_slice)), key="shift.view_slice",
                     format_func=lambda i: f"{per_slice[i]['Set']} · {per_slice[i]['File']} [{per_slice[i]['Slice']}] · "
                                           f"SSIM {per_slice[i]['SSIM']:.3f}")
 which, n = ("id", pick) if per_slice[pick]["Set"] == "P" else ("ood", pick - len(study.id_eval.slices))
 if st.button("Show this slice", key="shift.view", icon=":material/visibility:",
-             help="Reconstructs it again exactly as the study did (same mask seed, pinned settings) and shows it "
-                  "in the viewer"):
-    st.session_state["shift.show"] = (page_run.request, label, pick)
-if st.session_state.get("shift.show") == (page_run.request, label, pick):
-    with widgets.stop_on_error(), st.spinner(f"Reconstructing {label} on that slice…"):
-        target, image, metrics = shift_run.slice_view(page_run, which, n, label)
-    name = f"{label} on {'P' if which == 'id' else 'Q'}"
-    viewer.show("shift.slice", target, {name: image}, uirevision=f"shift|{which}|{n}|{target.shape}", filename="shift",
-                subtitles={name: f"SSIM {metrics['ssim']:.3f} · PSNR {metrics['psnr']:.2f} dB"} if metrics else None)
+             help="Reconstructs it again with every model exactly as the study did (same mask seed, pinned "
+                  "settings) and shows them side by side in the viewer"):
+    st.session_state["shift.show"] = (page_run.request, pick)
+if st.session_state.get("shift.show") == (page_run.request, pick):
+    labels = [r["label"] for r in study.rows]
+    bar = st.empty()
+
+    def reconstructing(done: int, total: int, model: str) -> None:
+        bar.progress(done / max(total, 1), text=f"Reconstructing {present.method_name(model)} on that slice "
+                                                f"({done + 1}/{total})…")
+
+    with widgets.stop_on_error():
+        target, views = shift_run.slice_views(page_run, which, n, labels, reconstructing)
+    bar.empty()
+    where = "P" if which == "id" else "Q"
+    images = {present.method_name(m): image for m, (image, _) in views.items()}
+    subtitles = {present.method_name(m): f"SSIM {metrics['ssim']:.3f} · PSNR {metrics['psnr']:.2f} dB"
+                 for m, (_, metrics) in views.items() if metrics}
+    st.caption(f"Every model on slice {per_slice[pick]['Slice']} of {per_slice[pick]['File']} (set {where}).")
+    viewer.show("shift.slice", target, images, uirevision=f"shift|{which}|{n}|{target.shape}", filename="shift",
+                subtitles=subtitles or None)

@@ -12,12 +12,16 @@ router.require()  # before the heavy imports: app.py (router, sidebar) wraps thi
 import pandas as pd
 import streamlit as st
 
-from explorer.export import records_csv
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.robustness.ttt import HOLDOUT_UNITS, PROTOCOLS, protocol_config
-from explorer.ui import cache, pickers, state, viewer, warmup, widgets
+from explorer.ui import bundle, cache, pickers, present, state, viewer, warmup, widgets
 from explorer.ui.runs import ttt as ttt_run
 from explorer.ui.runs.protocol import Download, downloads
+
+def instance_label(request) -> str:
+    """The adapted network and its checkpoint, for file names."""
+    return f"{request.method.name}_{getattr(request.method.config, 'checkpoint', '')}".rstrip("_")
+
 
 st.title("Test-time training")
 st.caption("Adapt a trained network to the slice in front of it with a self-supervised loss on its own "
@@ -35,13 +39,15 @@ warmup.prefetch(problem)
 anatomy = problem.slice.meta.anatomy
 info.markdown(f"**Actual acceleration R = {problem.sampled.acceleration:.2f}** · {problem.slice.num_coils} coil(s) · "
               f"anatomy: {anatomy or 'unknown'}")
-info.caption("A distribution shift to try: a network trained on knees (checkpoint `knee`) on brain data, with the "
-             "brain-trained network as the in-distribution reference.")
+info.caption("The page starts on a distribution shift: the network trained on the other anatomy (a knee network on "
+             "brain data, a brain network on knee data) is adapted, with the network trained on this data's anatomy "
+             "as the in-distribution reference. Set the checkpoint to `auto` to adapt the matching network instead.")
 
 st.subheader("2 · Network and settings", divider="gray")
 left, right = st.columns(2, gap="large")
 name = left.selectbox("Network", list(methods), format_func=lambda n: methods[n].label, key="ttt.method")
 spec = methods[name]
+ttt_run.start_on_shift(spec, anatomy)  # a real shift by default: the other anatomy's network
 with widgets.stop_on_error(), left.expander(f"**{spec.label}** parameters (the network to adapt)", expanded=True):
     config = widgets.method_config(spec, "ttt.params", anatomy=anatomy)
 instance = MethodInstance(name, name, config)
@@ -98,14 +104,25 @@ viewer.show("ttt", shown_problem.target, images, subtitles=subtitles, filename="
 table = pd.DataFrame([{"Network": k, "SSIM": m["ssim"], "PSNR (dB)": m["psnr"], "NMSE": m["nmse"]}
                       for k, m in metrics.items() if m])
 c1, c2 = st.columns([2, 1], gap="large")
-c1.dataframe(table, hide_index=True, key="ttt.table")
+c1.dataframe(table, hide_index=True, key="ttt.table", width="stretch",
+             column_config={"SSIM": st.column_config.NumberColumn(format="%.4f"),
+                            "PSNR (dB)": st.column_config.NumberColumn(format="%.2f"),
+                            "NMSE": st.column_config.NumberColumn(format="%.5f")})
 gap = row.get("gap_closed")
 c2.metric("Gap closed", "—" if gap is None else f"{gap:.0%}",
           help="(SSIM after TTT − SSIM as shipped) / (SSIM in-distribution − SSIM as shipped)")
 c2.caption(f"Protocol {result.protocol} · {result.steps} steps ({result.stop_reason}), weights of step "
            f"{result.best_step}, lr {result.lr:g}, {result.seconds:.1f} s")
-st.plotly_chart(ttt_run.curves_figure(result.history), key="ttt.curves", theme=None, config={"displaylogo": False})
+curves = ttt_run.curves_figure(result.history)
+curves.update_yaxes(title_text="loss, held-out error (log)", row=1, col=1)
+curves.update_yaxes(title_text="SSIM", row=1, col=2)
+st.plotly_chart(present.bound_ssim_axes(curves), key="ttt.curves", theme=None, config={"displaylogo": False})
 st.caption("Left: the self-supervised loss on the training entries and the error on the held-out entries "
            "(relative l1); the weights of the lowest held-out error are used. Right: SSIM against the fully "
            "sampled reference, when monitored.")
-downloads("ttt.dl", [Download("Results (.csv)", records_csv([row], {"metric": page_run.request.metric}), "ttt.csv", "text/csv", icon=":material/table:")])
+stem = f"{shown.source.label}_s{shown.index}_ttt_{instance_label(shown)}"
+bundle.offer("ttt.bundle", stem, ttt_run.bundle(page_run, shown_problem.target, stem))
+st.caption("The zip holds the settings, the results and the training curves (CSV), the reference and the images as "
+           "shipped, after test-time training and of the in-distribution network (.npy and .png).")
+downloads("ttt.dl", [Download("Results (.csv)", present.csv_text([row], {"metric": page_run.request.metric}), "ttt.csv",
+                              "text/csv", icon=":material/table:")])

@@ -16,6 +16,24 @@ from explorer.ui import state, uploads
 _FILE_SUFFIXES = (".pt", ".pth", ".ckpt", ".h5", ".hdf5", ".mat", ".npy", ".cfl", ".json", ".yaml", ".yml")
 
 
+def confine_output(text: str, what: str) -> Path:
+    """A folder the app will write into, resolved and confined to the output root (:func:`explorer.ui.state.output_root`:
+    the configured data directory, else the per-user folder; relative paths start there), never the upload store.
+
+    Raises:
+        ExplorerError: outside the output root (the same message whether the path exists or not).
+    """
+    root = state.output_root()
+    path = Path(text.strip()).expanduser()
+    path = (path if path.is_absolute() else root / path).resolve()
+    store = uploads.root().resolve()
+    if not (path == root or path.is_relative_to(root)) or path == store or path.is_relative_to(store):
+        where = "the data directory" if state.outputs_configured() else "the app's output folder"
+        raise ExplorerError(f"{what} {text.strip()!r} is outside {where} {root}; the app writes only under it "
+                            "(start it with `-- --data-dir DIR` to write elsewhere)")
+    return path
+
+
 def confine_path(text: str, what: str, base: str | Path | None = None, own_uploads: bool = False) -> Path:
     """``text`` resolved and confined: inside a data root (relative paths: under ``base``, default the first data
     root), or with ``own_uploads`` inside this session's upload folder.
@@ -92,4 +110,4 @@ def confine_spec(spec) -> None:
             raise ExplorerError(f"{where}: {exc}") from None
 
 
-__all__ = ["confine_path", "confine_spec", "is_path", "spec_paths"]
+__all__ = ["confine_output", "confine_path", "confine_spec", "is_path", "spec_paths"]

@@ -6,7 +6,10 @@ read it with :func:`current_source`. Widget keys are
 namespaced ``"<page>.<name>"`` so pages never collide.
 
 Environment:
-    EXPLORER_DATA_DIR: default data directory (``--data-dir`` after ``--`` wins).
+    EXPLORER_DATA_DIR: default data directory (``--data-dir`` after ``--`` wins); the app's outputs (study folders)
+        go there too. Without one, outputs go to a per-user folder (:func:`output_root`), never into the folder the
+        app was started in (usually the source checkout).
+    XDG_DATA_HOME: the per-user folder's parent (default ``~/.local/share``).
     EXPLORER_SAMPLE_SIZE: image size of the embedded sample (default 320; tests use 64).
 """
 
@@ -181,8 +184,34 @@ def source_or_stop() -> Source:
     return source
 
 
-def data_roots() -> list[Path]:
-    """The folders the data-directory browser may open: the configured data directory (``--data-dir`` /
-    ``EXPLORER_DATA_DIR``), else the directory the app was started in (symlinks resolved)."""
+USER_FOLDER = "mri-explorer"
+
+
+def user_output_dir() -> Path:
+    """The per-user output folder: ``$XDG_DATA_HOME/mri-explorer``, else ``~/.local/share/mri-explorer`` (resolved;
+    created when something is written into it)."""
+    base = os.environ.get("XDG_DATA_HOME", "").strip()
+    parent = Path(base).expanduser() if base and Path(base).expanduser().is_absolute() else Path.home() / ".local" / "share"
+    return (parent / USER_FOLDER).resolve()
+
+
+def output_root() -> Path:
+    """Where the app writes (study folders; relative output paths start here): the configured data directory, else
+    :func:`user_output_dir`, so a run from the guided path never writes into the source checkout."""
     configured = default_data_dir()
-    return [Path(configured).expanduser().resolve() if configured else Path.cwd().resolve()]
+    return Path(configured).expanduser().resolve() if configured else user_output_dir()
+
+
+def outputs_configured() -> bool:
+    """Whether outputs go to a data directory the user configured (rather than the per-user folder)."""
+    return bool(default_data_dir())
+
+
+def data_roots() -> list[Path]:
+    """The folders the app may read (and, for outputs, write under): the configured data directory (``--data-dir``
+    / ``EXPLORER_DATA_DIR``); else the directory the app was started in and the per-user output folder (symlinks
+    resolved)."""
+    configured = default_data_dir()
+    if configured:
+        return [Path(configured).expanduser().resolve()]
+    return [Path.cwd().resolve(), user_output_dir()]

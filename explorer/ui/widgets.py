@@ -19,12 +19,12 @@ import streamlit as st
 
 from explorer.engine.core import loss_history
 from explorer.errors import ExplorerError
-from explorer.export import metrics_csv, npy_bytes, png_bytes
+from explorer.export import npy_bytes, png_bytes
 from explorer.figures.images import loss_figure
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
 from explorer.metrics import METRIC_DEFINITIONS
 from explorer.recon.base import MethodSpec, ParamSpec
-from explorer.ui import paths
+from explorer.ui import paths, present
 from explorer.ui.feedback import Feedback
 from explorer.ui.state import metric
 
@@ -282,14 +282,18 @@ _METRIC_COLUMNS = {
 
 def metrics_table(results: list, key: str) -> pd.DataFrame:
     """Show (and return) one row per :class:`~explorer.engine.MethodResult`: SSIM, PSNR, NMSE
-    (when there is a reference) and timings."""
+    (when there is a reference) and timings (a dash where a method needs no coil maps)."""
     table = pd.DataFrame([{
         "Method": r.label,
         **({"SSIM": r.metrics["ssim"], "PSNR (dB)": r.metrics["psnr"], "NMSE": r.metrics["nmse"]} if r.metrics else {}),
         "Recon (s)": r.seconds,
         "Coil maps (s)": r.maps_seconds,
     } for r in results])
-    st.dataframe(table, hide_index=True, key=key, column_config=_METRIC_COLUMNS)
+    config = dict(_METRIC_COLUMNS)
+    if "Coil maps (s)" in table and table["Coil maps (s)"].isna().any():
+        table["Coil maps (s)"] = [present.MISSING if v is None or v != v else f"{v:.2f}" for v in table["Coil maps (s)"]]
+        config["Coil maps (s)"] = st.column_config.TextColumn(help="ESPIRiT maps (computed once per slice and mask)")
+    st.dataframe(table, hide_index=True, key=key, column_config=config, width="stretch")
     st.caption(f"Metrics: {metric()} ({METRIC_DEFINITIONS[metric()]}); choose another in the sidebar.")
     return table
 
@@ -305,9 +309,19 @@ def download_buttons(results: list, stem: str, window: tuple[float, float], key:
                             key=f"{key}.npy.{r.instance}", on_click="ignore", icon=":material/download:")
         png.download_button(".png", png_bytes(r.image, *window), f"{stem}_{r.instance}.png", "image/png",
                             key=f"{key}.png.{r.instance}", on_click="ignore", icon=":material/download:")
-    rows = [{"method": r.method, "label": r.instance, **(r.metrics or {}), "seconds": r.seconds} for r in results]
-    st.download_button("Metrics (.csv)", metrics_csv(rows, metric()), f"{stem}_metrics.csv", "text/csv",
+    st.download_button("Metrics (.csv)", metrics_csv_text(results), f"{stem}_metrics.csv", "text/csv",
                        key=f"{key}.csv", on_click="ignore", icon=":material/table:")
+
+
+def metric_rows(results: list) -> list[dict]:
+    """Raw rows (one per result): method, label, SSIM / PSNR / NMSE (when scored) and timings."""
+    return [{"label": r.label, "method": r.method, **{k: (r.metrics or {}).get(k) for k in ("ssim", "psnr", "nmse")},
+             "seconds": r.seconds, "maps_seconds": r.maps_seconds, "stopped": r.stopped} for r in results]
+
+
+def metrics_csv_text(results: list) -> str:
+    """The metrics of ``results`` as CSV with human headers (the sidebar's metric definition in every row)."""
+    return present.csv_text(metric_rows(results), {"metric": metric()})
 
 
 def show_notes(container, label: str, notes) -> None:
@@ -315,4 +329,26 @@ def show_notes(container, label: str, notes) -> None:
     for note in notes:
         shift = note.startswith("distribution shift")
         container.info(f"**{label}**: {note}", icon=":material/swap_horiz:" if shift else ":material/layers:")
+
+
+def notes_box(container, notes: list[tuple[str, str]], key: str | None = None) -> None:
+    """All notes on a page's results (``[(method, note)]``: checkpoints, coil maps, a distribution shift) in one
+    collapsed expander, so the results stay at the top of the screen. Nothing is drawn without notes."""
+    notes = list(dict.fromkeys(notes))
+    if not notes:
+        return
+    shift = any("distribution shift" in note for _, note in notes)
+    title = f"{len(notes)} note{'s' if len(notes) > 1 else ''} on these results" + (
+        " (including a distribution shift)" if shift else "")
+    with container.expander(title, icon=":material/swap_horiz:" if shift else ":material/info:", key=key):
+        st.markdown("\n".join(f"- **{label}**: {note}" for label, note in notes))
+
+
+def stopped_note(container, stopped: list[tuple[str, str]], button: str) -> None:
+    """One warning naming every result that was stopped early (``[(method, where)]``)."""
+    if not stopped:
+        return
+    what = "; ".join(f"**{label}** was stopped{where}" for label, where in stopped)
+    container.warning(f"{what}: the best image so far is shown. Press **{button}** to run "
+                      f"{'it' if len(stopped) == 1 else 'them'} again in full.", icon=":material/stop_circle:")
 

@@ -100,7 +100,8 @@ def test_home_page_renders_primer():
 def test_reconstruct_page_runs_and_caches(monkeypatch):
     at = _reconstruct(_app())
     assert at.title[0].value == "Reconstruct"
-    assert at.multiselect(key="reconstruct.methods").value == ["zero_filled", "sense"]
+    assert at.multiselect(key="reconstruct.methods").value == ["zero_filled", "l1", "unet"]  # classical, sparse, trained
+    at.multiselect(key="reconstruct.methods").set_value(["zero_filled", "sense"]).run()
     # 64 columns: 3x keeps a 7-column centre (ESPIRiT needs 6); default centre fraction.
     at.number_input(key="reconstruct.mask.acceleration").set_value(3.0).run()
     assert "0.1067" in at.toggle(key="reconstruct.mask.cf_default").label
@@ -156,6 +157,7 @@ def test_cheap_methods_run_speculatively_once(monkeypatch):
     monkeypatch.setattr(cache_mod, "run_method",
                         lambda *a, **k: calls.append((a[1].name, a[0].sampled.config.seed)) or real(*a, **k))
     at = _reconstruct(_app())
+    at.multiselect(key="reconstruct.methods").set_value(["zero_filled", "sense"]).run()
     at.number_input(key="reconstruct.mask.seed").set_value(7).run()
     cache_mod.JOBS.wait(timeout=TIMEOUT)
     assert sorted(name for name, seed in calls if seed == 7) == ["sense", "zero_filled"]
@@ -237,6 +239,8 @@ def test_each_sparse_and_untrained_method_runs_in_the_page():
         for param, value in params.items():
             at.number_input(key=f"reconstruct.params.{name}.{param}").set_value(value)
     at.run()
+    assert _run_button(at).disabled  # the un-trained networks take minutes: confirmed first
+    at.checkbox(key="reconstruct.confirm_long").check().run()
     _run_button(at).click().run()
     assert not at.exception and not _errors(at), _errors(at)
     table = at.dataframe[0].value

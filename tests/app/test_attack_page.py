@@ -46,8 +46,9 @@ def _library_problem(mask):
 def test_attack_page_sweep_figures_downloads_and_library_agreement():
     at = _attack_page()
     assert at.title[0].value == "Attack"
-    assert at.multiselect(key="attack.methods").value == ["zero_filled", "sense"]  # the instant attackable ones
+    assert at.multiselect(key="attack.methods").value == ["zero_filled", "l1", "unet"]  # classical, sparse, trained
     assert not at.dataframe  # nothing run yet
+    at.multiselect(key="attack.methods").set_value(["zero_filled", "sense"]).run()
     at.text_input(key="attack.eps").set_value("0.08, 0.02").run()
     at.checkbox(key="attack.transfer").check().run()
     at.button(key="attack.run").click().run()
@@ -55,12 +56,12 @@ def test_attack_page_sweep_figures_downloads_and_library_agreement():
 
     table = at.dataframe[0].value
     assert list(table["Method"]) == ["Zero-filled", "Zero-filled", "SENSE (CG)", "SENSE (CG)"]
-    assert list(table["eps"]) == [0.02, 0.08, 0.02, 0.08]
+    assert list(table["Budget ε"]) == [0.02, 0.08, 0.02, 0.08]
     for _, row in table.iterrows():
-        assert row["‖e‖/‖k‖"] == pytest.approx(row["eps"], rel=1e-5)  # the whole budget is spent
+        assert row["‖e‖/‖k‖"] == pytest.approx(row["Budget ε"], rel=1e-5)  # the whole budget is spent
         assert row["SSIM drop"] == pytest.approx(row["SSIM clean"] - row["SSIM perturbed"], abs=1e-9)
-        assert row["SSIM drop"] > 0 and row["PSNR drop"] > 0
-        assert row["Strategy"] == "gradient" and not row["Stopped"]
+        assert row["SSIM drop"] > 0 and row["PSNR drop (dB)"] > 0
+        assert row["Strategy"] == "gradient ascent" and not row["Stopped"]
     for name in ("Zero-filled", "SENSE (CG)"):  # the worst case found grows with the budget
         mine = table[table["Method"] == name]
         assert mine["Objective"].iloc[1] > mine["Objective"].iloc[0]
@@ -140,13 +141,14 @@ def test_bad_settings_are_one_line_errors(widget, value, message):
 def test_a_region_attack_and_the_joint_scheme_run_in_the_page():
     at = _attack_page()
     at.multiselect(key="attack.methods").set_value(["zero_filled", "convdecoder"]).run()
+    at.checkbox(key="attack.confirm_long").check().run()  # the un-trained network takes minutes: confirmed
     at.number_input(key="attack.params.convdecoder.iterations").set_value(16).run()
     at.text_input(key="attack.region").set_value("20,20,40,40").run()
     at.number_input(key="attack.steps").set_value(8).run()
     at.button(key="attack.run").click().run()
     assert not at.exception and not _errors(at), _errors(at)
     table = at.dataframe[0].value
-    assert list(table["Strategy"]) == ["gradient", "joint"]
+    assert list(table["Strategy"]) == ["gradient ascent", "joint scheme"]
     assert all(table["‖e‖/‖k‖"] <= 0.08 * (1 + 1e-5))
     assert all(math.isfinite(v) for v in table["SSIM perturbed"])
     shapes = figure(at, "attack.figure")["layout"]["shapes"]

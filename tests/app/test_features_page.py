@@ -37,6 +37,7 @@ def test_features_page_run_views_and_library_agreement():
     at = _page()
     assert at.title[0].value == "Small features"
     assert at.button(key="features.run").disabled  # nothing placed yet
+    at.multiselect(key="features.methods").set_value(["zero_filled", "sense"]).run()
     at.text_input(key="features.positions").set_value("30,30; 20,40").run()
     at.number_input(key="features.random").set_value(1).run()
     assert not at.exception and not _errors(at)
@@ -118,6 +119,7 @@ def test_boxes_from_an_uploaded_csv_are_scored(tmp_path, monkeypatch):
     at.run()
     at.session_state["src.file"] = "file1000001.h5"
     at.switch_page("pages/features.py").run()
+    at.multiselect(key="features.methods").set_value(["zero_filled", "sense"]).run()
     at.slider(key="features.slice").set_value(1).run()
     at.number_input(key="features.mask.acceleration").set_value(2.0).run()
     csv_text = "file,slice,study_level,x,y,width,height,label\nfile1000001,1,No,20,18,6,5,spot\nfile1000001,0,No,1,1,4,4,other\n"
@@ -127,12 +129,14 @@ def test_boxes_from_an_uploaded_csv_are_scored(tmp_path, monkeypatch):
     at.button(key="features.run").click().run()
     assert not at.exception and not _errors(at), _errors(at)
     boxes = at.dataframe[-1].value
-    assert list(boxes["method"]) == ["zero_filled", "sense"]
-    assert (boxes["row0"].iloc[0], boxes["row1"].iloc[0], boxes["col0"].iloc[0], boxes["col1"].iloc[0]) == (25, 30, 20, 26)
+    assert list(boxes["Algorithm"]) == ["Zero-filled", "SENSE (CG)"]  # human names, not registry keys
+    assert (boxes["Row 0"].iloc[0], boxes["Row 1"].iloc[0], boxes["Column 0"].iloc[0],
+            boxes["Column 1"].iloc[0]) == (25, 30, 20, 26)
 
 
 def test_study_scatter_and_correlation():
     at = _page()
+    at.multiselect(key="features.methods").set_value(["zero_filled", "sense"]).run()
     at.multiselect(key="features.study_slices").set_value([1, 2]).run()
     at.number_input(key="features.study_count").set_value(3).run()
     at.button(key="features.study_run").click().run()
@@ -140,7 +144,7 @@ def test_study_scatter_and_correlation():
     scatter = figure(at, "features.scatter")
     assert len(scatter["data"]) == 2 and "Pearson r" in scatter["layout"]["title"]["text"]
     corr = at.dataframe[-1].value
-    assert list(corr["Method"]) == ["all", "zero_filled", "sense"] and corr["n"].iloc[0] == 12
+    assert list(corr["Method"]) == ["all", "Zero-filled", "SENSE (CG)"] and corr["n"].iloc[0] == 12
     study = at.session_state[feature_run.STUDY.handoff.key]
     assert len(study.records) == 4 and not study.stopped
     assert all(-1 <= v <= 1 for v in corr["Pearson r"])

@@ -52,9 +52,10 @@ def _models_page() -> AppTest:
 def test_shipped_checkpoints_listed_with_cards_and_missing_ones_with_their_command(shipped):
     at = _models_page()
     table = at.dataframe[0].value
-    assert list(table["name"]) == ["unet_knee", "varnet_brain"]
-    assert table.loc[0, "steps"] == 11 and table.loc[0, "val SSIM"] == 0.5
-    assert table.loc[0, "trained on"] == "random weights"
+    assert list(table["Checkpoint"]) == ["unet_knee", "varnet_brain"]
+    assert table.loc[0, "Training steps"] == "11" and table.loc[0, "Validation SSIM"] == "0.5000"
+    assert table.loc[1, "Validation SSIM"] == "—"  # unknown: a dash, not "None"
+    assert table.loc[0, "Trained on"] == "random weights"
     missing = [w.value for w in at.warning]
     assert len(missing) == 2 and "unet_brain" in missing[0] and "varnet_knee" in missing[1]
     assert any("python -m explorer train --model varnet" in c.value and "varnet_knee.pt" in c.value for c in at.code)
@@ -72,8 +73,8 @@ def test_add_official_state_dict_and_refuse_bad_files(shipped, tmp_path):
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert "Added E2E VarNet" in at.success[0].value
     added = at.dataframe[-1].value
-    assert added.loc[0, "architecture"] == "num_cascades=2, sens_chans=8, sens_pools=4, chans=18, pools=4"
-    assert added.loc[0, "trained on"] == "external state dict (no model card)"
+    assert added.loc[0, "Architecture"] == "num_cascades=2, sens_chans=8, sens_pools=4, chans=18, pools=4"
+    assert added.loc[0, "Trained on"] == "external state dict (no model card)"
 
     marker = tmp_path / "MARKER"
     evil = tmp_path / "evil.pt"

@@ -143,6 +143,7 @@ def two_sessions(monkeypatch, tmp_path):
         at.run()
         at.switch_page("pages/reconstruct.py").run()
         at.multiselect(key="reconstruct.methods").set_value(["test_fit"]).run()
+        at.checkbox(key="reconstruct.confirm_long").check().run()  # a long fit: confirmed before it runs
         assert not at.exception, at.exception
         sessions.append(at)
     yield sessions

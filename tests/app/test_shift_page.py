@@ -29,7 +29,7 @@ def test_knee_to_brain_study_matches_the_library():
     at.button(key="shift.run").click().run()
     assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
     table = at.dataframe[0].value
-    assert list(table["Model"]) == ["zero_filled", "sense", "unet"] and list(table["Slices Q"]) == [2, 2, 2]
+    assert list(table["Model"]) == ["Zero-filled", "SENSE (CG)", "U-net"] and list(table["Slices Q"]) == [2, 2, 2]
     fig = json.loads([c for c in at.main.get("plotly_chart") if c.key == "shift.figure"][0].proto.spec)
     assert any("fit: y =" in (d.get("name") or "") for d in fig["data"])
     run = at.session_state[shift_run.RUN.handoff.key]
@@ -96,7 +96,7 @@ def test_a_model_zoo_folder_adds_every_checkpoint(tmp_path, monkeypatch):
     at.text_input(key="shift.zoo").set_value("zoo").run()
     at.button(key="shift.run").click().run()
     assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
-    assert list(at.dataframe[0].value["Model"]) == ["zero_filled", "tiny_step000001", "tiny"]
+    assert list(at.dataframe[0].value["Model"]) == ["Zero-filled", "tiny_step000001", "tiny"]
     at.text_input(key="shift.zoo").set_value("nowhere").run()
     errors = [e.value for e in at.main.error]
     assert len(errors) == 1 and "no readable zoo manifest" in errors[0], errors
@@ -114,7 +114,7 @@ def test_the_distribution_shift_page_runs_the_filtered_shift():
     at.button(key="shift.filtered_run").click().run()
     assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
     table = at.dataframe[0].value
-    assert list(table["Model"]) == ["zero_filled", "sense", "unet"] and set(table["Slices kept"]) == {2}
+    assert list(table["Model"]) == ["Zero-filled", "SENSE (CG)", "U-net"] and set(table["Slices kept"]) == {2}
     assert any(c.key == "shift.filtered_figure" for c in at.main.get("plotly_chart"))
     at.multiselect(key="shift.filters").set_value([]).run()
     assert any("filter models" in e.value for e in at.error) and not at.exception

@@ -40,14 +40,17 @@ def test_open_a_study_folder(tmp_path, monkeypatch):
     assert charts == {"study.fig.attack.0", "study.fig.shift.0"}
     conclusions, attack, shift, fits, rows = (d.value for d in at.dataframe)  # in page order
     # the page opens with the talk's conclusions this study tests (attack: 1; shift: 2), each with a verdict
-    assert len(conclusions) == 3 and set(conclusions["this run"]) <= {"agrees", "disagrees", "undecided"}
-    assert conclusions["the papers' conclusion"].iloc[0].startswith("No evidence that DNNs")
-    assert list(attack["eps"]) == [0.02, 0.04, 0.02, 0.04] and set(attack["label"]) == {"zero_filled", "sense"}
-    assert set(shift["label"]) == {"zero_filled", "sense"} and list(fits["models"]) == ["all", "baseline"]
+    assert len(conclusions) == 3 and set(conclusions["This run"]) <= {"agrees", "disagrees", "undecided"}
+    assert conclusions["The papers' conclusion"].iloc[0].startswith("No evidence that DNNs")
+    # human names and units: no registry keys or raw column names
+    assert list(attack["Budget ε (‖e‖/‖k‖)"]) == [0.02, 0.04, 0.02, 0.04]
+    assert set(attack["Method"]) == {"Zero-filled", "SENSE (CG)"} and "SSIM drop, sd" in attack.columns
+    assert set(shift["Method"]) == {"Zero-filled", "SENSE (CG)"} and list(fits["Models"]) == ["all", "classical"]
+    assert any("n = 2 models: too few points" in c.value for c in at.caption)  # n beside the fits
     assert len(rows) == 4 + 8 + 8  # clean 2x2, attack 2x2x2, shift (2+2)x2
     at.multiselect(key="study.filter").set_value(["attack"]).run()
     assert len(at.dataframe[-1].value) == 8
-    assert {b.key for b in at.get("download_button")} == {"study.report", "study.csv"}
+    assert {b.key for b in at.get("download_button")} == {"study.report", "study.csv", "study.bundle"}
 
 
 def test_run_a_spec_from_the_page_then_resume(tmp_path, monkeypatch):
@@ -131,7 +134,8 @@ def test_a_row_opens_its_slice_on_the_matching_page(tmp_path, monkeypatch):
     at.session_state["study.table.rows"] = {"selection": {"rows": [0], "columns": [], "cells": []}}  # a click
     at.run()
     button = at.button(key="study.open")
-    assert button.label == "Open slice 3 of sample:knee with l1 on the attack page" and not button.disabled
+    assert button.label == "Reconstruct slice 3 of sample:knee with l1-wavelet again on the attack page"
+    assert not button.disabled
     button.click().run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Attack"

@@ -9,6 +9,7 @@ header) is :class:`~explorer.ui.runs.protocol.LongRun`'s.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -19,8 +20,9 @@ from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.attack import AttackConfig, AttackResult, sweep
 from explorer.robustness.objectives import check_region, parse_eps, parse_region
-from explorer.robustness.perturbations import transfer
-from explorer.ui import cache
+from explorer.robustness.perturbations import perturbation_image, transfer
+from explorer.ui import cache, present
+from explorer.ui.bundle import Bundle, settings
 from explorer.ui.runs.protocol import Live, LongRun, Outcome, one_line
 from explorer.ui.state import Source
 
@@ -162,22 +164,74 @@ def with_eps(config: AttackConfig, eps: list[float]) -> AttackConfig:
     return replace(config, eps=max(eps))
 
 
-FORMATS = {"SSIM clean": "%.4f", "SSIM perturbed": "%.4f", "SSIM drop": "%.4f", "PSNR clean": "%.2f",
-           "PSNR perturbed": "%.2f", "PSNR drop": "%.2f", "NMSE perturbed": "%.5f", "‖e‖/‖k‖": "%.4f",
-           "Objective": "%.4g", "Time (s)": "%.1f", "eps": "%g"}
+FORMATS = {"SSIM clean": "%.4f", "SSIM perturbed": "%.4f", "SSIM drop": "%.4f", "PSNR clean (dB)": "%.2f",
+           "PSNR perturbed (dB)": "%.2f", "PSNR drop (dB)": "%.2f", "NMSE perturbed": "%.5f", "‖e‖/‖k‖": "%.4f",
+           "Objective": "%.4g", "Time (s)": "%.1f", "Budget ε": "%g"}
+STRATEGY_NAMES = {"gradient": "gradient ascent", "joint": "joint scheme"}
 
 
 def table(run: AttackRun) -> tuple[pd.DataFrame, dict]:
-    """The results table (one row per method and budget) and its column formats."""
+    """The results table (one row per method and budget) and its column configuration: human names with units,
+    narrow number columns so the table fits the page, a dash where a metric is undefined."""
     rows = [(result, result.row()) for result in run.results]
     frame = pd.DataFrame([{
-        "Method": result.instance.display, "eps": r["eps"], "Strategy": r["strategy"],
+        "Method": result.instance.display, "Budget ε": r["eps"], "Strategy": STRATEGY_NAMES.get(r["strategy"], r["strategy"]),
         "SSIM clean": r["ssim_clean"], "SSIM perturbed": r["ssim_perturbed"], "SSIM drop": r["ssim_drop"],
-        "PSNR clean": r["psnr_clean"], "PSNR perturbed": r["psnr_perturbed"], "PSNR drop": r["psnr_drop"],
+        "PSNR clean (dB)": r["psnr_clean"], "PSNR perturbed (dB)": r["psnr_perturbed"], "PSNR drop (dB)": r["psnr_drop"],
         "NMSE perturbed": r["nmse_perturbed"], "‖e‖/‖k‖": r["ratio"], "Objective": r["objective"],
         "Steps": r["steps"], "Time (s)": r["seconds"], "Stopped": r["stopped"],
     } for result, r in rows])
-    return frame, {c: st.column_config.NumberColumn(format=f) for c, f in FORMATS.items()}
+    config = {"Method": st.column_config.TextColumn(width="medium", pinned=True),
+              "Strategy": st.column_config.TextColumn(width="small"),
+              "Stopped": st.column_config.CheckboxColumn(width="small")}
+    for column in frame.columns:
+        if column in config:
+            continue
+        if frame[column].isna().any():  # no reference: a dash, not "None"
+            fmt = FORMATS.get(column, "%.4g")
+            frame[column] = [present.MISSING if v is None or v != v else fmt % v for v in frame[column]]
+            config[column] = st.column_config.TextColumn(width="small")
+        else:
+            config[column] = st.column_config.NumberColumn(format=FORMATS.get(column), width="small")
+    return frame, config
 
 
-__all__ = ["AttackRequest", "AttackRun", "RUN", "objective_figure", "request", "table", "with_eps", "work"]
+def csv_rows(run: AttackRun) -> list[dict]:
+    """The attack rows for a CSV: the method's display name as its label."""
+    return [{**result.row(), "label": result.instance.display} for result in run.results]
+
+
+def transfer_rows(run: AttackRun) -> list[dict]:
+    """The transfer rows with the methods' display names."""
+    names = {r.instance.label: r.instance.display for r in run.results}
+    return [{**t, "source": names.get(t["source"], t["source"]), "target": names.get(t["target"], t["target"])}
+            for t in run.transfers]
+
+
+def bundle(run: AttackRun, problem, target, window: tuple[float, float], name: str) -> Callable[[], Bundle]:
+    """A maker of the run's zip: the request, the attack (and transfer) table, the reference, each method's clean
+    and perturbed image at every budget, and each perturbation e (complex, ``(C, H, W)``) with its image |Aᴴe|
+    (computed when the zip is built). Everything the page knows is captured now."""
+    metric = run.request.metric
+    tables = {"attack.csv": present.csv_text(csv_rows(run), {"metric": metric})}
+    if run.transfers:
+        tables["transfer.csv"] = present.csv_text(transfer_rows(run), {"metric": metric})
+    results = list(run.results)
+
+    def make() -> Bundle:
+        images = {"reference": target} if target is not None else {}
+        perturbations, views = {}, {}
+        for r in results:
+            tag = f"{r.instance.display} eps {r.config.eps:g}"
+            images[f"{r.instance.display} clean"] = r.clean.image
+            images[f"{tag} perturbed"] = r.perturbed.image
+            perturbations[f"{tag} e"] = r.e[0].numpy()
+            views[f"{tag} e"] = perturbation_image(problem, r.e).numpy()
+        return Bundle(name, settings(run.request, "attack"), tables, images, window, perturbations, views,
+                      notes=[run.stop_note()] if run.stopped else [])
+
+    return make
+
+
+__all__ = ["AttackRequest", "AttackRun", "RUN", "bundle", "csv_rows", "objective_figure", "request", "table",
+           "transfer_rows", "with_eps", "work"]

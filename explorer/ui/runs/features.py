@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,8 @@ from explorer.robustness.boxes import Box, score_boxes
 from explorer.robustness.features import (FeatureRun, correlation, feature_tasks, method_correlation, run_features,
                                           study_rows)
 from explorer.robustness.insertion import Feature, parse_position, place_random
-from explorer.ui import cache
+from explorer.ui import cache, present
+from explorer.ui.bundle import Bundle, settings
 from explorer.ui.runs.protocol import Live, LongRun, Outcome, one_line
 from explorer.ui.state import Source
 
@@ -124,7 +126,7 @@ RUN = LongRun("features", button="Insert and reconstruct", icon=":material/play_
               waiting="Finishing the stopped method…")
 
 
-FORMATS = {"Window MSE": "%.4f", "Contrast recovery": "%.3f", "Local SSIM": "%.4f", "SSIM": "%.4f", "PSNR": "%.2f",
+FORMATS = {"Window MSE": "%.4f", "Contrast recovery": "%.3f", "Local SSIM": "%.4f", "SSIM": "%.4f", "PSNR (dB)": "%.2f",
            "Contrast": "%g"}
 
 
@@ -134,10 +136,63 @@ def table(run: FeatureRun) -> tuple[pd.DataFrame, dict]:
     names = {x.instance: x.label for x in run.results}
     frame = pd.DataFrame([{
         "#": r["feature"] + 1, "Method": names.get(r["label"], r["label"]), "Shape": r["shape"], "Row": r["row"],
-        "Col": r["col"], "Size": r["size"], "Contrast": r["contrast"], "Window MSE": r["window_mse"],
+        "Col": r["col"], "Size (px)": r["size"], "Contrast": r["contrast"], "Window MSE": r["window_mse"],
         "Contrast recovery": r["contrast_recovery"], "Local SSIM": r["local_ssim"], "SSIM": r["ssim"],
-        "PSNR": r["psnr"]} for r in run.rows])
-    return frame, {c: st.column_config.NumberColumn(format=f) for c, f in FORMATS.items()}
+        "PSNR (dB)": r["psnr"]} for r in run.rows])
+    return frame, {c: st.column_config.NumberColumn(format=f, width="small") for c, f in FORMATS.items()}
+
+
+def csv_rows(run: FeatureRun) -> list[dict]:
+    """The per-feature rows for a CSV, the methods under their display names."""
+    names = {x.instance: x.label for x in run.results}
+    return [{**r, "label": names.get(r["label"], r["label"])} for r in run.rows]
+
+
+def labelled(rows: list[dict]) -> list[dict]:
+    """Rows with the methods' display names as labels (for a figure's legend)."""
+    names = present.method_names()
+    return [{**r, "label": present.method_name(r.get("label"), names)} for r in rows]
+
+
+def labelled_keys(values: dict) -> dict:
+    """A dict keyed by method label, keyed by display names instead."""
+    names = present.method_names()
+    return {present.method_name(k, names): v for k, v in values.items()}
+
+
+def bundle(page_run: PageRun, name: str) -> Callable[[], Bundle]:
+    """A maker of the run's zip: the request, the feature scores (and box scores), the reference with and without
+    the features and every reconstruction; everything captured now."""
+    run, metric = page_run.run, page_run.request.metric
+    tables = {}
+    images = {}
+    if run is not None:
+        tables["features.csv"] = present.csv_text(csv_rows(run), {"metric": metric})
+        images = {"reference with features": run.problem.target, "reference without features": run.inserted.reference,
+                  **{r.label: r.image for r in run.results}}
+    if page_run.box_rows:
+        tables["boxes.csv"] = present.csv_text(page_run.box_rows, {"metric": metric})
+    window = (0.0, float(run.problem.target.max())) if run is not None else None
+
+    def make() -> Bundle:
+        return Bundle(name, settings(page_run.request, "features"), tables, images, window,
+                      notes=[page_run.stop_note()] if page_run.stopped else [])
+
+    return make
+
+
+def study_bundle(study: "StudyRun", name: str) -> Callable[[], Bundle]:
+    """A maker of the feature study's zip: its request, every feature row and the correlations."""
+    corr = [{"label": k, **v} for k, v in study.correlations.items()]
+    across = [{"score": present.column(y), **c} for y, c in study.across.items()]
+    tables = {"feature_study.csv": present.csv_text(study.rows, {"metric": study.request.metric}),
+              "correlations.csv": present.csv_text(corr), "across_methods.csv": present.csv_text(across)}
+
+    def make() -> Bundle:
+        return Bundle(name, settings(study.request, "features study"), tables,
+                      notes=[study.stop_note()] if study.stopped else [])
+
+    return make
 
 
 def detectability(run: FeatureRun) -> tuple[list[dict], list[str]]:
@@ -281,5 +336,6 @@ def append_position(text: str, position: tuple[int, int]) -> str:
     return f"{text}; {item}" if text else item
 
 
-__all__ = ["FeatureRequest", "PageRun", "RUN", "STUDY", "StudyRequest", "StudyRun", "append_position",
-           "clicked_position", "detectability", "place", "profiles", "study_request", "table"]
+__all__ = ["FeatureRequest", "PageRun", "RUN", "STUDY", "StudyRequest", "StudyRun", "append_position", "bundle",
+           "clicked_position", "csv_rows", "detectability", "labelled", "labelled_keys", "place", "profiles",
+           "study_bundle", "study_request", "table"]

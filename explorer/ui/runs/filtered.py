@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
+import streamlit as st
 
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.filtered import FilteredShift, check_filter, filtered_shift
+from explorer.ui import present
+from explorer.ui.bundle import Bundle, settings
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 
 
@@ -71,10 +75,33 @@ RUN = LongRun("shift", key="filtered", button="Run filtered shift", icon=":mater
 
 
 def table(result: FilteredShift) -> pd.DataFrame:
-    """One row per model: SSIM on the pool and on the kept slices, the gap."""
-    return pd.DataFrame([{"Model": r["label"], "Method": r["method"], "Family": r["family"],
-                          "SSIM pool": r["ssim_pool"], "SSIM kept": r["ssim_filtered"], "Gap": r["gap"],
-                          "Slices pool": r["slices_pool"], "Slices kept": r["slices_filtered"]} for r in result.rows])
+    """One row per model: SSIM on the pool and on the kept slices, the gap (human names)."""
+    names = present.method_names()
+    return pd.DataFrame([{"Model": present.method_name(r["label"], names),
+                          "Method": present.method_name(r["method"], names),
+                          "Family": present.FAMILIES.get(r["family"], r["family"]),
+                          "SSIM pool": r["ssim_pool"], "SSIM kept": r["ssim_filtered"],
+                          "Gap (SSIM pool − kept)": r["gap"], "Slices pool": r["slices_pool"],
+                          "Slices kept": r["slices_filtered"]} for r in result.rows])
 
 
-__all__ = ["FilteredRequest", "FilteredRun", "RUN", "request", "table", "work"]
+COLUMNS = {c: st.column_config.NumberColumn(format=f) for c, f in (
+    ("SSIM pool", "%.4f"), ("SSIM kept", "%.4f"), ("Gap (SSIM pool − kept)", "%+.4f"))}
+
+
+def bundle(run: FilteredRun, name: str) -> Callable[[], Bundle]:
+    """A maker of the filtered shift's zip: the request, the per-model table, the kept slices and the fit."""
+    result, metric = run.result, run.request.metric
+    tables = {"filtered.csv": present.csv_text(result.rows, {"metric": metric}),
+              "kept_slices.csv": present.csv_text([{"file": f, "slice": s} for f, s in result.kept_slices])}
+    if result.fit:
+        tables["fit.csv"] = present.csv_text([{"models": "all", **result.fit}])
+
+    def make() -> Bundle:
+        return Bundle(name, settings(run.request, "filtered shift"), tables,
+                      notes=[run.stop_note()] if run.stopped else [])
+
+    return make
+
+
+__all__ = ["COLUMNS", "FilteredRequest", "FilteredRun", "RUN", "bundle", "request", "table", "work"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +16,8 @@ import streamlit as st
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.shift import ShiftStudy, shift_study
+from explorer.ui import present
+from explorer.ui.bundle import Bundle, settings
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 
 
@@ -65,10 +68,44 @@ RUN = LongRun("shift", button="Run study", icon=":material/compare_arrows:", wor
 
 
 def table(study: ShiftStudy) -> pd.DataFrame:
-    """One row per model: SSIM and PSNR on both sets, the gap, the slices scored."""
-    return pd.DataFrame([{"Model": r["label"], "Method": r["method"], "Family": r["family"], "SSIM P": r["ssim_id"],
-                          "SSIM Q": r["ssim_ood"], "Gap": r["gap"], "PSNR P": r["psnr_id"], "PSNR Q": r["psnr_ood"],
-                          "Slices P": r["slices_id"], "Slices Q": r["slices_ood"]} for r in study.rows])
+    """One row per model: SSIM and PSNR on both sets, the gap, the slices scored (human names: the methods' display
+    names, the families in words)."""
+    names = present.method_names()
+    return pd.DataFrame([{"Model": present.method_name(r["label"], names),
+                          "Method": present.method_name(r["method"], names),
+                          "Family": present.FAMILIES.get(r["family"], r["family"]), "SSIM P": r["ssim_id"],
+                          "SSIM Q": r["ssim_ood"], "Gap (SSIM P − Q)": r["gap"], "PSNR P (dB)": r["psnr_id"],
+                          "PSNR Q (dB)": r["psnr_ood"], "Slices P": r["slices_id"], "Slices Q": r["slices_ood"]}
+                         for r in study.rows])
+
+
+COLUMNS = {c: st.column_config.NumberColumn(format=f) for c, f in (
+    ("SSIM P", "%.4f"), ("SSIM Q", "%.4f"), ("Gap (SSIM P − Q)", "%+.4f"), ("PSNR P (dB)", "%.2f"),
+    ("PSNR Q (dB)", "%.2f"))}
+
+
+def labelled(rows: list[dict]) -> list[dict]:
+    """Rows with the methods' display names as labels and the families in words (for figures)."""
+    names = present.method_names()
+    return [{**r, "label": present.method_name(r["label"], names),
+             "family": present.FAMILIES.get(r.get("family"), r.get("family"))} for r in rows]
+
+
+def bundle(page_run: ShiftPageRun, name: str) -> Callable[[], Bundle]:
+    """A maker of the study's zip: the request, the per-model table, every model's score on every slice and the
+    fit (the study keeps no images: "Show this slice" reconstructs them again)."""
+    study, metric = page_run.study, page_run.request.metric
+    per_slice_rows = [{"label": r["label"], **row} for r in study.rows for row in per_slice(study, r["label"])]
+    tables = {"shift.csv": present.csv_text(study.rows, {"metric": metric}),
+              "per_slice.csv": present.csv_text(per_slice_rows, {"metric": metric})}
+    if study.fit:
+        tables["fit.csv"] = present.csv_text([{"models": "all", **study.fit}])
+
+    def make() -> Bundle:
+        return Bundle(name, settings(page_run.request, "shift"), tables,
+                      notes=[page_run.stop_note()] if page_run.stopped else [])
+
+    return make
 
 
 def per_slice(study: ShiftStudy, label: str) -> list[dict]:
@@ -85,15 +122,31 @@ VIEWED = "shift.viewed"  # session key: the last slice reconstructed for viewing
 
 def slice_view(page_run: ShiftPageRun, which: str, n: int, label: str):
     """``(target (h, w), image (h, w), metrics)`` of model ``label`` on slice ``n`` of set ``which``, reconstructed
-    again as the study did; the last one is kept in the session (a rerun does not recompute it)."""
-    key = (page_run.request, which, n, label)
+    again as the study did."""
+    target, views = slice_views(page_run, which, n, [label])
+    image, metrics = views[label]
+    return target, image, metrics
+
+
+def slice_views(page_run: ShiftPageRun, which: str, n: int, labels: list[str],
+                progress: Callable[[int, int, str], None] | None = None):
+    """``(target (h, w), {label: (image (h, w), metrics)})``: every model of ``labels`` on slice ``n`` of set
+    ``which``, reconstructed again as the study did (``progress(done, total, label)`` before each); the last view is
+    kept in the session (a rerun does not recompute it)."""
+    key = (page_run.request, which, n, tuple(labels))
     kept = st.session_state.get(VIEWED)
     if kept is not None and kept[0] == key:
         return kept[1]
-    problem, result = page_run.study.slice_result(which, n, label)
-    view = (problem.target, result.image, result.metrics)
-    st.session_state[VIEWED] = (key, view)
-    return view
+    target, views = None, {}
+    for i, label in enumerate(labels):
+        if progress is not None:
+            progress(i, len(labels), label)
+        problem, result = page_run.study.slice_result(which, n, label)
+        target = problem.target
+        views[label] = (result.image, result.metrics)
+    st.session_state[VIEWED] = (key, (target, views))
+    return target, views
 
 
-__all__ = ["RUN", "ShiftPageRun", "ShiftRequest", "per_slice", "slice_view", "table", "work"]
+__all__ = ["COLUMNS", "RUN", "ShiftPageRun", "ShiftRequest", "bundle", "labelled", "per_slice", "slice_view",
+           "slice_views", "table", "work"]

@@ -4,15 +4,18 @@ protocol (button, status box, Stop, hand-over, results header) is :class:`~explo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.study.runner import StudyRun, run_study
 from explorer.study.spec import parse_spec, spec_from_text
-from explorer.ui import cache, paths
+from explorer.ui import cache, paths, present
+from explorer.ui.bundle import Bundle
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 
 
@@ -124,3 +127,116 @@ def open_in_page(record) -> None:
         ss[f"{prefix}.{record.method}.{name}" + (f".{key or 'any'}" if name in varying else "")] = value
     ss[GOTO] = script
 
+
+
+# ------------------------------------------------------------------ showing a study's stored results
+
+FORMATS = {"ssim": "%.4f", "psnr": "%.2f", "nmse": "%.5f", "seconds": "%.2f", "eps": "%g", "ssim_clean": "%.4f",
+           "ssim_drop": "%.4f", "ssim_drop_sd": "%.4f", "psnr_drop": "%.2f", "psnr_drop_sd": "%.2f", "ssim_id": "%.4f",
+           "ssim_ood": "%.4f", "gap": "%+.4f", "slope": "%.3f", "intercept": "%+.3f", "r": "%+.3f",
+           "pearson": "%+.3f", "spearman": "%+.3f", "window_mse": "%.4f", "contrast_recovery": "%.3f",
+           "local_ssim": "%.4f", "ssim_before": "%.4f", "ssim_after": "%.4f", "ssim_reference": "%.4f",
+           "gap_closed": "%.2f"}
+
+
+def human_figure(figure):
+    """A report figure with the methods' display names in its legend (the figure is changed and returned)."""
+    names = present.method_names()
+    for trace in figure.data:
+        name = getattr(trace, "name", None)
+        if name in names:
+            trace.name = names[name]
+        text = getattr(trace, "text", None)
+        if isinstance(text, (list, tuple)) and text and all(isinstance(t, str) for t in text):
+            trace.text = [names.get(t, t) for t in text]
+    for axis in ("xaxis", "yaxis"):
+        title = figure.layout[axis].title.text
+        if title and "||e|| / ||k||" in title:
+            figure.layout[axis].title.text = title.replace("eps = ||e|| / ||k||", "budget ε = ‖e‖ / ‖k‖")
+    return figure
+
+
+def fit_note(rows: list[dict]) -> str:
+    """The caveat of a table of fits (rows with ``slope`` and ``n``): the number of models behind each."""
+    counts = [r.get("n") for r in rows if "slope" in r and r.get("n") is not None]
+    if not counts:
+        return ""
+    return " · " + present.fit_caption(min(counts), "models") + (" (the smallest fit)" if len(set(counts)) > 1 else "")
+
+
+def _text(value: Any) -> str:
+    if value is None or value == "":
+        return present.MISSING
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{present.column(k).lower()} {_text(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return "; ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return text
+
+
+def stored_result(record) -> tuple[list[dict], list[dict]]:
+    """What a study stored for one row, for people: ``(fields, scores)``: ``fields`` are ``{"Field", "Value"}``
+    rows (data, slice, method and parameters, mask, metrics, time, perturbation, notes, error, provenance);
+    ``scores`` the row's own scores (an attack's row, each small feature's scores), raw keys."""
+    names = present.method_names()
+    config = _json(record.config) or {}
+    mask = f"{record.mask_type} {record.acceleration:g}×" + (
+        "" if record.mask_type == "acquired" else
+        f" (centre fraction {_text(record.center_fraction)}, seed {record.mask_seed})")
+    fields = [
+        ("Experiment", record.experiment + (f" ({record.role})" if record.role else "")),
+        ("Data", record.file or record.data), ("Slice", record.slice),
+        ("Method", present.method_name(record.label, names)), ("Algorithm", present.method_name(record.method, names)),
+        ("Parameters", config), ("Mask", mask), ("Actual acceleration R", record.acceleration_actual),
+        ("Coil maps", record.maps), ("Metric definition", record.metric),
+        ("SSIM", record.ssim), ("PSNR (dB)", record.psnr), ("NMSE", record.nmse), ("Time (s)", record.seconds),
+        ("Stopped early", "yes" if record.stopped else "no"),
+        ("Perturbation", _json(record.perturbation)), ("Features", _json(record.feature)),
+        ("Notes", _json(record.notes)), ("Error", record.error), ("Device", record.device),
+        ("Checkpoint SHA-256", record.checkpoint_sha256), ("Explorer version", record.explorer_version),
+        ("Computed", record.created),
+    ]
+    rows = [{"Field": k, "Value": _text(v)} for k, v in fields if not (v in (None, "", {}, []) and k in (
+        "Perturbation", "Features", "Notes", "Error", "Checkpoint SHA-256"))]
+    scores = _json(record.scores)
+    score_rows = scores if isinstance(scores, list) else [scores] if isinstance(scores, dict) else []
+    return rows, [r for r in score_rows if isinstance(r, dict)]
+
+
+def show_stored(record) -> None:
+    """The stored result of a study row (as the study computed it; nothing is run again)."""
+    fields, scores = stored_result(record)
+    st.markdown(f"**Stored result**: {present.method_name(record.label)} on slice {record.slice} of "
+                f"{record.file or record.data} ({record.experiment})")
+    st.dataframe(fields, hide_index=True, key="study.stored", width="stretch",
+                 column_config={"Field": st.column_config.TextColumn(width="medium"),
+                                "Value": st.column_config.TextColumn(width="large")})
+    if scores:
+        frame, config = present.table(scores, formats=FORMATS, drop=("label", "method"))
+        st.caption("Its own scores, as stored:")
+        st.dataframe(frame, hide_index=True, key="study.stored_scores", width="stretch",
+                     column_config=present.column_config(config))
+    st.caption("A study keeps its numbers, not its images: reconstruct the row again on its page to look at them.")
+
+
+def bundle(records: list, spec_text: str, name: str) -> Callable[[], Bundle]:
+    """A maker of a study folder's zip: its spec (as settings), every row (CSV) and the per-slice table."""
+    from explorer.study.report import slice_table  # noqa: PLC0415
+
+    tables = {"results.csv": present.csv_text([r.row() for r in records]),
+              "per_slice.csv": present.csv_text(slice_table(records))}
+
+    def make() -> Bundle:
+        return Bundle(name, {"page": "study", "spec": spec_text}, tables,
+                      notes=["settings.json holds the study's spec (YAML text) as it was run."])
+
+    return make

@@ -8,6 +8,7 @@ never touched. The protocol (button, status box, Stop, hand-over, results header
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Callable
 
 import streamlit as st
 
@@ -16,7 +17,8 @@ from explorer.figures.ttt import curves_figure
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, MethodSpec
 from explorer.robustness.ttt import TTTConfig, TTTResult, protocol_config, test_time_train
-from explorer.ui import cache, paths
+from explorer.ui import cache, paths, present
+from explorer.ui.bundle import Bundle, settings
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 from explorer.ui.state import Source
 
@@ -50,6 +52,48 @@ def reference_instance(spec: MethodSpec, config, checkpoint: str, anatomy: str |
     instance = MethodInstance(f"{spec.name}_reference", spec.name, spec.make_config(values, anatomy=anatomy))
     spec.cache_token(instance.config)  # a missing file: one clear error before any work
     return instance
+
+
+def shifted_checkpoint(spec: MethodSpec, anatomy: str | None) -> tuple[str, str] | None:
+    """``(widget key, checkpoint)`` that starts the page on a real distribution shift: the network of the other
+    shipped anatomy (a knee network on brain data, a brain network on knee data); ``None`` when the network has no
+    per-anatomy checkpoint or the data's anatomy is not a shipped one."""
+    from explorer.recon.checkpoints import ANATOMIES  # noqa: PLC0415
+
+    if anatomy not in ANATOMIES or "checkpoint" not in spec.anatomy_defaults(anatomy):
+        return None
+    other = next((a for a in ANATOMIES if a != anatomy), None)
+    return (f"ttt.params.{spec.name}.checkpoint.{anatomy}", other) if other else None
+
+
+def start_on_shift(spec: MethodSpec, anatomy: str | None) -> None:
+    """Put the other anatomy's checkpoint into the network's checkpoint box the first time the page shows this
+    network on this anatomy (the guided path's and the user's own choices are kept)."""
+    shift = shifted_checkpoint(spec, anatomy)
+    if shift is not None:
+        st.session_state.setdefault(*shift)
+
+
+def bundle(page_run: "TTTPageRun", target, name: str) -> Callable[[], Bundle]:
+    """A maker of the run's zip: the request, the results row and the curves, the reference, the network's image as
+    shipped and after test-time training, and the in-distribution network's; everything captured now."""
+    result, reference = page_run.result, page_run.reference
+    metric = page_run.request.metric
+    tables = {"ttt.csv": present.csv_text([result.row(reference)], {"metric": metric})}
+    history = list(result.history) or page_run.history
+    if history:
+        tables["curves.csv"] = present.csv_text([{"step": h[0], "training loss": h[1], "held-out error": h[2],
+                                                  "ssim": h[3]} for h in history])
+    images = {**({"reference": target} if target is not None else {}), "as shipped": result.before.image,
+              "after TTT": result.after.image,
+              **({"in-distribution network": reference.image} if reference is not None else {})}
+    window = (0.0, float(target.max())) if target is not None else None
+
+    def make() -> Bundle:
+        return Bundle(name, settings(page_run.request, "ttt"), tables, images, window,
+                      notes=[page_run.stop_note()] if page_run.stopped else [])
+
+    return make
 
 
 _PROTOCOL_WIDGETS = {"steps": "ttt.steps", "window": "ttt.window", "holdout": "ttt.holdout",
@@ -129,5 +173,5 @@ RUN = LongRun("ttt", button="Run test-time training", icon=":material/model_trai
               stop_help="Stop training now and keep the weights of the lowest held-out error so far.",
               waiting="Restoring the best weights and reconstructing…")
 
-__all__ = ["RUN", "TTTPageRun", "TTTRequest", "apply_protocol", "curves_figure", "init_protocol", "reference_instance",
-           "work"]
+__all__ = ["RUN", "TTTPageRun", "TTTRequest", "apply_protocol", "bundle", "curves_figure", "init_protocol",
+           "reference_instance", "shifted_checkpoint", "start_on_shift", "work"]
