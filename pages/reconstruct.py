@@ -75,8 +75,8 @@ displays = {inst.label: inst.display for inst in shown.methods}
 for label, message in failures.items():
     notes.error(f"**{displays.get(label, label)}** failed: {message}", icon=":material/error:")
 anatomy = shown_problem.slice.meta.anatomy
-for r in results:
 result_notes, stopped = [], []
+for r in results:
     try:
         note = methods[r.method].describe(r.config, anatomy) if r.method in methods else None
     except ExplorerError:
@@ -89,8 +89,8 @@ widgets.notes_box(notes, result_notes)  # one collapsed box: the viewer stays at
 if not results:
     st.stop()
 target = shown_problem.target
-ref_max = float(target.max()) if target is not None else max(float(r.image.max()) for r in results)
 pattern_shown = shown_problem.sampled.pattern(shown_problem.slice.shape)
+ref_max = float(target.max()) if target is not None else max(float(r.image.max()) for r in results)
 target_shape = shown_problem.crop
 ref_name = "reference max" if target is not None else "max of the reconstructions"
 
@@ -109,13 +109,13 @@ with table_col:
 with download_col:
     st.markdown("**Downloads**")
     stem = f"{shown.source.label}_s{shown.index}_{shown.mask.type}_R{shown.mask.acceleration:g}"
+    bundle.offer("reconstruct.bundle", stem, bundle.results_bundle(
+        stem, "reconstruct", shown, results, target, (0.0, ref_max), widgets.metrics_csv_text(results),
+        state.metric(), extras={"sampling_mask": pattern_shown.astype("float32")}))
     widgets.download_buttons(results, stem, (0.0, ref_max), key="reconstruct.dl")
     st.caption(f"PNGs are windowed to [0, {ref_name}]; .npy files hold the float32 magnitude "
                f"({target_shape[0]}×{target_shape[1]}). The zip holds the settings, the metrics, every image and "
                "the sampling mask.")
-    bundle.offer("reconstruct.bundle", stem, bundle.results_bundle(
-        stem, "reconstruct", shown, results, target, (0.0, ref_max), widgets.metrics_csv_text(results),
-        state.metric(), extras={"sampling_mask": pattern_shown.astype("float32")}))
 
 fits = {r.label: r.history for r in results if r.history}
 if fits:
