@@ -171,6 +171,9 @@ with st.expander("Study: random features over slices → recovery vs whole-image
         scatter = feature_figures.scatter_figure(feature_run.labelled(study.rows), feature_run.labelled_keys(study.correlations))
         scatter.update_layout(title_text=scatter.layout.title.text.replace("window_mse vs whole-image ssim",
                                                                            "Window MSE vs whole-image SSIM"))
+        for trace in scatter.data:  # the hover in words too
+            trace.hovertemplate = (trace.hovertemplate or "").replace("<br>ssim ", "<br>SSIM ").replace(
+                "<br>window_mse ", "<br>window MSE ")
         st.plotly_chart(present.bound_ssim_axes(scatter), key="features.scatter", theme=None,
                         config={"displaylogo": False})
         corr, corr_config = present.table([{"label": k, "n": v["n"], "pearson": v["pearson"], "spearman": v["spearman"]}

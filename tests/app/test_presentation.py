@@ -122,3 +122,15 @@ def test_outputs_go_to_a_per_user_folder_outside_the_checkout(tmp_path, monkeypa
             paths.confine_output(outside, "the study folder")
     monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path / "data"))  # a data directory: outputs go there
     assert state.output_root() == (tmp_path / "data").resolve()
+
+
+def test_report_figures_name_methods_and_families_in_words():
+    from explorer.ui.runs.study import human_figure  # noqa: PLC0415
+
+    fig = go.Figure([go.Scatter(x=[0.5], y=[0.1], name=n, hovertemplate="<b>a</b><br>ssim %{x}<br>window_mse %{y}")
+                     for n in ("zero_filled (r = +0.39)", "baseline", "baseline fit: slope 0.75", "unet")])
+    fig.update_layout(title_text="window_mse vs whole-image ssim")
+    human = human_figure(fig)
+    assert [t.name for t in human.data] == ["Zero-filled (r = +0.39)", "classical", "classical fit: slope 0.75", "U-net"]
+    assert human.layout.title.text == "Window MSE vs whole-image SSIM"
+    assert "window MSE" in human.data[0].hovertemplate and "SSIM" in human.data[0].hovertemplate

@@ -146,6 +146,20 @@ def human_figure(figure):
         name = getattr(trace, "name", None)
         if name in names:
             trace.name = names[name]
+        elif name in present.FAMILIES:
+            trace.name = present.FAMILIES[name]
+        elif isinstance(name, str) and name.split(" fit:", 1)[0] in present.FAMILIES:  # a family's own fit line
+            family, rest = name.split(" fit:", 1)
+            trace.name = f"{present.FAMILIES[family]} fit:{rest}"
+        elif isinstance(name, str) and name.split(" (", 1)[0] in names:  # e.g. "zero_filled (r = +0.39)"
+            method, rest = name.split(" (", 1)
+            trace.name = f"{names[method]} ({rest}"
+        if isinstance(getattr(trace, "hovertemplate", None), str):
+            trace.hovertemplate = trace.hovertemplate.replace("<br>ssim ", "<br>SSIM ").replace(
+                "<br>window_mse ", "<br>window MSE ")
+    title = figure.layout.title.text
+    if title:
+        figure.layout.title.text = title.replace("window_mse vs whole-image ssim", "Window MSE vs whole-image SSIM")
         text = getattr(trace, "text", None)
         if isinstance(text, (list, tuple)) and text and all(isinstance(t, str) for t in text):
             trace.text = [names.get(t, t) for t in text]
