@@ -13,8 +13,9 @@ import streamlit as st
 from explorer.errors import ExplorerError
 from explorer.figures import images as figures
 from explorer.recon.base import available_methods
-from explorer.ui import bundle, cache, pickers, state, viewer, warmup, widgets
+from explorer.ui import bundle, cache, pickers, state, viewer, volume, warmup, widgets
 from explorer.ui.runs.handoff import stale_note
+
 
 st.title("Reconstruct")
 st.caption("Undersample one slice with a sampling mask, reconstruct it with several methods and compare "
@@ -97,7 +98,9 @@ ref_name = "reference max" if target is not None else "max of the reconstruction
 subtitles = ({r.label: f"SSIM {r.metrics['ssim']:.3f} · PSNR {r.metrics['psnr']:.2f} dB" for r in results}
              if target is not None else {r.label: f"{r.seconds:.2f} s" for r in results})
 viewer.show("reconstruct", target, {r.label: r.image for r in results}, subtitles=subtitles,
-            uirevision=f"{shown.source.spec}|{shown.plane}|{target_shape}", filename="reconstructions")
+            uirevision=f"{shown.source.spec}|{shown.plane}|{target_shape}", filename="reconstructions",
+            slices=volume.viewer_slices(shown, shown_problem.slice.meta.num_slices, "reconstruct.slice"),
+            pixel_mm=volume.pixel_mm(shown.source, target_shape))
 
 table_col, download_col = st.columns([3, 2], gap="large")
 with table_col:

@@ -22,6 +22,7 @@ from explorer.data.fastmri import write_volume
 from explorer.physics import fft2c, ifft2c, rss
 from explorer.recon import base
 from explorer.ui import state
+from tests.app.conftest import viewer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -117,9 +118,11 @@ def test_reconstruct_page_runs_and_caches(monkeypatch):
         assert 0 < row["SSIM"] <= 1
         assert math.isfinite(row["PSNR (dB)"]) and row["PSNR (dB)"] > 0
         assert row["NMSE"] >= 0 and row["Recon (s)"] >= 0
-    fig = _figure(at, "reconstruct.figure")
-    assert len(fig["data"]) == 5  # target + 2 recons + 2 error maps
-    assert fig["layout"]["uirevision"]
+    header, frames = viewer(at, "reconstruct")
+    shown = frames[header["current"]]
+    assert list(shown) == ["Target (reference)", *table["Method"]]  # the reference and every reconstruction, once
+    assert header["settings"]["error"] == "abs" and header["frames"][0]["reference"] == "Target (reference)"
+    assert all(image.shape == (64, 64) for image in shown.values())
     assert {d.label for d in at.download_button} >= {".npy", ".png", "Metrics (.csv)"}
 
     # A rerun (e.g. moving the window) is served from the caches: no method runs again.
@@ -128,21 +131,22 @@ def test_reconstruct_page_runs_and_caches(monkeypatch):
 
     real = cache_mod.run_method
     monkeypatch.setattr(cache_mod, "run_method", lambda *a, **k: calls.append(getattr(a[1], "name", a[1])) or real(*a, **k))
-    before = _figure(at, "reconstruct.figure")
+    before, _ = viewer(at, "reconstruct")
     start = time.perf_counter()
     at.run()
     elapsed = time.perf_counter() - start
     assert not at.exception and calls == []
     print(f"cached rerun (AppTest, 64x64): {elapsed:.3f} s")
-    # window / level and the error scale are in-figure sliders (no rerun, zoom kept)
-    names = [sl["currentvalue"]["prefix"] for sl in before["layout"]["sliders"]]
-    assert [n.split(" (")[0] for n in names] == ["Window low", "Window high", "Error max"]
-    assert before["layout"]["coloraxis"]["cmin"] == 0
+    # window / level and the error maps are the browser's (no rerun): it gets the presets, and nothing is sent twice
+    again, frames = viewer(at, "reconstruct")
+    assert again["current"] == before["current"] and frames == {}  # the browser holds this frame already
+    assert set(before["frames"][0]["windows"]) == {"full", "tissue", "auto"}
+    assert before["frames"][0]["windows"]["full"][0] == 0
 
     # Changed settings: the old results stay, with a note, until Run is pressed again.
     at.number_input(key="reconstruct.mask.seed").set_value(1).run()
     assert any("Settings changed" in i.value for i in at.info)
-    assert _figure(at, "reconstruct.figure") == before  # same chart: the browser keeps its zoom
+    assert viewer(at, "reconstruct")[0]["current"] == before["current"]  # same images: the browser keeps its view
     _run_button(at).click().run()
     assert not any("Settings changed" in i.value for i in at.info)
     assert sorted(calls) == ["sense", "zero_filled"]  # each once (speculatively or on Run)
@@ -211,7 +215,7 @@ def test_parameters_render_generically_from_paramspec(monkeypatch):
     assert not at.exception and not _errors(at), _errors(at)
     (instance,) = at.session_state[state.REQUEST].methods
     assert (instance.label, instance.name, instance.config) == ("all_types", "all_types", _AllTypesConfig(7, 0.5, True, "sum", "hello"))
-    assert len(_figure(at, "reconstruct.figure")["data"]) == 3
+    assert viewer(at, "reconstruct")[0]["frames"][0]["labels"] == ["Target (reference)", "All types"]
     assert 0 < at.dataframe[0].value["SSIM"].iloc[0] <= 1
 
     at.button(key=f"{prefix}.__reset").click().run()
@@ -247,7 +251,7 @@ def test_each_sparse_and_untrained_method_runs_in_the_page():
     assert list(table["Method"]) == ["Zero-filled", "l1-wavelet", "Total variation", "ConvDecoder", "Deep Decoder",
                                      "Deep Image Prior"]
     assert table["SSIM"].between(0, 1).all() and (table["Recon (s)"] > 0).all()
-    assert len(_figure(at, "reconstruct.figure")["data"]) == 1 + 2 * 6
+    assert viewer(at, "reconstruct")[0]["frames"][0]["labels"] == ["Target (reference)", *table["Method"]]
     # the three fits report their data-consistency loss: one curve each, 6 points
     curves = _figure(at, "reconstruct.loss_fig")["data"]
     assert [c["name"] for c in curves] == ["ConvDecoder", "Deep Decoder", "Deep Image Prior"]
@@ -314,7 +318,9 @@ def test_data_directory_and_test_file_without_reference(data_dir, monkeypatch):
     assert any("No reference image" in i.value for i in at.info)
     table = at.dataframe[0].value
     assert "SSIM" not in table.columns and list(table["Method"]) == ["Zero-filled"]
-    assert len(_figure(at, "reconstruct.figure")["data"]) == 1  # images only, no error maps
+    header, _ = viewer(at, "reconstruct")
+    assert header["frames"][0]["labels"] == ["Zero-filled"] and header["frames"][0]["reference"] is None
+    assert header["settings"]["error"] == "off"  # images only, no error maps
 
 
 def test_raw_ismrmrd_volume_offers_planes(tmp_path, monkeypatch):
@@ -424,8 +430,7 @@ def test_a_second_instance_of_a_method_runs_beside_the_first():
     assert table["SSIM"].iloc[0] != table["SSIM"].iloc[1]  # 10 CG iterations vs 1
     (first, second) = at.session_state[state.REQUEST].methods
     assert (first.label, second.label, second.config.iterations) == ("sense", "SENSE (CG) #2", 1)
-    names = [t["text"] for t in _figure(at, "reconstruct.figure")["layout"]["annotations"] if "SENSE" in t.get("text", "")]
-    assert any("#2" in n for n in names)
+    assert "SENSE (CG) #2" in viewer(at, "reconstruct")[0]["frames"][0]["labels"]
     at.button(key="reconstruct.remove.sense#2").click().run()
     assert not at.exception
     with pytest.raises(KeyError):

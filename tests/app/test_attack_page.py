@@ -16,7 +16,7 @@ from explorer.engine import prepare, run_method
 from explorer.physics import fft2c, ifft2c, rss
 from explorer.ui import state
 from explorer.ui.runs import attack as attack_run
-from tests.app.conftest import figure, open_page
+from tests.app.conftest import figure, open_page, viewer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -66,16 +66,12 @@ def test_attack_page_sweep_figures_downloads_and_library_agreement():
         mine = table[table["Method"] == name]
         assert mine["Objective"].iloc[1] > mine["Objective"].iloc[0]
 
-    fig = figure(at, "attack.figure")
-    assert len(fig["data"]) == 6  # per method: clean, perturbed, |difference|
-    assert all(fig["layout"][f"xaxis{i}"]["matches"] == "x" for i in range(2, 7))  # one zoom for all panels
-    assert at.selectbox(key="attack.error").value == "pair"  # the viewer opens on |perturbed − clean|
-    assert [t["name"] for t in fig["data"]][:3] == ["Zero-filled: clean", "Zero-filled: perturbed",
-                                                    "error Zero-filled: perturbed"]
-    at.button_group(key="attack.layout").set_value("Blink").run()
-    at.selectbox(key="attack.blink").set_value("SENSE (CG): perturbed").run()
-    assert [f["name"] for f in figure(at, "attack.figure")["frames"]] == ["SENSE (CG): clean", "SENSE (CG): perturbed"]
-    at.button_group(key="attack.layout").set_value("Grid").run()
+    header, _ = viewer(at, "attack")
+    labels = header["frames"][0]["labels"]
+    assert labels[0] == "Target (reference)" and not header["settings"]["show_target"]  # for error maps, not shown
+    assert labels[1:3] == ["Zero-filled: clean", "Zero-filled: perturbed"]  # per method: both
+    assert header["settings"]["error"] == "pair"  # the viewer opens on |perturbed − clean| (blink pairs them too)
+    assert header["settings"]["pairs"]["SENSE (CG): perturbed"] == "SENSE (CG): clean"
     sweep = figure(at, "attack.sweep")
     assert len(sweep["data"]) == 4 and len(sweep["data"][0]["x"]) == 3  # SSIM and PSNR per method: eps 0, 0.02, 0.08
     assert len(figure(at, "attack.perturbation")["data"]) == 4
@@ -151,8 +147,7 @@ def test_a_region_attack_and_the_joint_scheme_run_in_the_page():
     assert list(table["Strategy"]) == ["gradient ascent", "joint scheme"]
     assert all(table["‖e‖/‖k‖"] <= 0.08 * (1 + 1e-5))
     assert all(math.isfinite(v) for v in table["SSIM perturbed"])
-    shapes = figure(at, "attack.figure")["layout"]["shapes"]
-    assert len(shapes) == 6 and shapes[0]["x0"] == 19.5 and shapes[0]["y1"] == 39.5  # the box on every panel
+    assert viewer(at, "attack")[0]["settings"]["boxes"] == [[20, 20, 40, 40]]  # the box on every panel
 
 
 def test_a_file_without_full_kspace_defaults_to_the_measured_budget(tmp_path, monkeypatch):

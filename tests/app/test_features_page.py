@@ -14,7 +14,7 @@ from explorer.data.fastmri import write_volume
 from explorer.engine import prepare
 from explorer.robustness.features import run_features
 from explorer.ui.runs import features as feature_run
-from tests.app.conftest import figure, open_page
+from tests.app.conftest import figure, open_page, viewer
 from tests.conftest import multicoil_kspace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,9 +48,9 @@ def test_features_page_run_views_and_library_agreement():
     table = at.dataframe[0].value
     assert len(table) == 6 and list(table["#"]) == [1, 2, 3, 1, 2, 3]
     assert list(table[["Row", "Col"]].iloc[0]) == [30, 30] and list(table[["Row", "Col"]].iloc[1]) == [20, 40]
-    fig = figure(at, "features.figure")
-    assert len(fig["data"]) == 5  # reference with the features, 2 methods, 2 error maps
-    assert len(fig["layout"]["shapes"]) == 3 * 5  # every feature's box on every panel
+    header, _ = viewer(at, "features")
+    assert len(header["frames"][0]["labels"]) == 3  # reference with the features, 2 methods
+    assert len(header["settings"]["boxes"]) == 3  # every feature's box (drawn on every panel)
     assert len(figure(at, "features.tiles")["data"]) == 3 * 4  # per feature: without, with, 2 methods
     assert len(figure(at, "features.profile")["data"]) == 4
     labels = {d.label for d in at.download_button}

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.robustness.ttt import gap_closed
 from explorer.ui.runs import ttt as ttt_run
-from tests.app.conftest import open_page
+from tests.app.conftest import open_page, viewer
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
@@ -47,7 +47,7 @@ def test_knee_varnet_adapted_to_brain_with_the_brain_varnet_as_reference():
     assert table["SSIM"][2] != table["SSIM"][0]  # the brain network differs from the knee one
     curves = json.loads([c for c in at.main.get("plotly_chart") if c.key == "ttt.curves"][0].proto.spec)
     assert {d["name"] for d in curves["data"]} == {"training loss", "held-out error", "SSIM"}
-    assert len(json.loads([c for c in at.main.get("plotly_chart") if c.key == "ttt.figure"][0].proto.spec)["data"]) == 7
+    assert len(viewer(at, "ttt")[0]["frames"][0]["labels"]) == 4  # the reference and three reconstructions
 
 
 def test_bad_reference_checkpoint_and_settings_are_one_line_errors():
