@@ -105,7 +105,8 @@ STEPS: tuple[Step, ...] = (
          f"{PAPER_2021} and {PAPER_2022} report their findings from such experiments on fastMRI and Stanford data.",
          settings={"study.mode": "run", "study.folder": "studies/teaching"},
          note="Opens 'Run a small spec here' with the example spec and the folder studies/teaching (inside the "
-              "data directory); press Run study."),
+              "data directory the app was started with, else inside the per-user output folder the Study page "
+              "names, never the source checkout); press Run study."),
 )
 
 
