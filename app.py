@@ -39,6 +39,8 @@ else:
         *[st.Page(e.page.path, title=e.page.title, icon=e.page.icon) for e in experiments() if e.page is not None],
         st.Page("pages/study.py", title="Study", icon=":material/query_stats:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
+        st.Page("pages/readers.py", title="Reader studies", icon=":material/groups:"),
+        st.Page("pages/reading.py", title="Reading", icon=":material/visibility:"),
     ]
     page = st.navigation(pages)
     router.ready()
