@@ -1,21 +1,25 @@
 """Real-browser flow of the Attack page (streamlit server + headless Chromium, 64x64 sample).
 
-An eps sweep of zero-filled and SENSE: the clean/perturbed/difference figure has one zoom for all its panels
-(a drag on one panel zooms all six), the sweep plot renders; then an endless attack is stopped with Stop and
-the worst perturbation so far is scored and shown. Screenshots go to tests/browser/artifacts/.
+An eps sweep of the default methods: the browser viewer shows each method's clean and perturbed images, opens on
+|perturbed − clean|, zooms every panel at once and keeps the zoom while it blinks a perturbed image against its
+clean one; the sweep plot renders; then a long attack is stopped with Stop and the worst perturbation so far is
+scored and shown. Screenshots go to tests/browser/artifacts/.
 Skipped only when /usr/bin/chromium is missing (CI installs it).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _axis_ranges, streamlit_server
+from playwright.sync_api import expect
+
+from tests.browser.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, streamlit_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
-FIGURE = ".st-key-attack-figure .js-plotly-plot"
+VIEWER = "[data-testid=mrxv-viewer]"
 
 
 @pytest.fixture(scope="module")
@@ -43,31 +47,33 @@ def _fill(page, key: str, value: str) -> None:
     page.wait_for_timeout(600)
 
 
-def test_attack_sweep_figure_has_one_zoom(page):
+def test_attack_viewer_shows_clean_and_perturbed_with_one_zoom(page):
     _fill(page, "attack-eps", "0.02,0.08")
     page.locator(".st-key-attack-run button").click()
-    page.wait_for_selector(FIGURE, timeout=120_000)
-    page.wait_for_function(f"() => document.querySelector('{FIGURE}')?._fullLayout?.xaxis6 !== undefined", timeout=60_000)
-    page.wait_for_selector(".st-key-attack-sweep .js-plotly-plot", timeout=30_000)
-    assert page.evaluate(f"() => document.querySelector('{FIGURE}').data.length") == 6
+    page.locator(f"{VIEWER}[data-ready='1']").wait_for(timeout=240_000)
+    page.wait_for_selector(".st-key-attack-sweep .js-plotly-plot", timeout=60_000)
+    titles = page.locator(".mrxv-image .mrxv-title").all_inner_texts()
+    assert len(titles) >= 4 and all(t.endswith((": clean", ": perturbed")) for t in titles), titles
+    assert "mrxv-on" in page.locator("[data-testid=mrxv-error-pair]").get_attribute("class")  # |perturbed − clean|
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    full = _axis_ranges(page, FIGURE)
-    panel = page.locator(".st-key-attack-figure .nsewdrag").nth(4)  # SENSE, perturbed
-    panel.scroll_into_view_if_needed()
-    box = panel.bounding_box()
-    page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.3 * box["height"])
-    page.mouse.down()
-    page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + 0.6 * box["height"], steps=10)
-    page.mouse.up()
-    page.wait_for_function(f"() => document.querySelector('{FIGURE}')._fullLayout.xaxis.range[1] < 55", timeout=10_000)
-    zoomed = _axis_ranges(page, FIGURE)
-    for letter in "xy":
-        names = sorted(k for k in zoomed if k.startswith(letter))
-        assert len(names) == 6
-        first = zoomed[names[0]]
-        assert abs(first[1] - first[0]) < 0.6 * abs(full[names[0]][1] - full[names[0]][0])
-        for name in names[1:]:
-            assert zoomed[name] == pytest.approx(first, abs=1e-6), name
+    # Ctrl + wheel zooms every panel at once (one view); the zoom holds through a layout change and blink
+    status = page.locator("[data-testid=mrxv-status]")
+    page.locator(".mrxv-image canvas").nth(1).scroll_into_view_if_needed()
+    box = page.locator(".mrxv-image canvas").nth(1).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -300)
+    page.keyboard.up("Control")
+    expect(status).not_to_contain_text("zoom 1.00×")
+    zoom = re.search(r"zoom ([0-9.]+)×", status.inner_text()).group(1)
+    page.locator("[data-testid=mrxv-layout-blink]").click()
+    seen = set()
+    for _ in range(20):
+        seen.add(page.locator(".mrxv-stage .mrxv-image .mrxv-title").first.inner_text())
+        page.wait_for_timeout(150)
+    assert len(seen) == 2 and any(t.endswith(": clean") for t in seen)  # blink pairs perturbed with its clean image
+    assert re.search(r"zoom ([0-9.]+)×", status.inner_text()).group(1) == zoom
+    page.locator("[data-testid=mrxv-layout-row]").click()
     page.set_viewport_size({"width": 1600, "height": 2400})
     page.wait_for_timeout(800)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -82,16 +88,16 @@ def test_stop_keeps_the_worst_perturbation_so_far(page):
     page.get_by_text("More settings").click()
     _fill(page, "attack-patience", "0")
     page.locator(".st-key-attack-run button").click()
-    page.wait_for_selector("text=/SENSE \\(CG\\) · eps 0.08 \\(1\\/1\\) · attack step [0-9]{2,}/", timeout=120_000)
+    page.wait_for_selector("text=/l1-wavelet · eps 0.08 \\(1\\/1\\) · attack step [0-9]{2,}/", timeout=180_000)
     page.locator(".st-key-attack-stop button").first.click()
     page.wait_for_selector("text=The attack was stopped", timeout=60_000)
-    page.wait_for_function(f"() => document.querySelector('{FIGURE}')?.data?.length === 6", timeout=60_000)
+    page.locator(f"{VIEWER}[data-ready='1']").wait_for(timeout=60_000)
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=30_000)  # the stopped run's table
-    # SENSE's search ended long before its 2000 steps (no patience): its worst iterate was scored.
+    # l1's search ended long before its 2000 steps (no patience): its worst iterate was scored.
     warning = page.locator("[data-testid='stAlertContentWarning']", has_text="was stopped").inner_text()
-    steps = int(warning.split("SENSE (CG) at eps 0.08 after ")[1].split(" ")[0])
+    steps = int(warning.split("l1-wavelet at eps 0.08 after ")[1].split(" ")[0])
     assert 10 <= steps < 2000
-    subtitle = page.evaluate(f"() => document.querySelector('{FIGURE}').layout.annotations[4].text")
-    assert "SENSE (CG): perturbed" in subtitle and "SSIM" in subtitle
+    cells = page.locator(".mrxv-image").all_inner_texts()
+    assert any("l1-wavelet: perturbed" in c and "SSIM" in c for c in cells), cells
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
     assert not page.errors, page.errors
