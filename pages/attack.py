@@ -16,7 +16,8 @@ from explorer.export import npy_bytes, png_bytes
 from explorer.figures import attack as attack_figures
 from explorer.recon.base import available_methods
 from explorer.robustness.attack import STRATEGIES
-from explorer.robustness.objectives import BUDGETS, OBJECTIVES, OPTIMIZERS
+from explorer.robustness.noise import NOISE_NAME
+from explorer.robustness.objectives import BUDGETS, MAX_NOISE_DRAWS, OBJECTIVES, OPTIMIZERS
 from explorer.robustness.perturbations import perturbation_image
 from explorer.ui import bundle, cache, pickers, present, state, viewer, warmup, widgets
 from explorer.ui.runs import attack as attack_run
@@ -64,7 +65,7 @@ steps = c3.number_input("Steps", 1, 2000, 20, key="attack.steps", help="Gradient
 restarts = c4.number_input("Restarts", 1, 20, 1, key="attack.restarts",
                            help="Independent random starts; the worst result is kept.")
 with st.expander("More settings", icon=":material/tune:"):
-    a1, a2, a3, a4, a5 = st.columns(5)
+    a1, a2, a3, a4, a5, a6 = st.columns(6)
     full_kspace = problem.slice.acquired_mask is None  # a test file holds only its undersampled data
     budget = a1.selectbox("Budget relative to", list(BUDGETS), key="attack.budget", index=0 if full_kspace else 1,
                           format_func=lambda b: {"full": "full k-space (paper)", "measured": "measured y"}[b],
@@ -76,6 +77,11 @@ with st.expander("More settings", icon=":material/tune:"):
     patience = a4.number_input("Patience", 0, 100000, 5, key="attack.patience",
                                help="Stop after this many steps without a new worst (0 = never).")
     seed = a5.number_input("Seed", 0, 2**31 - 1, 0, key="attack.seed", help="Seed of the random starts.")
+    noise_draws = a6.number_input("Noise draws", 0, MAX_NOISE_DRAWS, 3, key="attack.noise_draws",
+                                  help="The random baseline beside each worst case: complex Gaussian perturbations of "
+                                       "exactly the budget's norm, on the same sampled entries, each reconstructed and "
+                                       "scored (mean ± sd). 0 = none. Each draw costs one more reconstruction per "
+                                       "method and budget (an un-trained network is refitted per draw).")
     region_text = st.text_input("Region (row0,col0,row1,col1; empty = whole image)", "", key="attack.region",
                                 help=f"Maximise the error inside this box of the {problem.crop[0]}×{problem.crop[1]} "
                                      "image only, e.g. to erase or hallucinate a small feature. Hover the images to "
@@ -86,6 +92,7 @@ with widgets.stop_on_error():
                                  problem.crop, problem.target is not None, do_transfer, objective=objective,
                                  budget=budget, steps=int(steps), step_size=float(step_size), restarts=int(restarts),
                                  optimizer=optimizer, patience=int(patience), seed=int(seed),
+                                 noise_draws=int(noise_draws),
                                  metric=state.metric())
 
 # ---------------------------------------------------------------- 4. results
@@ -102,7 +109,10 @@ st.dataframe(table, hide_index=True, key="attack.table", column_config=formats, 
 st.caption(f"Objective: {OBJECTIVES[shown.config.objective]}"
            + (f", inside rows {shown.config.region[0]}–{shown.config.region[2]}, columns "
               f"{shown.config.region[1]}–{shown.config.region[3]}" if shown.config.region else "")
-           + f" · budget relative to the {shown.config.budget} k-space · coil maps: the clean data's ESPIRiT maps.")
+           + f" · budget relative to the {shown.config.budget} k-space · coil maps: the clean data's ESPIRiT maps."
+           + (f" · Gaussian noise, same norm: the mean over {shown.config.noise_draws} complex Gaussian perturbations of "
+              "exactly the budget's norm on the same sampled entries, sd over the draws: the drop a random perturbation "
+              "of that size causes, beside the worst case." if any(r.noise is not None for r in run.results) else ""))
 
 widgets.notes_box(st, [(result.instance.display, note) for result in {r.instance.label: r for r in run.results}.values()
                        for note in result.clean.notes])
@@ -139,7 +149,9 @@ with st.expander("The perturbations: k-space and image domain", icon=":material/
 
 if run.transfers:
     st.markdown(f"**Transfer matrix at eps {show_eps:g}**: the SSIM drop of each method (column) under the "
-                "perturbation found for each method (row); the diagonal is each method's own attack.")
+                "perturbation found for each method (row); the diagonal is each method's own attack"
+                + ("; the last row: Gaussian noise of the same norm (mean over the draws)."
+                   if any(t["source"] == NOISE_NAME for t in run.transfers) else "."))
     mine = [t for t in attack_run.transfer_rows(run) if t["eps"] == show_eps]
     st.plotly_chart(attack_figures.transfer_figure(mine), key="attack.transfer_fig", theme=None,
                     config={"displaylogo": False})

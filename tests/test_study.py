@@ -39,6 +39,7 @@ def _rows(table: Path) -> list[dict]:
         scores = json.loads(r["scores"]) if r["scores"] else None
         if isinstance(scores, dict):
             scores.pop("seconds", None)
+            scores.pop("noise_seconds", None)
         out.append({k: v for k, v in r.items() if k not in ("seconds", "maps_seconds", "created", "device", "scores")}
                    | {"scores": scores})
     return sorted(out, key=lambda r: r["task_key"])
@@ -138,6 +139,8 @@ def test_serial_study_resume_after_a_stop_gives_the_same_table(tmp_path):
     attack = [r for r in rows if r["experiment"] == "attack"]
     assert {json.loads(r["perturbation"])["eps"] for r in attack} == {0.02, 0.04}
     assert all(r["scores"]["ssim_drop"] is not None for r in attack)
+    # the random baseline rides in each budget's record: 3 Gaussian draws of the same norm by default
+    assert all(r["scores"]["noise_draws"] == 3 and r["scores"]["noise_ssim_drop"] is not None for r in attack)
     assert (tmp_path / "full" / "spec.yaml").is_file() and "finished" in (tmp_path / "full" / "study.log").read_text()
     stopped = run_study(spec, tmp_path / "part", progress=lambda done, total, info: done == 5)
     assert stopped.stopped and stopped.run == 5 and len({r["unit"] for r in _rows(stopped.table)}) == 5
@@ -222,8 +225,12 @@ def test_every_experiment_into_one_table_and_the_report(tmp_path, capsys):
     assert not [r.error for r in records if r.error]
     summary = summaries(records)
     attack = summary["attack"]
-    assert [(r["label"], r["eps"], r["n"]) for r in attack][:2] == [("sense", 0.02, 2), ("sense", 0.04, 2)]
-    assert all(r["ssim_drop"] >= -1e-6 for r in attack)
+    worst = [r for r in attack if r["kind"] == "worst case"]
+    assert [(r["label"], r["eps"], r["n"]) for r in worst][:2] == [("sense", 0.02, 2), ("sense", 0.04, 2)]
+    assert all(r["ssim_drop"] >= -1e-6 for r in worst)
+    noise = [r for r in attack if r["kind"] == "noise"]  # beside each worst case: Gaussian noise of the same norm
+    assert [r["kind"] for r in attack[:2]] == ["worst case", "noise"]
+    assert [(r["label"], r["eps"], r["n"], r["draws"]) for r in noise] == [(r["label"], r["eps"], 2, 6) for r in worst]
     assert len(summary["features"]) == 2 * 3 * 2  # 2 features x 3 methods x 2 slices
     rows, fit, families = shift_summary(records_of(records, "shift"))
     assert {r["label"] for r in rows} == {"zero_filled", "sense", "unet"} and fit["n"] == 3
@@ -233,6 +240,7 @@ def test_every_experiment_into_one_table_and_the_report(tmp_path, capsys):
     text = (tmp_path / "out" / "report.html").read_text()
     for heading in ("Adversarial attacks", "Small features", "Distribution shift", "Test-time training", "Provenance"):
         assert heading in text
+    assert "Gaussian noise, same norm" in text  # the noise curves of the attack figure
     assert "<script src=\"https://cdn.plot.ly" not in text and text.count("Plotly.newPlot(") == 4  # plotly inline, once
     assert len((tmp_path / "all.csv").read_text().splitlines()) == len(records) + 1
     assert report_html([], "") .startswith("<!DOCTYPE html>")

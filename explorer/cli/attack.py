@@ -1,8 +1,10 @@
 """``python -m explorer attack``: worst-case k-space perturbations of one slice for each method instance.
 
-Prints a table (or ``--json``: one object per method and eps) of clean and perturbed SSIM/PSNR/NMSE, the
-budget reached ``||e||/||k||``, steps, seconds and the strategy (gradient / joint); ``--out DIR`` also writes
-``attack.csv``, and per method and eps the perturbation ``e_<label>_<eps>.npy`` and perturbed image (a folder
+Prints a table (or ``--json``: one object per method and eps under ``"results"``) of clean and perturbed
+SSIM/PSNR/NMSE, the budget reached ``||e||/||k||``, steps, seconds and the strategy (gradient / joint), each worst
+case followed by its random baseline: ``--noise-draws`` complex Gaussian perturbations of exactly the budget's norm,
+mean ± sample sd (``--json``: one object per method and eps under ``"noise"``; 0 = none). ``--out DIR`` also writes
+``attack.csv`` (both kinds of row, told apart by its ``kind`` column), and per method and eps the perturbation ``e_<label>_<eps>.npy`` and perturbed image (a folder
 holding such files from an earlier run is refused unless ``--force``). One Ctrl-C stops the method under way
 (keeping its worst perturbation so far) and ends the command: the methods after it are listed as ``not_run``.
 """
@@ -34,7 +36,11 @@ def add_parser(sub) -> None:
     a.add_argument("--restarts", type=int, default=1)
     a.add_argument("--optimizer", default="pgd", help="pgd (normalised l2 steps) or adam (the paper's)")
     a.add_argument("--patience", type=int, default=5, help="stop after this many steps without a new worst (0 = never)")
-    a.add_argument("--attack-seed", type=int, default=0, help="seed of the random starts")
+    a.add_argument("--attack-seed", type=int, default=0, help="seed of the random starts (and of the noise draws)")
+    a.add_argument("--noise-draws", type=int, default=3,
+                   help="complex Gaussian perturbations of exactly each budget's norm scored beside each worst case "
+                        "(mean ± sd; 0 = none, at most 32); each draw is one more reconstruction per method and budget "
+                        "(an un-trained fit is refitted from scratch per draw)")
     a.add_argument("--transfer", action="store_true", help="also apply each method's perturbation to every other method")
     a.add_argument("--out", default=None, help="write attack.csv, perturbations and images here")
     add_force(a)
@@ -47,48 +53,58 @@ def run(args: argparse.Namespace) -> int:
 
     from explorer.engine import run_method  # noqa: PLC0415
     from explorer.cli.progress import Progress  # noqa: PLC0415
-    from explorer.robustness.attack import AttackConfig, sweep  # noqa: PLC0415
+    from explorer.robustness.attack import AttackConfig, sweep, with_noise  # noqa: PLC0415
     from explorer.robustness.objectives import parse_eps, parse_region  # noqa: PLC0415
     from explorer.robustness.perturbations import transfer  # noqa: PLC0415
 
     eps = parse_eps(args.eps, "--eps")
     config = AttackConfig(eps=max(eps), objective=args.objective, region=parse_region(args.region), budget=args.budget,
                           steps=args.steps, step_size=args.step_size, restarts=args.restarts, optimizer=args.optimizer,
-                          patience=args.patience, seed=args.attack_seed)  # validated before any work
+                          patience=args.patience, seed=args.attack_seed,
+                          noise_draws=args.noise_draws)  # validated before any work
     for value in eps:
         dataclasses.replace(config, eps=value)
     refuse_earlier(args.out, OUTPUTS, args.force)
     data, volume, index, _, problem, instances = load_problem(args)
     results, cleans, not_run = [], {}, []
     for instance in instances:
-        if results and any(r.stopped for r in results):
+        if results and any(r.halted for r in results):
             not_run.append(instance.label)  # one Ctrl-C ends the whole command, not only the method under way
             continue
         cleans[instance.label] = clean = run_method(problem, instance)
         with Progress(f"attack {instance.display}", enabled=not args.json) as progress:
             try:
-                results += sweep(problem, instance, eps, config, progress, clean)
+                results += with_noise(problem, sweep(problem, instance, eps, config, progress, clean), progress)
             except ExplorerError as exc:
                 raise ExplorerError(f"{instance.label}: {exc}") from None
     rows = [r.row() for r in results]
-    transfers = transfer(problem, results, instances, cleans) if args.transfer else []
+    noise = [r.noise.row() for r in results if r.noise is not None]
+    stopped = any(r.halted for r in results)
+    transfers = transfer(problem, results, instances, cleans, noise=not stopped) if args.transfer else []
     if args.out is not None:
-        _write(args.out, results, rows, transfers, args.metric)
+        _write(args.out, results, [row for r in results for row in _rows(r)], transfers, args.metric)
     if args.json:
         print(json.dumps({"file": data, "slice": index, "device": str(problem.device),
                           "maps": "fixed: ESPIRiT of the clean measurements", "metric": problem.metric, "results": rows,
-                          "transfer": transfers, **({"not_run": not_run} if not_run else {})}))
+                          "noise": noise, "transfer": transfers, **({"not_run": not_run} if not_run else {})}))
         return 0
     print(f"{volume.name}  slice {index}  objective {config.objective}  budget {config.budget}  maps: clean ESPIRiT")
     print(f"{'method':<14}{'eps':>7}{'reached':>9}{'SSIM':>8}{'->':>3}{'SSIM':>8}{'PSNR':>8}{'->':>3}{'PSNR':>8}"
           f"{'steps':>7}{'sec':>8}  strategy")
-    for r in rows:
+    for result in results:
+        r = result.row()
         print(f"{r['label']:<14}{r['eps']:7.3f}{r['ratio']:9.4f}{_f(r['ssim_clean'], 8, 4)}{'':3}{_f(r['ssim_perturbed'], 8, 4)}"
               f"{_f(r['psnr_clean'], 8, 2)}{'':3}{_f(r['psnr_perturbed'], 8, 2)}{r['steps']:7d}{r['seconds']:8.1f}  {r['strategy']}")
+        if result.noise is not None:  # the random baseline: means over the draws, their sd in the last column
+            n = result.noise.row()
+            print(f"{'  noise':<14}{n['eps']:7.3f}{_f(n['ratio'], 9, 4)}{_f(n['ssim_clean'], 8, 4)}{'':3}"
+                  f"{_f(n['ssim_perturbed'], 8, 4)}{_f(n['psnr_clean'], 8, 2)}{'':3}{_f(n['psnr_perturbed'], 8, 2)}"
+                  f"{'-':>7}{n['seconds']:8.1f}  random: mean of {n['draws']} Gaussian draw(s) of the same norm "
+                  f"(sd SSIM {_f(n['ssim_perturbed_sd'], 0, 4)}, PSNR {_f(n['psnr_perturbed_sd'], 0, 2)} dB)")
     for t in transfers:
         print(f"transfer {t['source']} -> {t['target']} (eps {t['eps']:g}): SSIM {_f(t['ssim_clean'], 0, 4)} -> "
               f"{_f(t['ssim_perturbed'], 0, 4)}")
-    if any(r.stopped for r in results):
+    if stopped:
         print("stopped early: the worst perturbation found so far is reported"
               + (f"; not run: {', '.join(not_run)}" if not_run else ""), file=sys.stderr)
     return 0
@@ -96,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _f(value, width: int, digits: int) -> str:
     return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
+
+
+def _rows(result) -> list[dict]:
+    """A result's CSV rows: its worst case, then its noise baseline (if any)."""
+    return [result.row()] + ([result.noise.row()] if result.noise is not None else [])
 
 
 def _write(out: str, results, rows: list[dict], transfers: list[dict], metric: str) -> None:

@@ -66,28 +66,55 @@ def perturbation_figure(views: Mapping[str, tuple[np.ndarray, np.ndarray]], *, p
     return fig
 
 
+NOISE_CURVE = "Gaussian noise, same norm"  # the random baseline's curves (robustness.noise)
+
+
+def _sd(value) -> float:
+    return 0.0 if value is None or value != value else float(value)
+
+
 def sweep_figure(rows: Sequence[Mapping], *, height: int = 320) -> go.Figure:
-    """SSIM and PSNR against the budget, one line per method (the clean value at eps = 0).
+    """SSIM and PSNR against the budget, one line per method (the clean value at eps = 0); where ``rows`` hold a
+    method's noise baseline (``kind == "noise"``), its curve beside it: dashed, the same colour, the mean over the
+    draws with error bars of their sample sd, named :data:`NOISE_CURVE`.
 
     Args:
-        rows: attack records (:meth:`~explorer.robustness.AttackResult.row`): ``label``, ``eps``,
-            ``ssim_clean``, ``ssim_perturbed``, ``psnr_clean``, ``psnr_perturbed``.
+        rows: attack records (:meth:`~explorer.robustness.AttackResult.row`, and the noise baseline's
+            :meth:`~explorer.robustness.noise.NoiseBaseline.row`): ``label``, ``eps``, ``kind``, ``ssim_clean``,
+            ``ssim_perturbed``, ``psnr_clean``, ``psnr_perturbed`` (noise: ``*_perturbed_sd``).
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("SSIM vs budget", "PSNR vs budget"), horizontal_spacing=0.1)
     labels = list(dict.fromkeys(r["label"] for r in rows))
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#7f7f7f"]
     for i, label in enumerate(labels):
-        mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["eps"])
+        mine = sorted((r for r in rows if r["label"] == label and r.get("kind") != "noise"), key=lambda r: r["eps"])
+        noise = sorted((r for r in rows if r["label"] == label and r.get("kind") == "noise"), key=lambda r: r["eps"])
         color = palette[i % len(palette)]
         for col, metric in ((1, "ssim"), (2, "psnr")):
-            if mine[0].get(f"{metric}_clean") is None:
+            first = (mine or noise)[0]
+            if first.get(f"{metric}_clean") is None:
                 continue
-            x = [0.0] + [r["eps"] for r in mine]
-            y = [mine[0][f"{metric}_clean"]] + [r[f"{metric}_perturbed"] for r in mine]
-            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=label,
-                                     showlegend=col == 1, line=dict(color=color),
-                                     hovertemplate=f"<b>{label}</b><br>eps %{{x:g}}<br>{metric.upper()} %{{y:.4g}}<extra></extra>"),
-                          row=1, col=col)
+            if mine:
+                x = [0.0] + [r["eps"] for r in mine]
+                y = [first[f"{metric}_clean"]] + [r[f"{metric}_perturbed"] for r in mine]
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=label,
+                                         showlegend=col == 1, line=dict(color=color),
+                                         hovertemplate=f"<b>{label}</b> (worst case)<br>eps %{{x:g}}<br>{metric.upper()} "
+                                                       "%{y:.4g}<extra></extra>"),
+                              row=1, col=col)
+            if noise:
+                x = [0.0] + [r["eps"] for r in noise]
+                y = [first[f"{metric}_clean"]] + [r[f"{metric}_perturbed"] for r in noise]
+                sd = [0.0] + [_sd(r.get(f"{metric}_perturbed_sd")) for r in noise]
+                fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{label}: {NOISE_CURVE}",
+                                         legendgroup=label, showlegend=col == 1,
+                                         line=dict(color=color, dash="dash"), marker=dict(symbol="circle-open"),
+                                         error_y=dict(type="data", array=sd, visible=True, color=color, thickness=1),
+                                         customdata=sd,
+                                         hovertemplate=f"<b>{label}</b>: {NOISE_CURVE}<br>eps %{{x:g}}<br>"
+                                                       f"{metric.upper()} %{{y:.4g}} ± %{{customdata:.2g}} (sd over "
+                                                       "draws)<extra></extra>"),
+                              row=1, col=col)
     fig.update_xaxes(title_text="eps = ||e|| / ||k||")
     fig.update_yaxes(title_text="SSIM", row=1, col=1)
     fig.update_yaxes(title_text="PSNR (dB)", row=1, col=2)
@@ -122,24 +149,34 @@ def transfer_figure(rows: Sequence[Mapping], metric: str = "ssim", *, height: in
 
 
 def drop_figure(rows: Sequence[dict], *, height: int = 340) -> go.Figure:
-    """SSIM drop against the budget per method: the mean over slices with a band of one standard deviation."""
+    """SSIM drop against the budget per method: the mean over slices with a band of one standard deviation; where
+    ``rows`` hold noise rows (``kind == "noise"``, :func:`~explorer.robustness.attack.summary`), the method's
+    :data:`NOISE_CURVE` beside it, dashed, with the band of the sd over the slices' draws."""
     fig = go.Figure()
     for i, label in enumerate(dict.fromkeys(r["label"] for r in rows)):
-        mine = sorted((r for r in rows if r["label"] == label), key=lambda r: r["eps"])
-        x = [0.0] + [r["eps"] for r in mine]
-        y = [0.0] + [r["ssim_drop"] for r in mine]
-        sd = [0.0] + [r["ssim_drop_sd"] for r in mine]
         color = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(x=x + x[::-1], y=[a + b for a, b in zip(y, sd)] + [a - b for a, b in zip(y, sd)][::-1],
-                                 fill="toself", fillcolor=color, opacity=0.15, line=dict(width=0), hoverinfo="skip",
-                                 showlegend=False, legendgroup=label))
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=label, line=dict(color=color),
-                                 customdata=[0] + [r["n"] for r in mine],
-                                 hovertemplate=f"<b>{label}</b><br>eps %{{x:g}}<br>SSIM drop %{{y:.4f}}"
-                                               "<br>slices %{customdata}<extra></extra>"))
+        for kind in ("worst case", "noise"):
+            mine = sorted((r for r in rows if r["label"] == label and r.get("kind", "worst case") == kind),
+                          key=lambda r: r["eps"])
+            if not mine:
+                continue
+            noise = kind == "noise"
+            x = [0.0] + [r["eps"] for r in mine]
+            y = [0.0] + [r["ssim_drop"] for r in mine]
+            sd = [0.0] + [_sd(r["ssim_drop_sd"]) for r in mine]
+            fig.add_trace(go.Scatter(x=x + x[::-1], y=[a + b for a, b in zip(y, sd)] + [a - b for a, b in zip(y, sd)][::-1],
+                                     fill="toself", fillcolor=color, opacity=0.08 if noise else 0.15, line=dict(width=0),
+                                     hoverinfo="skip", showlegend=False, legendgroup=label))
+            counts = [0] + [r["draws"] if noise else r["n"] for r in mine]
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"{label}: {NOISE_CURVE}" if noise else label,
+                                     legendgroup=label, line=dict(color=color, dash="dash" if noise else "solid"),
+                                     marker=dict(symbol="circle-open" if noise else "circle"), customdata=counts,
+                                     hovertemplate=f"<b>{label}</b>{': ' + NOISE_CURVE if noise else ''}<br>eps %{{x:g}}"
+                                                   "<br>SSIM drop %{y:.4f}<br>"
+                                                   f"{'draws' if noise else 'slices'} %{{customdata}}<extra></extra>"))
     fig.update_layout(height=height, template=TEMPLATE, font=FONT, margin=dict(l=60, r=20, t=30, b=40),
-                      xaxis_title="eps = ||e|| / ||k||", yaxis_title="SSIM drop (mean ± sd over slices)",
+                      xaxis_title="eps = ||e|| / ||k||", yaxis_title="SSIM drop (mean ± sd)",
                       legend=dict(orientation="h", y=-0.22, yanchor="top", x=0))
     return fig
 
-__all__ = ["perturbation_figure", "sweep_figure", "transfer_figure"]
+__all__ = ["NOISE_CURVE", "drop_figure", "perturbation_figure", "sweep_figure", "transfer_figure"]

@@ -16,7 +16,9 @@ clean data (``Problem.perturbed(maps="fixed")``). The strategy follows the metho
   ``y + e`` minus ``joint_weight`` times the objective of the network's image. The last ``e`` is kept and the
   method is refitted from scratch on ``y + e``; that refit is what is scored.
 
-Every result is scored by the engine (:func:`~explorer.engine.run_method` on the perturbed problem).
+Every result is scored by the engine (:func:`~explorer.engine.run_method` on the perturbed problem). Beside every
+worst case, :func:`with_noise` scores ``noise_draws`` complex Gaussian perturbations of exactly the budget's norm
+(:mod:`~explorer.robustness.noise`): the random baseline that tells a worst case from plain ill-conditioning.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from explorer.errors import ExplorerError
 from explorer.recon.base import ProgressFn, get_method
 from explorer.robustness.objectives import (MAX_BUDGETS, OPTIMIZERS, AttackConfig, budget_norm, make_objective,
                                            resolve_objective)
+from explorer.robustness.noise import METRICS, NOISE_NAME, NoiseBaseline, noise_baseline, pooled
 from explorer.robustness.registry import Experiment, Page, Section, Verdict, judge, mean_sd, register
 from explorer.robustness.search import Search, gradient_search, joint_search, l2norm
 
@@ -53,6 +56,7 @@ class AttackResult:
         objective: the objective of the perturbed result; history: ``((step, objective), ...)`` of the search.
         steps: search steps run; seconds: wall time (search + scoring); stopped: the user stopped it.
         maps: the coil-maps policy (always the clean data's: ``"fixed"``).
+        noise: the random baseline at this budget (:func:`with_noise`), or ``None``.
     """
 
     instance: MethodInstance
@@ -68,10 +72,16 @@ class AttackResult:
     seconds: float
     stopped: bool = False
     maps: str = "fixed"
+    noise: NoiseBaseline | None = None
+
+    @property
+    def halted(self) -> bool:
+        """A stop request ended the search, its scoring or its noise baseline."""
+        return self.stopped or (self.noise is not None and self.noise.stopped)
 
     def row(self) -> dict:
-        """One flat record (JSON / CSV / Parquet)."""
-        out = {"label": self.instance.label, "method": self.instance.name, "eps": self.config.eps,
+        """One flat record (JSON / CSV / Parquet); ``kind`` ``"worst case"`` (the noise baseline's rows: ``"noise"``)."""
+        out = {"label": self.instance.label, "method": self.instance.name, "eps": self.config.eps, "kind": "worst case",
                "objective_name": resolve_objective(self.config.objective, self.instance.capabilities.weights),
                "protocol": "paper" if self.config.objective == "paper" else "ours", "budget": self.config.budget,
                "strategy": self.strategy,
@@ -162,6 +172,28 @@ def sweep(problem: Problem, method: MethodInstance | str, eps_values: list[float
     return results
 
 
+def with_noise(problem: Problem, results: Sequence[AttackResult],
+               progress: Callable[[int, int, dict], bool | None] | None = None) -> list[AttackResult]:
+    """``results`` (one method's sweep), each with its random baseline: ``config.noise_draws`` complex Gaussian
+    perturbations of exactly its budget's norm, reconstructed and scored (:func:`~explorer.robustness.noise.noise_baseline`;
+    none when 0). Stopped results get none; a stop during the draws keeps the draws so far and skips the budgets after.
+
+    ``progress`` receives ``info["phase"] == "noise"``, ``info["eps"]`` and ``info["index"]`` (which budget).
+    """
+    out: list[AttackResult] = []
+    halted = False
+    for index, result in enumerate(results):
+        if halted or result.stopped or not result.config.noise_draws:
+            out.append(result)
+            continue
+        wrapped = None
+        if progress is not None:
+            def wrapped(step, total, info, _eps=result.config.eps, _index=index):
+                return progress(step, total, {**info, "eps": _eps, "index": _index})
+        noise = noise_baseline(problem, result.instance, result.config, clean=result.clean, progress=wrapped)
+        out.append(replace(result, noise=noise))
+        halted = noise.stopped
+    return out
 
 
 # ----------------------------------------------------------------------------- the experiment in a study
@@ -172,7 +204,12 @@ SETTINGS = {
     "steps": "gradient steps per restart", "restarts": "independent starts", "optimizer": "pgd or adam",
     "step_size": "step as a fraction of the budget (0 = 2.5/steps)", "patience": "steps without a new worst",
     "seed": "seed of the random starts",
+    "noise_draws": "Gaussian perturbations of each budget's norm scored beside the worst case (default 3, 0 = none; "
+                   "each one more reconstruction per method, slice and budget: an un-trained fit is refitted per draw)",
 }
+#: What an attack record's scores keep of its noise baseline (prefixed ``noise_``).
+NOISE_FIELDS = ("draws", "ratio", "seconds", "stopped", *(f"{m}_{k}" for m in METRICS
+                                                          for k in ("perturbed", "perturbed_sd", "drop", "drop_sd")))
 
 
 def _check(settings: dict) -> None:
@@ -185,22 +222,29 @@ def _check(settings: dict) -> None:
 
 
 def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
-    """One method on one slice at every budget: one record per budget, its scores the attack row."""
+    """One method on one slice at every budget: one record per budget, its scores the attack row and its noise
+    baseline's mean and sd as ``noise_*`` fields (:data:`NOISE_FIELDS`)."""
     problem = problems.problem(task)
     config = AttackConfig(**{k: v for k, v in settings.items() if k != "eps"})
     records = []
-    for result in sweep(problem, task.method, [float(e) for e in settings.get("eps", [0.08])], config):
+    for result in with_noise(problem, sweep(problem, task.method, [float(e) for e in settings.get("eps", [0.08])], config)):
         described = Described("attack", json.dumps({"eps": result.config.eps, "objective": config.objective,
                                                     "budget": config.budget, "steps": config.steps,
                                                     "seed": config.seed}, sort_keys=True))
         record = make_record(replace(task, perturbation=described), problem, result.perturbed, file=file_name(task))
-        records.append(replace(record, scores=json.dumps(result.row(), default=float)))
+        scores = result.row()
+        if result.noise is not None:
+            noise = result.noise.row()
+            scores.update({f"noise_{k}": noise[k] for k in NOISE_FIELDS})
+        records.append(replace(record, scores=json.dumps(scores, default=float)))
     return records
 
 
 def summary(records: Sequence[Record]) -> list[dict]:
-    """``[{label, method, eps, n, ssim_clean, ssim_drop, ssim_drop_sd, psnr_drop, psnr_drop_sd}]`` of a study's attack
-    records, sorted by label and eps: mean and spread over slices."""
+    """``[{label, method, eps, kind, n, draws, ssim_clean, ssim_drop, ssim_drop_sd, psnr_drop, psnr_drop_sd}]`` of a
+    study's attack records, sorted by label and eps, each budget's ``kind`` ``"worst case"`` row (mean and spread over
+    the ``n`` slices) followed by its ``"noise"`` row where the records hold a noise baseline (mean and sample sd over
+    the slices' ``draws`` Gaussian perturbations of the same norm, pooled)."""
     groups: dict[tuple[str, float], list[dict]] = defaultdict(list)
     methods = {}
     for r in records:
@@ -211,9 +255,17 @@ def summary(records: Sequence[Record]) -> list[dict]:
     for (label, eps), items in sorted(groups.items()):
         ssim_drop, ssim_sd = mean_sd([s.get("ssim_drop") for s in items])
         psnr_drop, psnr_sd = mean_sd([s.get("psnr_drop") for s in items])
-        rows.append({"label": label, "method": methods[label], "eps": eps, "n": len(items),
-                     "ssim_clean": mean_sd([s.get("ssim_clean") for s in items])[0], "ssim_drop": ssim_drop,
-                     "ssim_drop_sd": ssim_sd, "psnr_drop": psnr_drop, "psnr_drop_sd": psnr_sd})
+        ssim_clean = mean_sd([s.get("ssim_clean") for s in items])[0]
+        rows.append({"label": label, "method": methods[label], "eps": eps, "kind": "worst case", "n": len(items),
+                     "draws": None, "ssim_clean": ssim_clean, "ssim_drop": ssim_drop, "ssim_drop_sd": ssim_sd,
+                     "psnr_drop": psnr_drop, "psnr_drop_sd": psnr_sd})
+        noisy = [s for s in items if s.get("noise_draws")]
+        if noisy:
+            ssim = pooled([(s.get("noise_ssim_drop"), s.get("noise_ssim_drop_sd"), s["noise_draws"]) for s in noisy])
+            psnr = pooled([(s.get("noise_psnr_drop"), s.get("noise_psnr_drop_sd"), s["noise_draws"]) for s in noisy])
+            rows.append({"label": label, "method": methods[label], "eps": eps, "kind": "noise", "n": len(noisy),
+                         "draws": sum(s["noise_draws"] for s in noisy), "ssim_clean": ssim_clean,
+                         "ssim_drop": ssim[0], "ssim_drop_sd": ssim[1], "psnr_drop": psnr[0], "psnr_drop_sd": psnr[1]})
     return rows
 
 
@@ -224,7 +276,8 @@ def _report(records: Sequence[Record]) -> list[Section]:
     if not rows:
         return []
     return [Section("Adversarial attacks: SSIM drop against the budget", drop_figure(rows), (("Attack summary", rows),),
-                    "Mean ± sd over slices; drop = clean − perturbed.")]
+                    "Worst case: mean ± sd over slices; noise: complex Gaussian perturbations of the same norm "
+                    f"({NOISE_NAME}), mean ± sample sd over the slices' draws; drop = clean − perturbed.")]
 
 
 def conclusions(records: Sequence[Record]) -> list[Verdict]:
@@ -235,14 +288,17 @@ def conclusions(records: Sequence[Record]) -> list[Verdict]:
         return []
     eps = max(r["eps"] for r in rows)
     drops: dict[str, list[float]] = defaultdict(list)
+    noise: dict[str, list[float]] = defaultdict(list)
     for r in rows:
         if r["eps"] == eps:
-            drops[get_method(r["method"]).family].append(r["ssim_drop"])
+            (drops if r["kind"] == "worst case" else noise)[get_method(r["method"]).family].append(r["ssim_drop"])
     trained, sparse = (float(sum(drops[f]) / len(drops[f])) if drops[f] else None for f in ("trained", "sparse"))
     difference = None if trained is None or sparse is None else trained - sparse
     objectives = sorted({json.loads(r.scores).get("objective_name", "?") for r in records if r.scores and not r.error})
     by_family = ", ".join(f"{f} {sum(v) / len(v):.3f}" for f, v in sorted(drops.items()) if v)
+    noise_by_family = ", ".join(f"{f} {sum(v) / len(v):.3f}" for f, v in sorted(noise.items()) if v)
     measured = (f"mean SSIM drop at eps {eps:g} by family: {by_family}; objectives {', '.join(objectives)}"
+                + (f"; Gaussian noise of the same norm: {noise_by_family}" if noise_by_family else "")
                 if difference is not None else f"needs trained and sparse methods; the run has {by_family}")
     return [Verdict("No evidence that DNNs are fundamentally more susceptible to adversarial perturbations than "
                     "sparsity based methods", judge(difference, lambda d: d <= 0.02, lambda d: d > 0.05), measured,
@@ -256,5 +312,5 @@ EXPERIMENT = register(Experiment(
     description="worst-case k-space perturbations under an l2 budget: SSIM/PSNR drop per method and budget",
 ))
 
-__all__ = ["AttackConfig", "AttackResult", "EXPERIMENT", "OPTIMIZERS", "STRATEGIES", "attack", "conclusions", "summary",
-           "sweep"]
+__all__ = ["AttackConfig", "AttackResult", "EXPERIMENT", "NOISE_FIELDS", "OPTIMIZERS", "STRATEGIES", "attack",
+           "conclusions", "summary", "sweep", "with_noise"]

@@ -39,6 +39,7 @@ BUDGETS: dict[str, str] = {
 
 
 MAX_BUDGETS = 16
+MAX_NOISE_DRAWS = 32
 OPTIMIZERS = ("pgd", "adam")
 
 
@@ -60,6 +61,8 @@ class AttackConfig:
         seed: random starts.
         joint_weight: weight of the objective in the joint scheme (the paper's lam1 = 0.05).
         joint_warmup: fraction of the fit's steps fitted to the clean data before ``e`` enters (paper: 100/400).
+        noise_draws: Gaussian perturbations of the budget's norm scored beside the worst case
+            (:mod:`~explorer.robustness.noise`; 0 = none): each one more reconstruction per method and budget.
     """
 
     eps: float = 0.08
@@ -74,11 +77,12 @@ class AttackConfig:
     seed: int = 0
     joint_weight: float = 0.05
     joint_warmup: float = 0.25
+    noise_draws: int = 3
 
     def __post_init__(self) -> None:
         for name, kind in (("eps", float), ("objective", str), ("budget", str), ("steps", int), ("step_size", float),
                            ("restarts", int), ("optimizer", str), ("patience", int), ("seed", int),
-                           ("joint_weight", float), ("joint_warmup", float)):
+                           ("joint_weight", float), ("joint_warmup", float), ("noise_draws", int)):
             value = getattr(self, name)
             ok = isinstance(value, kind if kind is not float else (int, float)) and not isinstance(value, bool)
             if not ok or (kind is float and not math.isfinite(value)):
@@ -96,6 +100,8 @@ class AttackConfig:
             (0 <= self.seed < 2**32, f"seed must be in [0, 2**32), got {self.seed}"),
             (0 <= self.joint_weight <= 100, f"joint weight must be in [0, 100], got {self.joint_weight}"),
             (0 <= self.joint_warmup < 1, f"joint warm-up must be in [0, 1), got {self.joint_warmup}"),
+            (0 <= self.noise_draws <= MAX_NOISE_DRAWS,
+             f"noise draws must be in [0, {MAX_NOISE_DRAWS}], got {self.noise_draws}"),
         ]
         for ok, message in checks:
             if not ok:

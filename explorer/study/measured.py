@@ -133,8 +133,16 @@ def attack_parts(anatomy: str) -> tuple[Part, ...]:
                  for method in NAMES)
 
 
+def _pm_series(rows: list[dict | None], key: str, digits: int) -> str:
+    return " / ".join("-" if not row or row.get(key) is None else
+                      _f(row[key], f".{digits}f") + ("" if row.get(f"{key}_sd") is None else f" ± {row[f'{key}_sd']:.{digits}f}")
+                      for row in rows)
+
+
 def render_attack(outputs: list[tuple[str, dict]]) -> str:
-    """Per method: its objective, clean SSIM / PSNR and their drops at each budget, the time of the sweep."""
+    """Per method: its objective, clean SSIM / PSNR and their drops at each budget, the time of the sweep; then,
+    where the command printed its noise baseline, a row of Gaussian perturbations of the same norm (mean ± sample sd
+    over the draws) and the time of the draws."""
     eps = [float(e) for e in ATTACK_EPS.split(",")]
     head = " / ".join(f"{e:g}" for e in eps)
     lines = [f"| method | objective | metric | SSIM clean | SSIM drop @{head} | PSNR clean (dB) | PSNR drop @{head} (dB) "
@@ -149,6 +157,15 @@ def render_attack(outputs: list[tuple[str, dict]]) -> str:
             f"{_f(first.get('ssim_clean'), '.3f')} | {_series(ordered, 'ssim_drop', 3)} | "
             f"{_f(first.get('psnr_clean'), '.2f')} | {_series(ordered, 'psnr_drop', 2)} | "
             f"{sum(r['seconds'] for r in ordered if r):.0f} |")
+        noise = {round(r["eps"], 6): r for d in docs for r in d.get("noise", [])}
+        if noise:
+            shown = [noise.get(round(e, 6)) for e in eps]
+            draws = _one([r["draws"] for r in shown if r], "draws")
+            lines.append(
+                f"| {NAMES.get(label, label)}: Gaussian noise, same norm ({draws} draws) | noise | {docs[0]['metric']} | "
+                f"{_f(first.get('ssim_clean'), '.3f')} | {_pm_series(shown, 'ssim_drop', 3)} | "
+                f"{_f(first.get('psnr_clean'), '.2f')} | {_pm_series(shown, 'psnr_drop', 2)} | "
+                f"{sum(r['seconds'] for r in shown if r):.0f} |")
     return "\n".join(lines)
 
 

@@ -54,17 +54,24 @@ def test_attack_page_sweep_figures_downloads_and_library_agreement():
     at.button(key="attack.run").click().run()
     assert not at.exception and not _errors(at), _errors(at)
 
-    table = at.dataframe[0].value
-    assert list(table["Method"]) == ["Zero-filled", "Zero-filled", "SENSE (CG)", "SENSE (CG)"]
-    assert list(table["Budget ε"]) == [0.02, 0.08, 0.02, 0.08]
-    for _, row in table.iterrows():
+    everything = at.dataframe[0].value
+    # each worst case followed by its random baseline: Gaussian noise of the same norm (3 draws by default)
+    assert list(everything["Perturbation"]) == ["worst case", "Gaussian noise, same norm"] * 4
+    table = everything[everything["Perturbation"] == "worst case"].reset_index(drop=True)
+    noise = everything[everything["Perturbation"] != "worst case"].reset_index(drop=True)
+    assert list(table["Method"]) == list(noise["Method"]) == ["Zero-filled", "Zero-filled", "SENSE (CG)", "SENSE (CG)"]
+    assert list(table["Budget ε"]) == list(noise["Budget ε"]) == [0.02, 0.08, 0.02, 0.08]
+    for _, row in everything.iterrows():
         assert row["‖e‖/‖k‖"] == pytest.approx(row["Budget ε"], rel=1e-5)  # the whole budget is spent
         assert row["SSIM drop"] == pytest.approx(row["SSIM clean"] - row["SSIM perturbed"], abs=1e-9)
-        assert row["SSIM drop"] > 0 and row["PSNR drop (dB)"] > 0
-        assert row["Strategy"] == "gradient ascent" and not row["Stopped"]
+        assert row["PSNR drop (dB)"] > 0 and not row["Stopped"]
+    for _, row in table.iterrows():
+        assert row["SSIM drop"] > 0 and row["Strategy"] == "gradient ascent"
+    assert set(noise["Strategy"]) == {"3 random draws"} and all(float(v) >= 0 for v in noise["SSIM drop sd"])
+    assert all(w > n for w, n in zip(table["PSNR drop (dB)"], noise["PSNR drop (dB)"]))  # the search beats noise
     for name in ("Zero-filled", "SENSE (CG)"):  # the worst case found grows with the budget
         mine = table[table["Method"] == name]
-        assert mine["Objective"].iloc[1] > mine["Objective"].iloc[0]
+        assert float(mine["Objective"].iloc[1]) > float(mine["Objective"].iloc[0])
 
     header, _ = viewer(at, "attack")
     labels = header["frames"][0]["labels"]
@@ -73,11 +80,14 @@ def test_attack_page_sweep_figures_downloads_and_library_agreement():
     assert header["settings"]["error"] == "pair"  # the viewer opens on |perturbed − clean| (blink pairs them too)
     assert header["settings"]["pairs"]["SENSE (CG): perturbed"] == "SENSE (CG): clean"
     sweep = figure(at, "attack.sweep")
-    assert len(sweep["data"]) == 4 and len(sweep["data"][0]["x"]) == 3  # SSIM and PSNR per method: eps 0, 0.02, 0.08
+    assert len(sweep["data"]) == 8 and len(sweep["data"][0]["x"]) == 3  # SSIM and PSNR per method: eps 0, 0.02, 0.08
+    dashed = [d for d in sweep["data"] if d.get("line", {}).get("dash") == "dash"]  # and each method's noise curve
+    assert len(dashed) == 4 and all(d["name"].endswith("Gaussian noise, same norm") for d in dashed)
     assert len(figure(at, "attack.perturbation")["data"]) == 4
     transfer = figure(at, "attack.transfer_fig")
-    assert len(transfer["data"][0]["x"]) == len(transfer["data"][0]["y"]) == 2
-    assert np.asarray(transfer["data"][0]["text"]).shape == (2, 2)
+    assert len(transfer["data"][0]["x"]) == 2 and len(transfer["data"][0]["y"]) == 3  # the last row: noise
+    assert transfer["data"][0]["y"][-1] == "noise (Gaussian, same norm)"
+    assert np.asarray(transfer["data"][0]["text"]).shape == (3, 2)
     labels = {d.label for d in at.download_button}
     assert {"Attack table (.csv)", "Transfer table (.csv)", "e (.npy)", "perturbed (.npy)", "perturbed (.png)"} <= labels
 
@@ -144,7 +154,7 @@ def test_a_region_attack_and_the_joint_scheme_run_in_the_page():
     at.button(key="attack.run").click().run()
     assert not at.exception and not _errors(at), _errors(at)
     table = at.dataframe[0].value
-    assert list(table["Strategy"]) == ["gradient ascent", "joint scheme"]
+    assert list(table["Strategy"]) == ["gradient ascent", "3 random draws", "joint scheme", "3 random draws"]
     assert all(table["‖e‖/‖k‖"] <= 0.08 * (1 + 1e-5))
     assert all(math.isfinite(v) for v in table["SSIM perturbed"])
     assert viewer(at, "attack")[0]["settings"]["boxes"] == [[20, 20, 40, 40]]  # the box on every panel
@@ -178,5 +188,6 @@ def test_a_file_without_full_kspace_defaults_to_the_measured_budget(tmp_path, mo
     at.multiselect(key="attack.methods").set_value(["zero_filled"]).run()
     at.button(key="attack.run").click().run()
     assert not at.exception and not _errors(at), _errors(at)
-    row = at.dataframe[0].value.iloc[0]
-    assert row["‖e‖/‖k‖"] == pytest.approx(0.08, rel=1e-5) and row["Objective"] > 0
+    row, noise = at.dataframe[0].value.iloc[0], at.dataframe[0].value.iloc[1]
+    assert row["‖e‖/‖k‖"] == pytest.approx(0.08, rel=1e-5) and float(row["Objective"]) > 0
+    assert noise["Perturbation"] == "Gaussian noise, same norm" and noise["‖e‖/‖k‖"] == pytest.approx(0.08, rel=1e-5)

@@ -15,6 +15,7 @@ from explorer.physics import ifft2c
 from explorer.recon import model_store
 from explorer.recon.base import available_methods, get_method
 from explorer.robustness.attack import AttackConfig, attack, sweep
+from explorer.robustness.noise import noise_baseline
 from explorer.robustness.objectives import parse_region
 from explorer.robustness.perturbations import transfer
 from tests.conftest import multicoil_kspace
@@ -120,13 +121,19 @@ def test_region_objective_and_transfer(problem):
     inside = lambda r: float(((r.perturbed.image - r.clean.image)[8:16, 8:16] ** 2).sum())  # noqa: E731
     assert inside(local) > inside(whole)  # the box objective concentrates the damage in the box
     rows = transfer(problem, [whole], [zf, sense])
-    assert [(r["source"], r["target"]) for r in rows] == [("zero_filled", "zero_filled"), ("zero_filled", "sense")]
+    noise = "noise (Gaussian, same norm)"  # then Gaussian perturbations of the same norm applied to every target
+    assert [(r["source"], r["target"]) for r in rows] == [("zero_filled", "zero_filled"), ("zero_filled", "sense"),
+                                                          (noise, "zero_filled"), (noise, "sense")]
     assert rows[0]["ssim_perturbed"] == whole.perturbed.metrics["ssim"] and rows[1]["ssim_drop"] is not None
+    assert all(r["draws"] == 3 and r["ssim_drop_sd"] is not None and r["eps"] == 0.05 for r in rows[2:])
+    assert len(transfer(problem, [whole], [zf, sense], noise=False)) == 2
 
 
 @pytest.mark.parametrize("bad, message", [
     ({"eps": -1}, "eps"), ({"steps": 0}, "steps"), ({"objective": "x"}, "objective"), ({"budget": "y"}, "budget"),
     ({"optimizer": "sgd"}, "optimizer"), ({"seed": 2**32}, "seed"), ({"joint_warmup": 1.0}, "warm-up"),
+    ({"noise_draws": -1}, "noise draws"), ({"noise_draws": 33}, "noise draws"), ({"noise_draws": 1.5}, "noise draws"),
+    ({"noise_draws": True}, "noise draws"),
 ])
 def test_bad_settings_are_one_line_errors(bad, message):
     with pytest.raises(ExplorerError, match=message):
@@ -168,13 +175,8 @@ def test_the_joint_scheme_degrades_an_untrained_network_more_than_noise_of_its_n
     result = attack(problem, inst, AttackConfig(eps=0.1, objective="target"))
     clean, attacked = result.clean.metrics["ssim"], result.perturbed.metrics["ssim"]
     assert result.strategy == "joint" and attacked < clean - 0.03
-    mask = problem.sampled.mask
-    budget = 0.1 * float(problem.kspace.abs().pow(2).sum().sqrt())
-    for seed in range(2):
-        g = torch.Generator().manual_seed(seed)
-        noise = torch.complex(torch.randn(problem.y.shape, generator=g), torch.randn(problem.y.shape, generator=g)) * mask
-        noise = noise * (budget / float(noise.abs().pow(2).sum().sqrt()))
-        assert run_method(problem.perturbed(e=noise), inst).metrics["ssim"] > attacked
+    noise = noise_baseline(problem, inst, result.config, draws=2, clean=result.clean)  # refitted per draw
+    assert noise.draws == 2 and all(ssim > attacked for ssim in noise.values("ssim"))
 
 
 def test_the_papers_objective_is_chosen_per_method_from_its_capabilities(problem, tiny_checkpoints):

@@ -146,8 +146,11 @@ def test_the_renderers_draw_what_the_commands_print(capsys, multicoil_file):
     attack = [(m, _cli_json(capsys, "attack", *data, "--method", m, "--eps", measured.ATTACK_EPS, "--steps", "2",
                             "--objective", "paper", "--json")) for m in ("zero_filled", "sense")]
     table = measured.render_attack(attack).splitlines()
-    assert len(table) == 4 and table[2].startswith("| Zero-filled | target | fastmri | ")
-    assert table[3].count(" / ") == 4  # three budgets for SSIM and PSNR drops
+    assert len(table) == 6 and table[2].startswith("| Zero-filled | target | fastmri | ")
+    assert table[4].count(" / ") == 4  # three budgets for SSIM and PSNR drops
+    # under each method its noise row: Gaussian perturbations of the same norm, mean ± sd over the 3 draws
+    assert table[3].startswith("| Zero-filled: Gaussian noise, same norm (3 draws) | noise | fastmri | ")
+    assert table[5].count(" ± ") == 6 and table[5].startswith("| SENSE (CG): Gaussian noise")
 
     ttt = _cli_json(capsys, "ttt", *data, "--method", "unet", "--set", "unet.checkpoint=knee", "--reference-checkpoint",
                     "brain", "--steps", "3", "--json")

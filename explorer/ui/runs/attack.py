@@ -18,7 +18,7 @@ from explorer.errors import ExplorerError
 from explorer.figures.images import loss_figure
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
-from explorer.robustness.attack import AttackConfig, AttackResult, sweep
+from explorer.robustness.attack import AttackConfig, AttackResult, sweep, with_noise
 from explorer.robustness.objectives import check_region, parse_eps, parse_region
 from explorer.robustness.perturbations import perturbation_image, transfer
 from explorer.ui import cache, present
@@ -128,13 +128,14 @@ def work(request: AttackRequest, live: Live, run: AttackRun) -> None:
             clean = cache.run(*args, inst, progress=feedback.clean, refit_stopped=True)
             if not (live.stopping or clean.stopped):
                 cleans[inst.label] = clean
-                run.results += sweep(problem, inst, list(request.eps), request.config, feedback, clean)
+                run.results += with_noise(problem, sweep(problem, inst, list(request.eps), request.config, feedback, clean),
+                                          feedback)  # the random baseline beside each worst case
         except ExplorerError as exc:
             run.failures[inst.label] = one_line(exc)
         if live.stopping:
             return
         mine = [r for r in run.results if r.instance.label == inst.label]
-        stopped = any(r.stopped for r in mine) or (inst.label not in cleans and inst.label not in run.failures)
+        stopped = any(r.halted for r in mine) or (inst.label not in cleans and inst.label not in run.failures)
         what = "failed" if inst.label in run.failures else (
             f"{'stopped' if stopped else 'done'} in {sum(r.seconds for r in mine):.1f} s")
         live.guard(lambda: bar.progress(1.0, text=f"{inst.display}: {what}"))
@@ -166,22 +167,30 @@ def with_eps(config: AttackConfig, eps: list[float]) -> AttackConfig:
 
 FORMATS = {"SSIM clean": "%.4f", "SSIM perturbed": "%.4f", "SSIM drop": "%.4f", "PSNR clean (dB)": "%.2f",
            "PSNR perturbed (dB)": "%.2f", "PSNR drop (dB)": "%.2f", "NMSE perturbed": "%.5f", "‖e‖/‖k‖": "%.4f",
-           "Objective": "%.4g", "Time (s)": "%.1f", "Budget ε": "%g"}
+           "Objective": "%.4g", "Time (s)": "%.1f", "Budget ε": "%g", "SSIM drop sd": "%.4f", "PSNR drop sd (dB)": "%.2f"}
 STRATEGY_NAMES = {"gradient": "gradient ascent", "joint": "joint scheme"}
+ROW_NAMES = {"worst case": "worst case", "noise": "Gaussian noise, same norm"}
 
 
 def table(run: AttackRun) -> tuple[pd.DataFrame, dict]:
-    """The results table (one row per method and budget) and its column configuration: human names with units,
+    """The results table (one row per method and budget, each worst case followed by its noise baseline: the mean
+    over the draws, their sd in the sd columns) and its column configuration: human names with units,
     narrow number columns so the table fits the page, a dash where a metric is undefined."""
-    rows = [(result, result.row()) for result in run.results]
+    rows = [(result, row) for result in run.results for row in _rows(result)]
     frame = pd.DataFrame([{
-        "Method": result.instance.display, "Budget ε": r["eps"], "Strategy": STRATEGY_NAMES.get(r["strategy"], r["strategy"]),
+        "Method": result.instance.display, "Budget ε": r["eps"], "Perturbation": ROW_NAMES.get(r["kind"], r["kind"]),
+        "Strategy": (f"{r['draws']} random draws" if r["kind"] == "noise"
+                     else STRATEGY_NAMES.get(r["strategy"], r["strategy"])),
         "SSIM clean": r["ssim_clean"], "SSIM perturbed": r["ssim_perturbed"], "SSIM drop": r["ssim_drop"],
+        "SSIM drop sd": r.get("ssim_drop_sd"),
         "PSNR clean (dB)": r["psnr_clean"], "PSNR perturbed (dB)": r["psnr_perturbed"], "PSNR drop (dB)": r["psnr_drop"],
-        "NMSE perturbed": r["nmse_perturbed"], "‖e‖/‖k‖": r["ratio"], "Objective": r["objective"],
-        "Steps": r["steps"], "Time (s)": r["seconds"], "Stopped": r["stopped"],
+        "PSNR drop sd (dB)": r.get("psnr_drop_sd"),
+        "NMSE perturbed": r["nmse_perturbed"], "‖e‖/‖k‖": r["ratio"], "Objective": r.get("objective"),
+        "Steps": r.get("steps"), "Time (s)": r["seconds"], "Stopped": r["stopped"],
     } for result, r in rows])
+    frame = frame.drop(columns=[c for c in ("SSIM drop sd", "PSNR drop sd (dB)") if frame[c].isna().all()])
     config = {"Method": st.column_config.TextColumn(width="medium", pinned=True),
+              "Perturbation": st.column_config.TextColumn(width="medium"),
               "Strategy": st.column_config.TextColumn(width="small"),
               "Stopped": st.column_config.CheckboxColumn(width="small")}
     for column in frame.columns:
@@ -196,9 +205,15 @@ def table(run: AttackRun) -> tuple[pd.DataFrame, dict]:
     return frame, config
 
 
+def _rows(result: AttackResult) -> list[dict]:
+    """A result's rows: its worst case, then its noise baseline (if any)."""
+    return [result.row()] + ([result.noise.row()] if result.noise is not None else [])
+
+
 def csv_rows(run: AttackRun) -> list[dict]:
-    """The attack rows for a CSV: the method's display name as its label."""
-    return [{**result.row(), "label": result.instance.display} for result in run.results]
+    """The attack rows for a CSV (the worst cases and the noise baselines, told apart by ``kind``): the method's
+    display name as its label."""
+    return [{**row, "label": result.instance.display} for result in run.results for row in _rows(result)]
 
 
 def transfer_rows(run: AttackRun) -> list[dict]:
