@@ -397,7 +397,8 @@ def human_table(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         if column in out:
             out[column] = [present.method_name(v, names) for v in out[column]]
     if "pair" in out:
-        out["pair"] = [" vs ".join(str(present.method_name(p, names)) for p in str(v).split(" vs ")) for v in out["pair"]]
+        out["pair"] = [" vs ".join(str(present.method_name(p, names)) for p in str(v).split(" vs "))
+                       for v in out["pair"]]
     if "metric" in out:
         out["metric"] = [METRIC_NAMES.get(v, v) for v in out["metric"]]
     if "condition" in out:

@@ -321,8 +321,9 @@ def render() -> None:
         return
     _hide_sidebar()
     if ss.get(PAUSED):
-        st.info(f"Paused: your answers so far ({progress.answered} of {progress.total}) are saved. You may close this tab; open your link "
-                "again to go on (it continues at the first case you have not answered).", icon=":material/pause:")
+        st.info(f"Paused: your answers so far ({progress.answered} of {progress.total}) are saved. You may close this "
+                "tab; open your link again to go on (it continues at the first case you have not answered).",
+                icon=":material/pause:")
         st.button("Continue now", key="reading.continue", type="primary", icon=":material/play_arrow:",
                   on_click=_resume)
         return
@@ -342,7 +343,8 @@ def _done(progress: ReaderProgress) -> None:
         st.success(f"All {progress.total} cases are answered: thank you. Your answers are saved; you may close this "
                    "tab.", icon=":material/check_circle:")
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.button("Previous", key="reading.prev", icon=":material/arrow_back:", on_click=_go, args=(("at", progress.total),))
+    c1.button("Previous", key="reading.prev", icon=":material/arrow_back:", on_click=_go,
+              args=(("at", progress.total),))
     c2.button("Back to case 1", key="reading.first", icon=":material/first_page:", on_click=_go, args=(("at", 1),))
 
 
