@@ -107,8 +107,8 @@ def test_the_study_page_shows_the_toy_experiments_section(toy, tmp_path, monkeyp
     at.text_input(key="study.folder").set_value("studies/toy").run()
     assert not at.exception and not at.main.error, [e.value for e in at.main.error]
     assert "**Toy noise: SSIM under white noise**" in [m.value for m in at.markdown]
-    table = next(d.value for d in at.dataframe if "ssim" in d.value.columns and len(d.value) == 2)
-    assert set(table["label"]) == {"zero_filled", "sense"}
+    table = next(d.value for d in at.dataframe if "SSIM" in d.value.columns and len(d.value) == 2)
+    assert set(table["Method"]) == {"Zero-filled", "SENSE (CG)"}  # human names on the page
 
 
 STUDY = Path(__file__).resolve().parents[1] / "explorer" / "study"

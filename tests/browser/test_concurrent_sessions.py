@@ -17,9 +17,10 @@ import pytest
 from tests.browser.test_browser import CHROMIUM, CHROMIUM_ARGS, SERVER_PIDS, add_method, open_reconstruct, streamlit_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
-SESSIONS = [(0, []), (1, ["l1-wavelet"]), (3, ["Total variation"]), (4, ["l1-wavelet", "Total variation"])]
-DEFAULTS = ["zero_filled", "sense"]
-NAMES = {"l1-wavelet": "l1", "Total variation": "tv"}
+SESSIONS = [(0, []), (1, ["SENSE (CG)"]), (3, ["Total variation"]), (4, ["SENSE (CG)", "Total variation"])]
+DEFAULTS = ["zero_filled", "l1", "unet"]  # the page's defaults: a classical, a sparse and a trained method
+NAMES = {"SENSE (CG)": "sense", "Total variation": "tv"}
+HUMAN = {"zero_filled": "Zero-filled", "l1": "l1-wavelet", "unet": "U-net", "sense": "SENSE (CG)", "tv": "Total variation"}
 
 
 def _start(context, url: str, index: int, extra: list[str]):
@@ -53,7 +54,7 @@ def _collect(page, methods: list[str]) -> dict:
             page.locator(f".st-key-reconstruct-dl-npy-{name} button").click()
         images[name] = np.load(info.value.path())
     assert page.locator("[data-testid='stAlertContentError']").count() == 0
-    return {"rows": [{k: v for k, v in r.items() if k != "seconds"} for r in rows], "images": images}
+    return {"rows": [{k: v for k, v in r.items() if not k.endswith("(s)")} for r in rows], "images": images}
 
 
 def _rss_mib(pid: int) -> float:
@@ -88,11 +89,11 @@ def test_four_concurrent_sessions_match_serial_runs(tmp_path):
         finally:
             browser.close()
     for m, mine, serial in zip(methods, together, alone):
-        assert [r["method"] for r in mine["rows"]] == m  # only this session's methods
+        assert [r["Algorithm"] for r in mine["rows"]] == [HUMAN[name] for name in m]  # only this session's methods
         assert mine["rows"] == serial["rows"]  # exact: the CSV holds every digit
         for name in m:
             np.testing.assert_array_equal(mine["images"][name], serial["images"][name])
-    ssims = {r["ssim"] for t in together for r in t["rows"]}
+    ssims = {r["SSIM"] for t in together for r in t["rows"]}
     assert len(ssims) == sum(len(m) for m in methods)  # different slices: different numbers everywhere
     # memory bounded: four sessions at once cost the server about what the same four one after another do
     assert memory_together < memory_alone + 512, (memory_together, memory_alone)
