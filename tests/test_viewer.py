@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import math
 
 import numpy as np
@@ -204,3 +206,14 @@ def test_payload_round_trip_and_frames_sent_once(data):
         decode(b"nope")
     with pytest.raises(ValueError, match="not one of"):
         encode(frames, 2)
+
+
+def test_roi_tile_titles_fit_their_tiles(data):
+    target, _ = data
+    images = {f"a rather long method name number {i}": target * (0.9 - 0.05 * i) for i in range(6)}
+    errors = layouts.compute_errors(target, images, "abs")
+    fig = detail.roi_tiles_figure(target, images, errors, Box(10, 8, 30, 28), window=(0.0, 1.0), error_mode="abs",
+                                  error_scale=0.2)
+    texts = [re.sub("<[^>]+>", "", a.text) for a in fig.layout.annotations]
+    assert len(texts) == 7 + 6 and all(len(t) <= 1050 / 7 / 7.5 + 1 for t in texts)  # 7 tiles in about 1050 px
+    assert texts[0] == "reference" and texts[1].endswith("…") and texts[7:] == ["|error|"] * 6

@@ -16,6 +16,7 @@ from explorer.viewer.layouts import grid_figure
 from explorer.viewer.measure import Box, line_profile, roi_stats
 
 ROI_COLOR = "#1f6feb"
+ERROR_TITLES = {"abs": "|error|", "signed": "signed error", "ssim": "local SSIM", "pair": "|difference|"}
 LINE_COLOR = "#ffb000"
 
 
@@ -66,9 +67,27 @@ def roi_tiles_figure(target: np.ndarray | None, images: Mapping[str, np.ndarray]
                       target_label="reference")
     for trace in fig.data:  # the tiles are crops: place them at the ROI's corner, so hover shows image coordinates
         trace.x0, trace.y0 = box.c0, box.r0
+    # Titles that fit their tile (about 1050 px shared by the tiles of a row): the error row under the images
+    # needs no method name, and a long name is cut with an ellipsis (the hover keeps the whole name).
+    panels = len(images) + (target is not None)
+    chars = max(8, int(1050 / max(panels, 1) / 7.5))
+    names = set(crop) | {"reference"}
+    for annotation in fig.layout.annotations:
+        text = annotation.text or ""
+        plain = text.replace("<b>", "").replace("</b>", "")
+        if plain not in names and plain.split("<br>")[0] not in names:  # an error tile's title
+            annotation.text = f"<span style='font-size:11px'>{ERROR_TITLES.get(error_mode, plain)}</span>"
+        elif len(plain) > chars:
+            annotation.text = f"<b>{_short(plain.split('<br>')[0], chars)}</b>"
+        annotation.font = dict(size=12)
     fig.update_layout(title=dict(text=f"ROI: {box.describe()}", font=dict(size=13), x=0.0, xanchor="left"),
                       margin=dict(l=8, r=8, t=70, b=8), height=fig.layout.height + 22)
     return fig
+
+
+def _short(text: str, chars: int) -> str:
+    """``text`` cut to ``chars`` characters with an ellipsis."""
+    return text if len(text) <= chars else text[:chars - 1].rstrip() + "…"
 
 
 def profiles(target: np.ndarray | None, images: Mapping[str, np.ndarray],
