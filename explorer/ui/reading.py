@@ -37,7 +37,7 @@ from explorer.ui import paths, state, viewer
 FOLDER = "reader-studies"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 INVALID = "This reading link or code is not valid: check it with the person who sent it."
-VIEWER = "reading.viewer"
+VIEWER = "reading.viewer"  # the viewer's key prefix: two keys, taken in turn (see viewer_key)
 DONE = "<done>"
 
 # session state (this browser tab only: the answers are in the session file)
@@ -50,6 +50,7 @@ POINT = "reading.point"    # the detection mark (row, col) or None
 GOTO = "reading.goto"      # a navigation asked for by a button or a key (applied at the start of the next run)
 PAUSED = "reading.paused"
 SAVED = "reading.saved"    # the Receipt of this showing's last stored answer
+VKEY = "reading.vkey"      # counts fresh viewers (viewer_key)
 
 KEYS: dict[str, tuple[str, ...]] = {
     LIKERT: ("1", "2", "3", "4", "5", "Enter"),
@@ -217,6 +218,25 @@ def _show(reading: Reading, code: str, info: TaskInfo, goto) -> None:
     for name, value in draft.items():
         ss[_widget(name)] = value
     ss.update({ITEM: view.item_id, VIEW: view, POINT: point, SINCE: time.monotonic(), SAVED: None})
+    _fresh_viewer()
+
+
+def viewer_key() -> str:
+    """The viewer's key now. The viewer reports a mark as its state, and a state equal to the last one is not
+    reported again: a click on the same pixel as the last click (the same lesion in the next case, or after
+    "absent") would be lost. So each case, and each cleared mark, gets a fresh viewer: two keys taken in turn (the
+    one not on screen has no state left), so the browser holds at most two viewers' images."""
+    return f"{VIEWER}.{st.session_state.get(VKEY, 0) % 2}"
+
+
+def _fresh_viewer() -> None:
+    st.session_state[VKEY] = st.session_state.get(VKEY, 0) + 1
+
+
+def _clear_point() -> None:
+    if st.session_state.get(POINT) is not None:
+        st.session_state[POINT] = None
+        _fresh_viewer()
 
 
 def _on_key(info: TaskInfo, key: str) -> None:
@@ -226,7 +246,7 @@ def _on_key(info: TaskInfo, key: str) -> None:
     for name, value in updates.items():
         st.session_state[_widget(name)] = value
         if name == "present" and not value:
-            st.session_state[POINT] = None
+            _clear_point()
     if advance:
         view = st.session_state.get(VIEW)
         if view is not None and view.answer is not None:
@@ -241,7 +261,7 @@ def _on_point(point: tuple[int, int]) -> None:
 
 def _on_present() -> None:
     if st.session_state.get(_widget("present")) is False:
-        st.session_state[POINT] = None
+        _clear_point()
 
 
 def _go(where) -> None:
@@ -361,7 +381,7 @@ def _case(reading: Reading, code: str, info: TaskInfo, view: ItemView) -> None:
     if view.reference is not None:
         images = {"Reference": view.reference, **images}
     with left:
-        viewer.show(VIEWER, None, images, uirevision=view.item_id, details=False, filename="case",
+        viewer.show(viewer_key(), None, images, uirevision=view.item_id, details=False, filename="case",
                     mark=info.kind == DETECTION, point=ss.get(POINT) if info.kind == DETECTION else None,
                     keys=list(KEYS[info.kind]), on_point=_on_point if info.kind == DETECTION else None,
                     on_key=functools.partial(_on_key, info), columns=len(images))
