@@ -346,8 +346,8 @@ TITLES = {
     "agreement": "Inter-reader agreement",
     "icc": "Inter-reader agreement: intraclass correlation",
     "consistency": "Intra-reader consistency (repeated cases)",
-    "metric_correlation": "Does accuracy predict what readers see?",
-    "metric_agreement": "Does accuracy predict what readers see?",
+    "metric_correlation": "Reader scores against the metrics",
+    "metric_agreement": "2AFC choices against the metrics",
 }
 COLUMNS = {
     "criterion": "Criterion", "condition": "Condition", "label": "Method", "mean": "Mean rating",
@@ -423,6 +423,29 @@ FORMATS = {"Mean rating": "%.2f", "Interval low": "%.2f", "Interval high": "%.2f
            "Specificity": "%.2f", "Tolerance (px)": "%g"}
 
 
+HEADLINE = ("ratings", "preference", "detection", "metric_correlation", "metric_agreement")
+
+
+def display_order(tables) -> list[str]:
+    """The analysis tables in the order the page shows them: what the readers saw per method, then whether the
+    metrics predict it, then the rest (differences, agreement, consistency)."""
+    return [k for k in HEADLINE if k in tables] + [k for k in tables if k not in HEADLINE]
+
+
+def rating_grid(frame: pd.DataFrame) -> pd.DataFrame:
+    """The mean ratings as one row per method and condition, one column per criterion: ``mean [low, high]``."""
+    names = present.method_names()
+    rows: dict[tuple, dict] = {}
+    for r in frame.itertuples():
+        row = rows.setdefault((r.label, r.condition), {"Method": present.method_name(r.label, names),
+                                                        "Condition": condition_name(r.condition)})
+        interval = "" if pd.isna(r.ci_low) else f" [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+        row[CRITERIA[r.criterion].title if r.criterion in CRITERIA else r.criterion] = f"{r.mean:.2f}{interval}"
+    grid = pd.DataFrame(list(rows.values()))
+    titles = [c.title for c in CRITERIA.values() if c.title in grid.columns]
+    return grid[["Method", "Condition", *titles, *[c for c in grid.columns if c not in ("Method", "Condition", *titles)]]]
+
+
 @st.cache_data(show_spinner="Analysing the answers…", max_entries=8)
 def _analysis(path: str, stamp: tuple, n_boot: int, kinds: tuple[str, ...]) -> Any:
     """The session's analysis (``stamp``: the readers' progress, so new answers give a new analysis)."""
@@ -464,15 +487,22 @@ def results_section(path: Path) -> None:
         else:
             st.caption(note[:1].upper() + note[1:] + ".")
     csvs = []
-    for key, frame in result.tables.items():
+    for key in display_order(result.tables):
+        frame = result.tables[key]
         st.markdown(f"**{TITLES.get(key, key)}**")
         st.caption(result.captions.get(key, ""))
         if frame.empty:
             st.caption("No rows yet (too few answers, readers or repeats).")
             continue
         shown, config = present.table(human_table(key, frame), formats=FORMATS)
-        st.dataframe(shown, hide_index=True, key=f"readers.table.{key}", width="stretch",
-                     column_config=present.column_config(config))
+        if key == "ratings":
+            st.dataframe(rating_grid(frame), hide_index=True, key="readers.table.ratings_grid", width="stretch")
+            with st.expander("Every rating row (with counts)"):
+                st.dataframe(shown, hide_index=True, key=f"readers.table.{key}", width="stretch",
+                             column_config=present.column_config(config))
+        else:
+            st.dataframe(shown, hide_index=True, key=f"readers.table.{key}", width="stretch",
+                         column_config=present.column_config(config))
         csvs.append(Download(f"{TITLES.get(key, key)} (CSV)", present.frame_csv(shown), f"{name}_{key}.csv",
                              "text/csv", icon=":material/table:"))
     st.markdown("**Downloads**")

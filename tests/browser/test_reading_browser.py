@@ -304,7 +304,7 @@ def _items(path: Path, code: str):
 def test_readme_reader_study_screenshots(tmp_path):
     """Renders assets/reading.png (a Likert case of the 160 px demonstration, two criteria rated by keys) and
     assets/reader_results.png (its Reader studies results with three simulated readers and the caveat)."""
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
+    from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
 
     from explorer.readers.session import build_demo  # noqa: PLC0415
     from explorer.readers.simulated import simulate  # noqa: PLC0415
@@ -329,12 +329,14 @@ def test_readme_reader_study_screenshots(tmp_path):
                 page.goto(f"{server.url}/reading?session=knee-demo&code={code}")
                 page.get_by_text("Case 1 of").wait_for(timeout=90_000)
                 page.wait_for_selector(f"{VIEWER}[data-ready='1']", timeout=60_000)
-                for key, n in (("4", 1), ("3", 2)):
+                for key, criterion in (("4", "overall"), ("3", "artifacts")):  # the next criterion not yet rated
                     focus_and_press(page, key)
-                    page.wait_for_function(f"() => document.querySelectorAll('input[type=radio]:checked').length >= {n}",
-                                           timeout=30_000)
+                    checked = page.locator(f"[class*='st-key-reading-g'][class*='-{criterion}'] input[type=radio]")
+                    expect(checked.nth(int(key) - 1)).to_be_checked(timeout=30_000)
                     page.wait_for_selector(f"{VIEWER}[data-ready='1']", timeout=30_000)
                 page.mouse.move(5, 5)
+                page.evaluate("() => { window.scrollTo(0, 0); document.querySelector('[data-testid=stMain]')"
+                              "?.scrollTo(0, 0); }")
                 page.wait_for_timeout(800)
                 page.screenshot(path=str(ARTIFACTS / "reading.png"))
                 shutil.copyfile(ARTIFACTS / "reading.png", ROOT / "assets" / "reading.png")
@@ -343,13 +345,13 @@ def test_readme_reader_study_screenshots(tmp_path):
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
                 page.goto(f"{server.url}/readers")
                 page.locator(".st-key-readers-code input").fill(investigator, timeout=90_000)
-                page.get_by_role("button", name="Open").click()
+                page.get_by_test_id("stBaseButton-secondaryFormSubmit").click()
                 page.locator(".st-key-readers-section label", has_text="Results").click(timeout=60_000)
                 page.get_by_text("Does accuracy predict what readers see?").first.wait_for(timeout=90_000)
                 page.wait_for_timeout(1500)
-                assert page.locator("[data-testid='stAlertContentError']").count() == 0
-                top = page.locator(".st-key-readers-section").bounding_box()["y"] - 12
-                bottom = page.get_by_text("Intra-reader consistency (repeated cases)").bounding_box()["y"] - 8
+                assert page.locator("[data-testid='stMainBlockContainer'] [data-testid='stAlertContentError']").count() == 0
+                top = page.get_by_text("2 · Readers, progress and results").bounding_box()["y"] - 12
+                bottom = page.get_by_text("Differences between methods", exact=True).bounding_box()["y"] - 8
                 main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
                 page.set_viewport_size({"width": 1600, "height": int(max(bottom + 40, 1000))})
                 page.wait_for_timeout(800)
