@@ -243,8 +243,8 @@ def open_section() -> Path | None:
     if not names:
         st.info("No reading session yet: build one above.", icon=":material/folder_open:")
         return None
-    if st.session_state.get("readers.session") not in names:
-        st.session_state["readers.session"] = names[-1]
+    if st.session_state.get("readers.session") not in names:  # the newest session first
+        st.session_state["readers.session"] = max(names, key=lambda n: reading.session_file(n).stat().st_mtime_ns)
     name = st.selectbox("Session", names, key="readers.session",
                         help=f"The sessions in {reading.folder()}.")
     path = reading.session_file(name)

@@ -245,6 +245,21 @@ def test_detection_flow_with_a_marked_location(sessions):
     assert viewer_header(at)["settings"]["point"] is None
 
 
+def test_a_session_that_shows_the_reference(sessions):
+    from explorer.readers.session import ReadingOptions, build_from_spec, demo_spec  # noqa: PLC0415
+
+    path = sessions["likert"][0].parent / "withref.reading"
+    build_from_spec(path, demo_spec("likert", size=SIZE, slices=1),
+                    ReadingOptions(task="likert", criteria=("overall",), show_reference=True, methods=("zero_filled",),
+                                   conditions=("clean",)))
+    code = add_reader(path, "reader-one").code
+    at = open_reading({"session": "withref", "code": code})
+    assert viewer_header(at)["frames"][0]["labels"] == ["Reference", "Image"]
+    at.radio(key=f"reading.g{gen(at)}.overall").set_value(4).run()
+    assert json.loads(mine(path, "reader-one").iloc[0]["answer"]) == {"ratings": {"overall": 4}}
+    assert_blind(at, path, "reader-two")
+
+
 # --------------------------------------------------------------------------- bad links and codes
 
 def test_any_bad_link_or_code_gives_the_same_one_line(sessions, tmp_path):
