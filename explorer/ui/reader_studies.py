@@ -362,7 +362,7 @@ COLUMNS = {
     "kendall": "Kendall τ", "kendall_p": "Kendall p", "agree": "Choices agreeing", "auc": "ROC AUC",
     "auc_low": "ROC AUC low", "auc_high": "ROC AUC high", "lroc_auc": "LROC AUC", "lroc_low": "LROC AUC low",
     "lroc_high": "LROC AUC high", "sensitivity": "Sensitivity", "localised": "Localised sensitivity",
-    "specificity": "Specificity", "present": "Lesion present", "absent": "Lesion absent",
+    "specificity": "Specificity", "present": "Cases with a lesion", "absent": "Cases without",
     "tolerance": "Tolerance (px)",
 }
 SHARES = {"preference": "Share choosing A", "method_preference": "Share of wins", "metric_agreement": "Share agreeing"}
