@@ -384,7 +384,8 @@ def _case(reading: Reading, code: str, info: TaskInfo, view: ItemView) -> None:
         viewer.show(viewer_key(), None, images, uirevision=view.item_id, details=False, filename="case",
                     mark=info.kind == DETECTION, point=ss.get(POINT) if info.kind == DETECTION else None,
                     keys=list(KEYS[info.kind]), on_point=_on_point if info.kind == DETECTION else None,
-                    on_key=functools.partial(_on_key, info), columns=len(images))
+                    on_key=functools.partial(_on_key, info), columns=len(images),
+                    window=(0.0, 1.0))  # the session's images are normalised alike: one window shows them alike
     with right:
         draft = _answer_widgets(info)
         answer = answer_of(info, draft, ss.get(POINT))

@@ -72,12 +72,14 @@ def windows(reference: np.ndarray) -> dict[str, tuple[float, float]]:
 
 
 def frame(index: int, target: np.ndarray | None, images: Mapping[str, np.ndarray],
-          subtitles: Mapping[str, str] | None) -> Frame:
-    """One slice's :class:`Frame`: the reference (if any) under :data:`layouts.TARGET_LABEL`, then ``images``."""
+          subtitles: Mapping[str, str] | None, window: tuple[float, float] | None = None) -> Frame:
+    """One slice's :class:`Frame`: the reference (if any) under :data:`layouts.TARGET_LABEL`, then ``images``;
+    ``window`` replaces the full-range preset (e.g. ``(0, 1)`` for images normalised alike)."""
     shown = ({layouts.TARGET_LABEL: target} if target is not None else {}) | dict(images)
     reference = target if target is not None else next(iter(images.values()))
+    presets = windows(reference) | ({"full": (float(window[0]), float(window[1]))} if window is not None else {})
     return Frame(int(index), shown, layouts.TARGET_LABEL if target is not None else None, dict(subtitles or {}),
-                 windows(reference))
+                 presets)
 
 
 def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], *, uirevision: str,
@@ -86,7 +88,8 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
          pair_name: str = "|difference|", filename: str = "reconstructions", show_target: bool = True,
          columns: int = 3, slices: Slices | None = None, pixel_mm: tuple[float, float] | None = None,
          details: bool = True, mark: bool = False, point: tuple[int, int] | None = None, keys: Sequence[str] = (),
-         on_point: Callable[[tuple[int, int]], None] | None = None, on_key: Callable[[str], None] | None = None) -> None:
+         on_point: Callable[[tuple[int, int]], None] | None = None, on_key: Callable[[str], None] | None = None,
+         window: tuple[float, float] | None = None) -> None:
     """The viewer of ``target`` and ``images``, then the ROI / line details.
 
     Args:
@@ -106,17 +109,20 @@ def show(key: str, target: np.ndarray | None, images: Mapping[str, np.ndarray], 
         details: the ROI and line inputs and their table, tiles and profile under the viewer (off for reading).
         mark: a *Mark* tool (the default left-button tool): a click marks a pixel, ``on_point((row, col))`` gets it
             (in a callback, before the rerun); ``point`` is the mark drawn now.
-        keys: keys the viewer hands to ``on_key(key)`` instead of using them (e.g. ``"1"``-``"5"`` on a reading page).
+        keys: keys the viewer hands to ``on_key(key)`` instead of using them (e.g. ``"1"``-``"5"`` on a reading page);
+            they also work while no widget has the focus.
+        window: the window the viewer opens with (its full-range preset), e.g. ``(0, 1)`` for images normalised
+            alike; default ``0`` to the reference's maximum.
     """
     if not images:
         return
     shape = tuple(np.shape(next(iter(images.values()))))
     _clamp_state(key, shape)
     box, line = _roi(key), _line(key)
-    current = frame(slices.index if slices else 0, target, images, subtitles)
+    current = frame(slices.index if slices else 0, target, images, subtitles, window)
     frames = [current]
     if slices is not None:
-        frames += [frame(i, *parts) for i, parts in sorted(slices.neighbours.items()) if i != slices.index]
+        frames += [frame(i, *parts, window) for i, parts in sorted(slices.neighbours.items()) if i != slices.index]
     sent_key = f"{key}.sent"
     if not isinstance(st.session_state.get(sent_key), Sent):
         st.session_state[sent_key] = Sent()

@@ -117,6 +117,7 @@ def test_attack_leaves_the_shared_clean_results_untouched():
               for i in request.methods}
     images = {k: r.image.copy() for k, r in before.items()}
     at.switch_page("pages/attack.py").run()
+    at.number_input(key="attack.steps").set_value(4).run()  # a short search: the point is the shared cache
     at.button(key="attack.run").click().run()
     assert not at.exception and not _errors(at)
     for inst in request.methods:

@@ -167,6 +167,8 @@ export default function viewer(component) {
   root.tabIndex = 0;
   root.setAttribute("data-testid", "mrxv-viewer");
   const holder = host(parentElement);
+  const active = parentElement.activeElement !== undefined ? parentElement.activeElement : document.activeElement;
+  const hadFocus = Boolean(active && holder.contains(active)) || st.focused === true;
   holder.innerHTML = "";
   holder.appendChild(root);
   const bar = el("div", "mrxv-bar", root);
@@ -560,7 +562,8 @@ export default function viewer(component) {
       if (drawing && drawing.kind === "mark" && drag) {
         const r = clampPx(drag.row, H), k = clampPx(drag.col, W);
         view.mark = [r, k];
-        setStateValue("point", {row: r, col: k, panel: drag.cell.label});
+        st.clicks = (st.clicks || 0) + 1;  // a trigger: a second click on the same pixel is reported too
+        setTriggerValue("point", {row: r, col: k, panel: drag.cell.label, click: st.clicks});
       } else if (drawing && drawing.kind === "roi" && drawing.box) {
         view.roi = drawing.box;
         setStateValue("roi", {box: drawing.box, window: windowNow(), error: view.error, scale: errScaleNow() * unit()});
@@ -631,6 +634,17 @@ export default function viewer(component) {
     if (handled) { ev.preventDefault(); ev.stopPropagation(); }
   }
   root.addEventListener("keydown", onKey);
+  root.addEventListener("focus", () => { st.focused = true; });
+  root.addEventListener("blur", () => { st.focused = false; });
+  // Keys the page asked for also work while nothing else has the focus (e.g. right after a rerun).
+  const onPageKey = (ev) => {
+    const t = ev.target;
+    if (ev.defaultPrevented || !(settings.keys || []).includes(ev.key)) return;
+    if (t && t !== document.body && t !== document.documentElement) return;
+    ev.preventDefault();
+    setTriggerValue("key", ev.key);
+  };
+  if ((settings.keys || []).length) document.addEventListener("keydown", onPageKey);
   root.addEventListener("pointerenter", () => {
     const a = document.activeElement;
     if (!a || a === document.body || root.contains(a) || (a.shadowRoot && a.shadowRoot.contains(root))) root.focus({preventScroll: true});
@@ -767,8 +781,10 @@ export default function viewer(component) {
   document.addEventListener("fullscreenchange", onFs);
   root.dataset.ready = "1";
   root.dataset.renderMs = String(Math.round(now() - t0));
+  if (hadFocus) root.focus({preventScroll: true});
   return () => {
     stopBlink();
+    document.removeEventListener("keydown", onPageKey);
     resize.disconnect();
     document.removeEventListener("fullscreenchange", onFs);
   };
