@@ -22,23 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.browser.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, streamlit_server
+from tests.browser.test_browser import ARTIFACTS, CHROMIUM, ROOT, browser, streamlit_server  # noqa: F401, F811 (the shared browser fixture)
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed")
 BRIGHT = 100  # a sampled column's pixel must be at least this bright (0-255 luminance); black is 0
 PRIMER_MASK = ".st-key-home-mask_fig .js-plotly-plot"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright  # noqa: PLC0415
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def column_brightness(page, selector: str, columns, rows=(0.25, 0.5, 0.75)) -> np.ndarray:
