@@ -79,7 +79,10 @@ def test_attack_includes_a_network_and_its_zip_holds_the_perturbations():
     at.button(key="attack.run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = at.dataframe[0].value
-    assert list(table["Method"]) == ["Zero-filled", "U-net"] and set(table["Strategy"]) == {"gradient ascent"}
+    # each worst case followed by its noise baseline of the same norm
+    assert list(table["Method"]) == ["Zero-filled", "Zero-filled", "U-net", "U-net"]
+    assert list(table["Perturbation"]) == ["worst case", "Gaussian noise, same norm"] * 2
+    assert set(table["Strategy"][::2]) == {"gradient ascent"} and set(table["Strategy"][1::2]) == {"3 random draws"}
     assert "Budget ε" in table.columns and "None" not in table.astype(str).to_string()
     archive = _zip(at, "attack.bundle")
     members = _members(archive)

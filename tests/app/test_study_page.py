@@ -43,7 +43,11 @@ def test_open_a_study_folder(tmp_path, monkeypatch):
     assert len(conclusions) == 3 and set(conclusions["This run"]) <= {"agrees", "disagrees", "undecided"}
     assert conclusions["The papers' conclusion"].iloc[0].startswith("No evidence that DNNs")
     # human names and units: no registry keys or raw column names
-    assert list(attack["Budget ε (‖e‖/‖k‖)"]) == [0.02, 0.04, 0.02, 0.04]
+    # every worst case followed by its Gaussian-noise baseline of the same norm
+    assert list(attack["Budget ε (‖e‖/‖k‖)"]) == [0.02, 0.02, 0.04, 0.04] * 2
+    assert list(attack["Kind"]) == ["worst case", "noise"] * 4
+    noise, worst = attack[attack["Kind"] == "noise"], attack[attack["Kind"] == "worst case"]
+    assert (noise["SSIM drop"].to_numpy() < worst["SSIM drop"].to_numpy()).all()  # SENSE and zero-filled, both eps
     assert set(attack["Method"]) == {"Zero-filled", "SENSE (CG)"} and "SSIM drop, sd" in attack.columns
     assert set(shift["Method"]) == {"Zero-filled", "SENSE (CG)"} and list(fits["Models"]) == ["all", "classical"]
     assert any("n = 2 models: too few points" in c.value for c in at.caption)  # n beside the fits
