@@ -38,10 +38,12 @@ def test_refuse_earlier_names_an_earlier_output_and_force_allows(tmp_path):
     ("attack", ["--steps", "2"], "attack.csv"),
     ("features", ["--random", "1", "--size", "3"], "features.csv"),
     ("recon", [], "metrics.csv"),
+    ("ttt", ["--method", "unet", "--steps", "2"], "ttt.csv"),
 ])
 def test_a_second_run_into_the_same_folder_is_refused_unless_force(command, extra, written, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = [command, "--data", SAMPLE, "--method", "zero_filled", *extra, "--out", str(out)]
+    methods = [] if "--method" in extra else ["--method", "zero_filled"]
+    argv = [command, "--data", SAMPLE, *methods, *extra, "--out", str(out)]
     assert main(argv) == 0
     first = (out / written).read_bytes()
     capsys.readouterr()
@@ -110,3 +112,35 @@ def test_a_stop_in_features_skips_the_methods_after_it():
                        progress=lambda label, step, total, info: True)
     assert [r.instance for r in run.results] == ["l1"]  # stopped at once, its best so far kept
     assert run.failures == {"tv": "not run: stopped"}
+
+
+def test_one_ctrl_c_ends_the_whole_ttt_after_its_references(monkeypatch, capsys):
+    import explorer.robustness.ttt as ttt
+
+    real, calls = ttt.test_time_train, []
+
+    def interrupted(problem, instance, config, progress=None):
+        calls.append(instance.label)
+        progress(0, 10, {})  # the loop is polling: from here Ctrl-C asks for a soft stop
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(problem, instance, config, progress)
+
+    monkeypatch.setattr(ttt, "test_time_train", interrupted)
+    code = main(["ttt", "--data", SAMPLE, "--method", "unet", "--method", "varnet", "--steps", "20",
+                 "--reference-checkpoint", "brain", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and calls == ["unet"] and out["not_run"] == ["varnet"]
+    (row,) = out["results"]
+    assert row["stop_reason"] == "stopped" and row["steps"] < 20 and row["ssim_reference"] is not None
+
+
+def test_ttt_refuses_a_bad_reference_before_any_training(monkeypatch, tmp_path, capsys):
+    import pickle
+
+    import explorer.robustness.ttt as ttt
+
+    monkeypatch.setattr(ttt, "test_time_train", lambda *a, **k: pytest.fail("trained before the reference check"))
+    bad = tmp_path / "evil.pt"
+    bad.write_bytes(pickle.dumps(os.system))
+    code = main(["ttt", "--data", SAMPLE, "--method", "unet", "--reference-checkpoint", str(bad)])
+    assert code == 2 and "refused" in _one_line(capsys)

@@ -60,6 +60,10 @@ def _rows(table: Path) -> list[dict]:
     ({"data": [SAMPLE], "methods": ["sense"], "experiments": [{"attack": {"colour": 1}}]}, "unknown attack setting"),
     ({"data": [SAMPLE], "methods": ["sense"], "experiments": [{"shift": {}}]}, "ood must be a non-empty list"),
     ({"data": [SAMPLE], "methods": ["unet"], "experiments": [{"ttt": {"window": 0}}]}, "TTT window must be in"),
+    ({"data": [SAMPLE], "methods": ["unet"], "experiments": [{"ttt": {"reference_checkpoint": "/no/such.pt"}}]},
+     "experiments[0]: no such checkpoint file: /no/such.pt"),
+    ({"data": [SAMPLE], "methods": ["unet"], "experiments": [{"ttt": {"reference_checkpoint": 3}}]},
+     "reference_checkpoint must be knee, brain or a checkpoint file"),
 ])
 def test_bad_specs_are_one_line_errors(raw, message):
     with pytest.raises(ExplorerError) as info:

@@ -2,7 +2,11 @@
 
 Per method instance with weights: metrics before and after, steps, the step whose weights are used, the stop
 reason and seconds; with ``--reference-checkpoint`` (a model of the same method trained on the target
-distribution), its SSIM and the gap closed ``(SSIM_TTT - SSIM_PQ) / (SSIM_QQ - SSIM_PQ)``.
+distribution), its SSIM and the gap closed ``(SSIM_TTT - SSIM_PQ) / (SSIM_QQ - SSIM_PQ)``. Every reference is
+loaded and run before any training, so a bad one fails at once. ``--out DIR`` writes ``ttt.csv`` and the images
+(a folder holding such files from an earlier run is refused unless ``--force``). One Ctrl-C stops the network under
+way (keeping the weights its stopping rule would keep so far) and ends the command: the networks after it are listed
+as ``not_run``.
 """
 
 from __future__ import annotations
@@ -10,10 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 
+import sys
+
 from explorer.cli.options import add_slice_arguments, load_problem
+from explorer.cli.outputs import add_force, refuse_earlier
 from explorer.errors import ExplorerError
 
 NAME = "ttt"
+OUTPUTS = ("ttt.csv", "target.npy", "*_before.npy", "*_after.npy", "*_reference.npy")  # what --out receives
 
 
 def add_parser(sub) -> None:
@@ -35,6 +43,7 @@ def add_parser(sub) -> None:
                    help="checkpoint of the same method trained on the target distribution (e.g. brain): gap closed")
     t.add_argument("--out", default=None, help="write ttt.csv and the reconstructions (.npy) here")
     t.add_argument("--json", action="store_true", help="print one JSON object")
+    add_force(t)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,28 +61,36 @@ def run(args: argparse.Namespace) -> int:
     if args.no_rollback:
         changes["rollback"] = False
     config = protocol_config(args.protocol, seed=args.ttt_seed, **changes)
+    refuse_earlier(args.out, OUTPUTS, args.force)
     data, volume, index, _, problem, instances = load_problem(args)
     without = [i.display for i in instances if not i.capabilities.weights]
     if without:
         raise ExplorerError(f"{without[0]} has no trained weights to adapt at test time")
-    rows, results = [], []
-    for instance in instances:
-        reference = None
-        if args.reference_checkpoint:
+    references = {}  # every reference before any training: a bad one fails at once
+    if args.reference_checkpoint:
+        for instance in instances:
             if not hasattr(instance.config, "checkpoint"):
                 raise ExplorerError(f"{instance.display} takes no checkpoint: --reference-checkpoint does not apply")
             ref_instance = MethodInstance(f"{instance.label}_reference", instance.name,
                                           replace(instance.config, checkpoint=args.reference_checkpoint))
-            reference = run_method(problem, ref_instance)
+            references[instance.label] = run_method(problem, ref_instance)
+    rows, results, not_run, stopped = [], [], [], False
+    for instance in instances:
+        if stopped:
+            not_run.append(instance.label)  # one Ctrl-C ends the whole command, not only the network under way
+            continue
+        reference = references.get(instance.label)
         with Progress(f"TTT {instance.display}", enabled=not args.json) as progress:
             result = test_time_train(problem, instance, config, progress)
+            stopped = progress.stop_requested
         results.append((instance, result, reference))
         rows.append(result.row(reference))
     if args.out is not None:
         _write(args.out, problem, rows, results, args.metric)
     if args.json:
         print(json.dumps({"file": data, "slice": index, "device": str(problem.device), "protocol": config.protocol, "metric": problem.metric,
-                          "settings": dataclasses.asdict(config), "results": rows}))
+                          "settings": dataclasses.asdict(config), "results": rows,
+                          **({"not_run": not_run} if not_run else {})}))
         return 0
     print(f"{volume.name}  slice {index}  protocol {config.protocol}: hold-out {config.holdout:g} "
           f"{config.holdout_unit}{'' if config.holdout_input else ' (loss only)'}, window {config.window}, "
@@ -83,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r['label']:<14} SSIM {_f(r['ssim_before'])} -> {_f(r['ssim_after'])}  PSNR {_f(r['psnr_before'], 2)} -> "
               f"{_f(r['psnr_after'], 2)}  {r['steps']} steps (weights of step {r['best_step']}, {r['stop_reason']}) "
               f"{r['seconds']:.1f} s{gap}")
+    if stopped:
+        print("stopped early: the weights kept so far are reported"
+              + (f"; not run: {', '.join(not_run)}" if not_run else ""), file=sys.stderr)
     return 0
 
 

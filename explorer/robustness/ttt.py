@@ -315,6 +315,25 @@ def _config(settings: dict) -> TTTConfig:
     return protocol_config(settings.get("protocol", "ours"), **changes)
 
 
+def _check(settings: dict) -> None:
+    """The settings before any work: the TTT configuration, and a ``reference_checkpoint`` that is a shipped name or
+    a readable weights-only checkpoint file (a pickle or a missing file is refused here, not per unit).
+
+    Raises:
+        ExplorerError: one line naming the problem.
+    """
+    _config(settings)
+    reference = settings.get("reference_checkpoint")
+    if reference is None:
+        return
+    if not isinstance(reference, str) or not reference.strip():
+        raise ExplorerError(f"reference_checkpoint must be knee, brain or a checkpoint file, got {reference!r}")
+    from explorer.recon.checkpoints import ANATOMIES, load_checkpoint  # noqa: PLC0415
+
+    if reference.strip() not in ANATOMIES:
+        load_checkpoint(reference.strip())  # weights only; one line for a missing, foreign or pickled file
+
+
 def _unit(task: Task, settings: dict, problems: ProblemCache) -> list[Record]:
     """The task's network adapted on its slice: one record of the adapted reconstruction, its scores the TTT row
     (with the reference network's SSIM and the gap closed when ``reference_checkpoint`` is given)."""
@@ -375,7 +394,7 @@ def conclusions(records: Sequence[Record]) -> list[Verdict]:
 
 
 EXPERIMENT = register(Experiment(
-    name="ttt", title="Test-time training", run=_unit, settings=SETTINGS, check=lambda settings: _config(settings) and None,
+    name="ttt", title="Test-time training", run=_unit, settings=SETTINGS, check=_check,
     takes=lambda instance: instance.capabilities.weights, summary=summary, report=_report, conclusions=conclusions,
     page=Page("pages/ttt.py", "Test-time training", ":material/model_training:", picks_one=True),
     description="trained networks adapted to each slice (self-supervised, self-validated); the gap they close",
