@@ -162,6 +162,15 @@ def _run_locked(spec: StudySpec, directory: Path, executor: str, workers: int | 
         flush(force=True)
         log(f"interrupted after {done} of {len(todo)} units; rerun with --resume to continue")
         raise
+    except BaseException as exc:  # the executor itself failed (Ray lost, disk full): the log says so, then it goes up
+        try:
+            flush(force=True)
+        except Exception:  # noqa: BLE001 - the abort is logged even when the table cannot be written
+            pass
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        log(f"aborted after {done} of {len(todo)} units: {type(exc).__name__}{': ' + text if text else ''}; "
+            "rerun with --resume to continue")
+        raise
     flush(force=True)
     stopped = done < len(todo)
     seconds = time.perf_counter() - start

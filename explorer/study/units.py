@@ -132,19 +132,54 @@ def run_unit(unit: Unit, problems: ProblemCache | None = None) -> list[Record]:
     """Run one unit with its experiment's :attr:`~explorer.robustness.registry.Experiment.run`: its records (one per
     attack budget, one otherwise), stamped with the experiment, the unit key and the role. Any exception of the unit
     becomes one record with its one-line ``error`` (prefixed with its type unless it is an :class:`ExplorerError`),
-    so one failing unit never stops a study; Ctrl-C (``KeyboardInterrupt``) still stops it."""
+    so one failing unit never stops a study; Ctrl-C (``KeyboardInterrupt``) still stops it. A CUDA out-of-memory
+    error is retried once after freeing the cached problems and the allocator's cache (units run at batch 1, so
+    there is no smaller batch to fall back to); a second one is recorded as ``"CUDA out of memory (retried once):
+    ..."``."""
     problems = problems or ProblemCache()
     task = Task(data=unit.data, slice=unit.slice, method=unit.method, mask=unit.mask, metric=unit.metric)
-    try:
-        records = get_experiment(unit.experiment).run(task, json.loads(unit.settings), problems)
-    except Exception as exc:  # noqa: BLE001 - any failure of one unit is recorded; the study goes on
-        text = str(exc).strip()
-        line = text.splitlines()[0] if text else ""
-        if not isinstance(exc, ExplorerError):
-            line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__  # unexpected: its type named
-        records = [make_record(task, None, None, line or type(exc).__name__, file=file_name(task))]
+    experiment = get_experiment(unit.experiment)
+    settings = json.loads(unit.settings)
+    records = None
+    for attempt in range(2):
+        try:
+            records = experiment.run(task, settings, problems)
+            break
+        except Exception as exc:  # noqa: BLE001 - any failure of one unit is recorded; the study goes on
+            if _out_of_memory(exc) and attempt == 0:
+                _free_gpu_memory(problems)
+                continue
+            records = [make_record(task, None, None, _error_line(exc, retried=attempt > 0), file=file_name(task))]
     key = unit.key()
     return [dataclasses.replace(r, experiment=unit.experiment, unit=key, role=unit.role) for r in records]
 
+
+def _out_of_memory(exc: BaseException) -> bool:
+    import torch  # noqa: PLC0415
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError)
+
+
+def _free_gpu_memory(problems: ProblemCache) -> None:
+    """Drop the cached problems (their tensors may sit on the GPU) and return the allocator's free blocks."""
+    import gc  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
+    problems.__init__(problems.size)  # emptied: ProblemCache has no clear() and lives in the engine
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _error_line(exc: BaseException, retried: bool = False) -> str:
+    """One line for a failed unit: the message's first line, its type named unless it is an ExplorerError."""
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    if retried and _out_of_memory(exc):
+        return f"CUDA out of memory (retried once): {line}" if line else "CUDA out of memory (retried once)"
+    if not isinstance(exc, ExplorerError):
+        line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__  # unexpected: its type named
+    return line or type(exc).__name__
 
 __all__ = ["DEFAULT_MAX_UNITS", "MAX_UNITS_VARIABLE", "Unit", "expand", "max_units", "run_unit"]
