@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer.engine.table import read_records
+from explorer.readers.report import study_readers
 from explorer.study.report import definitions, report_html, sections, slice_table
 from explorer.study.runner import RESULTS, SPEC
 from explorer.ui import bundle, paths, present, state, widgets
@@ -114,7 +115,9 @@ else:
                "the matching page.")
 spec_text = (out / SPEC).read_text() if (out / SPEC).is_file() else ""
 c1, c2, c3 = st.columns(3)
-c1.download_button("Report (self-contained HTML)", report_html(records, spec_text, f"Study {out.name}"),
+readers = study_readers(out)  # the reading sessions built from this study (registered in its readers/ folder)
+c1.download_button("Report (self-contained HTML)", report_html(records, spec_text, f"Study {out.name}",
+                                                               readers.sections(), readers.files()),
                    file_name=f"{out.name}_report.html", mime="text/html", key="study.report",
                    icon=":material/description:")
 c2.download_button("Table (CSV)", present.csv_text([r.row() for r in records]), file_name=f"{out.name}.csv",

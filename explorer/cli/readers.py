@@ -9,8 +9,10 @@ Actions::
     readers status SESSION
     readers simulate SESSION [--readers N]            # scripted model observers, labelled as simulated
     readers export SESSION --out FILE [--format csv|parquet] [--table answers|key|audit|readers]
-    readers analyse SESSION [--json]
+    readers analyse SESSION [--json] [--csv FILE]     # --csv: every analysis table in one CSV
     readers copy SESSION --out FILE                   # a consistent single-file copy, also while readers answer
+    readers register SESSION [--study DIR]            # link a session to the study folder it was built from
+    readers report DIR                                # DIR/report.html again, with its reader studies and their CSV
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from explorer.cli.outputs import add_force
 from explorer.errors import ExplorerError
 
 NAME = "readers"
-ACTIONS = ("build", "add-reader", "status", "simulate", "export", "analyse", "copy")
+ACTIONS = ("build", "add-reader", "status", "simulate", "export", "analyse", "copy", "register", "report")
 
 
 def _session(p: argparse.ArgumentParser) -> None:
@@ -46,7 +48,8 @@ def add_parser(sub) -> None:
     source.add_argument("--spec", default=None, metavar="FILE", help="a study spec (YAML/JSON, as `study`): its "
                         "reconstructions are run now")
     source.add_argument("--study", default=None, metavar="DIR", help="a study folder (spec.yaml + results.parquet): "
-                        "its finished units, reconstructed again")
+                        "its finished units, reconstructed again (the session is registered in DIR/readers/, so the "
+                        "study's report shows its analysis)")
     b.add_argument("--task", default="likert", help="likert (default), 2afc or detection")
     b.add_argument("--seed", type=int, default=0, help="seed of the order, left/right placement and repeats")
     b.add_argument("--repeats", type=float, default=None, metavar="F",
@@ -101,11 +104,27 @@ def add_parser(sub) -> None:
                    help="detection: a click within PX pixels of the lesion centre localises it (default: lesion size)")
     n.add_argument("--readers", default="all", help="all (default), human or simulated")
     n.add_argument("--json", action="store_true", help="print one JSON object")
+    n.add_argument("--csv", default=None, metavar="FILE", help="also write every analysis table to one CSV (columns: "
+                   "session, task, table, then the tables' columns)")
+    add_force(n, "--csv")
 
     c = actions.add_parser("copy", help="a consistent single-file copy of the session (safe while readers answer)")
     _session(c)
     c.add_argument("--out", required=True, metavar="FILE", help="the copy")
     add_force(c, "--out")
+
+    g = actions.add_parser("register", help="register a session with a study folder (its report then shows the "
+                           "session's analysis); builds with --study do it themselves")
+    _session(g)
+    g.add_argument("--study", default=None, metavar="DIR", help="the study folder (default: the one the session "
+                   "was built from)")
+
+    p = actions.add_parser("report", help="write a study folder's report.html again, with the analysis of the "
+                           "reading sessions registered with it (also as DIR/readers/reader-analysis.csv)")
+    p.add_argument("study", metavar="DIR", help="the study folder (spec.yaml + results.parquet)")
+    p.add_argument("--boot", type=int, default=2000, help="bootstrap replicates (default 2000; 0: no intervals)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
 def _list(text: str | None, what: str) -> tuple[str, ...] | None:
@@ -130,7 +149,8 @@ def _pairs(text: str | None) -> tuple[tuple[str, str], ...] | None:
 
 
 def _build(args: argparse.Namespace) -> int:
-    from explorer.readers.session import ReadingOptions, build_demo, build_from_spec, build_from_study  # noqa: PLC0415
+    from explorer.readers.options import ReadingOptions  # noqa: PLC0415
+    from explorer.readers.session import build_demo, build_from_spec, build_from_study  # noqa: PLC0415
     from explorer.readers.store import check_output  # noqa: PLC0415
 
     if args.demo and any(v is not None for v in (args.criteria, args.conditions, args.methods, args.pairs,
@@ -165,12 +185,15 @@ def _build(args: argparse.Namespace) -> int:
               f"reconstructions; methods {', '.join(built.labels)}; conditions {', '.join(built.conditions)}")
         for note in built.notes:
             print(f"note: {note}")
+        if built.link is not None:
+            print(f"registered with the study folder {args.study} ({built.link}): its report shows this session "
+                  f"(python -m explorer readers report {args.study})")
         print(f"next: python -m explorer readers add-reader {built.path} --name INITIALS", file=sys.stderr)
     return 0
 
 
 def _add_reader(args: argparse.Namespace) -> int:
-    from explorer.readers.store import add_reader  # noqa: PLC0415
+    from explorer.readers.codes import add_reader  # noqa: PLC0415
 
     new = add_reader(args.session, args.name)
     if args.json:
@@ -182,7 +205,7 @@ def _add_reader(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from explorer.readers.store import status  # noqa: PLC0415
+    from explorer.readers.tables import status  # noqa: PLC0415
 
     st = status(args.session)
     if args.json:
@@ -221,7 +244,7 @@ def _simulate(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
-    from explorer.readers.store import export  # noqa: PLC0415
+    from explorer.readers.tables import export  # noqa: PLC0415
 
     fmt = args.format or {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(Path(args.out).suffix.lower())
     if fmt is None:
@@ -239,7 +262,13 @@ def _analyse(args: argparse.Namespace) -> int:
         raise ExplorerError(f"--readers must be all, human or simulated, got {args.readers!r}")
     if args.tolerance is not None and not math.isfinite(args.tolerance):
         raise ExplorerError("--tolerance must be a finite number of pixels")
+    if args.csv is not None:
+        from explorer.readers.store import check_output  # noqa: PLC0415
+
+        check_output(args.csv, args.force)
     result = analyse(args.session, args.boot, args.seed, args.level, args.tolerance, kinds)
+    if args.csv is not None:
+        _write_csv(args.session, result, args.csv)
     if args.json:
         print(json.dumps(result.as_dict()))
         return 0
@@ -256,6 +285,18 @@ def _analyse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_csv(session: str, result, out: str) -> None:
+    """Every table of ``result`` (session ``session``) in one CSV (:meth:`~explorer.readers.report.StudyReaders.frame`'s
+    columns), as the study report's download."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from explorer.readers.report import SessionReport, StudyReaders  # noqa: PLC0415
+    from explorer.readers.tables import status  # noqa: PLC0415
+
+    StudyReaders((SessionReport(Path(session), status(session), result),)).frame().to_csv(out, index=False)
+    print(f"wrote {out} (every analysis table; unblinded: it names the methods)", file=sys.stderr)
+
+
 def _copy(args: argparse.Namespace) -> int:
     from explorer.readers.store import copy_session  # noqa: PLC0415
 
@@ -264,8 +305,64 @@ def _copy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _register(args: argparse.Namespace) -> int:
+    from explorer.readers.links import register  # noqa: PLC0415
+    from explorer.readers.store import session_meta  # noqa: PLC0415
+
+    study = args.study or session_meta(args.session).get("study")
+    if not study:
+        raise ExplorerError("the session records no study folder (built from a spec, the demonstration, or before "
+                            "sessions recorded it): give --study DIR")
+    link = register(args.session, study)
+    print(f"registered {args.session} with the study {study} ({link})")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from explorer.engine.table import read_records  # noqa: PLC0415
+    from explorer.readers.links import FOLDER, study_sessions  # noqa: PLC0415
+    from explorer.readers.report import CSV_NAME, study_readers  # noqa: PLC0415
+    from explorer.study.report import report_html  # noqa: PLC0415
+    from explorer.study.runner import RESULTS, SPEC  # noqa: PLC0415
+    from explorer.study.spec import load_spec  # noqa: PLC0415
+
+    folder = Path(args.study).expanduser()
+    if not (folder / SPEC).is_file() or not (folder / RESULTS).is_file():
+        raise ExplorerError(f"{folder} is not a study folder (it needs {SPEC} and {RESULTS}: python -m explorer study)")
+    if not study_sessions(folder)[0]:
+        raise ExplorerError(f"no reading session is registered with {folder}: build one with `readers build SESSION "
+                            f"--study {folder}`, or `readers register SESSION --study {folder}`")
+    if not 0 <= args.boot <= 100_000:
+        raise ExplorerError(f"--boot must be an integer in 0..100000, got {args.boot}")
+    readers = study_readers(folder, args.boot, args.seed)
+    records = read_records(folder / RESULTS)
+    spec_text = (folder / SPEC).read_text()
+    try:
+        title = f"Study {load_spec(folder / SPEC).name}"
+    except ExplorerError:
+        title = f"Study {folder.resolve().name}"
+    (folder / "report.html").write_text(report_html(records, spec_text, title, readers.sections(), readers.files()))
+    csv = folder / FOLDER / CSV_NAME
+    csv.write_text(readers.csv())
+    sessions = [{"session": str(r.path), "name": r.name, "error": r.error or None,
+                 "readers": None if r.analysis is None else len(r.analysis.readers)} for r in readers.sessions]
+    if args.json:
+        print(json.dumps({"report": str(folder / "report.html"), "csv": str(csv), "sessions": sessions,
+                          "notes": list(readers.notes)}))
+        return 0
+    for r in sessions:
+        print(f"{r['name']}: " + (f"could not be read: {r['error']}" if r["error"] else f"{r['readers']} readers")
+              + f" ({r['session']})")
+    for note in readers.notes:
+        print(f"note: {note}")
+    print(f"wrote {folder / 'report.html'} and {csv} (unblinded: they name the methods)")
+    return 0
+
+
 RUNS = {"build": _build, "add-reader": _add_reader, "status": _status, "simulate": _simulate, "export": _export,
-        "analyse": _analyse, "copy": _copy}
+        "analyse": _analyse, "copy": _copy, "register": _register, "report": _report}
 
 
 def run(args: argparse.Namespace) -> int:

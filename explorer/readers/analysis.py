@@ -12,7 +12,7 @@ Statistics (pure functions, checked against textbook values in ``tests/readers/t
 * :func:`bootstrap_means`: a two-way bootstrap resampling readers AND cases (subjects) with replacement, the same
   draws for every group (so differences between methods are paired); percentile intervals.
 
-Session analyses (frames from :func:`explorer.readers.store.answers_frame`): first showings only, except
+Session analyses (frames from :func:`explorer.readers.tables.answers_frame`): first showings only, except
 :func:`consistency`, which pairs each repeat with its first showing. A "case" for resampling is the subject (the source
 slice): every method's image of a slice, and its lesion-present and -absent versions, are resampled together.
 """
@@ -435,6 +435,16 @@ def _measures(frame: pd.DataFrame, task: str) -> dict[str, pd.Series]:
     return {"detection score": frame["score"]}
 
 
+def _kappa(x: list, y: list, task: str) -> float:
+    """Kappa of two lists of paired answers (:func:`_measures` values): 2AFC Cohen's unweighted kappa of the chosen
+    labels (``nan`` with a single label); Likert and detection the quadratic-weighted kappa on 1..5 and 1..10."""
+    if task == "2afc":
+        cats = sorted(set(x) | set(y))
+        return weighted_kappa(x, y, cats, "none") if len(cats) > 1 else math.nan
+    scale = tuple(range(1, 11)) if task == "detection" else (1, 2, 3, 4, 5)
+    return weighted_kappa([int(v) for v in x], [int(v) for v in y], scale)
+
+
 def agreement(answers: pd.DataFrame, task: str) -> pd.DataFrame:
     """Inter-reader agreement for every pair of readers on the items both answered (first showings): Likert and
     detection quadratic-weighted kappa (on 1..5 and 1..10), 2AFC Cohen's kappa of the chosen method; and the share of
@@ -454,14 +464,9 @@ def agreement(answers: pd.DataFrame, task: str) -> pd.DataFrame:
         for a, b in combinations(sorted(table.columns), 2):
             both = table[[a, b]].dropna()
             x, y = list(both[a]), list(both[b])
-            if task == "2afc":
-                cats = sorted(set(x) | set(y))
-                kappa = weighted_kappa(x, y, cats, "none") if len(cats) > 1 else math.nan
-            else:
-                scale = tuple(range(1, 11)) if task == "detection" else (1, 2, 3, 4, 5)
-                kappa = weighted_kappa([int(v) for v in x], [int(v) for v in y], scale)
             rows.append({"measure": measure, "reader_a": names[a], "reader_b": names[b], "items": len(both),
-                         "kappa": kappa, "exact": float(np.mean(np.asarray(x) == np.asarray(y))) if x else math.nan})
+                         "kappa": _kappa(x, y, task),
+                         "exact": float(np.mean(np.asarray(x) == np.asarray(y))) if x else math.nan})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -507,13 +512,8 @@ def consistency(answers: pd.DataFrame, task: str) -> pd.DataFrame:
         m1, m2 = _measures(first.loc[common], task), _measures(again.loc[common], task)
         for measure in m1:
             x, y = list(m1[measure]), list(m2[measure])
-            if task == "2afc":
-                cats = sorted(set(x) | set(y))
-                kappa = weighted_kappa(x, y, cats, "none") if len(cats) > 1 else math.nan
-            else:
-                scale = tuple(range(1, 11)) if task == "detection" else (1, 2, 3, 4, 5)
-                kappa = weighted_kappa([int(v) for v in x], [int(v) for v in y], scale)
-            rows.append({"reader": mine["reader"].iloc[0], "measure": measure, "repeats": len(common), "kappa": kappa,
+            rows.append({"reader": mine["reader"].iloc[0], "measure": measure, "repeats": len(common),
+                         "kappa": _kappa(x, y, task),
                          "exact": float(np.mean(np.asarray(x) == np.asarray(y)))})
     return pd.DataFrame(rows, columns=cols)
 
@@ -654,7 +654,7 @@ TASK_TABLES = {
 
 def analyse_frame(answers: pd.DataFrame, task: str, n_boot: int = N_BOOT, seed: int = 0, level: float = 0.95,
                   tolerance: float | None = None) -> Analysis:
-    """Every analysis of the task on an answers frame (:func:`explorer.readers.store.answers_frame`'s columns)."""
+    """Every analysis of the task on an answers frame (:func:`explorer.readers.tables.answers_frame`'s columns)."""
     if not 0 < level < 1:
         raise ExplorerError(f"the interval level must be in (0, 1), got {level}")
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or not 0 <= n_boot <= 100_000:
@@ -704,7 +704,8 @@ def analyse(path: str | Path, n_boot: int = N_BOOT, seed: int = 0, level: float 
     Raises:
         ExplorerError: see :func:`explorer.readers.store.connect`; bad settings.
     """
-    from explorer.readers.store import KINDS, answers_frame, session_meta  # noqa: PLC0415
+    from explorer.readers.store import KINDS, session_meta  # noqa: PLC0415
+    from explorer.readers.tables import answers_frame  # noqa: PLC0415
 
     for kind in kinds:
         if kind not in KINDS:

@@ -1,6 +1,6 @@
 """The reader's side of a session: the only API a reading page calls.
 
-Every call takes the reader's personal code (from :func:`explorer.readers.store.add_reader`) and opens the session
+Every call takes the reader's personal code (from :func:`explorer.readers.codes.add_reader`) and opens the session
 file afresh, so a page keeps nothing that matters in memory: a closed tab, a second reader in another process or a
 server restart loses nothing. What it returns is blind by construction: it reads the ``items``, ``images``,
 ``readers``, ``reader_items``, ``answers`` and ``audit`` tables and, of the session's settings, the task, its criteria
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from explorer.errors import ExplorerError
-from explorer.readers.store import (image_array, now, opened, read_meta, reader_for_code, seconds_between,
-                                    transaction)
+from explorer.readers.codes import reader_for_code
+from explorer.readers.store import image_array, now, opened, read_meta, seconds_between, transaction
 from explorer.readers.tasks import AFC, CRITERIA, TaskInfo, check_answer, task_info
 
 MAX_SECONDS = 86_400.0

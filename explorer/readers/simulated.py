@@ -30,8 +30,10 @@ import numpy as np
 
 from explorer.errors import ExplorerError
 from explorer.readers.analysis import METRIC_SIGN
+from explorer.readers.codes import NewReader, add_reader
 from explorer.readers.reading import ItemView, Reading
-from explorer.readers.store import NewReader, add_reader, key_frame, session_meta
+from explorer.readers.store import session_meta
+from explorer.readers.tables import key_frame
 from explorer.readers.tasks import AFC, DETECTION, LIKERT
 
 

@@ -1,4 +1,7 @@
 """A reading session on disk: ONE SQLite file (WAL mode) holding the cases (images as BLOBs), the key, the readers,
+their answers and an audit log. This module holds the file itself (its layout, opening it, writing a new one, a
+consistent copy); :mod:`explorer.readers.codes` adds readers and finds them by their personal codes, and
+:mod:`explorer.readers.tables` reads the investigator's side out of it (status, the unblinded tables, export).
 their answers and an audit log; the investigator's side of it (readers, status, the unblinded tables, export, copy).
 
 Layout (schema version :data:`VERSION`):
@@ -12,7 +15,7 @@ Layout (schema version :data:`VERSION`):
   metrics, lesion ground truth and which item shows which case. The reading API
   (:mod:`explorer.readers.reading`) never reads these tables;
 * ``readers``: ``reader_id``, ``name``, ``kind`` (``"human"`` or ``"simulated"``) and the sha256 of the reader's
-  personal code (the code itself is shown once, by :func:`add_reader`, and never stored);
+  personal code (the code itself is shown once, by :func:`~explorer.readers.codes.add_reader`, and never stored);
 * ``reader_items``: each reader's seeded order of the items;
 * ``answers``: the current answer of a reader to an item (primary key ``(reader_id, item_id)``: answering again
   updates it, never duplicates it), its ``revision``, total reading ``seconds``, first and last times;
@@ -32,18 +35,16 @@ import datetime
 import hashlib
 import json
 import os
-import secrets
 import sqlite3
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
 from explorer.errors import ExplorerError
-from explorer.readers.design import Design, Item, Reconstruction, reader_order
+from explorer.readers.design import Design, Reconstruction
 
 FORMAT = "mri-explorer reading session"
 VERSION = 1
@@ -51,7 +52,6 @@ SUFFIX = ".reading"
 DTYPES = {"float16": "<f2", "float32": "<f4"}
 KINDS = ("human", "simulated")
 BUSY_SECONDS = 30.0
-_CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: a code is read aloud or typed from paper
 
 SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -217,10 +217,7 @@ def write_session(path: str | Path, recons: list[Reconstruction], design: Design
     if dtype not in DTYPES:
         raise ExplorerError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     target = check_output(path, force)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with _into_place(target) as tmp:
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
             conn.execute("PRAGMA journal_mode = WAL")
@@ -231,13 +228,25 @@ def write_session(path: str | Path, recons: list[Reconstruction], design: Design
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
-        for suffix in ("-wal", "-shm"):  # a replaced session's leftovers must not meet the new file
+    return target
+
+
+@contextmanager
+def _into_place(target: Path) -> Iterator[Path]:
+    """A temporary file beside ``target`` for the block to write; moved onto ``target`` when the block ends without an
+    error (a replaced session's ``-wal``/``-shm`` leftovers removed first: they must not meet the new file), removed
+    with its own leftovers in every case."""
+    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        for suffix in ("-wal", "-shm"):
             Path(str(target) + suffix).unlink(missing_ok=True)
         os.replace(tmp, target)
     finally:
         for leftover in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
             leftover.unlink(missing_ok=True)
-    return target
 
 
 def _write_contents(conn: sqlite3.Connection, recons: list[Reconstruction], design: Design, meta: dict,
@@ -298,275 +307,10 @@ def case_id(number: int) -> str:
     return f"case-{number + 1:04d}"
 
 
-# ----------------------------------------------------------------------------- readers
-
-
-def normalise_code(code: str) -> str:
-    """A personal code as typed (any case, spaces and dashes ignored) in its canonical form."""
-    return "".join(ch for ch in str(code).lower() if ch.isalnum())
-
-
-def code_hash(code: str) -> str:
-    return hashlib.sha256(normalise_code(code).encode()).hexdigest()
-
-
-def new_code() -> str:
-    """A fresh personal code: 12 characters from an unambiguous alphabet (about 59 bits), as ``xxxx-xxxx-xxxx``."""
-    raw = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(12))
-    return "-".join(raw[i:i + 4] for i in range(0, 12, 4))
-
-
-@dataclass(frozen=True)
-class NewReader:
-    """A reader just added: ``reader_id``, ``name``, ``kind`` and the personal ``code`` (shown once; only its hash is
-    stored, so keep it: it is the reader's only way in)."""
-
-    reader_id: int
-    name: str
-    kind: str
-    code: str
-
-
-def add_reader(path: str | Path, name: str | None = None, kind: str = "human") -> NewReader:
-    """Add a reader with a fresh personal code and their seeded order of the items.
-
-    Args:
-        name: a display name for the investigator (initials, a pseudonym); default ``"reader N"``.
-        kind: ``"human"`` or ``"simulated"`` (a scripted model observer, :mod:`explorer.readers.simulated`).
-
-    Raises:
-        ExplorerError: a name already taken or empty, an unknown kind; see :func:`connect`.
-    """
-    if kind not in KINDS:
-        raise ExplorerError(f"reader kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if name is not None and (not str(name).strip() or len(str(name)) > 100):
-        raise ExplorerError("a reader name must be 1 to 100 characters")
-    code = new_code()
-    with opened(path) as conn, transaction(conn):
-        meta = read_meta(conn)
-        reader_id = int(conn.execute("SELECT COALESCE(MAX(reader_id), 0) + 1 FROM readers").fetchone()[0])
-        label = str(name).strip() if name is not None else (
-            f"reader {reader_id}" if kind == "human" else f"simulated reader {reader_id} (model observer)")
-        if conn.execute("SELECT 1 FROM readers WHERE name = ?", (label,)).fetchone():
-            raise ExplorerError(f"the session has a reader named {label!r} already; choose another name")
-        created = now()
-        conn.execute("INSERT INTO readers VALUES (?, ?, ?, ?, ?)", (reader_id, label, kind, code_hash(code), created))
-        items = _items_for_order(conn)
-        order = reader_order(items, int(meta.get("seed", 0)), reader_id, meta.get("order") == "shared")
-        conn.executemany("INSERT INTO reader_items VALUES (?, ?, ?)",
-                         [(reader_id, position, items[i].item_id) for position, i in enumerate(order)])
-        conn.execute("INSERT INTO audit (time, reader_id, event, value) VALUES (?, ?, 'reader', ?)",
-                     (created, reader_id, json.dumps({"name": label, "kind": kind})))
-    return NewReader(reader_id, label, kind, code)
-
-
-def _items_for_order(conn: sqlite3.Connection) -> list[Item]:
-    rows = conn.execute("SELECT k.item_id, c.number, k.repeat FROM key_items k JOIN key_cases c USING (case_id) "
-                        "ORDER BY k.number").fetchall()
-    return [Item(item_id, case, repeat, ()) for item_id, case, repeat in rows]
-
-
-def reader_for_code(conn: sqlite3.Connection, code: str) -> tuple[int, str, str]:
-    """``(reader_id, name, kind)`` of a personal code.
-
-    Raises:
-        ExplorerError: an unknown code (the same message whatever the reason).
-    """
-    if not isinstance(code, str) or not normalise_code(code):
-        raise ExplorerError("this reader code is not valid for this session")
-    row = conn.execute("SELECT reader_id, name, kind FROM readers WHERE token_sha256 = ?", (code_hash(code),)).fetchone()
-    if row is None:
-        raise ExplorerError("this reader code is not valid for this session")
-    return int(row[0]), str(row[1]), str(row[2])
-
-
-# ----------------------------------------------------------------------------- the investigator's view
-
-
-@dataclass(frozen=True)
-class SessionStatus:
-    """Where a session stands.
-
-    Attributes:
-        name, task, created, source: from the session's settings; cases / items: counts (items include repeats).
-        readers: one dict per reader: ``reader_id``, ``name``, ``kind``, ``answered``, ``total``, ``changes``,
-            ``last`` (time of the last answer or ``None``).
-        notes: what the build recorded (skipped experiments, differences from the study table).
-    """
-
-    name: str
-    task: str
-    created: str
-    source: str
-    cases: int
-    items: int
-    readers: tuple[dict, ...]
-    notes: tuple[str, ...] = ()
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "task": self.task, "created": self.created, "source": self.source,
-                "cases": self.cases, "items": self.items, "readers": list(self.readers), "notes": list(self.notes)}
-
-
-def status(path: str | Path) -> SessionStatus:
-    """The session's settings and each reader's progress (no answers, no key)."""
-    with opened(path) as conn:
-        meta = read_meta(conn)
-        rows = conn.execute(
-            "SELECT r.reader_id, r.name, r.kind, "
-            "(SELECT COUNT(*) FROM answers a WHERE a.reader_id = r.reader_id), "
-            "(SELECT COUNT(*) FROM reader_items i WHERE i.reader_id = r.reader_id), "
-            "(SELECT COUNT(*) FROM audit e WHERE e.reader_id = r.reader_id AND e.event = 'change'), "
-            "(SELECT MAX(updated) FROM answers a WHERE a.reader_id = r.reader_id) "
-            "FROM readers r ORDER BY r.reader_id").fetchall()
-    readers = tuple({"reader_id": r[0], "name": r[1], "kind": r[2], "answered": r[3], "total": r[4], "changes": r[5],
-                     "last": r[6]} for r in rows)
-    counts = meta.get("counts", {})
-    return SessionStatus(meta.get("name", ""), meta.get("task", ""), meta.get("created", ""), meta.get("source", ""),
-                         int(counts.get("cases", 0)), int(counts.get("items", 0)), readers, tuple(meta.get("notes", ())))
-
-
 def session_meta(path: str | Path) -> dict:
     """The session's settings (the ``meta`` table)."""
     with opened(path) as conn:
         return read_meta(conn)
-
-
-def key_frame(path: str | Path):
-    """The key, unblinded: one row per item (``item_id``, ``case_id``, ``repeat``, ``design_position``, ``subject``,
-    ``condition``, ``lesion``, ``data``, ``slice``, ``kind``, ``eps``, ``metric``, ``reference_image`` (id, for
-    :func:`image_array`), ``scale`` (stored pixels x scale = the reconstruction's values)) with its images' labels,
-    methods, configs and metrics (2AFC: ``_left`` and ``_right`` columns in display order; else also ``lesions``,
-    JSON). A pandas DataFrame."""
-    import pandas as pd  # noqa: PLC0415
-
-    with opened(path) as conn:
-        return pd.DataFrame(_key_rows(conn))
-
-
-def _recon_rows(conn: sqlite3.Connection) -> dict[int, dict]:
-    cols = [d[1] for d in conn.execute("PRAGMA table_info(key_reconstructions)")]
-    return {row[0]: dict(zip(cols, row)) for row in conn.execute("SELECT * FROM key_reconstructions")}
-
-
-def _key_rows(conn: sqlite3.Connection) -> list[dict]:
-    meta = read_meta(conn)
-    recons = _recon_rows(conn)
-    rows = []
-    for item_id, case, repeat, number, subject, condition, lesion, shown in conn.execute(
-            "SELECT k.item_id, k.case_id, k.repeat, k.number, c.subject, c.condition, c.lesion, i.images "
-            "FROM key_items k JOIN key_cases c USING (case_id) JOIN items i USING (item_id) ORDER BY k.number"):
-        ids = json.loads(shown)
-        row = {"item_id": item_id, "case_id": case, "repeat": repeat, "design_position": number, "subject": subject,
-               "condition": condition, "lesion": bool(lesion)}
-        first = recons[ids[0]]
-        row.update(data=first["data"], slice=first["slice"], kind=first["kind"], eps=first["eps"],
-                   metric=first["metric"], reference_image=first["reference_id"], scale=first["scale"])
-        fields = ("label", "method", "config", "ssim", "psnr", "nmse", "study_ssim", "study_psnr", "study_nmse")
-        if meta.get("task") == "2afc":
-            for side, image_id in zip(("left", "right"), ids):
-                row.update({f"{f}_{side}": recons[image_id][f] for f in fields})
-        else:
-            row.update({f: first[f] for f in fields})
-            row["lesions"] = first["lesions"]
-        rows.append(row)
-    return rows
-
-
-def answers_frame(path: str | Path):
-    """Every current answer, unblinded (the investigator's table; the reading API never returns it).
-
-    One row per (reader, item): ``reader_id``, ``reader``, ``reader_kind``, the item's key columns
-    (:func:`key_frame`), ``answer`` (JSON), ``seconds``, ``revision``, ``first_answered``, ``updated``, and the task's
-    columns: Likert ``rating_<criterion>``; 2AFC ``choice`` (``"left"``/``"right"``), ``chosen`` and ``other``
-    (labels), ``pair`` (``"A vs B"`` in the session's label order); detection ``present``, ``confidence``,
-    ``click_row``, ``click_col``, ``score`` (1..10, :func:`~explorer.readers.tasks.detection_score`) and
-    ``distance`` (pixels from the click to the nearest lesion centre; ``None`` without a click or a lesion).
-    """
-    import pandas as pd  # noqa: PLC0415
-
-    from explorer.readers.tasks import detection_score  # noqa: PLC0415
-
-    with opened(path) as conn:
-        meta = read_meta(conn)
-        key = {row["item_id"]: row for row in _key_rows(conn)}
-        readers = {r[0]: (r[1], r[2]) for r in conn.execute("SELECT reader_id, name, kind FROM readers")}
-        answers = conn.execute("SELECT a.reader_id, a.item_id, a.value, a.seconds, a.revision, a.first_answered, "
-                               "a.updated FROM answers a JOIN reader_items o ON o.reader_id = a.reader_id AND "
-                               "o.item_id = a.item_id ORDER BY a.reader_id, o.position").fetchall()
-    task = meta.get("task")
-    labels = meta.get("labels", [])
-    rows = []
-    for reader_id, item_id, value, seconds, revision, first, updated in answers:
-        answer = json.loads(value)
-        row = {"reader_id": reader_id, "reader": readers[reader_id][0], "reader_kind": readers[reader_id][1],
-               **key[item_id], "answer": value, "seconds": seconds, "revision": revision, "first_answered": first,
-               "updated": updated}
-        if task == "likert":
-            row.update({f"rating_{c}": v for c, v in answer["ratings"].items()})
-        elif task == "2afc":
-            left, right = row["label_left"], row["label_right"]
-            chosen, other = (left, right) if answer["choice"] == "left" else (right, left)
-            a, b = sorted((left, right), key=lambda x: labels.index(x) if x in labels else len(labels))
-            row.update(choice=answer["choice"], chosen=chosen, other=other, pair=f"{a} vs {b}")
-        else:
-            loc = answer.get("location")
-            lesions = json.loads(row["lesions"])
-            distance = None
-            if loc is not None and lesions:
-                distance = float(min(np.hypot(loc[0] - l_["row"], loc[1] - l_["col"]) for l_ in lesions))
-            row.update(present=answer["present"], confidence=answer["confidence"],
-                       click_row=None if loc is None else loc[0], click_col=None if loc is None else loc[1],
-                       score=detection_score(answer), distance=distance)
-        rows.append(row)
-    frame = pd.DataFrame(rows)
-    if frame.empty:
-        frame = pd.DataFrame(columns=["reader_id", "reader", "reader_kind", "item_id", "case_id", "repeat"])
-    return frame
-
-
-def audit_frame(path: str | Path):
-    """The audit log: one row per event (``event_id``, ``time``, ``reader_id``, ``reader``, ``item_id``, ``event``,
-    ``value``, ``seconds``), oldest first. A pandas DataFrame."""
-    import pandas as pd  # noqa: PLC0415
-
-    with opened(path) as conn:
-        rows = conn.execute("SELECT e.event_id, e.time, e.reader_id, r.name, e.item_id, e.event, e.value, e.seconds "
-                            "FROM audit e LEFT JOIN readers r USING (reader_id) ORDER BY e.event_id").fetchall()
-    return pd.DataFrame(rows, columns=["event_id", "time", "reader_id", "reader", "item_id", "event", "value",
-                                       "seconds"])
-
-
-def readers_frame(path: str | Path):
-    """The readers (``reader_id``, ``name``, ``kind``, ``created``; never their codes). A pandas DataFrame."""
-    import pandas as pd  # noqa: PLC0415
-
-    with opened(path) as conn:
-        rows = conn.execute("SELECT reader_id, name, kind, created FROM readers ORDER BY reader_id").fetchall()
-    return pd.DataFrame(rows, columns=["reader_id", "name", "kind", "created"])
-
-
-TABLES = {"answers": answers_frame, "key": key_frame, "audit": audit_frame, "readers": readers_frame}
-FORMATS = ("csv", "parquet")
-
-
-def export(path: str | Path, out: str | Path, fmt: str = "csv", table: str = "answers", force: bool = False) -> Path:
-    """Write one of :data:`TABLES` (unblinded) as CSV or Parquet.
-
-    Raises:
-        ExplorerError: an unknown table or format; an existing ``out`` without ``force``; see :func:`connect`.
-    """
-    if table not in TABLES:
-        raise ExplorerError(f"table must be one of {', '.join(TABLES)}, got {table!r}")
-    if fmt not in FORMATS:
-        raise ExplorerError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    target = check_output(out, force)
-    frame = TABLES[table](path)
-    if fmt == "csv":
-        frame.to_csv(target, index=False)
-    else:
-        frame.to_parquet(target, index=False)
-    return target
 
 
 def copy_session(path: str | Path, dest: str | Path, force: bool = False) -> Path:
@@ -579,29 +323,17 @@ def copy_session(path: str | Path, dest: str | Path, force: bool = False) -> Pat
     target = check_output(dest, force)
     if target.resolve() == Path(path).expanduser().resolve():
         raise ExplorerError("the copy must go to another file")
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with opened(path) as conn:
-            copy = sqlite3.connect(tmp, isolation_level=None)
-            try:
-                conn.backup(copy)
-                copy.execute("PRAGMA journal_mode = WAL")
-                copy.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                copy.close()
-        for suffix in ("-wal", "-shm"):
-            Path(str(target) + suffix).unlink(missing_ok=True)
-        os.replace(tmp, target)
-    finally:
-        for leftover in (tmp, Path(str(tmp) + "-wal"), Path(str(tmp) + "-shm")):
-            leftover.unlink(missing_ok=True)
+    with _into_place(target) as tmp, opened(path) as conn:
+        copy = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.backup(copy)
+            copy.execute("PRAGMA journal_mode = WAL")
+            copy.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            copy.close()
     return target
 
 
-__all__ = ["BUSY_SECONDS", "DTYPES", "FORMAT", "FORMATS", "KINDS", "NewReader", "SUFFIX", "SessionStatus", "TABLES",
-           "VERSION", "add_reader", "answers_frame", "audit_frame", "case_id", "check_output", "code_hash", "connect",
-           "copy_session", "export", "image_array", "key_frame", "new_code", "normalise_code", "now", "opened",
-           "read_meta", "reader_for_code", "readers_frame", "seconds_between", "session_meta", "status",
+__all__ = ["BUSY_SECONDS", "DTYPES", "FORMAT", "KINDS", "SUFFIX", "VERSION", "case_id", "check_output", "connect",
+           "copy_session", "image_array", "now", "opened", "read_meta", "seconds_between", "session_meta",
            "transaction", "write_session"]

@@ -5,11 +5,14 @@ per-slice rows, provenance and the spec; records in, rows and HTML out (no Strea
 * :func:`sections`: each experiment's :attr:`~explorer.robustness.registry.Experiment.report` on its records;
 * :func:`summaries`: each experiment's summary rows;
 * :func:`slice_table`: the per-slice rows of every experiment;
-* :func:`report_html`: all of it in one self-contained HTML file (plotly embedded once, no network needed).
+* :func:`report_html`: all of it in one self-contained HTML file (plotly embedded once, no network needed), with any
+  further sections and CSV downloads its caller adds (a study folder's reader studies:
+  :func:`explorer.readers.report.study_readers`; this layer does not import that one).
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -97,14 +100,23 @@ def _table_html(rows: Sequence[dict], digits: int = 4) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def report_html(records: list[Record], spec_text: str = "", title: str = "Study report") -> str:
-    """A self-contained HTML report: every experiment's sections (plotly embedded once, no network needed), the
-    per-slice rows, the spec and the provenance (versions, devices, checkpoints)."""
+def _download(label: str, name: str, text: str) -> str:
+    """A link that saves ``text`` as the CSV file ``name`` (a data URI: the report stays one self-contained file)."""
+    data = base64.b64encode(text.encode()).decode()
+    return (f"<p><a download=\"{html.escape(name)}\" href=\"data:text/csv;charset=utf-8;base64,{data}\">"
+            f"{html.escape(label)}</a></p>")
+
+
+def report_html(records: list[Record], spec_text: str = "", title: str = "Study report", more: Sequence[Section] = (),
+                files: Sequence[tuple[str, str, str]] = ()) -> str:
+    """A self-contained HTML report: every experiment's sections (plotly embedded once, no network needed), then the
+    ``more`` sections and the ``files`` (``(label, file name, CSV text)``, offered as download links), the per-slice
+    rows, the spec and the provenance (versions, devices, checkpoints)."""
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>{len(records)} rows, {sum(bool(r.error) for r in records)} failed.</p>",
              f"<p>{html.escape(definitions(records))}</p>"]
     first = True
-    for _, section in sections(records):
+    for section in [*(section for _, section in sections(records)), *more]:
         parts.append(f"<h2>{html.escape(section.title)}</h2>")
         if section.caption:
             parts.append(f"<p>{html.escape(section.caption)}</p>")
@@ -113,6 +125,7 @@ def report_html(records: list[Record], spec_text: str = "", title: str = "Study 
             first = False
         for caption, rows in section.tables:
             parts += [f"<h3>{html.escape(caption)}</h3>", _table_html(rows)]
+    parts += [_download(*file) for file in files]
     parts += ["<h2>Per-slice rows</h2>", _table_html(slice_table(records))]
     provenance = sorted({(r.explorer_version, r.torch_version, r.numpy_version, r.fastmri_version, r.device)
                          for r in records})

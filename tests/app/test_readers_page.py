@@ -1,4 +1,4 @@
-"""The Reader studies page (pages/readers.py, explorer/ui/reader_studies.py): build a tiny demonstration session
+"""The Reader studies page (pages/readers.py, explorer/ui/reader_studies*.py): build a tiny demonstration session
 with progress, its investigator code shown once, add a reader (their personal link opens the session through the
 reading API), simulated readers, the status table, the results with human column names and the simulated-readers
 caveat, and the downloads. Sessions open only with their investigator code; one built elsewhere can be given one.
@@ -18,7 +18,8 @@ from explorer.errors import ExplorerError
 from explorer.readers.analysis import analyse
 from explorer.readers.reading import Reading
 from explorer.readers.session import build_demo
-from explorer.ui import reader_studies as rs
+from explorer.ui import reader_studies_results as results
+from explorer.ui import reader_studies_sessions as sessions
 from explorer.ui import reading as ui
 from tests.app.conftest import APP
 
@@ -66,8 +67,8 @@ def test_build_add_readers_and_read_the_results(data_dir):
     path = data_dir / ui.FOLDER / "knee-2afc.reading"
     assert path.is_file()
     [code] = codes_shown(at)  # the investigator code, once
-    assert rs.check_investigator_code(path, code) and not rs.check_investigator_code(path, "wrong")
-    assert code not in rs.key_file(path).read_text()  # only its hash is kept
+    assert sessions.check_investigator_code(path, code) and not sessions.check_investigator_code(path, "wrong")
+    assert code not in sessions.key_file(path).read_text()  # only its hash is kept
     assert any("cases" in s.value for s in at.success)
     assert at.selectbox(key="readers.session").value == "knee-2afc"  # opened (unlocked) right away
 
@@ -117,9 +118,9 @@ def test_sessions_open_only_with_their_investigator_code(data_dir):
     folder.mkdir()
     locked = folder / "locked.reading"
     build_demo(locked, "likert", size=32, slices=1, seed=0, repeats=0.0)
-    code = rs.set_investigator_code(locked)
+    code = sessions.set_investigator_code(locked)
     with pytest.raises(ExplorerError):
-        rs.set_investigator_code(locked)  # never replaced
+        sessions.set_investigator_code(locked)  # never replaced
     at = open_readers()
     assert at.selectbox(key="readers.session").value == "locked"
     assert not at.get("radio") or all(r.key != "readers.section" for r in at.radio)  # nothing shown yet
@@ -141,30 +142,30 @@ def test_sessions_open_only_with_their_investigator_code(data_dir):
     assert any("no investigator code" in w.value for w in at.warning)
     at.button(key="readers.claim").click().run()
     [claimed] = codes_shown(at)
-    assert rs.check_investigator_code(folder / "cli.reading", claimed)
+    assert sessions.check_investigator_code(folder / "cli.reading", claimed)
 
 
 def test_human_tables_and_links():
     frame = pd.DataFrame({"pair": ["zero_filled vs unet"], "condition": ["attack eps=0.05"], "first": ["zero_filled"],
                           "second": ["unet"], "share": [0.5], "p_value": [1.0]})
-    out = rs.human_table("preference", frame)
+    out = results.human_table("preference", frame)
     assert list(out.columns) == ["Pair", "Condition", "Method A", "Method B", "Share choosing A", "Binomial p"]
     assert out.iloc[0]["Condition"] == "attacked (ε = 0.05)"
     assert "zero_filled" not in out.iloc[0]["Pair"]
-    assert rs.measure_name("rating overall") == "Overall image quality"
-    assert rs.reading_link("s1", "abcd-efgh-jkmn", "http://host:8501/readers") == \
+    assert results.measure_name("rating overall") == "Overall image quality"
+    assert sessions.reading_link("s1", "abcd-efgh-jkmn", "http://host:8501/readers") == \
         "http://host:8501/reading?session=s1&code=abcd-efgh-jkmn"
-    assert rs.reading_link("s1", "c", "https://x.org/app/readers?x=1") == "https://x.org/app/reading?session=s1&code=c"
-    assert rs.reading_link("s 1", "c", None) == "/reading?session=s+1&code=c"
+    assert sessions.reading_link("s1", "c", "https://x.org/app/readers?x=1") == "https://x.org/app/reading?session=s1&code=c"
+    assert sessions.reading_link("s 1", "c", None) == "/reading?session=s+1&code=c"
 
 
 def test_session_names_are_plain(data_dir):
     for bad in ("", "../x", "a/b", ".hidden", "x" * 65):
         with pytest.raises(ExplorerError):
-            rs.new_session_file(bad)
-    assert rs.new_session_file("ok-1.2_x").name == "ok-1.2_x.reading"
+            sessions.new_session_file(bad)
+    assert sessions.new_session_file("ok-1.2_x").name == "ok-1.2_x.reading"
 
 
 def test_parquet_download_round_trips():
     frame = pd.DataFrame({"reader": ["AB"], "answer": ['{"choice": "left"}'], "seconds": [1.5]})
-    assert pd.read_parquet(io.BytesIO(rs._parquet(frame))).equals(frame)
+    assert pd.read_parquet(io.BytesIO(results._parquet(frame))).equals(frame)

@@ -18,11 +18,14 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from explorer.readers.codes import add_reader
 from explorer.readers.reading import Reading
 from explorer.readers.session import build_demo
-from explorer.readers.store import add_reader, answers_frame, key_frame
+from explorer.readers.tables import answers_frame, key_frame
 from explorer.readers.tasks import CRITERIA, task_info
 from explorer.ui import reading as ui
+from explorer.ui import reading_answers as answers
+from explorer.ui import reading_case as case
 from tests.app.conftest import APP
 
 SIZE = 32
@@ -86,7 +89,7 @@ def submit(at: AppTest) -> None:
 
 
 def gen(at: AppTest) -> int:
-    return int(at.session_state[ui.GEN])
+    return int(at.session_state[case.GEN])
 
 
 def viewer_header(at: AppTest) -> dict:
@@ -193,7 +196,7 @@ def test_2afc_flow_to_the_end(sessions):
     total = Reading(path).progress(codes["reader-one"]).total
     header = viewer_header(at)
     assert header["frames"][0]["labels"] == ["Left", "Right"]
-    assert header["settings"]["keys"] == list(ui.KEYS["2afc"])
+    assert header["settings"]["keys"] == list(answers.KEYS["2afc"])
     choices = []
     for n in range(total):
         assert progress_text(at).startswith(f"Case {n + 1} of {total}")
@@ -201,7 +204,7 @@ def test_2afc_flow_to_the_end(sessions):
         radio = at.radio(key=f"reading.g{gen(at)}.choice")
         assert radio.value is None
         radio.set_value(choice).run()
-        choices.append((at.session_state[ui.ITEM], choice))
+        choices.append((at.session_state[case.ITEM], choice))
         assert not at.button(key="reading.next").disabled
         if n == 1:
             assert_blind(at, path, "reader-two")
@@ -228,7 +231,7 @@ def test_detection_flow_with_a_marked_location(sessions):
     at.radio(key=f"reading.g{g}.present").set_value(True).run()
     at.radio(key=f"reading.g{g}.confidence").set_value(4).run()
     assert mine(path, "reader-one").empty  # present without a location: not complete
-    at.session_state[ui.POINT] = (10, 12)  # what the viewer's Mark tool hands to on_point
+    at.session_state[case.POINT] = (10, 12)  # what the viewer's Mark tool hands to on_point
     at.run()
     stored = mine(path, "reader-one")
     assert len(stored) == 1
@@ -246,7 +249,8 @@ def test_detection_flow_with_a_marked_location(sessions):
 
 
 def test_a_session_that_shows_the_reference(sessions):
-    from explorer.readers.session import ReadingOptions, build_from_spec, demo_spec  # noqa: PLC0415
+    from explorer.readers.options import ReadingOptions  # noqa: PLC0415
+    from explorer.readers.session import build_from_spec, demo_spec  # noqa: PLC0415
 
     path = sessions["likert"][0].parent / "withref.reading"
     build_from_spec(path, demo_spec("likert", size=SIZE, slices=1),
@@ -302,44 +306,44 @@ def test_a_typed_code_opens_the_session_and_a_wrong_one_is_one_error(sessions):
 
 def test_keys_rate_choose_and_advance():
     likert, afc, detection = (task_info(k) for k in ("likert", "2afc", "detection"))
-    draft = {c: None for c in ui.fields(likert)}
-    assert ui.key_action(likert, "4", draft) == ({"overall": 4}, False)
-    assert ui.key_action(likert, "2", {**draft, "overall": 4}) == ({"artifacts": 2}, False)
-    assert ui.key_action(likert, "3", {c: 1 for c in draft}) == ({}, False)
-    assert ui.key_action(likert, "Enter", draft) == ({}, True)
-    assert ui.key_action(afc, "a", {}) == ({"choice": "left"}, False)
-    assert ui.key_action(afc, "2", {}) == ({"choice": "right"}, False)
-    assert ui.key_action(detection, "y", {}) == ({"present": True}, False)
-    assert ui.key_action(detection, "n", {}) == ({"present": False}, False)
-    assert ui.key_action(detection, "5", {}) == ({"confidence": 5}, False)
-    assert ui.key_action(detection, "x", {}) == ({}, False)
+    draft = {c: None for c in answers.fields(likert)}
+    assert answers.key_action(likert, "4", draft) == ({"overall": 4}, False)
+    assert answers.key_action(likert, "2", {**draft, "overall": 4}) == ({"artifacts": 2}, False)
+    assert answers.key_action(likert, "3", {c: 1 for c in draft}) == ({}, False)
+    assert answers.key_action(likert, "Enter", draft) == ({}, True)
+    assert answers.key_action(afc, "a", {}) == ({"choice": "left"}, False)
+    assert answers.key_action(afc, "2", {}) == ({"choice": "right"}, False)
+    assert answers.key_action(detection, "y", {}) == ({"present": True}, False)
+    assert answers.key_action(detection, "n", {}) == ({"present": False}, False)
+    assert answers.key_action(detection, "5", {}) == ({"confidence": 5}, False)
+    assert answers.key_action(detection, "x", {}) == ({}, False)
     viewer_keys = set("fbgeirwpzol+-") | {"ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", " ", "?"}
-    assert not viewer_keys & {k for keys in ui.KEYS.values() for k in keys}
+    assert not viewer_keys & {k for keys in answers.KEYS.values() for k in keys}
 
 
 def test_answers_from_drafts_and_back():
     detection = task_info("detection")
-    assert ui.answer_of(detection, {"present": True, "confidence": 3}, None) is None
-    answer = ui.answer_of(detection, {"present": True, "confidence": 3}, (4, 5))
+    assert answers.answer_of(detection, {"present": True, "confidence": 3}, None) is None
+    answer = answers.answer_of(detection, {"present": True, "confidence": 3}, (4, 5))
     assert answer == {"present": True, "confidence": 3, "location": [4, 5]}
-    assert ui.draft_of(detection, answer) == ({"present": True, "confidence": 3}, (4, 5))
-    assert ui.answer_of(detection, {"present": False, "confidence": 1}, (4, 5))["location"] is None
+    assert answers.draft_of(detection, answer) == ({"present": True, "confidence": 3}, (4, 5))
+    assert answers.answer_of(detection, {"present": False, "confidence": 1}, (4, 5))["location"] is None
     likert = task_info("likert", ("overall", "sharpness"))
-    assert ui.answer_of(likert, {"overall": 3}, None) is None
-    assert ui.answer_of(likert, {"overall": 3, "sharpness": 5}, None) == {"ratings": {"overall": 3, "sharpness": 5}}
+    assert answers.answer_of(likert, {"overall": 3}, None) is None
+    assert answers.answer_of(likert, {"overall": 3, "sharpness": 5}, None) == {"ratings": {"overall": 3, "sharpness": 5}}
 
 
 def test_navigation_targets():
     from explorer.readers.reading import ItemStatus  # noqa: PLC0415
 
     items = [ItemStatus(f"i{n}", n, done) for n, done in enumerate([True, False, True, False], 1)]
-    assert ui.next_target(items, None, "resume") == 2
-    assert ui.next_target(items, 2, "next") == 4
-    assert ui.next_target(items, 4, "next") == 2  # wraps to the first unanswered
-    assert ui.next_target(items, 3, "prev") == 2
-    assert ui.next_target(items, 1, "prev") == 1
-    assert ui.next_target(items, 2, ("at", 9)) == 4
+    assert answers.next_target(items, None, "resume") == 2
+    assert answers.next_target(items, 2, "next") == 4
+    assert answers.next_target(items, 4, "next") == 2  # wraps to the first unanswered
+    assert answers.next_target(items, 3, "prev") == 2
+    assert answers.next_target(items, 1, "prev") == 1
+    assert answers.next_target(items, 2, ("at", 9)) == 4
     done = [ItemStatus(f"i{n}", n, True) for n in range(1, 4)]
-    assert ui.next_target(done, None, "resume") is None
-    assert ui.next_target(done, 1, "next") == 2  # reviewing: simply the next one
-    assert ui.next_target(done, 3, "next") is None
+    assert answers.next_target(done, None, "resume") is None
+    assert answers.next_target(done, 1, "next") == 2  # reviewing: simply the next one
+    assert answers.next_target(done, 3, "next") is None

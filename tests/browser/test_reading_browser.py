@@ -127,7 +127,8 @@ class Traffic:
 
 def build_session(data: Path) -> Path:
     """A 4-case detection session: zero-filled and the U-net, clean and with one lesion, 32 px, one slice."""
-    from explorer.readers.session import ReadingOptions, build_from_spec, demo_spec  # noqa: PLC0415
+    from explorer.readers.options import ReadingOptions  # noqa: PLC0415
+    from explorer.readers.session import build_from_spec, demo_spec  # noqa: PLC0415
 
     (data / FOLDER).mkdir(parents=True, exist_ok=True)
     path = data / FOLDER / "det.reading"
@@ -196,7 +197,8 @@ def assert_blind(traffic: Traffic, page_text: str, words: list[str]) -> None:
 def test_two_readers_a_closed_tab_and_a_server_restart(tmp_path):
     from playwright.sync_api import sync_playwright  # noqa: PLC0415
 
-    from explorer.readers.store import add_reader, answers_frame, audit_frame, key_frame  # noqa: PLC0415
+    from explorer.readers.codes import add_reader  # noqa: PLC0415
+    from explorer.readers.tables import answers_frame, audit_frame, key_frame  # noqa: PLC0415
     from explorer.ui.present import method_names  # noqa: PLC0415
 
     data = tmp_path / "data"
@@ -306,10 +308,10 @@ def test_readme_reader_study_screenshots(tmp_path):
     assets/reader_results.png (its Reader studies results with three simulated readers and the caveat)."""
     from playwright.sync_api import expect, sync_playwright  # noqa: PLC0415
 
+    from explorer.readers.codes import add_reader  # noqa: PLC0415
     from explorer.readers.session import build_demo  # noqa: PLC0415
     from explorer.readers.simulated import simulate  # noqa: PLC0415
-    from explorer.readers.store import add_reader  # noqa: PLC0415
-    from explorer.ui.reader_studies import set_investigator_code  # noqa: PLC0415
+    from explorer.ui.reader_studies_sessions import set_investigator_code  # noqa: PLC0415
 
     data = tmp_path / "data"
     (data / FOLDER).mkdir(parents=True)

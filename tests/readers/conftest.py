@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from explorer.readers.design import Lesion, Reconstruction
-from explorer.readers.session import ReadingOptions, build_session
+from explorer.readers.options import ReadingOptions
+from explorer.readers.session import build_session
 
 LABELS = ("LABELALPHA", "LABELBETA", "LABELGAMMA")
 METHODS = {"LABELALPHA": "METHODALPHA", "LABELBETA": "METHODBETA", "LABELGAMMA": "METHODGAMMA"}

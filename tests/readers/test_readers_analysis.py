@@ -11,9 +11,10 @@ import pytest
 
 from explorer.errors import ExplorerError
 from explorer.readers.analysis import TASK_TABLES, analyse
+from explorer.readers.codes import add_reader
 from explorer.readers.reading import Reading
 from explorer.readers.simulated import ModelObserver, detect, simulate
-from explorer.readers.store import add_reader, answers_frame, readers_frame
+from explorer.readers.tables import answers_frame, readers_frame
 from tests.readers.conftest import LABELS
 
 

@@ -125,6 +125,10 @@ BAD = [
     (["simulate", "{demo}", "--noise", "inf"], "--noise must be a finite number"),
     (["copy", "{demo}", "--out", "{demo}"], "exists; add --force"),
     (["copy", "{demo}", "--out", "{demo}", "--force"], "another file"),
+    (["analyse", "{demo}", "--csv", "{demo}"], "exists; add --force"),
+    (["register", "{demo}"], "records no study folder"),
+    (["register", "{demo}", "--study", "{tmp}"], "is not a study folder"),
+    (["report", "{tmp}"], "is not a study folder"),
     ([], "the following arguments are required: ACTION"),
     (["rename", "{demo}"], "invalid choice: 'rename'"),
 ]
@@ -152,3 +156,39 @@ def test_build_from_a_spec_prints_what_it_wrote(capsys, tmp_path):
     code, out, err = run(capsys, "build", tmp_path / "s.reading", "--spec", spec, "--force", "--criteria",
                          "overall,sharpness")
     assert code == 0 and "wrote" in out and "2 cases" in out and "build: 2/2" in err
+
+
+def test_a_study_report_with_its_reader_studies(capsys, tmp_path):
+    from explorer.study.runner import run_study  # noqa: PLC0415
+    from explorer.study.spec import parse_spec  # noqa: PLC0415
+
+    study = tmp_path / "study"
+    run_study(parse_spec({"name": "tiny-report", "data": [{"source": "sample:knee,size=32,slices=2,coils=4",
+                                                           "slices": [1]}],
+                          "methods": ["zero_filled", "sense"], "experiments": ["clean"]}), study)
+    code, out, err = run(capsys, "report", study)
+    assert code == 2 and "no reading session is registered" in err
+    code, out, err = run(capsys, "build", tmp_path / "s.reading", "--study", study, "--task", "2afc", "--json")
+    assert code == 0, err
+    link = json.loads(out)["link"]
+    assert link.startswith(str((study / "readers").resolve())) and link.endswith(".json")
+    code, out, err = run(capsys, "simulate", tmp_path / "s.reading", "--readers", "2")
+    assert code == 0, err
+    code, out, err = run(capsys, "copy", tmp_path / "s.reading", "--out", tmp_path / "t.reading")
+    assert code == 0, err
+    code, out, err = run(capsys, "register", tmp_path / "t.reading")  # the study the copy records
+    assert code == 0 and "registered" in out, err
+    code, out, err = run(capsys, "report", study, "--boot", "50", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [(s["name"], s["readers"], s["error"]) for s in doc["sessions"]] == [("tiny-report", 2, None)] * 2
+    page = (study / "report.html").read_text()
+    assert page.count("<h2>Reader study: tiny-report</h2>") == 2 and "reader-analysis.csv" in page
+    assert "<h1>Study tiny-report</h1>" in page and "2AFC choices against the metrics" in page
+    table = pd.read_csv(doc["csv"])
+    assert {"readers", "accuracy", "preference", "metric_agreement"} <= set(table["table"])
+    code, out, err = run(capsys, "analyse", tmp_path / "s.reading", "--boot", "50", "--csv", tmp_path / "a.csv")
+    assert code == 0 and "preference" in out, err
+    mine = pd.read_csv(tmp_path / "a.csv")
+    assert list(mine.columns[:3]) == ["session", "task", "table"] and set(mine["task"]) == {"2afc"}
+    assert len(table) == 2 * len(mine) and mine.equals(table.head(len(mine)))  # the report's rows of s.reading

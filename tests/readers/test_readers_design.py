@@ -8,7 +8,7 @@ import pytest
 
 from explorer.errors import ExplorerError
 from explorer.readers.design import make_cases, make_design, reader_order
-from explorer.readers.session import ReadingOptions
+from explorer.readers.options import ReadingOptions
 from tests.readers.conftest import LABELS, make_recons
 
 

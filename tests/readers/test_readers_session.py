@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 
 from explorer.errors import ExplorerError
+from explorer.readers.codes import add_reader
+from explorer.readers.links import study_sessions
+from explorer.readers.options import ReadingOptions
 from explorer.readers.reading import Reading
-from explorer.readers.session import ReadingOptions, build_demo, build_from_spec, build_from_study, demo_spec
-from explorer.readers.store import add_reader, image_array, key_frame, opened, session_meta
+from explorer.readers.session import build_demo, build_from_spec, build_from_study, demo_spec
+from explorer.readers.store import image_array, opened, session_meta
+from explorer.readers.tables import key_frame
 from explorer.study.runner import run_study
 from explorer.study.spec import parse_spec
 
@@ -72,6 +76,9 @@ def test_a_study_folder_session_matches_the_study_table(tmp_path):
     run_study(parse_spec(raw, base=str(tmp_path)), out, spec_file=spec_file)
     built = build_from_study(tmp_path / "f.reading", out, ReadingOptions(task="2afc", seed=3))
     assert built.cases == 2 * 2 and built.notes == ()  # slices x conditions, one pair each; metrics as the table's
+    assert session_meta(built.path)["study"] == str(out.resolve())  # the session records its study folder ...
+    assert built.link.parent == (out / "readers").resolve() and built.as_dict()["link"] == str(built.link)
+    assert study_sessions(out) == ([built.path.resolve()], [])  # ... and is registered there
     key = key_frame(built.path)
     for side in ("left", "right"):
         assert np.allclose(key[f"ssim_{side}"], key[f"study_ssim_{side}"], atol=1e-4)

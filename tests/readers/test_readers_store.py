@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 
 from explorer.errors import ExplorerError
+from explorer.readers.codes import add_reader
 from explorer.readers.reading import Reading
-from explorer.readers.store import (add_reader, answers_frame, audit_frame, connect, copy_session, export, key_frame,
-                                    status)
+from explorer.readers.store import connect, copy_session
+from explorer.readers.tables import answers_frame, audit_frame, export, key_frame, status
 from tests.readers.conftest import CONDITIONS, LABELS, METHODS
 
 
