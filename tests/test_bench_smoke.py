@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted((ROOT / "bench").glob("bench_*.py"))
+SCRIPTS = sorted([*(ROOT / "bench").glob("bench_*.py"), ROOT / "bench" / "gpu.py"])
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)

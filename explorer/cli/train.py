@@ -52,6 +52,10 @@ def add_parser(sub) -> None:
     tr.add_argument("--state", default=None, help="training-state file (default: CKPT.state.pt next to --out)")
     tr.add_argument("--val-slices", type=int, default=0, help="validate on this many evenly spaced slices (default: all)")
     tr.add_argument("--save-every", type=int, default=200, help="also write the training state every N steps")
+    tr.add_argument("--workers", type=int, default=0, help="DataLoader worker processes that read, mask and prepare "
+                    "the examples ahead of the optimizer (default 0: in the training process; the examples are the same)")
+    tr.add_argument("--amp", default="off", choices=("off", "bf16"), help="mixed precision: bf16 runs the forward pass and "
+                    "loss under bfloat16 autocast on the training device (weights and checkpoint stay float32; default off)")
     tr.add_argument("--out", required=True, help="checkpoint CKPT.pt (its model card also goes to CKPT.json)")
 
 
@@ -75,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         epochs=args.epochs, steps=args.steps, arch=arch, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         resume=args.resume, force=args.force, half=args.half, state=Path(args.state) if args.state else None,
         val_slices=args.val_slices, save_every=args.save_every, loss=args.loss,
-        snapshot_every=args.snapshot_every,
+        snapshot_every=args.snapshot_every, workers=args.workers, amp=args.amp,
     )
     with Progress(f"train {args.model}", enabled=True) as progress:
         train(options, progress=progress, log=lambda line: print(line, flush=True))

@@ -4,7 +4,9 @@ A plain torch loop (no Lightning) that follows fastMRI's ``UnetModule`` / ``VarN
 kind's learning rate (:mod:`explorer.recon.networks`; U-net 1e-3, VarNet 3e-4, constant) on the kind's loss (L1 on
 the normalised image, ``SSIMLoss``); examples from :mod:`explorer.training.examples`. A fresh mask every step, seeded
 from ``(seed, step, item)``; slices shuffled per epoch by a ``torch.Generator`` seeded with
-``seed``: a run is deterministic given its options (on the CPU).
+``seed``: a run is deterministic given its options (on the CPU). ``--workers N`` builds the examples in ``N``
+DataLoader worker processes (the same examples: :mod:`explorer.training.loader`); ``--amp bf16`` runs the forward
+pass and the loss under bfloat16 autocast (weights and checkpoint stay float32; the model card says ``amp``).
 
 Files:
 
@@ -39,6 +41,7 @@ from explorer.recon import checkpoints as ckpts
 from explorer.recon.networks import NetworkKind, get_network
 from explorer.recon.trained import make_recon
 from explorer.training.examples import LOSSES, SliceSet, criterion, make_example, training_loss, val_indices
+from explorer.training.loader import autocast, batches, check_amp, example_loader, on_device, step_seed
 
 STATE_FORMAT = "mri-explorer/train-state"
 VAL_SEED = 10_000  # validation slice i uses mask seed VAL_SEED + i
@@ -68,6 +71,8 @@ class TrainOptions:
         loss: ``"supervised"``, ``"self"`` or ``"both"`` (:data:`explorer.training.examples.LOSSES`).
         snapshot_every: also keep a checkpoint every this many steps (:func:`snapshot_path`; 0 = none): the models
             of several training lengths from one run, e.g. for a distribution-shift scatter.
+        workers: DataLoader worker processes building the examples (0 = in the training process, as before).
+        amp: ``"off"`` or ``"bf16"`` (bfloat16 autocast of the forward pass and loss on the training device).
     """
 
     model: str
@@ -92,6 +97,8 @@ class TrainOptions:
     save_every: int = 200
     loss: str = "supervised"
     snapshot_every: int = 0
+    workers: int = 0
+    amp: str = "off"
 
 
 class TrainResult(NamedTuple):
@@ -129,11 +136,6 @@ def state_path(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}.state{out.suffix or '.pt'}")
 
 
-def step_seed(seed: int, step: int, item: int) -> int:
-    """Mask seed of batch item ``item`` at step ``step`` (deterministic, well mixed)."""
-    return int(np.random.SeedSequence([seed, step, item]).generate_state(1)[0])
-
-
 def _validate_options(o: TrainOptions) -> MaskConfig:
     network = get_network(o.model)
     if o.challenge not in ("multicoil", "singlecoil"):
@@ -141,7 +143,7 @@ def _validate_options(o: TrainOptions) -> MaskConfig:
     if network.multicoil_only and o.challenge != "multicoil":
         raise ExplorerError(f"the {network.label} needs multicoil data (--challenge multicoil)")
     for name, value, low in (("epochs", o.epochs, 1), ("batch-size", o.batch_size, 1), ("save-every", o.save_every, 1),
-                             ("seed", o.seed, 0), ("val-slices", o.val_slices, 0)):
+                             ("seed", o.seed, 0), ("val-slices", o.val_slices, 0), ("workers", o.workers, 0)):
         if value < low:
             raise ExplorerError(f"--{name} must be >= {low}, got {value}")
     if not 0 <= o.seed < 2**32:
@@ -198,6 +200,7 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     valset = SliceSet(o.val, o.challenge, "--val") if o.val else None
     _check_sizes(network, arch, trainset)
     device = get_device()
+    check_amp(o.amp, device)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(o.seed)
@@ -241,6 +244,8 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     seconds = lambda: st["seconds"] + time.perf_counter() - started  # noqa: E731
     last_val_step = st["val_history"][-1]["step"] if st["val_history"] else -1
     stopped = False
+    schedule = batches(n, o.batch_size, st["rng"], st["step"], st["epoch_start"], total)
+    loader = iter(example_loader(kind, trainset, mask_cfg, o.seed, o.workers, schedule, device)) if o.workers else None
 
     def save_state() -> None:
         payload = {"format": STATE_FORMAT, "version": 1, "options": saved_opts, "model": model.state_dict(),
@@ -268,10 +273,17 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
         while st["step"] < total:
             pos = st["step"] - st["epoch_start"]
             idx = perm[pos * o.batch_size:(pos + 1) * o.batch_size].tolist()
-            examples = [make_example(kind, trainset.read(i), dataclasses.replace(mask_cfg, seed=step_seed(o.seed, st["step"], j)),
-                                     device, self_maps(i))
-                        for j, i in enumerate(idx)]
-            loss = training_loss(kind, model, examples, supervised, o.loss)
+            if loader is None:
+                examples = [make_example(kind, trainset.read(i), dataclasses.replace(mask_cfg, seed=step_seed(o.seed, st["step"], j)),
+                                         device, self_maps(i))
+                            for j, i in enumerate(idx)]
+            else:
+                at, loaded, built = next(loader)
+                if (at, list(loaded)) != (st["step"], idx):  # the worker schedule follows this loop's, or it is a bug
+                    raise RuntimeError(f"the example loader is at step {at} {loaded}, training at {st['step']} {idx}")
+                examples = [on_device(ex, device, self_maps(i)) for ex, i in zip(built, idx)]
+            with autocast(o.amp, device):
+                loss = training_loss(kind, model, examples, supervised, o.loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -302,6 +314,8 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
                 break
     except KeyboardInterrupt:  # a hard abort may land mid-update: keep the last consistent (periodic) state
         raise
+    finally:
+        loader = None  # the workers end with their iterator
     run_validation()
     card = _write_checkpoint(out, model, kind, arch, o, trainset, valset, mask_cfg, st, per_epoch, lr, seconds())
     save_state()
@@ -351,6 +365,7 @@ def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: S
         "val_history": list(st["val_history"]),
         "seconds": round(seconds, 1),
         "device": str(next(model.parameters()).device),
+        **({"amp": o.amp} if o.amp != "off" else {}),
     }
     ckpts.save_checkpoint(out, model.state_dict(), kind, arch, card, half=o.half)
     return json.loads(out.with_suffix(".json").read_text())
