@@ -76,11 +76,14 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path  # noqa: PLC0415
 
     from explorer.engine.table import read_records, write_csv  # noqa: PLC0415
+    from explorer.readers.report import study_readers  # noqa: PLC0415
     from explorer.study.report import report_html  # noqa: PLC0415
 
     records = read_records(result.table)
     spec_text = (Path(args.out) / "spec.yaml").read_text()
-    (Path(args.out) / "report.html").write_text(report_html(records, spec_text, f"Study {spec.name}"))
+    readers = study_readers(args.out)  # reading sessions registered with the folder (none for a new study)
+    (Path(args.out) / "report.html").write_text(report_html(records, spec_text, f"Study {spec.name}",
+                                                            readers.sections(), readers.files()))
     if args.csv:
         write_csv(args.csv, records)
     if args.json:

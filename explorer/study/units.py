@@ -61,8 +61,60 @@ class Unit:
 
 
 def _volumes(spec: StudySpec, item: DataItem) -> list[tuple[str, list[int], str | None]]:
-    """``[(source, slices, defaults key)]`` of a data entry (directories: every volume under them)."""
-    return item_volumes(item, spec.base)
+    """``[(source, slices, defaults key)]`` of a data entry (directories: every volume under them), each volume's
+    memory per unit checked against :func:`max_unit_bytes`."""
+    found = item_volumes(item, spec.base)
+    for source, _, _ in found:
+        check_memory(source)
+    return found
+
+
+MEMORY_VARIABLE = "EXPLORER_MAX_UNIT_MEMORY_MB"
+#: A unit's peak memory over its slice's k-space bytes (complex64, all coils). Measured on 2 CPU cores for the
+#: 320x320, 8-coil sample (6.25 MB of k-space): VarNet test-time training peaked 1.92 GB above the process's start
+#: (307x), a VarNet attack 1.59 GB (254x), an l1 attack 1.16 GB (186x). An estimate: the networks see a 320 crop,
+#: so larger k-space costs them less than this factor says.
+MEMORY_FACTOR = 320
+
+
+def max_unit_bytes() -> int:
+    """The most memory one unit may be estimated to need: ``EXPLORER_MAX_UNIT_MEMORY_MB``, else this machine's
+    physical memory (on a cluster, set it to a worker's).
+
+    Raises:
+        ExplorerError: the variable is not a positive integer.
+    """
+    text = os.environ.get(MEMORY_VARIABLE, "").strip()
+    if text:
+        if not text.isdigit() or int(text) < 1:
+            raise ExplorerError(f"{MEMORY_VARIABLE} must be a positive integer (MB), got {text!r}")
+        return int(text) * 2**20
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def unit_bytes(source: str) -> tuple[int, tuple[int, int, int]]:
+    """The estimated peak memory of one unit on ``source`` (:data:`MEMORY_FACTOR` x its k-space bytes) and the
+    k-space shape ``(coils, H, W)`` it is computed from."""
+    from explorer.data.sources import open_volume  # noqa: PLC0415
+
+    first = open_volume(source).read_slice(0)
+    h, w = first.shape
+    shape = (int(first.num_coils), int(h), int(w))
+    return MEMORY_FACTOR * 8 * shape[0] * shape[1] * shape[2], shape
+
+
+def check_memory(source: str) -> None:
+    """Refuse data whose units would not fit (:func:`unit_bytes` over :func:`max_unit_bytes`) before any work.
+
+    Raises:
+        ExplorerError: one line naming the data, its estimate and the limit.
+    """
+    limit = max_unit_bytes()
+    need, (coils, h, w) = unit_bytes(source)
+    if need > limit:
+        raise ExplorerError(f"data {source}: one unit needs about {need / 2**30:.1f} GiB ({coils} coils x {h} x {w} "
+                            f"k-space, estimated as {MEMORY_FACTOR}x its bytes), more than the {limit / 2**30:.1f} GiB "
+                            f"allowed; raise {MEMORY_VARIABLE} if that is meant")
 
 
 def _instances(methods, key: str | None) -> list[MethodInstance]:
@@ -182,4 +234,5 @@ def _error_line(exc: BaseException, retried: bool = False) -> str:
         line = f"{type(exc).__name__}: {line}" if line else type(exc).__name__  # unexpected: its type named
     return line or type(exc).__name__
 
-__all__ = ["DEFAULT_MAX_UNITS", "MAX_UNITS_VARIABLE", "Unit", "expand", "max_units", "run_unit"]
+__all__ = ["DEFAULT_MAX_UNITS", "MAX_UNITS_VARIABLE", "MEMORY_FACTOR", "MEMORY_VARIABLE", "check_memory", "max_unit_bytes",
+           "unit_bytes", "Unit", "expand", "max_units", "run_unit"]

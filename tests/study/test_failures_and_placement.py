@@ -111,3 +111,26 @@ def test_workers_get_every_explorer_setting_but_not_what_the_job_already_sets(mo
     monkeypatch.setenv("RAY_JOB_CONFIG_JSON_ENV_VAR", json.dumps(job))
     env = executors.worker_env()  # Ray refuses a driver that sets the job's variables again
     assert "PYTHONPATH" not in env and "EXPLORER_CACHE_DIR" not in env and "EXPLORER_DEVICE" in env
+
+
+def test_data_whose_units_would_not_fit_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    from explorer.cli.main import main
+    from explorer.study.units import MEMORY_FACTOR, MEMORY_VARIABLE, unit_bytes
+
+    need, shape = unit_bytes(SAMPLE)
+    assert shape == (2, 32, 32) and need == MEMORY_FACTOR * 8 * 2 * 32 * 32  # 5 MiB for this tiny sample
+    spec = tmp_path / "tiny.json"
+    spec.write_text(json.dumps({**RAW, "methods": ["zero_filled"]}))
+    monkeypatch.setenv(MEMORY_VARIABLE, "4")
+    code = main(["study", str(spec), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"data {SAMPLE}: one unit needs about 0.0 GiB (2 coils x 32 x 32 k-space" in err
+    assert "more than the 0.0 GiB allowed; raise EXPLORER_MAX_UNIT_MEMORY_MB" in err
+    assert not (tmp_path / "o" / "results.parquet").exists()
+    monkeypatch.setenv(MEMORY_VARIABLE, "6")
+    assert main(["study", str(spec), "--out", str(tmp_path / "o")]) == 0
+    monkeypatch.setenv(MEMORY_VARIABLE, "lots")
+    assert main(["study", str(spec), "--out", str(tmp_path / "p"), "--force"] if False else
+                ["study", str(spec), "--out", str(tmp_path / "p")]) == 2
+    assert "EXPLORER_MAX_UNIT_MEMORY_MB must be a positive integer (MB)" in capsys.readouterr().err
