@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 from explorer.cli.progress import Progress
@@ -56,6 +58,17 @@ def add_parser(sub) -> None:
                     "the examples ahead of the optimizer (default 0: in the training process; the examples are the same)")
     tr.add_argument("--amp", default="off", choices=("off", "bf16"), help="mixed precision: bf16 runs the forward pass and "
                     "loss under bfloat16 autocast on the training device (weights and checkpoint stay float32; default off)")
+    tr.add_argument("--jitter", type=float, default=0.0, metavar="SIGMA", help="robust training by jittering: add complex "
+                    "white Gaussian noise to each example's measured k-space, per entry of std SIGMA ||k|| / sqrt(m) "
+                    "(m sampled entries, k the fully sampled k-space), so E||e||^2 = SIGMA^2 ||k||^2: the unit of an "
+                    "attack's eps; a fresh seeded draw every step (default 0: off)")
+    tr.add_argument("--adv-train", type=float, default=0.0, metavar="EPS", help="adversarial training: each step, PGD on "
+                    "the measured k-space raises the training loss under ||e|| <= EPS ||k|| (as an attack's budget), "
+                    "then the step trains on the perturbed examples (default 0: off; not with --jitter)")
+    tr.add_argument("--adv-steps", type=int, default=None, metavar="N", help="PGD steps of --adv-train (default 3; each "
+                    "one more forward and backward pass per training step)")
+    tr.add_argument("--json", action="store_true", help="print one JSON object at the end (checkpoint, steps, losses, "
+                    "validation SSIM, seconds, robust training, the model card); the log goes to stderr")
     tr.add_argument("--out", required=True, help="checkpoint CKPT.pt (its model card also goes to CKPT.json)")
 
 
@@ -80,7 +93,15 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, force=args.force, half=args.half, state=Path(args.state) if args.state else None,
         val_slices=args.val_slices, save_every=args.save_every, loss=args.loss,
         snapshot_every=args.snapshot_every, workers=args.workers, amp=args.amp,
+        jitter=args.jitter, adv_train=args.adv_train, adv_steps=args.adv_steps,
     )
-    with Progress(f"train {args.model}", enabled=True) as progress:
-        train(options, progress=progress, log=lambda line: print(line, flush=True))
+    out = sys.stderr if args.json else sys.stdout
+    with Progress(f"train {args.model}", enabled=not args.json) as progress:
+        result = train(options, progress=progress, log=lambda line: print(line, file=out, flush=True))
+    if args.json:
+        print(json.dumps({"checkpoint": str(result.checkpoint), "state": str(result.state), "steps": result.steps,
+                          "epochs": result.epochs, "final_loss": result.losses[-1] if result.losses else None,
+                          "losses": result.losses, "val_ssim": result.val_ssim, "seconds": result.seconds,
+                          "stopped": result.stopped, "robust_training": result.card.get("robust_training"),
+                          "card": result.card}))
     return 0

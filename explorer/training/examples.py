@@ -12,7 +12,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
+
 import numpy as np
 import torch
 from torch import nn
@@ -96,9 +97,34 @@ class SliceSet:
                 "source": source, "samples": [json.loads(v) for v in variants]}
 
 
-def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.device,
-                 maps: torch.Tensor | None = None) -> Example:
-    """Mask ``sl`` with ``mask_cfg`` (padded columns never sampled) and build network kind ``kind``'s example.
+class MaskedSlice(NamedTuple):
+    """One masked training slice before a network kind builds its example (batch dim 1).
+
+    Attributes:
+        y: masked k-space ``M k`` ``(1, C, H, W)`` complex64.
+        mask: bool ``(1, 1, H|1, W)`` (padded columns never sampled).
+        crop: ``(h, w)`` the reference's crop (:func:`~explorer.recon.fastmri_transforms.crop_shape`).
+        target: the reference, centre-cropped, ``(1, h, w)`` float32.
+        max_value: ``(1,)`` the SSIM data range.
+        kspace_norm: ``||k||_2`` of the slice's fully sampled multi-coil k-space (a float): the unit of the
+            robust-training noise level and budget (:mod:`explorer.training.robust`), as of an attack's budget.
+    """
+
+    y: torch.Tensor
+    mask: torch.Tensor
+    crop: tuple[int, int]
+    target: torch.Tensor
+    max_value: torch.Tensor
+    kspace_norm: float
+
+    def to(self, device: torch.device) -> "MaskedSlice":
+        """The same slice with its tensors on ``device`` (non-blocking from pinned memory)."""
+        return self._replace(**{name: getattr(self, name).to(device, non_blocking=True)
+                                for name in ("y", "mask", "target", "max_value")})
+
+
+def mask_slice(sl: Slice, mask_cfg: MaskConfig, device: torch.device) -> MaskedSlice:
+    """Mask ``sl`` with ``mask_cfg`` (padded columns never sampled): the pieces of a training example.
 
     Raises:
         ExplorerError: the slice has no reference, or the mask cannot be drawn.
@@ -111,7 +137,35 @@ def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.devic
     crop = crop_shape(sl.shape, tuple(sl.target.shape))
     target = center_crop(torch.from_numpy(sl.target).to(device), crop).unsqueeze(0)
     max_value = torch.tensor([float(sl.meta.attrs.get("max", float(sl.target.max())))], device=device)
-    return get_network(kind).example(y, mask, crop, target, max_value, maps)
+    norm = float(torch.linalg.vector_norm(torch.view_as_real(sl.kspace)))
+    return MaskedSlice(y, mask, crop, target, max_value, norm)
+
+
+def example_of(kind: str, masked: MaskedSlice, maps: torch.Tensor | None = None,
+               e: torch.Tensor | None = None) -> Example:
+    """Network kind ``kind``'s example of a masked slice, its measured data perturbed by ``e`` if given.
+
+    Args:
+        kind: a network kind; masked: :func:`mask_slice`; maps: ESPIRiT maps ``(1, C, H, W)`` or ``None``.
+        e: a k-space perturbation ``(1, C, H, W)`` complex64 (may require grad): the example's measured data is
+            ``M (k + e) = y + M e``, the attack's threat model (:mod:`explorer.robustness.attack`); ``None`` = clean.
+
+    Returns:
+        the kind's :class:`~explorer.recon.networks.Example` (its input and normalised target built from the
+        perturbed data, as the kind's transform builds them from any measured data).
+    """
+    y = masked.y if e is None else masked.y + e * masked.mask
+    return get_network(kind).example(y, masked.mask, masked.crop, masked.target, masked.max_value, maps)
+
+
+def make_example(kind: str, sl: Slice, mask_cfg: MaskConfig, device: torch.device,
+                 maps: torch.Tensor | None = None) -> Example:
+    """Mask ``sl`` with ``mask_cfg`` (padded columns never sampled) and build network kind ``kind``'s example.
+
+    Raises:
+        ExplorerError: the slice has no reference, or the mask cannot be drawn.
+    """
+    return example_of(kind, mask_slice(sl, mask_cfg, device), maps)
 
 
 Criterion = Callable[[nn.Module, list[Example]], torch.Tensor]

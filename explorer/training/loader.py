@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
 from explorer.recon.networks import Example
-from explorer.training.examples import SliceSet, make_example
+from explorer.training.examples import SliceSet, make_example, mask_slice
 
 AMP_MODES = ("off", "bf16")
 
@@ -88,17 +88,19 @@ class StepExamples(Dataset):
 
     Indexed by ``(step, indices)`` (what :func:`batches` yields); an item is ``(step, indices, examples)`` with one
     :class:`~explorer.recon.networks.Example` (batch dim 1, no maps) per index, masked with
-    ``step_seed(seed, step, item)``.
+    ``step_seed(seed, step, item)``; with ``masked=True`` the items hold the
+    :class:`~explorer.training.examples.MaskedSlice` instead (robust training perturbs them before the kind builds
+    its example).
     """
 
-    def __init__(self, kind: str, slices: SliceSet, mask_cfg: MaskConfig, seed: int):
-        self.kind, self.slices, self.mask_cfg, self.seed = kind, slices, mask_cfg, seed
+    def __init__(self, kind: str, slices: SliceSet, mask_cfg: MaskConfig, seed: int, masked: bool = False):
+        self.kind, self.slices, self.mask_cfg, self.seed, self.masked = kind, slices, mask_cfg, seed, masked
 
-    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> tuple[int, tuple[int, ...], list[Example]]:
+    def __getitem__(self, key: tuple[int, tuple[int, ...]]) -> tuple[int, tuple[int, ...], list]:
         step, indices = key
         cpu = torch.device("cpu")
-        examples = [make_example(self.kind, self.slices.read(i),
-                                 dataclasses.replace(self.mask_cfg, seed=step_seed(self.seed, step, j)), cpu)
+        build = mask_slice if self.masked else (lambda sl, cfg, device: make_example(self.kind, sl, cfg, device))
+        examples = [build(self.slices.read(i), dataclasses.replace(self.mask_cfg, seed=step_seed(self.seed, step, j)), cpu)
                     for j, i in enumerate(indices)]
         return step, indices, examples
 
@@ -109,10 +111,12 @@ def _as_is(item):
 
 
 def example_loader(kind: str, slices: SliceSet, mask_cfg: MaskConfig, seed: int, workers: int,
-                   schedule: Iterator[tuple[int, tuple[int, ...]]], device: torch.device) -> DataLoader:
+                   schedule: Iterator[tuple[int, tuple[int, ...]]], device: torch.device,
+                   masked: bool = False) -> DataLoader:
     """A DataLoader yielding ``(step, indices, examples)`` for every ``(step, indices)`` of ``schedule``, built by
-    ``workers`` processes (pinned memory when ``device`` is CUDA)."""
-    return DataLoader(StepExamples(kind, slices, mask_cfg, seed), sampler=schedule, batch_size=None,
+    ``workers`` processes (pinned memory when ``device`` is CUDA); ``masked``: the masked slices instead of the
+    examples (:class:`StepExamples`)."""
+    return DataLoader(StepExamples(kind, slices, mask_cfg, seed, masked), sampler=schedule, batch_size=None,
                       num_workers=workers, collate_fn=_as_is, pin_memory=device.type == "cuda")
 
 

@@ -7,6 +7,9 @@ from ``(seed, step, item)``; slices shuffled per epoch by a ``torch.Generator`` 
 ``seed``: a run is deterministic given its options (on the CPU). ``--workers N`` builds the examples in ``N``
 DataLoader worker processes (the same examples: :mod:`explorer.training.loader`); ``--amp bf16`` runs the forward
 pass and the loss under bfloat16 autocast (weights and checkpoint stay float32; the model card says ``amp``).
+Robust training (:mod:`explorer.training.robust`): ``--jitter SIGMA`` adds complex white Gaussian noise to each example's
+measured k-space (``E||e||^2 = SIGMA^2 ||k||^2``), ``--adv-train EPS`` trains on PGD perturbations of it
+(``||e|| <= EPS ||k||``, ``--adv-steps``); the card's ``robust_training`` says which. Off by default (then nothing changes).
 
 Files:
 
@@ -40,8 +43,10 @@ from explorer.masks import MaskConfig
 from explorer.recon import checkpoints as ckpts
 from explorer.recon.networks import NetworkKind, get_network
 from explorer.recon.trained import make_recon
-from explorer.training.examples import LOSSES, SliceSet, criterion, make_example, training_loss, val_indices
+from explorer.training.examples import (LOSSES, SliceSet, criterion, make_example, mask_slice, training_loss,
+                                       val_indices)
 from explorer.training.loader import autocast, batches, check_amp, example_loader, on_device, step_seed
+from explorer.training.robust import RobustTraining
 
 STATE_FORMAT = "mri-explorer/train-state"
 VAL_SEED = 10_000  # validation slice i uses mask seed VAL_SEED + i
@@ -73,6 +78,10 @@ class TrainOptions:
             of several training lengths from one run, e.g. for a distribution-shift scatter.
         workers: DataLoader worker processes building the examples (0 = in the training process, as before).
         amp: ``"off"`` or ``"bf16"`` (bfloat16 autocast of the forward pass and loss on the training device).
+        jitter: jittering level SIGMA (0 = off): complex white Gaussian noise on each example's measured k-space with
+            ``E||e||^2 = SIGMA^2 ||k||^2`` (:mod:`explorer.training.robust`).
+        adv_train: adversarial-training budget EPS (0 = off): PGD on each example's measured k-space under
+            ``||e|| <= EPS ||k||``; adv_steps: its PGD steps (``None``: :data:`~explorer.training.robust.ADV_STEPS`).
     """
 
     model: str
@@ -99,6 +108,9 @@ class TrainOptions:
     snapshot_every: int = 0
     workers: int = 0
     amp: str = "off"
+    jitter: float = 0.0
+    adv_train: float = 0.0
+    adv_steps: int | None = None
 
 
 class TrainResult(NamedTuple):
@@ -162,6 +174,7 @@ def _validate_options(o: TrainOptions) -> MaskConfig:
     if network.column_masks_only and mask_cfg.is_2d:
         raise ExplorerError(f"the {network.label} is trained with column masks; choose a 1D mask type")
     ckpts.check_arch(o.model, o.arch)
+    RobustTraining.of(o.jitter, o.adv_train, o.adv_steps)
     return mask_cfg
 
 
@@ -201,6 +214,7 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     _check_sizes(network, arch, trainset)
     device = get_device()
     check_amp(o.amp, device)
+    robust = RobustTraining.of(o.jitter, o.adv_train, o.adv_steps)
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(o.seed)
@@ -229,7 +243,8 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     saved_opts = {"model": kind, "arch": arch, "challenge": o.challenge, "mask": mask_cfg.type,
                   "acceleration": float(mask_cfg.acceleration), "center_fraction": mask_cfg.resolved_center_fraction,
                   "batch_size": o.batch_size, "lr": lr, "seed": o.seed, "train_slices": n,
-                  **({"loss": o.loss} if o.loss != "supervised" else {})}
+                  **({"loss": o.loss} if o.loss != "supervised" else {}),
+                  **({"robust": robust.options()} if robust is not None else {})}
     st = {"step": 0, "epoch": 0, "epoch_start": 0, "rng": torch.Generator().manual_seed(o.seed).get_state(),
           "losses": [], "val_history": [], "seconds": 0.0}
     if o.resume:
@@ -245,7 +260,13 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
     last_val_step = st["val_history"][-1]["step"] if st["val_history"] else -1
     stopped = False
     schedule = batches(n, o.batch_size, st["rng"], st["step"], st["epoch_start"], total)
-    loader = iter(example_loader(kind, trainset, mask_cfg, o.seed, o.workers, schedule, device)) if o.workers else None
+    loader = (iter(example_loader(kind, trainset, mask_cfg, o.seed, o.workers, schedule, device, robust is not None))
+              if o.workers else None)
+
+    def loss_of(examples: list) -> torch.Tensor:
+        """The training loss of ``examples`` (what the optimizer steps on, and adversarial training's inner loop raises)."""
+        with autocast(o.amp, device):
+            return training_loss(kind, model, examples, supervised, o.loss)
 
     def save_state() -> None:
         payload = {"format": STATE_FORMAT, "version": 1, "options": saved_opts, "model": model.state_dict(),
@@ -273,17 +294,24 @@ def train(options: TrainOptions, progress: ProgressFn | None = None, log: Callab
         while st["step"] < total:
             pos = st["step"] - st["epoch_start"]
             idx = perm[pos * o.batch_size:(pos + 1) * o.batch_size].tolist()
-            if loader is None:
+            if loader is None and robust is None:
                 examples = [make_example(kind, trainset.read(i), dataclasses.replace(mask_cfg, seed=step_seed(o.seed, st["step"], j)),
                                          device, self_maps(i))
                             for j, i in enumerate(idx)]
+            elif loader is None:
+                masked = [mask_slice(trainset.read(i), dataclasses.replace(mask_cfg, seed=step_seed(o.seed, st["step"], j)),
+                                     device) for j, i in enumerate(idx)]
             else:
                 at, loaded, built = next(loader)
                 if (at, list(loaded)) != (st["step"], idx):  # the worker schedule follows this loop's, or it is a bug
                     raise RuntimeError(f"the example loader is at step {at} {loaded}, training at {st['step']} {idx}")
-                examples = [on_device(ex, device, self_maps(i)) for ex, i in zip(built, idx)]
-            with autocast(o.amp, device):
-                loss = training_loss(kind, model, examples, supervised, o.loss)
+                if robust is None:
+                    examples = [on_device(ex, device, self_maps(i)) for ex, i in zip(built, idx)]
+                else:
+                    masked = [m.to(device) for m in built]
+            if robust is not None:  # perturb the measured data, then build the kind's examples from it
+                examples = robust.examples(kind, masked, [self_maps(i) for i in idx], o.seed, st["step"], loss_of)
+            loss = loss_of(examples)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -350,6 +378,7 @@ def validate(kind: str, model: torch.nn.Module, valset: SliceSet, mask_cfg: Mask
 def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: SliceSet, valset: SliceSet | None,
                       mask_cfg: MaskConfig, st: dict, per_epoch: int, lr: float, seconds: float) -> dict:
     network = get_network(kind)
+    robust = RobustTraining.of(o.jitter, o.adv_train, o.adv_steps)
     card = {
         "data": {**trainset.describe(), "val": valset.describe() if valset is not None else None},
         "mask": {"type": mask_cfg.type, "acceleration": float(mask_cfg.acceleration),
@@ -366,6 +395,7 @@ def _write_checkpoint(out: Path, model, kind, arch, o: TrainOptions, trainset: S
         "seconds": round(seconds, 1),
         "device": str(next(model.parameters()).device),
         **({"amp": o.amp} if o.amp != "off" else {}),
+        **({"robust_training": robust.card()} if robust is not None else {}),
     }
     ckpts.save_checkpoint(out, model.state_dict(), kind, arch, card, half=o.half)
     return json.loads(out.with_suffix(".json").read_text())
@@ -399,6 +429,9 @@ def _load_state(path: Path, opts: dict, model, optimizer) -> dict:
     for key in _RESUME_KEYS:
         if saved.get(key) != opts[key]:
             raise ExplorerError(f"cannot resume from {path.name}: {key} was {saved.get(key)!r}, now {opts[key]!r}")
+    if saved.get("robust") != opts.get("robust"):  # absent: plain training
+        raise ExplorerError(f"cannot resume from {path.name}: robust training was {saved.get('robust')!r}, "
+                            f"now {opts.get('robust')!r}")
     model.load_state_dict(st["model"])
     optimizer.load_state_dict(st["optimizer"])  # casts the moments to the parameters' device
     return {k: st[k] for k in ("step", "epoch", "epoch_start", "rng", "losses", "val_history", "seconds")}
