@@ -62,9 +62,13 @@ def main() -> None:
     parser.add_argument("--attack-steps", type=int, default=20)
     parser.add_argument("--noise-draws", type=int, default=3)
     parser.add_argument("--work", default=None, help="folder for the data and checkpoints (default: a temporary one)")
-    parser.add_argument("--json", default=None, metavar="PATH", help="write every number to PATH")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="write every number to PATH (-: standard output, the table then goes to standard error)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: only checks that the script runs (CI)")
     args = parser.parse_args()
+    global print  # noqa: PLW0603 - with --json -, the table and messages go to standard error
+    if args.json == "-":
+        print = _to_stderr  # noqa: A001
     if args.smoke:
         args.size, args.coils, args.subjects, args.slices, args.test_subjects = 32, 2, 1, 2, 1
         args.chans, args.pools, args.steps, args.batch_size, args.adv_steps = 4, 2, 2, 2, 1
@@ -139,9 +143,19 @@ def main() -> None:
     print(f"\nSSIM drops (clean - perturbed), means over {len(slices)} held-back slices; noise: complex Gaussian of "
           f"exactly the budget's norm, {args.noise_draws} draws. Total {time.perf_counter() - began:.1f} s.")
     if args.json:
-        Path(args.json).write_text(json.dumps({"settings": {k: v for k, v in vars(args).items() if k != "json"},
-                                               "device": describe_device(device), "eps": eps_values,
-                                               "networks": networks}, indent=1, default=float))
+        text = json.dumps({"settings": {k: v for k, v in vars(args).items() if k != "json"},
+                           "device": describe_device(device), "eps": eps_values, "networks": networks},
+                          indent=1, default=float)
+        if args.json == "-":
+            sys.stdout.write(text + "\n")
+        else:
+            Path(args.json).write_text(text)
+
+
+def _to_stderr(*parts, **kwargs) -> None:
+    import builtins  # noqa: PLC0415
+
+    builtins.print(*parts, **{**kwargs, "file": sys.stderr})
 
 
 if __name__ == "__main__":

@@ -295,6 +295,37 @@ register(Measurement(
          "the same way for every image (explorer.engine.score against the file's reference); one thread."))
 
 
+def _pm(mean, sd) -> str:
+    return "-" if mean is None or mean != mean else f"{mean:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
+
+
+def render_robust(outputs: list[tuple[str, dict]]) -> str:
+    """Per network (plain, jittered, adversarially trained): clean SSIM and, per eps, the worst-case SSIM drop beside
+    the drop under Gaussian noise of the same norm (means ± sd over the held-back slices)."""
+    (_, doc), = outputs
+    eps = doc["eps"]
+    lines = ["| network | train (s) | SSIM clean | " + " | ".join(f"worst @{e:g} | noise @{e:g}" for e in eps) + " |",
+             "|" + "---|" * (3 + 2 * len(eps))]
+    for net in doc["networks"]:
+        cells = " | ".join(f"{_pm(r['worst_ssim_drop'], r['worst_ssim_drop_sd'])} | "
+                           f"{_pm(r['noise_ssim_drop'], r['noise_ssim_drop_sd'])}" for r in net["rows"])
+        lines.append(f"| {net['label']} | {net['train_seconds']:.0f} | {net['clean_ssim']:.3f} | {cells} |")
+    st = doc["settings"]
+    return "\n".join(lines) + (
+        f"\n\nSSIM drops (clean - perturbed). {st['size']}x{st['size']} {st['coils']}-coil knee sample, U-net chans "
+        f"{st['chans']} / pools {st['pools']}, {st['steps']} steps at batch {st['batch_size']} (seed {st['seed']}) for every "
+        f"network; {st['attack_steps']}-step attacks and {st['noise_draws']} noise draws per budget; {doc['device']}.")
+
+
+register(Measurement(
+    name="robust-training", title="U-nets trained plainly, with jittering and adversarially, then attacked",
+    parts=(Part("bench", ("bench/bench_robust_training.py", "--json", "-")),), render=render_robust,
+    code=("explorer.recon.unet",),
+    note="The same U-net recipe (architecture, seed, steps, slice order, masks) trained three ways; attacked on the "
+         "held-back subjects' slices with the clean objective (eps relative to the fully sampled k-space norm) beside "
+         "complex Gaussian noise of exactly each budget's norm; fastMRI's SSIM."))
+
+
 def render_viewer(outputs: list[tuple[str, dict]]) -> str:
     """The browser viewer's speed against the plotly viewer it replaced, with the issue's targets."""
     (_, doc), = outputs
@@ -328,4 +359,4 @@ register(Measurement(
 
 __all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "METHOD_FILES", "NAMES",
            "TTT_NETWORKS", "TTT_SLICES", "attack_parts", "features_parts", "get", "register", "render_attack",
-           "render_features", "render_singlecoil", "render_study", "render_ttt", "render_viewer", "ttt_parts"]
+           "render_features", "render_robust", "render_singlecoil", "render_study", "render_ttt", "render_viewer", "ttt_parts"]
