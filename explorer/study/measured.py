@@ -295,10 +295,6 @@ register(Measurement(
          "the same way for every image (explorer.engine.score against the file's reference); one thread."))
 
 
-def _pm(mean, sd) -> str:
-    return "-" if mean is None or mean != mean else f"{mean:.3f}" + ("" if sd is None else f" ± {sd:.3f}")
-
-
 def render_robust(outputs: list[tuple[str, dict]]) -> str:
     """Per network (plain, jittered, adversarially trained): clean SSIM and, per eps, the worst-case SSIM drop beside
     the drop under Gaussian noise of the same norm (means ± sd over the held-back slices)."""
@@ -307,8 +303,8 @@ def render_robust(outputs: list[tuple[str, dict]]) -> str:
     lines = ["| network | train (s) | SSIM clean | " + " | ".join(f"worst @{e:g} | noise @{e:g}" for e in eps) + " |",
              "|" + "---|" * (3 + 2 * len(eps))]
     for net in doc["networks"]:
-        cells = " | ".join(f"{_pm(r['worst_ssim_drop'], r['worst_ssim_drop_sd'])} | "
-                           f"{_pm(r['noise_ssim_drop'], r['noise_ssim_drop_sd'])}" for r in net["rows"])
+        cells = " | ".join(f"{_pm_series([r], 'worst_ssim_drop', 3)} | {_pm_series([r], 'noise_ssim_drop', 3)}"
+                           for r in net["rows"])
         lines.append(f"| {net['label']} | {net['train_seconds']:.0f} | {net['clean_ssim']:.3f} | {cells} |")
     st = doc["settings"]
     return "\n".join(lines) + (
