@@ -66,10 +66,27 @@ def test_a_study_as_a_ray_job_survives_a_killed_node():
                "--dashboard-port", str(dashboard), "--temp-dir", str(tmp / "r"), "--disable-usage-stats"], logs[0])
         _wait("the head's dashboard answering", lambda: ray("job", "list", "--address",
                                                              f"http://127.0.0.1:{dashboard}").returncode == 0, 90, logs)
-        doomed = start(["--address", f"127.0.0.1:{gcs}", "--num-cpus", "1"], logs[1])
-        start(["--address", f"127.0.0.1:{gcs}", "--num-cpus", "1"], logs[2])
-        _wait("three nodes up", lambda: ray("status", "--address", f"127.0.0.1:{gcs}").stdout.count(" node_") >= 3,
-              90, logs)
+        def nodes_up() -> int:
+            active = ray("status", "--address", f"127.0.0.1:{gcs}").stdout.split("Pending:")[0]  # not failed ones
+            return active.count(" node_")
+
+        def join(log: Path, expected: int) -> subprocess.Popen:
+            """A worker node, started alone and retried: Ray gives a raylet a fixed 30 s to register, which a loaded
+            2-core machine can miss (the ``ray start`` process then exits with "timed out during startup")."""
+            for _ in range(3):
+                node = start(["--address", f"127.0.0.1:{gcs}", "--num-cpus", "1"], log)
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and node.poll() is None and nodes_up() < expected:
+                    time.sleep(1)
+                if node.poll() is None and nodes_up() >= expected:
+                    return node
+                os.killpg(node.pid, signal.SIGKILL)
+                node.wait(timeout=30)
+            tails = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in logs if p.exists())
+            pytest.fail(f"worker node {expected - 1} did not join in 3 tries\n{tails}")
+
+        doomed = join(logs[1], 2)
+        join(logs[2], 3)
 
         spec, out = tmp / "spec.json", tmp / "out"
         spec.write_text(json.dumps({
