@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
                    "coil maps from --maps-from times the image, plus noise)")
     b.add_argument("--maps-from", default=None, metavar="FILE",
                    help="one real multi-coil k-space: fastMRI .h5 (middle slice), .npy/.mat (C, H, W) or BART .cfl "
-                   "(H, W, 1, C)")
+                   "(H, W, 1, C) or (1, H, W, C)")
     b.add_argument("--snr", type=_snr, default=40.0, metavar="DB",
                    help="semi-real noise, dB relative to the mean k-space power (default 40; inf: none)")
     b.add_argument("--seed", type=int, default=0, help="noise seed (semi-real)")

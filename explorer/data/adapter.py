@@ -72,7 +72,8 @@ def read_maps_kspace(path: str | Path) -> torch.Tensor:
     """One real multi-coil k-space slice for the coil maps.
 
     Layouts: a fastMRI-layout (or ISMRMRD) ``.h5`` (its middle slice), ``.npy``/``.mat`` ``(C, H, W)`` k-space, or a
-    BART ``.cfl`` ``(H, W, 1, C)`` (trailing singleton dimensions allowed).
+    BART ``.cfl`` with one 2D slice in two of dimensions 0-2 (``(H, W, 1, C)`` or BART's ``(1, H, W, C)`` of a
+    slice across the readout) and the coils in dimension 3 (trailing singleton dimensions allowed).
 
     Returns:
         complex64 ``(C, H, W)``.
@@ -96,9 +97,11 @@ def read_maps_kspace(path: str | Path) -> torch.Tensor:
     elif suffix == ".cfl":
         kspace = read_array(path)
         dims = kspace.shape
-        if kspace.ndim < 4 or dims[2] != 1 or any(d != 1 for d in dims[4:]):
-            raise ExplorerError(f"--maps-from {path.name}: expected BART k-space (H, W, 1, C), got dims {dims}")
-        kspace = np.moveaxis(kspace.reshape(dims[:2] + dims[3:4]), -1, 0)
+        spatial = [d for d in dims[:3] if d != 1]
+        if kspace.ndim < 4 or len(spatial) != 2 or any(d != 1 for d in dims[4:]):
+            raise ExplorerError(f"--maps-from {path.name}: expected one 2D BART k-space slice (two of dims 0-2 "
+                                f"above 1, coils in dim 3), got dims {dims}")
+        kspace = np.moveaxis(kspace.reshape(tuple(spatial) + dims[3:4]), -1, 0)
     else:
         raise ExplorerError(f"--maps-from {path.name}: unsupported type {suffix!r} (use .h5, .npy, .mat or .cfl)")
     if kspace.dtype.kind != "c":

@@ -14,7 +14,7 @@ import torch
 
 from explorer.cli.main import main
 from explorer.data import adapter, image_files
-from explorer.data.adapter import BuildConfig, build, estimate_maps, natural_key
+from explorer.data.adapter import BuildConfig, build, estimate_maps, natural_key, read_maps_kspace
 from explorer.data.cfl import write_cfl
 from explorer.data.fastmri import write_volume
 from explorer.data.sources import open_volume
@@ -146,6 +146,18 @@ def test_stack_files(capsys, tmp_path):
     assert shapes == [(3, N, N), (1, N, N)]
 
 
+def test_bart_slice_across_the_readout_reads_as_the_same_kspace(tmp_path):
+    """BART's own 2D examples (e.g. espirit-matlab-examples ``full.cfl``, dims 1 x 230 x 180 x 8) hold the slice in
+    dimensions 1-2; ``(H, W, 1, C)`` holds it in 0-1. Both read as the same ``(C, H, W)``."""
+    kspace = coil_kspace()
+    write_cfl(tmp_path / "a", np.moveaxis(kspace, 0, -1)[:, :, None, :])
+    write_cfl(tmp_path / "b", np.moveaxis(kspace, 0, -1)[None, :, :, :])
+    a, b = read_maps_kspace(tmp_path / "a.cfl"), read_maps_kspace(tmp_path / "b.cfl")
+    assert a.shape == kspace.shape
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    np.testing.assert_array_equal(np.asarray(a), kspace)
+
+
 @pytest.mark.parametrize("source", ["npy", "h5", "cfl"])
 def test_semi_real_consistent_with_maps(capsys, tmp_path, folder, source):
     src, images = folder
@@ -254,7 +266,7 @@ def _bad_inputs(tmp_path, folder, maps_npy):
     maps_real = tmp_path / "maps_real.npy"
     np.save(maps_real, coil_kspace().real)
     cfl_bad = tmp_path / "mapsbad"
-    write_cfl(cfl_bad, np.moveaxis(coil_kspace(), 0, -1))  # (H, W, C): not (H, W, 1, C)
+    write_cfl(cfl_bad, np.moveaxis(coil_kspace(), 0, -1))  # (H, W, C): no coil dimension 3
     return [
         ("missing folder", tmp_path / "nope", [], "not found"),
         ("no files", new("empty", {"x.txt": lambda p: p.write_text("hi")}), [], "no readable files"),
@@ -285,7 +297,7 @@ def _bad_inputs(tmp_path, folder, maps_npy):
         ("maps shape", src, ["--key", "Img", "--coils", "semi-real", "--maps-from", str(maps_bad)], "(C, H, W)"),
         ("maps real", src, ["--key", "Img", "--coils", "semi-real", "--maps-from", str(maps_real)], "complex"),
         ("maps cfl", src, ["--key", "Img", "--coils", "semi-real", "--maps-from", str(cfl_bad) + ".cfl"],
-         "(H, W, 1, C)"),
+         "dims 0-2"),
     ]
 
 
