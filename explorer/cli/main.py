@@ -11,13 +11,13 @@ import argparse
 import os
 import sys
 
-from explorer.cli import (app, attack, dataset, download, evaluate, experiments, features, files, filtered, lesion,
+from explorer.cli import (app, attack, card, dataset, download, evaluate, experiments, features, files, filtered, lesion,
                           methods, readers, recon, results, sample, shift, study, train, ttt, tune, zoo)
 from explorer.errors import ExplorerError
 
 #: The commands, in the order ``--help`` lists them.
 COMMANDS = (app, sample, download, dataset, recon, attack, features, lesion, ttt, shift, filtered, zoo, study,
-            experiments, readers, train, methods, files, tune, evaluate, results)
+            experiments, readers, train, card, methods, files, tune, evaluate, results)
 
 
 class _Parser(argparse.ArgumentParser):
