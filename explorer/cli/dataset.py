@@ -42,6 +42,8 @@ def add_parser(sub) -> None:
     b.add_argument("--maps-from", default=None, metavar="FILE",
                    help="one real multi-coil k-space: fastMRI .h5 (middle slice), .npy/.mat (C, H, W) or BART .cfl "
                    "(H, W, 1, C) or (1, H, W, C)")
+    b.add_argument("--anatomy", default=None, help="knee or brain: recorded in the volumes, so methods take that "
+                   "anatomy's defaults (tuned lambda, checkpoint auto) and trained networks' cards name it")
     b.add_argument("--snr", type=_snr, default=40.0, metavar="DB",
                    help="semi-real noise, dB relative to the mean k-space power (default 40; inf: none)")
     b.add_argument("--seed", type=int, default=0, help="noise seed (semi-real)")
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         raise ExplorerError(f"unknown dataset action {args.action!r}; use build")
     config = BuildConfig(coils=args.coils, key=args.key, slices_per_volume=args.slices_per_volume,
                          file_range=None if args.file_range is None else parse_range(args.file_range),
-                         maps_from=args.maps_from, snr_db=args.snr, seed=args.seed, crop=args.crop, prefix=args.prefix)
+                         maps_from=args.maps_from, snr_db=args.snr, seed=args.seed, crop=args.crop, prefix=args.prefix,
+                         anatomy=args.anatomy)
     check_config(config)
     refuse_earlier(args.out, output_patterns(config), args.force)
     out = output_dir(args.out)

@@ -37,6 +37,9 @@ from explorer.data.image_files import (MAX_FILES, MAX_SIDE, MIN_SIDE, list_input
 from explorer.errors import ExplorerError
 from explorer.physics import fft2c, rss
 
+#: Anatomies a built volume may be labelled with (``--anatomy``), as the methods' per-anatomy defaults know them.
+ANATOMIES = ("knee", "brain")
+
 ADAPTER = "mri-explorer dataset build"
 COIL_MODES = ("single", "semi-real")
 #: The most coils of a maps source (image size and file caps: :mod:`explorer.data.image_files`).
@@ -62,6 +65,8 @@ class BuildConfig:
     seed: int = 0
     crop: float = 0.95
     prefix: str = "volume"
+    anatomy: str | None = None  # "knee" / "brain": written as the volumes' ``anatomy`` attribute (method defaults,
+    #                             model cards and shift notes read it); None: unknown
 
 
 
@@ -226,6 +231,8 @@ def check_config(config: BuildConfig) -> None:
         raise ExplorerError(f"--slices-per-volume must be 1..{MAX_FILES}, got {config.slices_per_volume}")
     if not 0.0 <= config.crop < 1.0:
         raise ExplorerError(f"--crop must be in [0, 1), got {config.crop}")
+    if config.anatomy is not None and config.anatomy not in ANATOMIES:
+        raise ExplorerError(f"--anatomy must be one of {', '.join(ANATOMIES)}, got {config.anatomy!r}")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.prefix or ""):
         raise ExplorerError(f"--prefix must be a plain file-name stem (letters, digits, _ . -), got {config.prefix!r}")
 
@@ -267,6 +274,8 @@ def build(in_dir: str | Path, out_dir: str | Path, config: BuildConfig,
             attrs = {"semi_real": config.coils == "semi-real", "adapter": ADAPTER,
                      "source": f"{Path(in_dir).expanduser()}: {', '.join(volume.files)}",
                      "maps_from": str(config.maps_from or ""), "snr_db": float(math.inf)}
+            if config.anatomy:
+                attrs["anatomy"] = config.anatomy
             if config.coils == "semi-real":
                 if shape not in maps_cache:
                     maps_cache[shape] = estimate_maps(config.maps_from, shape, config.crop)

@@ -146,6 +146,18 @@ def test_stack_files(capsys, tmp_path):
     assert shapes == [(3, N, N), (1, N, N)]
 
 
+def test_anatomy_label_reaches_the_slices(capsys, tmp_path, folder):
+    src, _ = folder
+    code, _, err = build_cli(capsys, src, tmp_path / "out", "--key", "Img", "--range", "1-2", "--anatomy", "brain")
+    assert code == 0, err
+    from explorer.data.sources import open_volume
+
+    volume = open_volume(sorted((tmp_path / "out").glob("*.h5"))[0])
+    assert volume.read_slice(0).meta.anatomy == "brain"
+    code, _, err = build_cli(capsys, src, tmp_path / "bad", "--key", "Img", "--anatomy", "liver")
+    assert code == 2 and "--anatomy must be one of knee, brain" in err
+
+
 def test_bart_slice_across_the_readout_reads_as_the_same_kspace(tmp_path):
     """BART's own 2D examples (e.g. espirit-matlab-examples ``full.cfl``, dims 1 x 230 x 180 x 8) hold the slice in
     dimensions 1-2; ``(H, W, 1, C)`` holds it in 0-1. Both read as the same ``(C, H, W)``."""
