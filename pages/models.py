@@ -19,6 +19,7 @@ st.caption("Trained networks (fastMRI's U-net and end-to-end VarNet) and their c
 
 from explorer.recon import checkpoints  # torch: imported after the first elements are on screen
 from explorer.recon import model_store
+from explorer.recon.networks import network_kinds
 
 COLUMNS = ["model", "trained on", "architecture", "weights (M)", "size (MB)", "steps", "val SSIM"]
 HEADERS = {"name": "Checkpoint", "model": "Model", "trained on": "Trained on", "architecture": "Architecture",
@@ -59,6 +60,29 @@ if present:
         chosen = next(r for r in present if r["name"] == name)
         with widgets.stop_on_error():
             st.json(checkpoints.load_checkpoint(chosen["file"], chosen["kind"]).card, expanded=1)
+
+# ---------------------------------------------------------------- shipped beyond the anatomy slots
+extras = [(network, name, path) for network in network_kinds()
+          for name, path in checkpoint_store.shipped_extras(network.name).items()]
+if extras:
+    st.subheader("Also shipped: networks trained on real scans", divider="gray")
+    st.markdown("Trained on real anatomy rather than the embedded phantoms (their cards name the public data, its "
+                "commit, split and terms, and the training command). To use one, type its name as the "
+                "**checkpoint** of U-net / E2E VarNet in Reconstruct and the robustness pages, or give its file to "
+                "the CLI (`--set unet.checkpoint=assets/checkpoints/unet_brain-real.pt`).")
+    extra_rows = []
+    for network, name, path in extras:
+        try:
+            extra_rows.append({"name": name, **model_store.summary(path, None), "kind": network.name})
+        except ExplorerError as exc:
+            widgets.show_error(exc)
+    if extra_rows:
+        show_table([{"name": r["name"], **{c: r[c] for c in COLUMNS}} for r in extra_rows], "models.extras")
+        with st.expander("Their model cards", icon=":material/description:"):
+            label = st.selectbox("Checkpoint", [f"{r['kind']} {r['name']}" for r in extra_rows], key="models.extra_card")
+            chosen = extra_rows[[f"{r['kind']} {r['name']}" for r in extra_rows].index(label)]
+            with widgets.stop_on_error():
+                st.json(checkpoints.load_checkpoint(chosen["file"], chosen["kind"]).card, expanded=1)
 
 # ---------------------------------------------------------------- add
 st.subheader("Add a checkpoint", divider="gray")

@@ -1,4 +1,6 @@
-"""Checkpoints the user added in this session (Models page): validated paths and saved uploads.
+"""Checkpoints the user added in this session (Models page): validated paths and saved uploads; and the shipped
+checkpoints beyond the ``knee`` / ``brain`` slots (e.g. ``unet_brain-real.pt``: trained on real brain scans), which
+the app offers by name (``brain-real``) in a network's ``checkpoint`` parameter.
 
 A checkpoint is added only after :func:`explorer.recon.model_store.summary` has read it with
 ``torch.load(weights_only=True)`` and recognised its architecture, so a file holding pickled
@@ -7,6 +9,7 @@ objects, or weights of an unknown architecture, is refused before it is listed.
 
 from __future__ import annotations
 
+from pathlib import Path
 
 import streamlit as st
 
@@ -17,6 +20,40 @@ from explorer.ui.state import store_bytes
 _ADDED = "explorer.checkpoints.added"  # {path: summary row}
 _UPLOADED = "explorer.checkpoints.uploaded"  # {uploader file_id: path}: each upload is validated once
 SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+def shipped_extras(kind: str) -> dict[str, Path]:
+    """The shipped checkpoints of network ``kind`` beyond its anatomy slots: ``{name: file}`` for every
+    ``<checkpoint dir>/<kind>_<name>.pt`` whose name is not an anatomy (``{"brain-real": .../unet_brain-real.pt}``)."""
+    from explorer.recon.checkpoints import ANATOMIES  # noqa: PLC0415
+    from explorer.recon.model_store import checkpoint_dir  # noqa: PLC0415
+
+    folder = checkpoint_dir()
+    if not folder.is_dir():
+        return {}
+    found = {}
+    for path in sorted(folder.glob(f"{kind}_*.pt")):
+        name = path.stem[len(kind) + 1:]
+        if name and name not in ANATOMIES and not path.name.endswith(".part"):
+            found[name] = path
+    return found
+
+
+def shipped_file(kind: str, value: str) -> Path | None:
+    """The file of a shipped extra checkpoint named ``value`` (:func:`shipped_extras`), or of a path inside the
+    shipped checkpoint folder; None for anything else (``auto``, ``knee``, a user's file)."""
+    from explorer.recon.model_store import checkpoint_dir  # noqa: PLC0415
+
+    text = (value or "").strip()
+    extras = shipped_extras(kind)
+    if text in extras:
+        return extras[text]
+    if not paths.is_path(text):
+        return None
+    path = Path(text).expanduser()
+    path = (path if path.is_absolute() else Path.cwd() / path).resolve()
+    folder = checkpoint_dir().resolve()
+    return path if path.parent == folder and path in {p.resolve() for p in shipped_extras(kind).values()} else None
 
 
 def added() -> dict[str, dict]:

@@ -24,7 +24,8 @@ from explorer.figures.images import loss_figure
 from explorer.masks import INTEGER_ACCELERATION, MASK_TYPES, MaskConfig, default_center_fraction
 from explorer.metrics import METRIC_DEFINITIONS
 from explorer.recon.base import MethodSpec, ParamSpec
-from explorer.ui import paths, present
+from explorer.recon.networks import kind_names
+from explorer.ui import checkpoint_store, paths, present
 from explorer.ui.feedback import Feedback
 from explorer.ui.state import metric
 
@@ -124,12 +125,37 @@ def method_config(spec: MethodSpec, key_prefix: str, container=st, anatomy: str 
     keys = {p.name: f"{key_prefix}.{spec.name}{slot}.{p.name}" + (f".{anatomy or 'any'}" if p.name in varying else "")
             for p in params}
     values = {p.name: param_widget(p, keys[p.name], container) for p in params}
+    network = spec.name in kind_names()  # a registered network kind: its method carries a checkpoint
+    extras = checkpoint_store.shipped_extras(spec.name) if network else {}
+    if extras:
+        container.caption("Also shipped: " + "; ".join(
+            f"`{name}`" + (f" ({about})" if (about := _trained_on(spec.name, path)) else "") for name, path in extras.items())
+            + " — type the name as the checkpoint.")
     for name, value in values.items():  # a parameter naming a file (a checkpoint) reads only what the app may read
-        if isinstance(value, str) and paths.is_path(value):
+        if not isinstance(value, str):
+            continue
+        shipped = checkpoint_store.shipped_file(spec.name, value) if network else None
+        if shipped is not None:  # the product's own shipped file: by name, or its path
+            values[name] = str(shipped)
+        elif paths.is_path(value):
             paths.confine_path(value, f"{spec.name}.{name}", own_uploads=True)
     container.button("Reset to defaults", key=f"{key_prefix}.{spec.name}{slot}.__reset", type="tertiary",
                      icon=":material/restart_alt:", on_click=_reset, args=(list(keys.values()),))
     return spec.make_config({k: v for k, v in values.items() if v is not None}, anatomy=anatomy)
+
+
+def _trained_on(kind: str, path) -> str:
+    """What a shipped checkpoint's card says it was trained on, in a few words ("" when it says nothing)."""
+    from explorer.recon.model_store import checkpoint_info  # noqa: PLC0415
+
+    try:
+        card = checkpoint_info(str(path), kind)["card"]
+    except ExplorerError:
+        return ""
+    data = card.get("data") if isinstance(card.get("data"), dict) else {}
+    bits = [str(data[k]) for k in ("anatomy", "challenge") if data.get(k)]
+    source = (card.get("provenance") or {}).get("summary") if isinstance(card.get("provenance"), dict) else None
+    return ", ".join(bits + ([source] if source else []))
 
 
 def _reset(keys: list[str]) -> None:

@@ -45,3 +45,39 @@ def test_trained_nets_run_and_a_knee_checkpoint_on_brain_data_is_labelled(tmp_pa
 def _notes(at) -> list[str]:
     """The notes on the results: one line each in the results' notes box (``**method**: note``)."""
     return [line[2:] for e in at.expander if "note" in e.label for m in e.markdown for line in m.value.splitlines()]
+
+
+def test_a_shipped_real_anatomy_checkpoint_is_offered_by_name_and_listed(tmp_path, monkeypatch):
+    """A shipped checkpoint beyond the anatomy slots (``unet_brain-real.pt``) is named under the parameters, runs when
+    its name is typed as the checkpoint (though the shipped folder is outside the data directory), and the Models page
+    lists it with its card; a path outside the data directory still gets the confinement error."""
+    folder = tmp_path / "shipped"
+    random_checkpoint("unet", TINY_ARCH["unet"], folder / "unet_brain.pt", card={"data": {"anatomy": "brain"}})
+    random_checkpoint("unet", TINY_ARCH["unet"], folder / "unet_brain-real.pt",
+                      card={"data": {"anatomy": "brain", "challenge": "multicoil"},
+                            "provenance": {"summary": "SIAT-500 real brain T2"}})
+    monkeypatch.setenv("EXPLORER_CHECKPOINT_DIR", str(folder))
+    monkeypatch.setenv("EXPLORER_SAMPLE_SIZE", "64")
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path / "cache"))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.switch_page("pages/reconstruct.py").run()
+    at.selectbox(key="src.family").set_value("brain").run()
+    at.multiselect(key="reconstruct.methods").set_value(["zero_filled", "unet"]).run()
+    captions = [c.value for c in at.caption]
+    assert any("Also shipped: `brain-real` (brain, multicoil, SIAT-500 real brain T2)" in c for c in captions), captions
+    at.text_input(key="reconstruct.params.unet.checkpoint.brain").set_value("brain-real").run()
+    at.button(key="reconstruct.run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert list(at.dataframe[0].value["Method"]) == ["Zero-filled", "U-net"]
+    assert any("checkpoint unet_brain-real.pt" in i for i in _notes(at)), _notes(at)
+    at.text_input(key="reconstruct.params.unet.checkpoint.brain").set_value(str(tmp_path / "elsewhere.pt")).run()
+    assert any("outside the data directory" in e.value for e in at.error), [e.value for e in at.error]
+
+    models = AppTest.from_file(APP, default_timeout=90)
+    models.switch_page("pages/models.py").run()
+    assert not models.exception and not models.error
+    assert any("real scans" in s.value for s in models.subheader)
+    tables = [d.value for d in models.dataframe]
+    assert any("brain-real" in list(t.iloc[:, 0]) for t in tables), tables
