@@ -27,8 +27,8 @@ def add_parser(sub) -> None:
     actions = d.add_subparsers(dest="action", required=True)
     b = actions.add_parser("build", help="turn .mat (v5, v7.3) / .npy / .cfl complex images into fastMRI-layout volumes",
                            description="Files are taken in natural numeric order (2.mat before 10.mat); each holds an "
-                           "image (H, W) or a stack (S, H, W). Neighbouring slices are near-duplicates: split train/val "
-                           "by --range blocks, not by slices.")
+                           "image (H, W) or a stack (S, H, W) (with --coils measured: one multi-coil k-space slice). "
+                           "Neighbouring slices are near-duplicates: split train/val by --range blocks, not by slices.")
     b.add_argument("--in", dest="input", required=True, metavar="DIR", help="folder of .mat / .npy / .cfl+.hdr images")
     b.add_argument("--out", required=True, metavar="DIR", help="output folder (PREFIX_0001.h5, ...)")
     add_force(b)
@@ -37,8 +37,11 @@ def add_parser(sub) -> None:
                    help="files A..B (1-based, inclusive, by position in the sorted list), e.g. 1-480")
     b.add_argument("--slices-per-volume", type=int, default=None, metavar="N",
                    help="group N consecutive slices into one volume (default: one volume per file)")
-    b.add_argument("--coils", default="single", help="single (k-space = FFT of the image) or semi-real (real ESPIRiT "
-                   "coil maps from --maps-from times the image, plus noise)")
+    b.add_argument("--coils", default="single", help="single (k-space = FFT of the image), semi-real (real ESPIRiT "
+                   "coil maps from --maps-from times the image, plus noise) or measured (each file holds one real "
+                   "multi-coil k-space slice, centred; one volume per file, reference = RSS)")
+    b.add_argument("--coil-axis", type=int, default=0, metavar="AXIS",
+                   help="measured .npy/.mat k-space: the axis of the coils (default 0: (C, H, W); -1 for (H, W, C))")
     b.add_argument("--maps-from", default=None, metavar="FILE",
                    help="one real multi-coil k-space: fastMRI .h5 (middle slice), .npy/.mat (C, H, W) or BART .cfl "
                    "(H, W, 1, C) or (1, H, W, C)")
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     config = BuildConfig(coils=args.coils, key=args.key, slices_per_volume=args.slices_per_volume,
                          file_range=None if args.file_range is None else parse_range(args.file_range),
                          maps_from=args.maps_from, snr_db=args.snr, seed=args.seed, crop=args.crop, prefix=args.prefix,
-                         anatomy=args.anatomy)
+                         anatomy=args.anatomy, coil_axis=args.coil_axis)
     check_config(config)
     refuse_earlier(args.out, output_patterns(config), args.force)
     out = output_dir(args.out)

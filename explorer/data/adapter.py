@@ -35,13 +35,13 @@ from explorer.data.fastmri import write_volume
 from explorer.data.image_files import (MAX_FILES, MAX_SIDE, MIN_SIDE, list_inputs, load_images, natural_key,
                                        parse_range, read_array, select, volumes)
 from explorer.errors import ExplorerError
-from explorer.physics import fft2c, rss
+from explorer.physics import fft2c, ifft2c, rss
 
 #: Anatomies a built volume may be labelled with (``--anatomy``), as the methods' per-anatomy defaults know them.
 ANATOMIES = ("knee", "brain")
 
 ADAPTER = "mri-explorer dataset build"
-COIL_MODES = ("single", "semi-real")
+COIL_MODES = ("single", "semi-real", "measured")
 #: The most coils of a maps source (image size and file caps: :mod:`explorer.data.image_files`).
 MAX_COILS = 64
 #: SNR bounds in dB (``inf``: no noise).
@@ -65,6 +65,7 @@ class BuildConfig:
     seed: int = 0
     crop: float = 0.95
     prefix: str = "volume"
+    coil_axis: int = 0  # measured: the axis of the coils in .npy/.mat k-space
     anatomy: str | None = None  # "knee" / "brain": written as the volumes' ``anatomy`` attribute (method defaults,
     #                             model cards and shift notes read it); None: unknown
 
@@ -73,12 +74,17 @@ class BuildConfig:
 
 # -------------------------------------------------------------------------------------------------------- coil maps
 
-def read_maps_kspace(path: str | Path) -> torch.Tensor:
-    """One real multi-coil k-space slice for the coil maps.
+def read_maps_kspace(path: str | Path, key: str | None = None, coil_axis: int = 0, what: str = "--maps-from"
+                     ) -> torch.Tensor:
+    """One real multi-coil k-space slice (for the coil maps of semi-real data, or a measured volume).
 
-    Layouts: a fastMRI-layout (or ISMRMRD) ``.h5`` (its middle slice), ``.npy``/``.mat`` ``(C, H, W)`` k-space, or a
+    Layouts: a fastMRI-layout (or ISMRMRD) ``.h5`` (its middle slice), ``.npy``/``.mat`` k-space with the coils on
+    ``coil_axis`` and two spatial axes (singleton axes dropped; ``.mat`` variable ``key``, default the only one), or a
     BART ``.cfl`` with one 2D slice in two of dimensions 0-2 (``(H, W, 1, C)`` or BART's ``(1, H, W, C)`` of a
     slice across the readout) and the coils in dimension 3 (trailing singleton dimensions allowed).
+
+    Args:
+        what: how messages name the file's role (``--maps-from``, or the input file).
 
     Returns:
         complex64 ``(C, H, W)``.
@@ -88,7 +94,7 @@ def read_maps_kspace(path: str | Path) -> torch.Tensor:
     """
     path = Path(path).expanduser()
     if not path.is_file():
-        raise ExplorerError(f"--maps-from file not found: {path}")
+        raise ExplorerError(f"{what} file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".h5":
         from explorer.data.sources import open_volume  # noqa: PLC0415
@@ -96,28 +102,33 @@ def read_maps_kspace(path: str | Path) -> torch.Tensor:
         volume = open_volume(path)
         kspace = volume.read_slice(volume.num_slices // 2).kspace.numpy()
     elif suffix in (".npy", ".mat"):
-        kspace = read_array(path)
+        kspace = read_array(path, key)
+        if not -kspace.ndim <= coil_axis < kspace.ndim:
+            raise ExplorerError(f"{what} {path.name}: no coil axis {coil_axis} in shape {kspace.shape}")
+        kspace = np.moveaxis(kspace, coil_axis, 0)
+        kspace = kspace.reshape((kspace.shape[0],) + tuple(d for d in kspace.shape[1:] if d != 1))
         if kspace.ndim != 3:
-            raise ExplorerError(f"--maps-from {path.name}: expected multi-coil k-space (C, H, W), got shape {kspace.shape}")
+            raise ExplorerError(f"{what} {path.name}: expected multi-coil k-space (C, H, W) with the coils on axis "
+                                f"{coil_axis} (--coil-axis), got shape {kspace.shape}")
     elif suffix == ".cfl":
         kspace = read_array(path)
         dims = kspace.shape
         spatial = [d for d in dims[:3] if d != 1]
         if kspace.ndim < 4 or len(spatial) != 2 or any(d != 1 for d in dims[4:]):
-            raise ExplorerError(f"--maps-from {path.name}: expected one 2D BART k-space slice (two of dims 0-2 "
+            raise ExplorerError(f"{what} {path.name}: expected one 2D BART k-space slice (two of dims 0-2 "
                                 f"above 1, coils in dim 3), got dims {dims}")
         kspace = np.moveaxis(kspace.reshape(tuple(spatial) + dims[3:4]), -1, 0)
     else:
-        raise ExplorerError(f"--maps-from {path.name}: unsupported type {suffix!r} (use .h5, .npy, .mat or .cfl)")
+        raise ExplorerError(f"{what} {path.name}: unsupported type {suffix!r} (use .h5, .npy, .mat or .cfl)")
     if kspace.dtype.kind != "c":
-        raise ExplorerError(f"--maps-from {path.name}: k-space must be complex, got dtype {kspace.dtype}")
+        raise ExplorerError(f"{what} {path.name}: k-space must be complex, got dtype {kspace.dtype}")
     c, h, w = kspace.shape
     if not 2 <= c <= MAX_COILS:
-        raise ExplorerError(f"--maps-from {path.name}: needs 2..{MAX_COILS} coils (C, H, W), got shape {kspace.shape}")
+        raise ExplorerError(f"{what} {path.name}: needs 2..{MAX_COILS} coils (C, H, W), got shape {kspace.shape}")
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
-        raise ExplorerError(f"--maps-from {path.name}: k-space {h}x{w} outside {MIN_SIDE}..{MAX_SIDE} per side")
+        raise ExplorerError(f"{what} {path.name}: k-space {h}x{w} outside {MIN_SIDE}..{MAX_SIDE} per side")
     if not np.isfinite(kspace).all():
-        raise ExplorerError(f"--maps-from {path.name}: k-space contains NaN or Inf values")
+        raise ExplorerError(f"{what} {path.name}: k-space contains NaN or Inf values")
     return torch.from_numpy(np.ascontiguousarray(kspace, dtype=np.complex64))
 
 
@@ -222,8 +233,10 @@ def check_config(config: BuildConfig) -> None:
         raise ExplorerError(f"unknown --coils {config.coils!r}; choose one of {', '.join(COIL_MODES)}")
     if config.coils == "semi-real" and not config.maps_from:
         raise ExplorerError("--coils semi-real needs --maps-from FILE (one real multi-coil k-space slice)")
-    if config.coils == "single" and config.maps_from:
+    if config.coils != "semi-real" and config.maps_from:
         raise ExplorerError("--maps-from is only used with --coils semi-real")
+    if config.coils == "measured" and config.slices_per_volume is not None:
+        raise ExplorerError("--coils measured writes one volume per k-space file: drop --slices-per-volume")
     low, high = SNR_RANGE
     if math.isnan(config.snr_db) or not (low <= config.snr_db <= high or config.snr_db == math.inf):
         raise ExplorerError(f"--snr must be between {low:g} and {high:g} dB, or inf (no noise), got {config.snr_db}")
@@ -240,6 +253,26 @@ def check_config(config: BuildConfig) -> None:
 def output_patterns(config: BuildConfig) -> list[str]:
     """Glob patterns of the files a build writes (for the refusal of earlier outputs)."""
     return [f"{config.prefix}_*.h5"]
+
+
+def measured(kspace: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """A one-slice volume of measured multi-coil k-space ``(C, H, W)`` (centred, fastMRI's convention): k-space
+    complex64 ``(1, C, H, W)`` as given, target float32 ``(1, H, W)`` = RSS of the coil images (fastMRI's
+    ``reconstruction_rss``)."""
+    k = kspace.to(torch.complex64)[None]
+    return k.numpy(), rss(ifft2c(k), dim=1).float().numpy()
+
+
+def _stage_measured(chosen: list[tuple[int, Path]], config: BuildConfig, staging: Path) -> list[tuple[Path, tuple]]:
+    staged = []
+    for number, (_, path) in enumerate(chosen, start=1):
+        kspace, target = measured(read_maps_kspace(path, config.key, config.coil_axis, what="input"))
+        attrs = {"semi_real": False, "measured": True, "adapter": ADAPTER, "source": str(path), "maps_from": "",
+                 "snr_db": float(math.inf), **({"anatomy": config.anatomy} if config.anatomy else {})}
+        out = staging / f"{config.prefix}_{number:04d}.h5"
+        write_volume(out, kspace, target, recon_size=tuple(target.shape[-2:]), attrs=attrs)
+        staged.append((out, kspace.shape))
+    return staged
 
 
 def build(in_dir: str | Path, out_dir: str | Path, config: BuildConfig,
@@ -269,7 +302,10 @@ def build(in_dir: str | Path, out_dir: str | Path, config: BuildConfig,
     staging = Path(tempfile.mkdtemp(prefix=".dataset-build-", dir=out))
     staged: list[tuple[Path, tuple[int, ...]]] = []
     try:
-        for number, volume in enumerate(volumes(chosen, config.key, config.slices_per_volume), start=1):
+        if config.coils == "measured":
+            staged = _stage_measured(chosen, config, staging)
+        for number, volume in enumerate(() if config.coils == "measured" else
+                                        volumes(chosen, config.key, config.slices_per_volume), start=1):
             shape = tuple(volume.images.shape[-2:])
             attrs = {"semi_real": config.coils == "semi-real", "adapter": ADAPTER,
                      "source": f"{Path(in_dir).expanduser()}: {', '.join(volume.files)}",
@@ -301,5 +337,5 @@ def build(in_dir: str | Path, out_dir: str | Path, config: BuildConfig,
 
 
 __all__ = ["ADAPTER", "BuildConfig", "build", "check_config", "estimate_maps", "list_inputs", "load_images",
-           "natural_key", "output_patterns", "parse_range", "read_array", "read_maps_kspace", "resample_maps",
+           "measured", "natural_key", "output_patterns", "parse_range", "read_array", "read_maps_kspace", "resample_maps",
            "select", "semi_real", "single_coil", "volumes"]

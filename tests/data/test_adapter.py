@@ -18,7 +18,7 @@ from explorer.data.adapter import BuildConfig, build, estimate_maps, natural_key
 from explorer.data.cfl import write_cfl
 from explorer.data.fastmri import write_volume
 from explorer.data.sources import open_volume
-from explorer.physics import fft2c, ifft2c
+from explorer.physics import fft2c, ifft2c, rss
 
 N = 32
 
@@ -156,6 +156,38 @@ def test_anatomy_label_reaches_the_slices(capsys, tmp_path, folder):
     assert volume.read_slice(0).meta.anatomy == "brain"
     code, _, err = build_cli(capsys, src, tmp_path / "bad", "--key", "Img", "--anatomy", "liver")
     assert code == 2 and "--anatomy must be one of knee, brain" in err
+
+
+def test_measured_multicoil_kspace_in_three_layouts(capsys, tmp_path):
+    """--coils measured: each file one real multi-coil k-space slice, kept exactly; the reference is the RSS of the
+    coil images; (C, H, W) .npy, (H, W, C) .mat with --coil-axis -1 and BART (1, H, W, C) give the same volume."""
+    import scipy.io
+
+    kspace = coil_kspace()
+    src = tmp_path / "in"
+    for name in ("npy", "mat", "cfl"):
+        (src / name).mkdir(parents=True)
+    np.save(src / "npy" / "a.npy", kspace)
+    scipy.io.savemat(src / "mat" / "a.mat", {"kData": np.moveaxis(kspace, 0, -1)})
+    write_cfl(src / "cfl" / "a", np.moveaxis(kspace, 0, -1)[None])
+    volumes = {}
+    for name, extra in (("npy", []), ("mat", ["--key", "kData", "--coil-axis", "-1"]), ("cfl", [])):
+        code, _, err = build_cli(capsys, src / name, tmp_path / name, "--coils", "measured", "--anatomy", "brain", *extra)
+        assert code == 0, err
+        with h5py.File(tmp_path / name / "volume_0001.h5", "r") as hf:
+            volumes[name] = (hf["kspace"][()], hf["reconstruction_rss"][()], hf.attrs["measured"])
+    k, target, flag = volumes["npy"]
+    assert flag and k.shape == (1, *kspace.shape)
+    np.testing.assert_allclose(k[0], kspace, rtol=1e-6, atol=1e-6)
+    expected = rss(ifft2c(torch.from_numpy(kspace.astype(np.complex64))), dim=0).numpy()
+    np.testing.assert_allclose(target[0], expected, rtol=1e-5, atol=1e-6)
+    for other in ("mat", "cfl"):
+        np.testing.assert_allclose(volumes[other][0], k, rtol=1e-6, atol=1e-6)
+    for extra, message in ((["--slices-per-volume", "2"], "one volume per k-space file"),
+                           (["--coil-axis", "5"], "no coil axis 5"),
+                           (["--maps-from", str(src / "npy" / "a.npy")], "only used with --coils semi-real")):
+        code, _, err = build_cli(capsys, src / "npy", tmp_path / "bad", "--coils", "measured", *extra)
+        assert code == 2 and message in err and err.count("\n") == 1, err
 
 
 def test_bart_slice_across_the_readout_reads_as_the_same_kspace(tmp_path):
