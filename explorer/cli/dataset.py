@@ -85,6 +85,6 @@ def run(args: argparse.Namespace) -> int:
               f"{', ...' if len(stale) > 1 else ''}); remove them before using the folder", file=sys.stderr)
     if args.json:
         print(json.dumps({"volumes": rows, "semi_real": config.coils == "semi-real",
-                          "snr_db": None if not math.isfinite(config.snr_db) or config.coils == "single"
+                          "snr_db": None if not math.isfinite(config.snr_db) or config.coils != "semi-real"
                           else config.snr_db}))
     return 0
