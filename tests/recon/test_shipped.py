@@ -41,3 +41,25 @@ def test_trained_nets_beat_zero_filled_on_a_held_back_slice(anatomy, tmp_path):
     ssim = {name: run_method(problem, name, get_method(name).make_config({}, anatomy=anatomy)).metrics["ssim"]
             for name in ("zero_filled", "l1", "unet", "varnet")}
     assert min(ssim["unet"], ssim["varnet"], ssim["l1"]) > ssim["zero_filled"] + 0.05, ssim
+
+
+REAL = {"unet_brain-real": "multicoil", "unet_brain-real-sc": "singlecoil", "varnet_brain-real": "multicoil"}
+
+
+@pytest.mark.parametrize("name", REAL)
+def test_real_anatomy_checkpoints_carry_their_provenance(name):
+    """The brain-real networks (README "Real brain data"): loadable with weights_only, trained on brain data of the
+    stated challenge, and their cards name every data source with its commit and terms, the split and commands."""
+    path = model_store.checkpoint_dir() / f"{name}.pt"
+    kind = name.split("_")[0]
+    card = ckpts.load_checkpoint(path, kind).card
+    assert card["data"]["anatomy"] == "brain" and card["data"]["challenge"] == REAL[name]
+    assert card["data"]["slices"] == 480 and card["data"]["val"]["slices"] == 20
+    prov = card["provenance"]
+    repos = {d["repo"]: d for d in prov["data"]}
+    assert "yqx7150/SIAT500data-singlecoil" in repos and "yqx7150/EDAEPRec" in repos
+    assert ("mikgroup/espirit-matlab-examples" in repos) == (REAL[name] == "multicoil")
+    assert all(len(d["commit"]) == 40 and d["terms"] for d in prov["data"])
+    assert "non-commercial" in prov["terms"] and prov["split"]["train"] == "SIAT-500 files 1-480"
+    assert f"--out assets/checkpoints/{name}.pt" in prov["train_command"] and "dataset build" in prov["data_commands"]
+    assert path.stat().st_size < 8 * 2**20
