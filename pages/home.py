@@ -115,8 +115,9 @@ families = [
      "no training data; minutes per slice."),
     ("trained", "Trained networks", "U-net and end-to-end VarNet, trained end to end on many scans (the published "
      "fastMRI models: thousands of scans, up to ~500 million parameters): one forward pass, best image quality in "
-     "distribution. Small demo checkpoints trained on the embedded sample ship with the explorer; published "
-     "fastMRI weights can be added on the Models page."),
+     "distribution. Small demo checkpoints trained on the embedded sample ship with the explorer, and `brain-real` "
+     "ones trained on real brain scans (type the name as the checkpoint on brain data); published fastMRI weights "
+     "can be added on the Models page."),
 ]
 for col, (family, title, text) in zip(st.columns(3), families):
     with col.container(border=True):

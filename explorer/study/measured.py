@@ -356,3 +356,5 @@ register(Measurement(
 __all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "METHOD_CODE", "METHOD_FILES", "NAMES",
            "TTT_NETWORKS", "TTT_SLICES", "attack_parts", "features_parts", "get", "register", "render_attack",
            "render_features", "render_robust", "render_singlecoil", "render_study", "render_ttt", "render_viewer", "ttt_parts"]
+
+from explorer.study import measured_real  # noqa: E402,F401  (registers the real-brain measurements)
