@@ -13,6 +13,7 @@ import numpy as np
 from explorer.errors import ExplorerError
 from explorer.recon.base import BUILTIN_MODULES as METHOD_MODULES
 from explorer.robustness.registry import BUILTIN_MODULES as EXPERIMENT_MODULES
+from explorer.study import measured_real
 from explorer.study.results import Measurement, Part
 
 #: The methods a README table may show, in the order it shows them, with their display names.
@@ -357,4 +358,5 @@ __all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "
            "TTT_NETWORKS", "TTT_SLICES", "attack_parts", "features_parts", "get", "register", "render_attack",
            "render_features", "render_robust", "render_singlecoil", "render_study", "render_ttt", "render_viewer", "ttt_parts"]
 
-from explorer.study import measured_real  # noqa: E402,F401  (registers the real-brain measurements)
+for _measurement in measured_real.measurements(METHOD_CODE, METHOD_FILES):  # the real-brain data (README)
+    register(_measurement)

@@ -9,7 +9,8 @@ method at 4x and 8x (random masks, centre 0.08 / 0.04, seed 0 + slice number), f
 
 from __future__ import annotations
 
-from explorer.study.measured import METHOD_CODE, METHOD_FILES, _groups, register
+from collections import defaultdict
+
 from explorer.study.results import Measurement, Part
 
 #: Where ``dataset build`` writes the volumes (README "Real brain data"), relative to the checkout.
@@ -29,6 +30,13 @@ ROWS = (("zero_filled", "Zero-filled"), ("sense", "SENSE (CG)"), ("l1", "l1-wave
         ("convdecoder", f"ConvDecoder (un-trained; {CONVDECODER_SLICES} of the slices)"),
         ("unet_real", "U-net brain-real"), ("varnet_real", "VarNet brain-real"),
         ("unet_synthetic", "U-net brain (synthetic phantoms)"), ("varnet_synthetic", "VarNet brain (synthetic phantoms)"))
+
+
+def _groups(outputs: list[tuple[str, dict]]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for label, output in outputs:
+        grouped[label].append(output)
+    return grouped
 
 
 def _column(setting: str, acceleration: int) -> str:
@@ -93,18 +101,6 @@ def render_real(outputs: list[tuple[str, dict]]) -> str:
         f"l1 and TV (SSIM): {'; '.join(margins)}.")
 
 
-register(Measurement(
-    name="real-brain-test", title="every method on the 31 real EDAEPRec brain test slices, multi-coil and single-coil",
-    parts=real_parts(), render=render_real, code=METHOD_CODE,
-    files=METHOD_FILES + tuple(path for nets in REAL_NETWORKS.values() for _, path in nets)
-    + tuple(f"assets/checkpoints/{kind}_brain.pt" for kind in ("unet", "varnet")),
-    note="Data: `python -m explorer dataset build` of yqx7150/EDAEPRec test_data_31 (commit 371176ee), semi-real "
-         "multi-coil with the maps of mikgroup/espirit-matlab-examples data/full.cfl (commit 61e3b9cb), 40 dB noise; "
-         "networks trained at 4x only (the 8x columns test them off their training acceleration); l1 and TV with "
-         "their defaults tuned on the synthetic samples; our protocol, fastMRI's per-slice SSIM (data range = the "
-         "slice reference's max)."))
-
-
 # --- the real multi-coil slices (measured k-space, out of the networks' distribution) ------------------------------
 
 #: The three public real multi-coil brain slices, built with ``dataset build --coils measured``: file stem -> what.
@@ -163,16 +159,35 @@ def render_measured(outputs: list[tuple[str, dict]]) -> str:
         "defined; l1 and TV are the classical yardstick beside them.")
 
 
-register(Measurement(
-    name="real-brain-measured", title="every method and test-time training on three real multi-coil brain slices",
-    parts=measured_parts(), render=render_measured, code=METHOD_CODE,
-    files=METHOD_FILES + tuple(path for _, path in REAL_NETWORKS["mc"])
-    + tuple(f"assets/checkpoints/{kind}_brain.pt" for kind in ("unet", "varnet")),
-    note="Data: `python -m explorer dataset build --coils measured` of mikgroup/espirit-matlab-examples data/full.cfl "
-         "(commit 61e3b9cb), icon-lab/A-LORAKS-CS `LORAKS V2.1/examples/MPRAGE_multi_channel.mat` kData (8f47dd45) and "
-         "mchiew/SENSE-tutorial raw_data.mat (6d478a82): measured k-space, out of distribution for every trained "
-         "network (scanner, coils, contrast, size); our protocol."))
 
 
-__all__ = ["MEASURED", "measured_parts", "render_measured", "ACCELERATIONS", "CONVDECODER_SLICES", "REAL_DATA", "REAL_NETWORKS", "ROWS", "SETTINGS", "real_parts",
-           "render_real"]
+
+def measurements(method_code: tuple[str, ...], method_files: tuple[str, ...]) -> list[Measurement]:
+    """The two real-brain measurements; ``method_code`` / ``method_files``: the method modules and data every
+    measurement of methods depends on (:data:`explorer.study.measured.METHOD_CODE` / ``METHOD_FILES``), which
+    :mod:`explorer.study.measured` passes in when it registers them."""
+    return [
+        Measurement(
+            name="real-brain-test", title="every method on the 31 real EDAEPRec brain test slices, multi-coil and single-coil",
+            parts=real_parts(), render=render_real, code=method_code,
+            files=method_files + tuple(path for nets in REAL_NETWORKS.values() for _, path in nets)
+            + tuple(f"assets/checkpoints/{kind}_brain.pt" for kind in ("unet", "varnet")),
+            note="Data: `python -m explorer dataset build` of yqx7150/EDAEPRec test_data_31 (commit 371176ee), semi-real "
+                 "multi-coil with the maps of mikgroup/espirit-matlab-examples data/full.cfl (commit 61e3b9cb), 40 dB noise; "
+                 "networks trained at 4x only (the 8x columns test them off their training acceleration); l1 and TV with "
+                 "their defaults tuned on the synthetic samples; our protocol, fastMRI's per-slice SSIM (data range = the "
+                 "slice reference's max)."),
+        Measurement(
+            name="real-brain-measured", title="every method and test-time training on three real multi-coil brain slices",
+            parts=measured_parts(), render=render_measured, code=method_code,
+            files=method_files + tuple(path for _, path in REAL_NETWORKS["mc"])
+            + tuple(f"assets/checkpoints/{kind}_brain.pt" for kind in ("unet", "varnet")),
+            note="Data: `python -m explorer dataset build --coils measured` of mikgroup/espirit-matlab-examples data/full.cfl "
+                 "(commit 61e3b9cb), icon-lab/A-LORAKS-CS `LORAKS V2.1/examples/MPRAGE_multi_channel.mat` kData (8f47dd45) and "
+                 "mchiew/SENSE-tutorial raw_data.mat (6d478a82): measured k-space, out of distribution for every trained "
+                 "network (scanner, coils, contrast, size); our protocol."),
+    ]
+
+
+__all__ = ["ACCELERATIONS", "CONVDECODER_SLICES", "MEASURED", "REAL_DATA", "REAL_NETWORKS", "ROWS", "SETTINGS",
+           "measured_parts", "measurements", "real_parts", "render_measured", "render_real"]
