@@ -193,8 +193,8 @@ def single_coil(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return fft2c(x).numpy(), x.abs().float().numpy()
 
 
-def semi_real(images: np.ndarray, maps: torch.Tensor, snr_db: float, generator: torch.Generator
-              ) -> tuple[np.ndarray, np.ndarray]:
+def semi_real(images: np.ndarray, maps: torch.Tensor, snr_db: float, generator: torch.Generator,
+              files: tuple[str, ...] | list[str] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Semi-real multi-coil volume.
 
     Args:
@@ -202,10 +202,15 @@ def semi_real(images: np.ndarray, maps: torch.Tensor, snr_db: float, generator: 
         maps: complex64 ``(C, H, W)``.
         snr_db: noise level relative to the mean power of the noiseless k-space of the volume (``inf``: none).
         generator: the noise's random generator.
+        files: the slices' file names (for the error message).
 
     Returns:
         k-space complex64 ``(S, C, H, W)`` = ``F(S_c x)`` + complex white Gaussian noise, and target float32
         ``(S, H, W)`` = RSS of the noiseless coil images.
+
+    Raises:
+        ExplorerError: a slice whose noiseless k-space power is below the volume's noise power (it would be pure
+            noise: independent files stored at very different scales put into one volume).
     """
     x = torch.from_numpy(np.asarray(images, dtype=np.complex64))
     coil_images = maps[None] * x[:, None]
@@ -213,7 +218,15 @@ def semi_real(images: np.ndarray, maps: torch.Tensor, snr_db: float, generator: 
     target = rss(coil_images, dim=1).float()
     if math.isfinite(snr_db):
         power = float((kspace.abs() ** 2).mean())
-        sigma = math.sqrt(power / 10 ** (snr_db / 10) / 2)
+        noise_power = power / 10 ** (snr_db / 10)
+        weak = [i for i, p in enumerate((kspace.abs() ** 2).mean(dim=(1, 2, 3)).tolist()) if p < noise_power]
+        if weak:
+            names = ", ".join(files[i] for i in weak[:3]) if files else ", ".join(f"slice {i}" for i in weak[:3])
+            raise ExplorerError(f"{len(weak)} of {x.shape[0]} slices of one volume ({names}"
+                                f"{', ...' if len(weak) > 3 else ''}) have less signal than the volume's noise at "
+                                f"{snr_db:g} dB (files stored at different scales?): build them one volume per file "
+                                f"with --slices-per-volume 1")
+        sigma = math.sqrt(noise_power / 2)
         noise = torch.complex(torch.randn(kspace.shape, generator=generator),
                               torch.randn(kspace.shape, generator=generator))
         kspace = kspace + sigma * noise
@@ -316,7 +329,8 @@ def build(in_dir: str | Path, out_dir: str | Path, config: BuildConfig,
                 if shape not in maps_cache:
                     maps_cache[shape] = estimate_maps(config.maps_from, shape, config.crop)
                 generator = torch.Generator().manual_seed(int(config.seed) * 1_000_003 + volume.first_position)
-                kspace, target = semi_real(volume.images, maps_cache[shape], config.snr_db, generator)
+                kspace, target = semi_real(volume.images, maps_cache[shape], config.snr_db, generator,
+                                           volume.files)
                 attrs["snr_db"] = float(config.snr_db)
                 attrs["seed"] = int(config.seed)
             else:

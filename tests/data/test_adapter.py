@@ -257,6 +257,29 @@ def test_semi_real_noise_level_seed_and_recon(capsys, tmp_path, folder, maps_npy
     json.loads(out)
 
 
+def test_semi_real_refuses_a_slice_below_the_volume_noise(capsys, tmp_path, maps_npy):
+    """Independent files stored at very different scales (EDAEPRec's test_data_23 is ~1e6 smaller than its
+    neighbours): in one volume the quiet slice would be pure noise, so the build stops; one volume per file works."""
+    src = tmp_path / "scales"
+    src.mkdir()
+    np.save(src / "1.npy", image(1))
+    np.save(src / "2.npy", image(2) * 1e-6)
+    np.save(src / "3.npy", image(3))
+    args = ("--coils", "semi-real", "--maps-from", str(maps_npy))
+    code, _, err = build_cli(capsys, src, tmp_path / "one", *args, "--slices-per-volume", "3")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "1 of 3 slices" in err and "2.npy" in err and "--slices-per-volume 1" in err
+    assert not list((tmp_path / "one").glob("*.h5"))
+    code, _, err = build_cli(capsys, src, tmp_path / "each", *args, "--slices-per-volume", "1")
+    assert code == 0, err
+    quiet = h5py.File(tmp_path / "each" / "volume_0002.h5", "r")
+    k = quiet["kspace"][()]
+    assert k.shape[0] == 1 and np.isfinite(k).all()
+    # the quiet file keeps its own 40 dB: its noise is ~1e-6 of the loud files' noise, not theirs
+    loud = h5py.File(tmp_path / "each" / "volume_0001.h5", "r")["kspace"][()]
+    assert np.mean(np.abs(k) ** 2) < 1e-9 * np.mean(np.abs(loud) ** 2)
+
+
 def test_force(capsys, tmp_path, folder):
     src, _ = folder
     out = tmp_path / "out"
