@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
@@ -132,6 +133,75 @@ def test_experiments_with_their_own_data_and_methods_and_shared_id_units():
         assert ttt["protocol"] == "paper" and (ttt.get("steps", 2500) >= 3 * ttt.get("window", 100))  # it can fire
     with pytest.raises(ExplorerError, match="unknown --data key 'ankle'"):
         preset("paper", {"ankle": "x"})
+
+
+def _real_brain_folder(root: Path, tests: int = 7, measured: int = 2) -> Path:
+    """The layout of the README's real-brain build: ``mc/test`` and ``measured`` with tiny 4-coil volumes."""
+    from explorer.data.fastmri import write_volume
+
+    rng = np.random.default_rng(0)
+    for sub, count in (("mc/test", tests), ("measured", measured)):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            k = (rng.standard_normal((1, 4, 32, 32)) + 1j * rng.standard_normal((1, 4, 32, 32))).astype(np.complex64)
+            write_volume(root / sub / f"v_{i:04d}.h5", k, np.abs(k).sum(1).astype(np.float32), recon_size=(32, 32),
+                         attrs={"anatomy": "brain"})
+    return root
+
+
+def test_two_shift_experiments_on_their_own_data_keep_their_sets_apart(tmp_path):
+    from explorer.robustness.shift import shift_pairs, shift_summary
+
+    brain = "sample:brain,size=32,slices=2,coils=4"
+    stanford = "sample:knee,size=32,slices=3,coils=4,dataset=stanford"
+    spec = parse_spec({"name": "two", "data": [{"source": SAMPLE, "slices": [0]}], "methods": ["zero_filled"],
+                       "experiments": [{"shift": {"ood": [{"source": brain, "slices": [0]}]}},
+                                       {"shift": {"data": [{"source": stanford, "slices": [0, 1, 2]}],
+                                                  "ood": [{"source": brain, "slices": [1]}]}}]})
+    from explorer.engine.table import read_records
+
+    run_study(spec, tmp_path / "s")
+    records = read_records(tmp_path / "s" / "results.parquet")
+    pairs = shift_pairs(records)
+    assert pairs == [brain, f"{brain} from {stanford}"]
+    study_pair, own_pair = (shift_summary(records, pair)[0][0] for pair in pairs)
+    assert (study_pair["slices_id"], study_pair["slices_ood"]) == (1, 1)  # the study's knee slice only
+    assert (own_pair["slices_id"], own_pair["slices_ood"]) == (3, 1)  # the experiment's 3 Stanford slices only
+    knee = [r.ssim for r in records if r.role == "id"]
+    assert study_pair["ssim_id"] == pytest.approx(knee[0]) and own_pair["ssim_id"] != pytest.approx(knee[0])
+
+
+def test_real_brain_arms_of_the_paper_presets(tmp_path):
+    from explorer.study.presets import FAST_REAL_SLICES, preset
+
+    folder = _real_brain_folder(tmp_path / "real")
+    for name, tests in (("paper-fast", FAST_REAL_SLICES), ("paper", 7)):
+        plain = expand(parse_spec(preset(name)))
+        units = expand(parse_spec(preset(name, {"real-brain": str(folder)})))
+        extra = [u for u in units if u.key() not in {p.key() for p in plain}]
+        shift = [u for u in extra if u.experiment == "shift"]
+        ttt = [u for u in extra if u.experiment == "ttt"]
+        assert len(extra) == len(shift) + len(ttt)
+        anatomy = f"ood:{folder.resolve() / 'mc' / 'test'} ({tests} volumes)"  # the study's knee data: no " from "
+        # the knee set's 11 models on the real test slices (the knee units are shared with the other shifts)
+        assert sum(u.role == anatomy for u in shift) == 11 * tests
+        contrast = [u for u in shift if u.role != anatomy]
+        origin = f" from {folder.resolve() / 'mc' / 'test'} ({tests} volumes)"
+        assert {u.role for u in contrast} == {"id" + origin, f"ood:{' + '.join(str(p) for p in sorted((folder / 'measured').resolve().glob('*.h5')))}{origin}"}
+        methods = {u.method.label for u in contrast}
+        assert methods == {"zero_filled", "sense", "l1", "tv", "convdecoder", "unet_brain-real", "varnet_brain-real"}
+        assert len(contrast) == 7 * (tests + 2)  # the test slices in distribution, the 2 measured ones shifted
+        assert {u.method.label for u in ttt} == {"unet_brain-real", "varnet_brain-real"} and len(ttt) == 2 * 2
+        settings = json.loads(ttt[0].settings)
+        assert settings["protocol"] == "paper" and settings["window"] == 20 and "reference_checkpoint" not in settings
+        assert settings.get("steps", 2500) >= 3 * settings["window"]  # the stopping rule can fire
+        unet = next(u for u in ttt if u.method.label == "unet_brain-real")
+        assert Path(unet.method.config.checkpoint).name == "unet_brain-real.pt"
+    empty = tmp_path / "empty"
+    (empty / "mc" / "test").mkdir(parents=True)
+    for bad, fragment in ((tmp_path / "nope", "no .h5 volumes"), (empty, "mc/test")):
+        with pytest.raises(ExplorerError, match=fragment):
+            preset("paper-fast", {"real-brain": str(bad)})
 
 
 def test_serial_study_resume_after_a_stop_gives_the_same_table(tmp_path):

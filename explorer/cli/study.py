@@ -16,7 +16,8 @@ def add_parser(sub) -> None:
     s.add_argument("--preset", default=None, help="a built-in spec instead: paper-fast (the papers' findings on the "
                    "samples, sized for 2 CPU cores) or paper (the papers' settings: far longer on a CPU)")
     s.add_argument("--data", action="append", default=[], metavar="KEY=DIR",
-                   help="with --preset: real data instead of the samples (knee=DIR, brain=DIR, stanford=DIR)")
+                   help="with --preset: real data instead of the samples (knee=DIR, brain=DIR, stanford=DIR), or the real-data "
+                        "arms added (real-brain=DIR: mc/test and measured built by the README's dataset build)")
     s.add_argument("--out", required=True, help="study directory: results.parquet, spec.yaml, study.log, report.html")
     s.add_argument("--executor", default="serial", help="serial (default, this process) or ray")
     s.add_argument("--ray-address", default=None, help="join this Ray cluster (default: start a local Ray)")

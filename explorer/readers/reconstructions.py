@@ -36,7 +36,7 @@ ProgressFn = Callable[[int, int, str], "bool | None"]
 
 
 def _role_kind(unit) -> str:
-    return "clean" if unit.role in ("", "id") else "shift"
+    return "clean" if unit.role == "" or unit.role.partition(" from ")[0] == "id" else "shift"
 
 
 #: Study experiment -> the condition kind of its units (experiments not here are skipped with a note).

@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from explorer.data.selection import parse_item
+from explorer.data.set_names import set_name
 from explorer.engine.tasks import ProblemCache, Record, Task, run_task
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
@@ -162,7 +163,7 @@ def _check(settings: dict) -> None:
 
 
 def _set_name(settings: dict) -> str:
-    return " + ".join(str(item["source"]) if isinstance(item, dict) else str(item) for item in settings["ood"])
+    return set_name([str(item["source"]) if isinstance(item, dict) else str(item) for item in settings["ood"]])
 
 
 def _groups(settings: dict) -> tuple[Group, ...]:
@@ -180,9 +181,19 @@ def shift_pairs(records: Sequence[Record]) -> list[str]:
     return list(dict.fromkeys(r.role[4:] for r in records if r.role.startswith("ood:")))
 
 
+def id_role(pair: str, records: Sequence[Record]) -> str:
+    """The role of the in-distribution records of shift pair ``pair``: ``"id"`` (the study's data), or
+    ``"id from P"`` when the pair's experiment has its own data P (its roles then end in `` from P``, see
+    :func:`explorer.study.units.expand`), so two shift experiments on different data never mix their sets."""
+    _, sep, origin = pair.rpartition(" from ")
+    own = f"id from {origin}"
+    return own if sep and any(r.role == own for r in records) else "id"
+
+
 def shift_summary(records: Sequence[Record], pair: str | None = None) -> tuple[list[dict], dict | None,
                                                                                dict[str, dict | None]]:
-    """Per model (instance label) mean SSIM on the ``id`` records and on the shifted set ``pair`` (default: the first);
+    """Per model (instance label) mean SSIM on the pair's in-distribution records (:func:`id_role`) and on the shifted
+    set ``pair`` (default: the first);
     the fit across all models and per family.
 
     Returns:
@@ -195,8 +206,9 @@ def shift_summary(records: Sequence[Record], pair: str | None = None) -> tuple[l
     pair = pair if pair is not None else (pairs[0] if pairs else None)
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: {"id": [], "ood": []})
     methods = {}
+    in_distribution = id_role(pair or "", records)
     for r in records:
-        role = "id" if r.role == "id" else ("ood" if r.role == f"ood:{pair}" else None)
+        role = "id" if r.role == in_distribution else ("ood" if r.role == f"ood:{pair}" else None)
         if r.ssim is not None and role is not None:
             values[r.label][role].append(r.ssim)
             methods[r.label] = r.method
@@ -277,5 +289,5 @@ EXPERIMENT = register(Experiment(
 ))
 
 
-__all__ = ["EXPERIMENT", "ShiftStudy", "conclusions", "linear_fit", "resolve_set", "shift_pairs", "shift_study",
+__all__ = ["EXPERIMENT", "ShiftStudy", "conclusions", "id_role", "linear_fit", "resolve_set", "shift_pairs", "shift_study",
            "shift_summary", "shift_verdicts", "summary"]

@@ -16,24 +16,79 @@ trained networks) in every experiment:
 
 ``paper-fast`` is sized for 2 CPU cores (the un-trained network runs a 100-step fit); ``paper`` uses each method's
 own defaults (the ConvDecoder's 400-step fit) and the papers' TTT limits, which take far longer on a CPU.
+
+``--data real-brain=DIR`` (a folder built by the README's "Real brain data" commands: ``DIR/mc/test`` with the 31
+semi-real 8-coil EDAEPRec test slices, ``DIR/measured`` with the three measured multi-coil slices) adds the real-data
+arms (:func:`real_brain_arms`): the knee networks against real brain (anatomy shift), the real-anatomy networks'
+test slices against the measured slices (contrast, coil and scanner shift), and test-time training of the
+real-anatomy networks on the measured slices (no network trained on them exists, so no gap closed: SSIM before and
+after).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from explorer.errors import ExplorerError
 
 PRESETS: tuple[str, ...] = ("paper-fast", "paper")
-DATA_KEYS: tuple[str, ...] = ("knee", "brain", "stanford")
+DATA_KEYS: tuple[str, ...] = ("knee", "brain", "stanford", "real-brain")
+#: The real-anatomy networks of the real-data arms: (label, network kind, shipped file).
+REAL_NETWORKS: tuple[tuple[str, str, str], ...] = (("unet_brain-real", "unet", "unet_brain-real.pt"),
+                                                   ("varnet_brain-real", "varnet", "varnet_brain-real.pt"))
+#: Test slices of the real-data arms in ``paper-fast`` (evenly spread; ``paper`` takes all).
+FAST_REAL_SLICES = 5
+
+
+def _volumes(folder: Path, what: str) -> list[Path]:
+    found = sorted(folder.glob("*.h5")) if folder.is_dir() else []
+    if not found:
+        raise ExplorerError(f"real-brain: no .h5 volumes in {folder} ({what}); build them with the README's "
+                            "'Real brain data' commands (python -m explorer dataset build)")
+    return found
+
+
+def real_brain_arms(folder: str, fast: bool, untrained: dict | str) -> list[dict]:
+    """The real-data experiments of ``--data real-brain=DIR`` (see the module's docstring).
+
+    Raises:
+        ExplorerError: ``DIR/mc/test`` or ``DIR/measured`` missing or without volumes, or a real-anatomy checkpoint
+            missing.
+    """
+    from explorer.resources import checkpoint_dir  # noqa: PLC0415
+
+    root = Path(folder).expanduser().resolve()
+    tests = _volumes(root / "mc" / "test", "the semi-real multi-coil test slices")
+    measured = _volumes(root / "measured", "the measured multi-coil slices")
+    if fast and len(tests) > FAST_REAL_SLICES:
+        step = (len(tests) - 1) / (FAST_REAL_SLICES - 1)
+        tests = [tests[round(i * step)] for i in range(FAST_REAL_SLICES)]
+    networks = []
+    for label, kind, name in REAL_NETWORKS:
+        path = checkpoint_dir() / name
+        if not path.is_file():
+            raise ExplorerError(f"real-brain: the real-anatomy checkpoint {name} is missing from {checkpoint_dir()}")
+        networks.append({"label": label, "method": kind, "config": {"checkpoint": str(path)}})
+    test_set = [{"source": str(p), "slices": "middle"} for p in tests]
+    measured_set = [{"source": str(p), "slices": "middle"} for p in measured]
+    methods = ["zero_filled", "sense", "l1", "tv", untrained, *networks]
+    ttt = {"protocol": "paper", "window": 20, **({"steps": 80} if fast else {})}  # the papers' window for a dataset shift
+    return [
+        {"shift": {"ood": test_set}},  # the study's knee set and networks against real brain: anatomy shift
+        {"shift": {"data": test_set, "ood": measured_set, "methods": methods}},  # contrast, coils, scanner
+        {"ttt": {**ttt, "data": measured_set, "methods": networks}},
+    ]
 
 
 def preset(name: str, data: dict[str, str] | None = None) -> dict:
     """The raw spec of a built-in preset (see :func:`explorer.study.spec.parse_spec`).
 
     Args:
-        data: ``{"knee" | "brain" | "stanford": directory}`` replacing the embedded samples.
+        data: ``{"knee" | "brain" | "stanford": directory}`` replacing the embedded samples; ``"real-brain":
+            directory`` adding the real-data arms (:func:`real_brain_arms`).
 
     Raises:
-        ExplorerError: an unknown preset or data key.
+        ExplorerError: an unknown preset or data key, or a real-brain folder without its volumes.
     """
     if name not in PRESETS:
         raise ExplorerError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
@@ -59,6 +114,7 @@ def preset(name: str, data: dict[str, str] | None = None) -> dict:
                untrained, "unet", "varnet"]
     groups = ["zero_filled", "sense", "l1", "tv", untrained, "unet", "varnet"]
     ttt = {"protocol": "paper", **({"steps": 80, "window": 20} if fast else {}), "reference_checkpoint": "brain"}
+    real = real_brain_arms(data["real-brain"], fast, untrained) if "real-brain" in data else []
     return {
         "name": name,
         "data": [knee],
@@ -76,5 +132,6 @@ def preset(name: str, data: dict[str, str] | None = None) -> dict:
             {"ttt": {**ttt, "data": [src("brain", "sample:brain", [1, 2])],
                      "methods": [{"label": "unet_knee", "method": "unet", "config": {"checkpoint": "knee"}},
                                  {"label": "varnet_knee", "method": "varnet", "config": {"checkpoint": "knee"}}]}},
+            *real,
         ],
     }

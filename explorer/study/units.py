@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 
 from explorer.data.selection import volumes as item_volumes
+from explorer.data.set_names import set_name
 from explorer.engine.tasks import ProblemCache, Record, Task, config_dict, file_name, make_record
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
@@ -32,7 +33,8 @@ class Unit:
         experiment: a registered experiment's name.
         data: the source (resolved path or ``sample:...``); slice: its index; mask: the mask config.
         method: the method instance (its config resolved for this data's defaults).
-        settings: the experiment's settings (JSON); role: ``"id"`` or ``"ood:<shifted set>"`` for a shift pair, else
+        settings: the experiment's settings (JSON); role: ``"id"`` or ``"ood:<shifted set>"`` for a shift pair (with
+            `` from <set>`` added when the experiment has its own data), else
             ``""`` (in-distribution units are shared by every pair of a study).
         metric: the metric definition its results are scored with (:data:`explorer.metrics.METRIC_DEFINITIONS`).
     """
@@ -161,9 +163,12 @@ def expand(spec: StudySpec) -> list[Unit]:
         own = study_volumes if experiment.data is None else [v for item in experiment.data for v in _volumes(spec, item)]
         methods = experiment.methods or spec.methods
         pinned = _instances(methods, own[0][2]) if entry.pinned else None
+        # roles of an experiment on its own data name that data (" from P"): sets of two such experiments never mix
+        origin = "" if experiment.data is None else f" from {set_name([item.source for item in experiment.data])}"
         for group in entry.groups(params):
             volumes = own if group.data is None else [v for item in group.data for v in _volumes(spec, item)]
             settings = experiment.settings if group.settings is None else json.dumps(group.settings, sort_keys=True)
+            role = group.role + origin if group.role else ""
             for source, slices, key in volumes:
                 instances = [i for i in (pinned or _instances(methods, key)) if entry.takes(i)]
                 if len(units) + len(slices) * len(spec.masks) * len(instances) > cap:  # counted before built
@@ -171,7 +176,7 @@ def expand(spec: StudySpec) -> list[Unit]:
                                         f"or raise {MAX_UNITS_VARIABLE} if that many is meant")
                 for index in slices:
                     for mask in spec.masks:
-                        units += [Unit(entry.name, source, index, mask, inst, settings, group.role, spec.metric)
+                        units += [Unit(entry.name, source, index, mask, inst, settings, role, spec.metric)
                                   for inst in instances]
     seen: set[str] = set()
     return [u for u in units if not (u.key() in seen or seen.add(u.key()))]
