@@ -42,6 +42,21 @@ def set_picker(key: str, title: str, default: str) -> str:
     return str(paths.confine_path(folder, "the folder"))
 
 
+real_folder = shift_run.real_brain_folder(state.data_roots()[0])
+with st.expander("Real-data arms (the README's real-brain build)", icon=":material/neurology:"):
+    if real_folder is None:
+        st.caption("Build the real brain sets first (README, 'Real brain data': `python -m explorer dataset build` of "
+                   "the public SIAT / EDAEPRec / espirit-matlab-examples files) into `real-brain/` of the data "
+                   "directory; then these arms fill the sets and models below.")
+    else:
+        arm = st.radio("Arm", list(shift_run.REAL_ARMS), index=None, key="shift.real_arm",
+                       format_func=lambda a: shift_run.REAL_ARMS[a][0],
+                       on_change=lambda: st.session_state.get("shift.real_arm") and shift_run.apply_real_arm(
+                           st.session_state["shift.real_arm"], real_folder))
+        st.caption(f"From `{real_folder}/`: the 31 semi-real 8-coil EDAEPRec test slices (`mc/test`) and the three "
+                   "measured multi-coil slices (`measured`). The knee arm keeps each network's knee checkpoint; the "
+                   "real-anatomy arm sets the U-net's and VarNet's checkpoint to `brain-real`.")
+
 MODES = {"pair": "Two sets: P against a shifted Q", "filtered": "Adversarially filtered: a pool against its hardest "
          "slices for filter models"}
 mode = st.radio("Shift", list(MODES), format_func=MODES.get, key="shift.mode", horizontal=True)

@@ -117,3 +117,38 @@ def test_the_distribution_shift_page_runs_the_filtered_shift():
     assert any(c.key == "shift.filtered_figure" for c in at.main.get("plotly_chart"))
     at.multiselect(key="shift.filters").set_value([]).run()
     assert any("filter models" in e.value for e in at.error) and not at.exception
+
+
+def test_real_data_arms_fill_the_sets_models_and_checkpoints(tmp_path, monkeypatch):
+    """With the README's real-brain build in the data directory, the real-anatomy arm puts its test slices against
+    the measured ones and runs the U-net with the shipped brain-real checkpoint; without it, the arms say how to
+    build it."""
+    from tests.test_study import _real_brain_folder
+
+    monkeypatch.setenv("EXPLORER_DATA_DIR", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.run()
+    at.switch_page("pages/shift.py").run()
+    assert not at.exception
+    assert not [r for r in at.radio if r.key == "shift.real_arm"]  # nothing built yet: only the how-to caption
+    assert any("dataset build" in c.value for c in at.caption)
+
+    _real_brain_folder(tmp_path / "real-brain", tests=3, measured=2)
+    at.run()
+    at.radio(key="shift.real_arm").set_value("scanner").run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert at.text_input(key="shift.id.folder").value == "real-brain/mc/test"
+    assert at.text_input(key="shift.ood.folder").value == "real-brain/measured"
+    assert at.text_input(key="shift.params.unet.checkpoint.any").value == "brain-real"
+    at.multiselect(key="shift.methods").set_value(["zero_filled", "unet"]).run()
+    at.button(key="shift.run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    table = at.dataframe[0].value
+    assert list(table["Model"]) == ["Zero-filled", "U-net"] and list(table["Slices Q"]) == [2, 2]
+    run = at.session_state[shift_run.RUN.handoff.key]
+    unet = next(m for m in run.request.methods if m.name == "unet")
+    assert Path(unet.config.checkpoint).name == "unet_brain-real.pt"
+
+    at.radio(key="shift.real_arm").set_value("anatomy").run()
+    assert at.radio(key="shift.id.kind").value == "sample" and at.selectbox(key="shift.id.family").value == "sample:knee"
+    assert at.text_input(key="shift.params.unet.checkpoint.knee").value == "auto"  # each network's knee checkpoint

@@ -150,3 +150,41 @@ def slice_views(page_run: ShiftPageRun, which: str, n: int, labels: list[str],
 
 __all__ = ["COLUMNS", "RUN", "ShiftPageRun", "ShiftRequest", "bundle", "labelled", "per_slice", "slice_view",
            "slice_views", "table", "work"]
+
+
+# ------------------------------------------------------------------------------------------ real-data arms
+
+#: The real-data arms (issue 26): key -> (title, P, Q, network checkpoint). P and Q are ``sample:...`` or folders of
+#: the README's real-brain build (``dataset build``) relative to it; checkpoint ``None``: each anatomy's default.
+REAL_ARMS: dict[str, tuple[str, str, str, str | None]] = {
+    "anatomy": ("Knee networks on real brain slices (anatomy shift)", "sample:knee", "mc/test", None),
+    "scanner": ("Real-anatomy networks: their test slices against measured multi-coil slices (contrast, coils, "
+                "scanner)", "mc/test", "measured", "brain-real"),
+}
+#: Where the README's commands put the build, relative to the data directory.
+REAL_BRAIN_FOLDERS = ("real-brain", "data/real-brain")
+REAL_ARM_METHODS = ("zero_filled", "sense", "l1", "tv", "unet", "varnet")
+
+
+def real_brain_folder(root) -> str | None:
+    """The real-brain build under the data directory ``root`` (relative, as the folder inputs take it), or None."""
+    from pathlib import Path  # noqa: PLC0415
+
+    return next((rel for rel in REAL_BRAIN_FOLDERS if (Path(root) / rel / "mc" / "test").is_dir()), None)
+
+
+def apply_real_arm(arm: str, folder: str) -> None:
+    """Fill the page's set pickers, models and network checkpoints for real-data arm ``arm`` (on_change callback)."""
+    _, p, q, checkpoint = REAL_ARMS[arm]
+    st.session_state["shift.mode"] = "pair"
+    for key, value in (("shift.id", p), ("shift.ood", q)):
+        if value.startswith("sample:"):
+            st.session_state[f"{key}.kind"], st.session_state[f"{key}.family"] = "sample", value
+        else:
+            st.session_state[f"{key}.kind"], st.session_state[f"{key}.folder"] = "folder", f"{folder}/{value}"
+    st.session_state["shift.methods"] = list(REAL_ARM_METHODS)
+    st.session_state["shift.max_slices"] = 5
+    # the checkpoint's widget key ends in P's anatomy (a sample's family; "any" for a folder, as the page passes None)
+    anatomy = p.split(":", 1)[1].split(",")[0] if p.startswith("sample:") else "any"
+    for kind in ("unet", "varnet"):
+        st.session_state[f"shift.params.{kind}.checkpoint.{anatomy}"] = checkpoint or "auto"
