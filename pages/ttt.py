@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.robustness.ttt import HOLDOUT_UNITS, PROTOCOLS, protocol_config
-from explorer.ui import bundle, cache, pickers, present, state, viewer, warmup, widgets
+from explorer.ui import bundle, cache, checkpoint_store, pickers, present, state, viewer, warmup, widgets
 from explorer.ui.runs import ttt as ttt_run
 from explorer.ui.runs.protocol import Download, downloads
 
@@ -48,6 +48,12 @@ left, right = st.columns(2, gap="large")
 name = left.selectbox("Network", list(methods), format_func=lambda n: methods[n].label, key="ttt.method")
 spec = methods[name]
 ttt_run.start_on_shift(spec, anatomy)  # a real shift by default: the other anatomy's network
+if anatomy == "brain" and ttt_run.REAL_CHECKPOINT in checkpoint_store.shipped_extras(name):
+    left.button("Real-data arm: adapt the network trained on real brain slices", key="ttt.real_arm",
+                icon=":material/neurology:", on_click=ttt_run.apply_real_arm, args=(name, anatomy),
+                help="For the measured multi-coil slices of the README's real-brain build (`real-brain/measured`): "
+                     "the `brain-real` checkpoint, the papers' protocol with the dataset shift's window 20, and no "
+                     "reference, since no network trained on those scanners exists (SSIM before and after).")
 with widgets.stop_on_error(), left.expander(f"**{spec.label}** parameters (the network to adapt)", expanded=True):
     config = widgets.method_config(spec, "ttt.params", anatomy=anatomy)
 instance = MethodInstance(name, name, config)

@@ -64,3 +64,23 @@ def test_bad_reference_checkpoint_and_settings_are_one_line_errors():
     at.text_input(key="ttt.params.unet.checkpoint.brain").set_value("knee").run()
     at.text_input(key="ttt.reference").set_value("").run()
     assert not at.exception and not at.error
+
+
+def test_real_data_arm_adapts_the_brain_real_network_without_a_reference():
+    at = _page()
+    at.selectbox(key="ttt.method").set_value("unet").run()
+    assert at.text_input(key="ttt.params.unet.checkpoint.brain").value == "knee"  # the page opens on a shift
+    at.button(key="ttt.real_arm").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert at.text_input(key="ttt.params.unet.checkpoint.brain").value == "brain-real"
+    assert at.text_input(key="ttt.reference").value == ""
+    assert at.radio(key="ttt.protocol").value == "paper" and at.number_input(key="ttt.window").value == 20
+    at.number_input(key="ttt.steps").set_value(4).run()
+    at.number_input(key="ttt.window").set_value(1).run()
+    at.button(key="ttt.run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert list(at.dataframe[0].value["Network"]) == ["as shipped", "after TTT"]  # no reference: no gap closed
+    run = at.session_state[ttt_run.RUN.handoff.key]
+    assert Path(run.request.method.config.checkpoint).name == "unet_brain-real.pt"
+    at.selectbox(key="ttt.method").set_value("varnet").run()  # a kind with its own brain-real: offered there too
+    assert [b for b in at.button if b.key == "ttt.real_arm"]

@@ -74,6 +74,20 @@ def start_on_shift(spec: MethodSpec, anatomy: str | None) -> None:
         st.session_state.setdefault(*shift)
 
 
+#: The real-data arm's network (issue 26): the checkpoint trained on real brain slices (README "Real brain data").
+REAL_CHECKPOINT = "brain-real"
+
+
+def apply_real_arm(name: str, anatomy: str | None) -> None:
+    """A button's callback: adapt network ``name``'s real-anatomy checkpoint under the papers' protocol with the
+    dataset shift's window (20) and no reference (no network trained on the measured scans exists)."""
+    st.session_state[f"ttt.params.{name}.checkpoint.{anatomy or 'any'}"] = REAL_CHECKPOINT
+    st.session_state["ttt.reference"] = ""
+    st.session_state["ttt.protocol"] = "paper"
+    apply_protocol()
+    st.session_state["ttt.window"] = 20
+
+
 def bundle(page_run: "TTTPageRun", target, name: str) -> Callable[[], Bundle]:
     """A maker of the run's zip: the request, the results row and the curves, the reference, the network's image as
     shipped and after test-time training, and the in-distribution network's; everything captured now."""
