@@ -136,12 +136,9 @@ def _structure_source(args):
 def run(args: argparse.Namespace) -> int:
     """Run the ``lesion`` command; returns the exit status."""
     from explorer.cli.progress import Progress  # noqa: PLC0415
-    from explorer.engine import run_method  # noqa: PLC0415
-    from explorer.robustness.attack import STRATEGIES  # noqa: PLC0415
-    from explorer.robustness.insertion import full_maps, reference_image  # noqa: PLC0415
-    from explorer.robustness.lesion_attack import smallest_eps  # noqa: PLC0415
-    from explorer.robustness.lesion_structures import feature_structure, image_structure  # noqa: PLC0415
-    from explorer.robustness.lesions import false_negative_search, vanishing  # noqa: PLC0415
+    from explorer.robustness.insertion import full_maps  # noqa: PLC0415
+    from explorer.robustness.lesion_structures import image_structure  # noqa: PLC0415
+    from explorer.robustness.lesions import lesion_method, lesion_structure  # noqa: PLC0415
 
     eps, config, criteria, bounds = _settings(args)
     source = _structure_source(args) if args.mode == "hallucination" else None
@@ -155,13 +152,8 @@ def run(args: argparse.Namespace) -> int:
             and problem.slice.num_coils > 1 else None)
     structure = None
     if source is not None:  # checked against this slice before any method runs
-        if source[0] == "feature":
-            reference = reference_image(problem.slice.kspace, problem.crop) if full else problem.target
-            if reference is None:  # a test file without a stored reference: relative to the first method's image
-                reference = run_method(problem, instances[0]).image
-            structure = feature_structure(source[1], reference)
-        else:
-            structure = image_structure(*source[1], problem.crop)
+        structure = (lesion_structure(problem, source[1], instances[0]) if source[0] == "feature"
+                     else image_structure(*source[1], problem.crop))
     searches, headlines, attacks, not_run, notes = [], [], [], [], []
     halted = False
     for instance in instances:
@@ -170,30 +162,18 @@ def run(args: argparse.Namespace) -> int:
             continue
         with Progress(f"lesion {instance.display}", enabled=not args.json) as progress:
             try:
-                target_problem = problem
-                if bounds is not None:
-                    search = false_negative_search(problem, instance, bounds, args.candidates, args.refine,
-                                                   args.search_seed, args.measure, insertion, progress, maps)
-                    searches.append(search)
-                    halted = search.stopped
-                if halted:
-                    continue
-                if STRATEGIES.get(instance.capabilities.gradient) is None:
-                    notes.append(f"{instance.label}: no gradient and no fit to attack: no headline budget")
-                    continue
-                if bounds is not None:
-                    if search.worst is None:
-                        continue
-                    headline, target_problem = vanishing(problem, instance, search.worst.feature, eps, config, criteria,
-                                                         args.outside_weight, insertion, progress, maps)
-                else:
-                    headline = smallest_eps(problem, instance, structure, eps, "hallucination", config, criteria,
-                                            args.outside_weight, progress)
+                outcome = lesion_method(problem, instance, eps, config, criteria, args.outside_weight, bounds=bounds,
+                                        candidates=args.candidates, refine=args.refine, seed=args.search_seed,
+                                        measure=args.measure, mode=insertion, maps=maps, structure=structure,
+                                        progress=progress)
             except ExplorerError as exc:
                 raise ExplorerError(f"{instance.label}: {exc}") from None
-        headlines.append(headline)
-        attacks += headline.results
-        halted = headline.stopped
+        searches += [outcome.search] if outcome.search is not None else []
+        notes += [outcome.note] if outcome.note else []
+        if outcome.headline is not None:
+            headlines.append(outcome.headline)
+            attacks += outcome.headline.results
+        halted = outcome.stopped
     mode = "erase" if bounds is not None else "hallucination"
     if args.out is not None:
         _write(args.out, searches, headlines, attacks, criteria, args.metric)

@@ -35,7 +35,8 @@ from explorer.robustness.feature_scores import FeatureScore, score_feature
 from explorer.robustness.insertion import (CONTRAST_REFERENCES, MAX_SIZE, MODES, SHAPES, Feature, Inserted, full_maps,
                                           insert_features, reference_image, tissue_mask)
 from explorer.robustness.lesion_attack import Headline, smallest_eps
-from explorer.robustness.lesion_structures import Criteria, feature_structure
+from explorer.robustness.lesion_structures import Criteria, Structure, feature_structure
+from explorer.robustness.attack import STRATEGIES
 from explorer.robustness.objectives import AttackConfig, check_region
 
 #: Recovery measures a search can minimise: ``+1`` higher is better recovered, ``-1`` lower is better.
@@ -390,5 +391,71 @@ def appearing(problem: Problem, method: MethodInstance | str, feature: Feature, 
                         progress, clean)
 
 
-__all__ = ["Candidate", "LesionBounds", "LesionSearch", "MAX_CANDIDATES", "MEASURES", "allowed_centres", "appearing",
+@dataclass(frozen=True)
+class LesionOutcome:
+    """One method's lesion run (:func:`lesion_method`).
+
+    Attributes:
+        instance: the method.
+        search: the false-negative search (``None`` in hallucination mode).
+        headline: the smallest-eps sweep (``None``: no gradient strategy, no lesion scored, or stopped in the search).
+        note: why there is no headline, when there is a reason to say.
+        stopped: a stop request ended the search or the sweep.
+        problem: the problem the headline's attacks ran on (with the lesion inserted in erase mode).
+    """
+
+    instance: MethodInstance
+    search: LesionSearch | None
+    headline: Headline | None
+    note: str | None
+    stopped: bool
+    problem: Problem
+
+
+def lesion_structure(problem: Problem, feature: Feature, first: MethodInstance) -> Structure:
+    """The hallucination target of ``feature`` on this slice: its amplitude relative to the fully sampled reference,
+    else the stored target, else ``first``'s reconstruction (a test file without a reference)."""
+    if problem.slice.acquired_mask is None:
+        reference = reference_image(problem.slice.kspace, problem.crop)
+    else:
+        reference = problem.target if problem.target is not None else run_method(problem, first).image
+    return feature_structure(feature, reference)
+
+
+def lesion_method(problem: Problem, instance: MethodInstance, eps_values: Sequence[float], config: AttackConfig,
+                  criteria: Criteria, outside_weight: float = 1.0, *, bounds: LesionBounds | None = None,
+                  candidates: int = 16, refine: int = 16, seed: int = 0, measure: str = "contrast_recovery",
+                  mode: str = "coil", maps: torch.Tensor | None = None, structure: Structure | None = None,
+                  progress: Callable[[int, int, dict], bool | None] | None = None) -> LesionOutcome:
+    """One method's run, the same for the CLI and the app: with ``bounds`` (false negative), the lesion it recovers
+    worst (:func:`false_negative_search`) and the smallest eps that erases it (:func:`vanishing`); else (hallucination)
+    the smallest eps at which ``structure`` appears (:func:`~explorer.robustness.lesion_attack.smallest_eps`).
+    Methods without a gradient strategy get the search only.
+
+    Raises:
+        ExplorerError: bad settings, an undersampled file in false-negative mode, neither bounds nor structure.
+    """
+    if (bounds is None) == (structure is None):
+        raise ExplorerError("a lesion run needs search bounds (false negative) or a structure (hallucination)")
+    search = None
+    if bounds is not None:
+        search = false_negative_search(problem, instance, bounds, candidates, refine, seed, measure, mode, progress,
+                                       maps)
+        if search.stopped:
+            return LesionOutcome(instance, search, None, None, True, problem)
+    if STRATEGIES.get(instance.capabilities.gradient) is None:
+        return LesionOutcome(instance, search, None, f"{instance.label}: no gradient and no fit to attack: no headline "
+                             "budget", False, problem)
+    if search is not None:
+        if search.worst is None:
+            return LesionOutcome(instance, search, None, f"{instance.label}: no lesion scored", False, problem)
+        headline, attacked = vanishing(problem, instance, search.worst.feature, eps_values, config, criteria,
+                                       outside_weight, mode, progress, maps)
+        return LesionOutcome(instance, search, headline, None, headline.stopped, attacked)
+    headline = smallest_eps(problem, instance, structure, eps_values, "hallucination", config, criteria, outside_weight,
+                            progress)
+    return LesionOutcome(instance, None, headline, None, headline.stopped, problem)
+
+
+__all__ = ["Candidate", "LesionBounds", "LesionOutcome", "LesionSearch", "lesion_method", "lesion_structure", "MAX_CANDIDATES", "MEASURES", "allowed_centres", "appearing",
            "false_negative_search", "featured_problem", "random_candidates", "score_lesion", "vanishing"]

@@ -228,7 +228,7 @@ def test_cli_bad_inputs_exit_2_with_one_line(path, capsys, extra, message):
 
 @pytest.mark.parametrize("mode, module, name, extra", [
     ("false-negative", "explorer.robustness.lesions", "false_negative_search", ["--candidates", "3", "--refine", "2"]),
-    ("hallucination", "explorer.robustness.lesion_attack", "smallest_eps", ["--at", "24,24"]),
+    ("hallucination", "explorer.robustness.lesions", "smallest_eps", ["--at", "24,24"]),  # lesion_method calls it
 ])
 def test_one_ctrl_c_ends_the_whole_command(path, monkeypatch, capsys, mode, module, name, extra):
     import importlib
