@@ -37,6 +37,7 @@ else:
     pages = [  # every registered experiment's page between Home and the study pages
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         *[st.Page(e.page.path, title=e.page.title, icon=e.page.icon) for e in experiments() if e.page is not None],
+        st.Page("pages/lesion.py", title="Lesions", icon=":material/search_insights:"),
         st.Page("pages/study.py", title="Study", icon=":material/query_stats:"),
         st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
         st.Page("pages/readers.py", title="Reader studies", icon=":material/groups:"),
