@@ -204,8 +204,12 @@ def targeted_attack(problem: Problem, method: MethodInstance | str, structure: S
     objective = make_targeted(structure, clean.image, SIGNS[mode], outside_weight, problem.device, target)
     refit = progress
     if strategy == "gradient":
-        search = Search(progress, config.restarts * config.steps)
-        e = gradient_search(problem, instance, objective, budget, config, search, start)
+        # a warm start (the previous budget's best e) is searched after a fresh start of its own: from the smaller
+        # ball's optimum alone, fixed-length steps can stay stuck there however large the new budget
+        search = Search(progress, (2 if start is not None else 1) * config.restarts * config.steps)
+        e = gradient_search(problem, instance, objective, budget, config, search, None)
+        if start is not None and not search.stopped:
+            e = gradient_search(problem, instance, objective, budget, config, search, start)
         refit = None
     else:
         e, search = joint_search(problem, instance, objective, budget, config, progress)

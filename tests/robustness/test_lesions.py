@@ -254,3 +254,25 @@ def test_one_ctrl_c_ends_the_whole_command(path, monkeypatch, capsys, mode, modu
         assert report["searches"][0]["stopped"] and report["headline"] == []
     else:
         assert report["headline"][0]["stopped"] and len(report["attacks"]) == 1
+
+
+def test_a_larger_budget_searches_a_fresh_start_as_well_as_the_warm_one(problem, monkeypatch):
+    """From the smaller ball's optimum alone, fixed-length steps can stay stuck there however large the new budget:
+    each budget after the first runs a fresh start and then the warm one, and its objective is never worse."""
+    import explorer.robustness.lesion_attack as lesion_attack
+    from explorer.robustness.lesion_attack import smallest_eps
+
+    real, starts = lesion_attack.gradient_search, []
+
+    def recording(problem, instance, objective, budget, config, search, start):
+        starts.append((config.eps, start is not None))
+        return real(problem, instance, objective, budget, config, search, start)
+
+    monkeypatch.setattr(lesion_attack, "gradient_search", recording)
+    reference = reference_image(problem.slice.kspace, problem.crop)
+    structure = feature_structure(Feature(row=24, col=24, size=5), reference)
+    headline = smallest_eps(problem, _instance("zero_filled"), structure, [0.001, 0.002],
+                            config=AttackConfig(steps=3, noise_draws=0), until_met=False)
+    assert starts == [(0.001, False), (0.002, False), (0.002, True)]
+    first, second = headline.results
+    assert second.loss <= first.loss + 1e-9  # the warm start is inside the larger ball: never worse
