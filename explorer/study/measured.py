@@ -13,7 +13,7 @@ import numpy as np
 from explorer.errors import ExplorerError
 from explorer.recon.base import BUILTIN_MODULES as METHOD_MODULES
 from explorer.robustness.registry import BUILTIN_MODULES as EXPERIMENT_MODULES
-from explorer.study import measured_real
+from explorer.study import measured_lesions, measured_real
 from explorer.study.results import Measurement, Part
 
 #: The methods a README table may show, in the order it shows them, with their display names.
@@ -359,4 +359,6 @@ __all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "
            "render_features", "render_robust", "render_singlecoil", "render_study", "render_ttt", "render_viewer", "ttt_parts"]
 
 for _measurement in measured_real.measurements(METHOD_CODE, METHOD_FILES):  # the real-brain data (README)
+    register(_measurement)
+for _measurement in measured_lesions.measurements(METHOD_CODE, METHOD_FILES):  # worst-case lesions
     register(_measurement)
