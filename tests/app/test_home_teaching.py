@@ -228,3 +228,25 @@ def test_guided_path_buttons_open_each_page_with_its_settings():
             assert at.text_input(key="ttt.reference").value == "brain"
         at.switch_page("pages/home.py").run()
         assert not at.exception
+
+
+def test_artifacts_every_corruption_changes_the_image():
+    at = _home("artifacts")
+    assert {"home.teach.art.kspace", "home.teach.art.image", "home.teach.art.error"} <= _charts(at)
+    shown = {}
+    for kind in ("noise", "motion", "spikes", "partial", "gibbs"):
+        at.radio(key="home.teach.art.kind").set_value(kind).run()
+        _ok(at)
+        shown[kind] = _data(at, "home.teach.art.image")
+        assert "Relative error of this image" in " ".join(c.value for c in at.caption)
+    assert len(set(shown.values())) == 5  # five different images
+    at.radio(key="home.teach.art.kind").set_value("motion").run()
+    before = _data(at, "home.teach.art.image")
+    at.radio(key="home.teach.art.ordering").set_value("interleaved").run()
+    _ok(at)
+    assert _data(at, "home.teach.art.image") != before and "interleaved" in _title(at, "home.teach.art.kspace")
+    at.radio(key="home.teach.art.kind").set_value("gibbs").run()
+    before = _data(at, "home.teach.art.image")
+    at.toggle(key="home.teach.art.hamming").set_value(True).run()
+    _ok(at)
+    assert _data(at, "home.teach.art.image") != before and "Hamming" in _title(at, "home.teach.art.kspace")

@@ -1,5 +1,5 @@
 """The Home page's teaching mode: a section picker and the chosen section (the primer's k-space, masks and SENSE
-sections, :mod:`~explorer.ui.teaching.recon`'s families, :mod:`~explorer.ui.teaching.path`'s guided path).
+sections, :mod:`~explorer.ui.teaching.artifacts`' corruptions, :mod:`~explorer.ui.teaching.recon`'s families, :mod:`~explorer.ui.teaching.path`'s guided path).
 
 One section renders per script run (a horizontal radio picks it), so the Home page stays fast.
 """
@@ -11,6 +11,7 @@ import streamlit as st
 from explorer.errors import ExplorerError
 from explorer.ui import cache, widgets
 from explorer.ui.state import Source
+from explorer.ui.teaching import artifacts as teaching_artifacts
 from explorer.ui.teaching import path as teaching_path
 from explorer.ui.teaching import primer
 from explorer.ui.teaching import recon as teaching_recon
@@ -42,7 +43,7 @@ def render(source: Source | None) -> None:
                 "k-space. Choose the embedded sample or a training/validation file.", icon=":material/info:")
         return
     body = {"kspace": primer.kspace_section, "masks": primer.masks_section, "sense": primer.sense_section,
-            "families": teaching_recon.render}[section]
+            "artifacts": teaching_artifacts.render, "families": teaching_recon.render}[section]
     try:
         body(data)
     except ExplorerError as exc:

@@ -17,6 +17,7 @@ SECTIONS = {
     "kspace": "k-space explorer",
     "masks": "Masks and PSFs",
     "sense": "Coils and SENSE",
+    "artifacts": "Artifacts",
     "families": "How each family reconstructs",
     "path": "Guided path",
 }
