@@ -1,7 +1,7 @@
 """Ray Data against the study's task-per-slice executor (issue 30 item 3): the same units, the same workers, the
 records written as Parquet.
 
-Usage: python bench/bench_ray_data.py [--size 160] [--slices 12] [--workers 1,2] [--json] [--smoke]
+Usage: python bench/bench_ray_data.py [--size 320] [--slices 16] [--workers 1,2] [--json] [--smoke]
 
 * **tasks** (what ``study --executor ray`` does, :func:`explorer.study.executors.run_ray`): one Ray task per slice
   (its units share the slice's problem and coil maps), the driver collecting the records and writing one Parquet
@@ -107,8 +107,8 @@ def _ssims(path: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--size", type=int, default=160)
-    ap.add_argument("--slices", type=int, default=12)
+    ap.add_argument("--size", type=int, default=320)
+    ap.add_argument("--slices", type=int, default=16)
     ap.add_argument("--workers", default="1,2")
     ap.add_argument("--json", action="store_true", help="print one JSON object (the results file's part)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one worker count: only checks that it runs (CI)")

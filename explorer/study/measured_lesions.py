@@ -48,8 +48,10 @@ def _cell(headline: dict | None, attacks: list[dict], mode: str) -> str:
         return f"0 (clean {what} {headline['clean_measure']:.2f})" if headline.get("clean_measure") is not None else "0"
     mine = [a for a in attacks if a["label"] == headline["label"]]
     last = mine[-1] if mine else None
-    eps = f"{headline['smallest_eps']:g}" if headline["smallest_eps"] is not None else \
-        f"> {max(headline['eps_tried']):g}"
+    first = min(float(v) for v in EPS.split(","))
+    smallest = headline["smallest_eps"]
+    eps = (f"> {max(headline['eps_tried']):g}" if smallest is None
+           else f"<= {smallest:g}" if smallest <= first else f"{smallest:g}")  # the list's first: a bound, not a value
     if last is None:
         return eps
     key = "contrast_change" if mode == "appear" else "contrast_recovery"
@@ -74,7 +76,7 @@ def render_lesions(outputs: list[tuple[str, dict]]) -> str:
         lines.append(f"| {NAMES[m]} | " + " | ".join(cells[m].get(c, "-") for c in columns) + " |")
     notes = [f"Smallest budget eps = ||e|| / ||k|| of {EPS.replace(',', ', ')} at which a 5x5 square of contrast 1/6 of "
              "the reference's maximum appears (box contrast made >= 0.5 of the lesion's) or vanishes (contrast "
-             "recovery < 0.5); '> 0.08': not by the largest budget tried. In brackets: the measure the last attack "
+             "recovery < 0.5); '<= 0.005': already at the smallest budget tried; '> 0.08': not by the largest. In brackets: the measure the last attack "
              "reached, and the mean of the same measure under Gaussian noise of the same norm (2 draws)."]
     notes.append("Lesion centres (row, column): " + ", ".join(f"{a} {r}, {c}" for a, (r, c) in CENTRES.items())
                  + "; 'vanishes': the lesion inserted into the slice (each coil image through the clean data's ESPIRiT "

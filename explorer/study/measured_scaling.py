@@ -32,7 +32,7 @@ def measurements(method_code: tuple[str, ...]) -> list[Measurement]:
     return [Measurement(
         name="ray-scaling", title="the study's Ray executor against Ray Data, 1 and 2 workers, on this machine",
         parts=(Part("bench", ("bench/bench_ray_data.py", "--json")),), render=render_scaling, code=method_code,
-        note="`bench/bench_ray_data.py`: l1, TV and SENSE (clean) on 12 slices of the embedded knee at 160x160; both "
+        note="`bench/bench_ray_data.py`: l1, TV and SENSE (clean) on 16 slices of the embedded knee at 320x320; both "
              "designs write the records as Parquet (the tasks through the driver, Ray Data sharded from the workers) "
              "and are checked to give the same SSIM per unit.")]
 

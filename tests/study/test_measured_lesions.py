@@ -43,6 +43,8 @@ def test_table_cells_follow_the_headlines(outputs):
                 assert cell.startswith("0 (clean")
             elif head["smallest_eps"] is None:
                 assert cell.startswith("> 0.04")
+            elif head["smallest_eps"] <= 0.005:  # the measurement list's first budget: a bound
+                assert cell.startswith(f"<= {head['smallest_eps']:g} (")
             else:
                 assert cell.startswith(f"{head['smallest_eps']:g} (")
     vanish = dict(outputs)["knee vanish"]
