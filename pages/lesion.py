@@ -81,6 +81,21 @@ else:
                                key="lesion.contrast", help="The papers' features: 1/6 of the reference's maximum.")
     settings = dict(at=(int(row), int(col)), shape=shape, size=int(size), contrast=float(contrast),
                     appear=float(threshold))
+reference = lesion_run.placement_image(problem)
+if reference is not None:
+    with st.expander("Place it on the image" if mode == "hallucination" else "Draw the region on the image",
+                     icon=":material/ads_click:", expanded=False):
+        if mode == "hallucination":
+            st.caption("Click the image (the *Mark* tool) to put the lesion's centre there.")
+            viewer.show("lesion.place", None, {"fully sampled reference": reference}, uirevision=f"place|{h}x{w}",
+                        details=False, mark=True, point=(int(settings["at"][0]), int(settings["at"][1])),
+                        on_point=lesion_run.place, columns=1, filename="placement")
+        else:
+            st.caption("Draw a box (**Drag to: ROI box**), then use it as the search region.")
+            viewer.show("lesion.place", None, {"fully sampled reference": reference}, uirevision=f"place|{h}x{w}",
+                        columns=1, filename="placement")
+            st.button("Use the drawn box as the region", key="lesion.use_roi", icon=":material/crop_free:",
+                      on_click=lesion_run.use_drawn_region, args=("lesion.place",))
 with widgets.stop_on_error():
     request = lesion_run.request(source, choice.plane, choice.index, choice.mask, instances, mode, eps_text,
                                  full_kspace, steps=int(steps), metric=state.metric(), **settings)

@@ -59,3 +59,19 @@ def test_false_negative_search_and_a_bad_region():
     assert outcome.search is not None and outcome.search.worst is not None and len(outcome.search.candidates) == 2
     table = at.dataframe[0].value
     assert table["Lesion"][0].startswith(outcome.search.worst.feature.shape)
+
+
+def test_placement_viewer_marks_the_lesion_and_hands_a_drawn_box_to_the_region():
+    at = open_page("lesion", timeout=240)
+    at.radio(key="lesion.mode").set_value("hallucination").run()
+    at.number_input(key="lesion.row").set_value(20).run()
+    at.number_input(key="lesion.col").set_value(25).run()
+    header, _ = viewer(at, "lesion.place")
+    assert header["settings"]["mark"] is True and header["settings"]["point"] == [20, 25]
+    at.radio(key="lesion.mode").set_value("false-negative").run()
+    at.toggle(key="lesion.place.roi.on").set_value(True).run()
+    for name, value in (("top", 10), ("left", 12), ("bottom", 40), ("right", 44)):
+        at.number_input(key=f"lesion.place.roi.{name}").set_value(value).run()
+    at.button(key="lesion.use_roi").click().run()
+    assert not at.exception and not _errors(at), _errors(at)
+    assert at.text_input(key="lesion.region").value == "10,12,41,45"  # half-open: bottom and right + 1

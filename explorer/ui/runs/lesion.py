@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import pandas as pd
+import streamlit as st
 
 from explorer.errors import ExplorerError
 from explorer.masks import MaskConfig
@@ -133,6 +135,29 @@ RUN = LongRun("lesion", button="Run lesion search", icon=":material/search_insig
               waiting="Scoring the worst case found before the stop…")
 
 
+def placement_image(problem) -> np.ndarray | None:
+    """The fully sampled reference ``(h, w)`` to place a lesion on (``None`` for an undersampled file)."""
+    from explorer.robustness.insertion import reference_image  # noqa: PLC0415
+
+    if problem.slice.acquired_mask is not None:
+        return None
+    return reference_image(problem.slice.kspace, problem.crop)
+
+
+def place(point: tuple[int, int]) -> None:
+    """The viewer's Mark callback: the clicked pixel becomes the lesion's centre."""
+    st.session_state["lesion.row"], st.session_state["lesion.col"] = int(point[0]), int(point[1])
+
+
+def use_drawn_region(viewer_key: str) -> None:
+    """A button's callback: the box drawn in the placement viewer becomes the search region (``row0,col0,row1,col1``,
+    half-open)."""
+    s = st.session_state
+    if s.get(f"{viewer_key}.roi.on"):
+        s["lesion.region"] = (f"{int(s[f'{viewer_key}.roi.top'])},{int(s[f'{viewer_key}.roi.left'])},"
+                              f"{int(s[f'{viewer_key}.roi.bottom']) + 1},{int(s[f'{viewer_key}.roi.right']) + 1}")
+
+
 def verdict(outcome: LesionOutcome) -> str:
     """The headline in words."""
     h = outcome.headline
@@ -181,4 +206,5 @@ def shown(run: LesionRun) -> list[tuple[LesionOutcome, object]]:
     return out
 
 
-__all__ = ["LesionRequest", "LesionRun", "MODES", "RUN", "headline_table", "request", "shown", "verdict", "work"]
+__all__ = ["LesionRequest", "LesionRun", "MODES", "RUN", "headline_table", "place", "placement_image", "request", "shown",
+           "use_drawn_region", "verdict", "work"]
