@@ -12,11 +12,11 @@ import os
 import sys
 
 from explorer.cli import (app, attack, card, dataset, download, evaluate, experiments, features, files, filtered, lesion,
-                          methods, readers, recon, results, sample, shift, study, train, ttt, tune, zoo)
+                          methods, readers, realistic, recon, results, sample, shift, study, train, ttt, tune, zoo)
 from explorer.errors import ExplorerError
 
 #: The commands, in the order ``--help`` lists them.
-COMMANDS = (app, sample, download, dataset, recon, attack, features, lesion, ttt, shift, filtered, zoo, study,
+COMMANDS = (app, sample, download, dataset, recon, attack, features, lesion, realistic, ttt, shift, filtered, zoo, study,
             experiments, readers, train, card, methods, files, tune, evaluate, results)
 
 
