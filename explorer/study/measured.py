@@ -13,7 +13,7 @@ import numpy as np
 from explorer.errors import ExplorerError
 from explorer.recon.base import BUILTIN_MODULES as METHOD_MODULES
 from explorer.robustness.registry import BUILTIN_MODULES as EXPERIMENT_MODULES
-from explorer.study import measured_arms, measured_lesions, measured_real, measured_scaling
+from explorer.study import measured_arms, measured_lesions, measured_real, measured_realistic, measured_scaling
 from explorer.study.results import Measurement, Part
 
 #: The methods a README table may show, in the order it shows them, with their display names.
@@ -361,6 +361,8 @@ __all__ = ["ATTACK_EPS", "EXPERIMENT_CODE", "FEATURE_METHODS", "MEASUREMENTS", "
 for _measurement in measured_real.measurements(METHOD_CODE, METHOD_FILES):  # the real-brain data (README)
     register(_measurement)
 for _measurement in measured_lesions.measurements(METHOD_CODE, METHOD_FILES):  # worst-case lesions
+    register(_measurement)
+for _measurement in measured_realistic.measurements(METHOD_CODE, METHOD_FILES):  # noise, motion, spikes
     register(_measurement)
 for _measurement in measured_scaling.measurements(METHOD_CODE):  # Ray executor vs Ray Data
     register(_measurement)
