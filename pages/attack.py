@@ -12,6 +12,7 @@ import re
 
 import streamlit as st
 
+from explorer.errors import ExplorerError
 from explorer.export import npy_bytes, png_bytes
 from explorer.figures import attack as attack_figures
 from explorer.recon.base import available_methods
@@ -19,8 +20,11 @@ from explorer.robustness.attack import STRATEGIES
 from explorer.robustness.noise import NOISE_NAME
 from explorer.robustness.objectives import BUDGETS, MAX_NOISE_DRAWS, OBJECTIVES, OPTIMIZERS
 from explorer.robustness.perturbations import perturbation_image
+from explorer.robustness.realistic import KINDS as REALISTIC_KINDS
+from explorer.robustness.realistic import ORDERINGS
 from explorer.ui import bundle, cache, pickers, present, state, viewer, warmup, widgets
 from explorer.ui.runs import attack as attack_run
+from explorer.ui.runs import realistic as realistic_run
 from explorer.ui.runs.protocol import Download, downloads
 
 st.title("Attack")
@@ -94,6 +98,38 @@ with widgets.stop_on_error():
                                  optimizer=optimizer, patience=int(patience), seed=int(seed),
                                  noise_draws=int(noise_draws),
                                  metric=state.metric())
+
+with st.expander("Realistic corruptions beside the worst case: noise, motion per shot, spikes",
+                 icon=":material/blur_on:"):
+    st.caption("The acquisition corrupted as scanners and patients do (before the mask; coil maps re-estimated from "
+               "the corrupted data), the same methods reconstructed, and each corruption's size in the budget's units "
+               "‖M(k′ − k)‖/‖k‖, to set beside the adversarial budgets above.")
+    real_request = None
+    if not full_kspace:
+        st.info("This file holds undersampled data only: there is no acquisition to corrupt.", icon=":material/info:")
+    else:
+        r1, r2, r3, r4 = st.columns([1.2, 1.4, 0.8, 1.2])
+        kind = r1.selectbox("Corruption", list(REALISTIC_KINDS), key="attack.real.kind",
+                            help=" · ".join(f"{k}: {v}" for k, v in REALISTIC_KINDS.items()))
+        levels_text = r2.text_input("Levels", realistic_run.DEFAULT_LEVELS[kind], key=f"attack.real.levels.{kind}")
+        shots = r3.number_input("Shots", 1, 64, 8, key="attack.real.shots", disabled=kind != "motion")
+        ordering = r4.radio("Shot ordering", list(ORDERINGS), key="attack.real.ordering", horizontal=True,
+                            disabled=kind != "motion")
+        try:  # a bad level is one error line here; the attack below stays usable
+            real_request = realistic_run.request(source, choice.plane, choice.index, choice.mask, instances, kind,
+                                                 levels_text, full_kspace, int(shots), ordering)
+        except ExplorerError as exc:
+            widgets.show_error(exc)
+    if real_request is not None:
+        real_run = realistic_run.RUN.section(real_request, heading=None, stop_if_idle=False,
+                                             disabled=not instances or not instances.confirmed)
+        if real_run is not None and real_run.rows:
+            st.dataframe(realistic_run.table(real_run), hide_index=True, key="attack.real.table", width="stretch")
+            images = {f"{r['label']} · {r['kind']} {r['level']:g}": r["image"] for r in real_run.rows}
+            real_problem = cache.problem(real_run.request.source, real_run.request.plane, real_run.request.index,
+                                         real_run.request.mask)
+            viewer.show("attack.real", real_problem.target, images, columns=3, filename="corrupted",
+                        uirevision=f"real|{real_run.request.source.spec}|{real_problem.crop}")
 
 # ---------------------------------------------------------------- 4. results
 run = attack_run.RUN.section(request, heading="4 · Results", disabled=not instances or not instances.confirmed)

@@ -192,3 +192,24 @@ def test_a_file_without_full_kspace_defaults_to_the_measured_budget(tmp_path, mo
     row, noise = at.dataframe[0].value.iloc[0], at.dataframe[0].value.iloc[1]
     assert row["‖e‖/‖k‖"] == pytest.approx(0.08, rel=1e-5) and float(row["Objective"]) > 0
     assert noise["Perturbation"] == "Gaussian noise, same norm" and noise["‖e‖/‖k‖"] == pytest.approx(0.08, rel=1e-5)
+
+
+def test_realistic_corruptions_beside_the_attack():
+    from explorer.ui.runs import realistic as realistic_run
+
+    at = _attack_page()
+    at.multiselect(key="attack.methods").set_value(["zero_filled", "sense"]).run()
+    at.selectbox(key="attack.real.kind").set_value("motion").run()
+    at.text_input(key="attack.real.levels.motion").set_value("x").run()
+    assert any("levels" in e.value for e in at.error)  # one line, the page goes on
+    assert [b for b in at.button if b.key == "attack.run"]
+    at.text_input(key="attack.real.levels.motion").set_value("0,2").run()
+    at.button(key="attack.realistic_run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    run = at.session_state[realistic_run.RUN.handoff.key]
+    table = at.dataframe[0].value  # the only table: no attack has run
+    assert list(table["Level"]) == [0.0, 2.0, 0.0, 2.0] and table["‖e‖/‖k‖"][0] == 0.0 and table["‖e‖/‖k‖"][1] > 0
+    assert abs(table["SSIM drop"][0]) < 1e-6  # no motion, no change
+    assert len(run.rows) == 4
+    header, _ = viewer(at, "attack.real")
+    assert len(header["frames"][0]["labels"]) == 5  # the reference and four reconstructions
