@@ -117,7 +117,8 @@ with st.expander("Realistic corruptions beside the worst case: noise, motion per
                             disabled=kind != "motion")
         try:  # a bad level is one error line here; the attack below stays usable
             real_request = realistic_run.request(source, choice.plane, choice.index, choice.mask, instances, kind,
-                                                 levels_text, full_kspace, int(shots), ordering)
+                                                 levels_text, full_kspace, int(shots), ordering,
+                                                 metric=state.metric())
         except ExplorerError as exc:
             widgets.show_error(exc)
     if real_request is not None:

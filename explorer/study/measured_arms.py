@@ -6,7 +6,8 @@ build in ``data/real-brain`` (not committed)."""
 
 from __future__ import annotations
 
-from explorer.resources import import_root
+import re
+
 from explorer.study.results import Measurement, Part
 
 #: Where the README's commands put the build, relative to the checkout.
@@ -14,8 +15,9 @@ REAL_DATA = "data/real-brain"
 
 
 def _short(text: str) -> str:
-    """A set name without the checkout's path (the README is read on other machines)."""
-    return text.replace(f"{import_root()}/", "")
+    """A set name without the path of the checkout that measured it (the README is read on other machines, and the
+    results file must draw the same table in any checkout)."""
+    return re.sub(r"[^\s]*/(" + re.escape(REAL_DATA) + ")", r"\1", text)
 
 
 def _is_real(pair: str) -> bool:

@@ -31,11 +31,12 @@ class RealisticRequest:
     mask: MaskConfig
     methods: tuple[MethodInstance, ...]
     corruptions: tuple[Realistic, ...]
+    metric: str = "fastmri"
 
 
 def request(source: Source, plane: str, index: int, mask: MaskConfig, methods, kind: str, levels_text: str,
             full_kspace: bool, shots: int = 8, ordering: str = "sequential", seed: int = 0,
-            maps: str = "reestimate") -> RealisticRequest:
+            maps: str = "reestimate", metric: str = "fastmri") -> RealisticRequest:
     """The settings as a request, every value checked.
 
     Raises:
@@ -49,7 +50,7 @@ def request(source: Source, plane: str, index: int, mask: MaskConfig, methods, k
     if not 1 <= len(levels) <= 8:
         raise ExplorerError("give 1 to 8 levels")
     return RealisticRequest(source, plane, index, mask, tuple(methods),
-                            tuple(Realistic(kind, v, int(shots), ordering, int(seed), maps) for v in levels))
+                            tuple(Realistic(kind, v, int(shots), ordering, int(seed), maps) for v in levels), metric)
 
 
 @dataclass
