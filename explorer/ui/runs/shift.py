@@ -163,7 +163,13 @@ REAL_ARMS: dict[str, tuple[str, str, str, str | None]] = {
 }
 #: Where the README's commands put the build, relative to the data directory.
 REAL_BRAIN_FOLDERS = ("real-brain", "data/real-brain")
-REAL_ARM_METHODS = ("zero_filled", "sense", "l1", "tv", "unet", "varnet")
+
+
+def real_arm_methods() -> list[str]:
+    """The arms' models: every registered method that is not minute-long (the classical, sparse and trained ones)."""
+    from explorer.recon.base import available_methods  # noqa: PLC0415
+
+    return [m.name for m in available_methods() if m.capabilities.cost != "long"]
 
 
 def real_brain_folder(root) -> str | None:
@@ -182,9 +188,11 @@ def apply_real_arm(arm: str, folder: str) -> None:
             st.session_state[f"{key}.kind"], st.session_state[f"{key}.family"] = "sample", value
         else:
             st.session_state[f"{key}.kind"], st.session_state[f"{key}.folder"] = "folder", f"{folder}/{value}"
-    st.session_state["shift.methods"] = list(REAL_ARM_METHODS)
+    st.session_state["shift.methods"] = real_arm_methods()
     st.session_state["shift.max_slices"] = 5
     # the checkpoint's widget key ends in P's anatomy (a sample's family; "any" for a folder, as the page passes None)
     anatomy = p.split(":", 1)[1].split(",")[0] if p.startswith("sample:") else "any"
-    for kind in ("unet", "varnet"):
+    from explorer.recon.networks import kind_names  # noqa: PLC0415
+
+    for kind in kind_names():  # every trained-network kind carries a checkpoint parameter
         st.session_state[f"shift.params.{kind}.checkpoint.{anatomy}"] = checkpoint or "auto"
