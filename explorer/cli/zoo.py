@@ -4,7 +4,9 @@ distribution-shift studies (``shift --zoo DIR``)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from pathlib import Path
 
 NAME = "zoo"
@@ -29,6 +31,8 @@ def add_parser(sub) -> None:
     z.add_argument("--snapshot-every", type=int, default=100, help="also keep a checkpoint every N steps")
     z.add_argument("--loss", default="supervised", help="supervised, self or both (see train)")
     z.add_argument("--seed", type=int, default=0)
+    z.add_argument("--json", action="store_true",
+                   help="print one JSON object (the manifest's models and the wall time); messages go to stderr")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,9 +62,16 @@ def run(args: argparse.Namespace) -> int:
                          size=args.size, subjects=args.subjects, members=members, snapshot_every=args.snapshot_every,
                          loss=args.loss, seed=args.seed, train_dir=Path(args.data) if args.data else None,
                          val_dir=Path(args.val) if args.val else None)
+    out = sys.stderr if args.json else sys.stdout
+    started = time.perf_counter()
     with Progress("zoo", enabled=True) as progress:
-        manifest = build_zoo(options, progress, log=lambda line: print(line, flush=True))
+        manifest = build_zoo(options, progress, log=lambda line: print(line, file=out, flush=True))
     models = read_zoo(manifest.parent)
+    if args.json:
+        print(json.dumps({"family": args.family, "contrast": args.contrast, "dataset": args.dataset,
+                          "loss": args.loss, "seed": args.seed, "seconds": round(time.perf_counter() - started, 1),
+                          "models": [{k: m[k] for k in ("label", "method", "steps", "val_ssim")} for m in models]}))
+        return 0
     print(f"{'model':<24}{'method':<8}{'steps':>6}{'val SSIM':>10}")
     for m in models:
         ssim = "-" if m["val_ssim"] is None else f"{m['val_ssim']:.4f}"

@@ -13,7 +13,8 @@ import numpy as np
 from explorer.errors import ExplorerError
 from explorer.recon.base import BUILTIN_MODULES as METHOD_MODULES
 from explorer.robustness.registry import BUILTIN_MODULES as EXPERIMENT_MODULES
-from explorer.study import measured_arms, measured_lesions, measured_real, measured_realistic, measured_scaling
+from explorer.study import (measured_arms, measured_lesions, measured_real, measured_realistic, measured_scaling,
+                           measured_zoo)
 from explorer.study.results import Measurement, Part
 
 #: The methods a README table may show, in the order it shows them, with their display names.
@@ -367,4 +368,6 @@ for _measurement in measured_realistic.measurements(METHOD_CODE, METHOD_FILES): 
 for _measurement in measured_scaling.measurements(METHOD_CODE):  # Ray executor vs Ray Data
     register(_measurement)
 for _measurement in measured_arms.measurements(METHOD_CODE, METHOD_FILES, EXPERIMENT_CODE):  # the real-data arms
+    register(_measurement)
+for _measurement in measured_zoo.measurements(METHOD_CODE, METHOD_FILES):  # the ID-vs-OOD scatter, many models
     register(_measurement)
