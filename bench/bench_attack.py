@@ -9,12 +9,14 @@ a ``2 * --steps``-step attack minus that of a ``--steps``-step one, divided by `
 the clean objective, the last iterate's check and the final scoring, cancel); the ratio is the overhead of the
 attack loop (target <= 1.15x). "attack s" is the whole ``--steps``-step attack. Joint-scheme methods (un-trained
 networks) show their whole attack (joint fit + refit).
-Prints a table; asserts nothing.
+Prints a table (``--json``: one JSON document instead, for ``python -m explorer results run attack-speed``); asserts
+nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -32,6 +34,7 @@ def main() -> None:
     parser.add_argument("--family", default="knee")
     parser.add_argument("--size", type=int, default=320)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat: only checks that the script runs (CI)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of the table")
     args = parser.parse_args()
     if args.smoke:
         args.size, args.steps, args.method = 64, 2, args.method or ["zero_filled", "unet"]
@@ -52,10 +55,15 @@ def main() -> None:
     volume = FastMRIVolume(sample_path(SampleSpec(family=args.family, size=args.size)))
     problem = prepare(volume.read_slice(volume.num_slices // 2), MaskConfig("random", 4, seed=0), device)
     problem.maps_and_seconds  # noqa: B018  (maps estimated once, outside the timings)
-    print(f"sample:{args.family} {args.size}x{args.size} {volume.num_coils} coils, 4x random, eps 0.08, "
-          f"{args.steps} steps, device {describe_device(device)}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads")
-    print(f"{'method':<14}{'strategy':>10}{'fwd+bwd s':>11}{'step s':>9}{'ratio':>7}{'attack s':>10}{'SSIM':>8}{'->':>3}{'SSIM':>8}")
+    setting = {"family": args.family, "size": args.size, "coils": volume.num_coils, "mask": "random 4x, seed 0",
+               "eps": 0.08, "steps": args.steps, "objective": "clean", "device": describe_device(device),
+               "torch": torch.__version__, "threads": torch.get_num_threads()}
+    rows = []
+    say = (lambda *a, **k: None) if args.json else print
+    say(f"sample:{args.family} {args.size}x{args.size} {volume.num_coils} coils, 4x random, eps 0.08, "
+        f"{args.steps} steps, device {describe_device(device)}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads")
+    say(f"{'method':<14}{'strategy':>10}{'fwd+bwd s':>11}{'step s':>9}{'ratio':>7}{'attack s':>10}{'SSIM':>8}{'->':>3}{'SSIM':>8}")
     for instance in instances_for(args.method or DEFAULT_METHODS, None, volume_anatomy(volume)):
         clean = run_method(problem, instance)
         objective = make_objective("clean", clean.image, problem.target, device)
@@ -87,8 +95,15 @@ def main() -> None:
         result, total = timed(args.steps)
         base = statistics.median(timings) if timings else float("nan")
         step = (timed(2 * args.steps)[1] - total) / args.steps if gradient else float("nan")
-        print(f"{instance.label:<14}{result.strategy:>10}{base:11.3f}{step:9.3f}{step / base:7.2f}{total:10.1f}"
-              f"{clean.metrics['ssim']:8.4f}{'':3}{result.perturbed.metrics['ssim']:8.4f}", flush=True)
+        rows.append({"method": instance.name, "label": instance.label, "strategy": result.strategy,
+                     "fwd_bwd_s": None if not timings else base, "step_s": None if not gradient else step,
+                     "ratio": None if not gradient else step / base, "attack_s": total,
+                     "reconstruct_s": clean.seconds, "ssim_clean": clean.metrics["ssim"],
+                     "ssim_attacked": result.perturbed.metrics["ssim"]})
+        say(f"{instance.label:<14}{result.strategy:>10}{base:11.3f}{step:9.3f}{step / base:7.2f}{total:10.1f}"
+            f"{clean.metrics['ssim']:8.4f}{'':3}{result.perturbed.metrics['ssim']:8.4f}", flush=True)
+    if args.json:
+        print(json.dumps({"setting": setting, "rows": rows}))
 
 
 def volume_anatomy(volume) -> str | None:

@@ -14,6 +14,7 @@ import streamlit as st
 
 from explorer.recon.base import MethodInstance, available_methods
 from explorer.robustness.ttt import HOLDOUT_UNITS, PROTOCOLS, protocol_config
+from explorer.robustness.ttt_shifts import SHIFTS, get_shift
 from explorer.ui import bundle, cache, checkpoint_store, pickers, present, state, viewer, warmup, widgets
 from explorer.ui.runs import ttt as ttt_run
 from explorer.ui.runs.protocol import Download, downloads
@@ -54,6 +55,19 @@ if anatomy == "brain" and ttt_run.REAL_CHECKPOINT in checkpoint_store.shipped_ex
                 help="For the measured multi-coil slices of the README's real-brain build (`real-brain/measured`): "
                      "the `brain-real` checkpoint, the papers' protocol with the dataset shift's window 20, and no "
                      "reference, since no network trained on those scanners exists (SSIM before and after).")
+with left.expander("The paper's four shifts", icon=":material/swap_horiz:"):
+    ready = {s.name: ttt_run.shift_available(name, s) for s in SHIFTS}
+    st.selectbox("Shift", [s.name for s in SHIFTS], key="ttt.paper_shift",
+                 format_func=lambda n: get_shift(n).title + ("" if ready[n] else " (checkpoints not shipped)"))
+    chosen = get_shift(st.session_state["ttt.paper_shift"])
+    st.caption(f"The papers: {chosen.papers}. Here: `{chosen.source}` at {chosen.acceleration:g}x, the "
+               f"`{chosen.checkpoint}` {spec.label} adapted, the `{chosen.reference}` one as the reference, the papers' "
+               f"protocol with W = {chosen.window_for(name)}.")
+    st.button("Set up this shift", key="ttt.paper_shift_apply", on_click=ttt_run.apply_paper_shift, args=(name,),
+              disabled=not ready[chosen.name], icon=":material/tune:",
+              help="Switches the sidebar to the shift's sample and sets the mask, the two checkpoints and the protocol."
+              if ready[chosen.name] else f"{spec.label} lacks the `{chosen.checkpoint}` or `{chosen.reference}` "
+              "checkpoint (README: test-time training on the four shifts).")
 with widgets.stop_on_error(), left.expander(f"**{spec.label}** parameters (the network to adapt)", expanded=True):
     config = widgets.method_config(spec, "ttt.params", anatomy=anatomy)
 instance = MethodInstance(name, name, config)

@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     from explorer.cli.progress import Progress  # noqa: PLC0415
     from explorer.robustness.insertion import full_maps  # noqa: PLC0415
     from explorer.robustness.lesion_structures import image_structure  # noqa: PLC0415
-    from explorer.robustness.lesions import lesion_method, lesion_structure  # noqa: PLC0415
+    from explorer.robustness.lesion_runs import lesion_method, lesion_structure  # noqa: PLC0415
 
     eps, config, criteria, bounds = _settings(args)
     source = _structure_source(args) if args.mode == "hallucination" else None

@@ -84,3 +84,54 @@ def test_real_data_arm_adapts_the_brain_real_network_without_a_reference():
     assert Path(run.request.method.config.checkpoint).name == "unet_brain-real.pt"
     at.selectbox(key="ttt.method").set_value("varnet").run()  # a kind with its own brain-real: offered there too
     assert [b for b in at.button if b.key == "ttt.real_arm"]
+
+
+def test_the_papers_four_shifts_set_up_the_page(tmp_path, monkeypatch):
+    """The shift picker: the anatomy shift with the shipped knee/brain networks; the dataset shift once its reference
+    (here a stand-in with random weights) is among the shipped checkpoints; a shift whose reference is not shipped
+    cannot be set up."""
+    import shutil
+
+    from explorer.recon.checkpoints import random_checkpoint
+    from explorer.resources import checkpoint_dir
+    from explorer.robustness.ttt_shifts import get_shift
+
+    for anatomy in ("knee", "brain"):
+        for suffix in (".pt", ".json"):
+            shutil.copy(checkpoint_dir() / f"unet_{anatomy}{suffix}", tmp_path / f"unet_{anatomy}{suffix}")
+    random_checkpoint("unet", {"chans": 8, "num_pool_layers": 2}, tmp_path / "unet_knee-stanford.pt",
+                      card={"data": {"anatomy": "knee"}})
+    monkeypatch.setenv("EXPLORER_CHECKPOINT_DIR", str(tmp_path))
+    at = _page("knee")
+    at.selectbox(key="ttt.method").set_value("unet").run()
+    shifts = at.selectbox(key="ttt.paper_shift")
+    missing = " (checkpoints not shipped)"
+    assert shifts.options == [get_shift("anatomy").title, get_shift("dataset").title,
+                              get_shift("contrast").title + missing, get_shift("acceleration").title + missing]
+    shifts.set_value("contrast").run()
+    assert at.button(key="ttt.paper_shift_apply").disabled  # no brain-t1 reference here
+    at.selectbox(key="ttt.paper_shift").set_value("anatomy").run()
+    assert not at.button(key="ttt.paper_shift_apply").disabled
+    at.button(key="ttt.paper_shift_apply").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert at.sidebar.selectbox(key="src.family").value == "brain"
+    assert at.text_input(key="ttt.params.unet.checkpoint.brain").value == "knee"
+    assert at.text_input(key="ttt.reference").value == "brain"
+    assert at.radio(key="ttt.protocol").value == "paper" and at.number_input(key="ttt.window").value == 100
+
+    at.selectbox(key="ttt.paper_shift").set_value("dataset").run()
+    at.button(key="ttt.paper_shift_apply").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert at.sidebar.selectbox(key="src.family").value == "knee"
+    assert at.sidebar.selectbox(key="src.variant.knee").value == "dataset=stanford"
+    assert at.number_input(key="ttt.mask.acceleration").value == 4
+    assert at.text_input(key="ttt.reference").value == "knee-stanford" and at.number_input(key="ttt.window").value == 20
+    at.number_input(key="ttt.steps").set_value(2).run()
+    at.number_input(key="ttt.window").set_value(1).run()
+    at.button(key="ttt.run").click().run()
+    assert not at.exception and not [e.value for e in at.error], [e.value for e in at.error]
+    assert list(at.dataframe[0].value["Network"]) == ["as shipped", "after TTT", "in-distribution"]
+    run = at.session_state[ttt_run.RUN.handoff.key]
+    assert run.request.source.spec == "sample:knee,dataset=stanford"
+    assert Path(run.request.reference.config.checkpoint).name == "unet_knee-stanford.pt"
+    assert run.request.method.config.checkpoint == "knee"  # the network trained on P: the shipped knee U-net

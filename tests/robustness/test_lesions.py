@@ -19,8 +19,8 @@ from explorer.recon.base import get_method
 from explorer.robustness.insertion import Feature, reference_image
 from explorer.robustness.lesion_attack import make_targeted, measure, targeted_attack
 from explorer.robustness.lesion_structures import Criteria, feature_structure, image_structure
-from explorer.robustness.lesions import (LesionBounds, appearing, false_negative_search, random_candidates,
-                                         score_lesion, vanishing)
+from explorer.robustness.lesion_runs import appearing, vanishing
+from explorer.robustness.lesions import LesionBounds, false_negative_search, random_candidates, score_lesion
 from explorer.robustness.noise import noise_draws
 from explorer.robustness.objectives import AttackConfig, budget_norm
 from tests.conftest import multicoil_kspace
@@ -227,8 +227,8 @@ def test_cli_bad_inputs_exit_2_with_one_line(path, capsys, extra, message):
 
 
 @pytest.mark.parametrize("mode, module, name, extra", [
-    ("false-negative", "explorer.robustness.lesions", "false_negative_search", ["--candidates", "3", "--refine", "2"]),
-    ("hallucination", "explorer.robustness.lesions", "smallest_eps", ["--at", "24,24"]),  # lesion_method calls it
+    ("false-negative", "explorer.robustness.lesion_runs", "false_negative_search", ["--candidates", "3", "--refine", "2"]),
+    ("hallucination", "explorer.robustness.lesion_runs", "smallest_eps", ["--at", "24,24"]),  # lesion_method calls it
 ])
 def test_one_ctrl_c_ends_the_whole_command(path, monkeypatch, capsys, mode, module, name, extra):
     import importlib

@@ -2,7 +2,7 @@
 appear, and the smallest k-space budget at which it vanishes or appears.
 
 A run belongs to its browser session. The protocol (button, status box, Stop, hand-over, results header) is
-:class:`~explorer.ui.runs.protocol.LongRun`'s; each method's run is :func:`explorer.robustness.lesions.lesion_method`,
+:class:`~explorer.ui.runs.protocol.LongRun`'s; each method's run is :func:`explorer.robustness.lesion_runs.lesion_method`,
 the same as the ``lesion`` command's.
 """
 
@@ -19,7 +19,8 @@ from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance
 from explorer.robustness.insertion import Feature, full_maps
 from explorer.robustness.lesion_structures import Criteria
-from explorer.robustness.lesions import MEASURES, LesionBounds, LesionOutcome, lesion_method, lesion_structure
+from explorer.robustness.lesion_runs import LesionOutcome, lesion_method, lesion_structure
+from explorer.robustness.lesions import MEASURES, LesionBounds
 from explorer.robustness.objectives import AttackConfig, parse_eps, parse_region
 from explorer.ui import cache
 from explorer.ui.runs.protocol import Live, LongRun, Outcome, one_line

@@ -17,7 +17,8 @@ from explorer.figures.ttt import curves_figure
 from explorer.masks import MaskConfig
 from explorer.recon.base import MethodInstance, MethodSpec
 from explorer.robustness.ttt import TTTConfig, TTTResult, protocol_config, test_time_train
-from explorer.ui import cache, paths, present
+from explorer.robustness.ttt_shifts import TTTShift, get_shift
+from explorer.ui import cache, checkpoint_store, paths, present
 from explorer.ui.bundle import Bundle, settings
 from explorer.ui.runs.protocol import Live, LongRun, Outcome
 from explorer.ui.state import Source
@@ -46,7 +47,10 @@ def reference_instance(spec: MethodSpec, config, checkpoint: str, anatomy: str |
     """
     if not checkpoint.strip():
         return None
-    if paths.is_path(checkpoint):
+    shipped = checkpoint_store.shipped_file(spec.name, checkpoint)  # a shipped extra by name (``knee-stanford``)
+    if shipped is not None:
+        checkpoint = str(shipped)
+    elif paths.is_path(checkpoint):
         paths.confine_path(checkpoint, "the reference checkpoint", own_uploads=True)
     values = {**{f.name: getattr(config, f.name) for f in fields(config)}, "checkpoint": checkpoint.strip()}
     instance = MethodInstance(f"{spec.name}_reference", spec.name, spec.make_config(values, anatomy=anatomy))
@@ -86,6 +90,35 @@ def apply_real_arm(name: str, anatomy: str | None) -> None:
     st.session_state["ttt.protocol"] = "paper"
     apply_protocol()
     st.session_state["ttt.window"] = 20
+
+
+def shift_available(kind: str, shift: TTTShift) -> bool:
+    """Whether network ``kind`` has both checkpoints of ``shift`` (the network trained on P and the reference trained
+    on Q) among the shipped ones."""
+    from explorer.recon.checkpoints import ANATOMIES  # noqa: PLC0415
+    from explorer.recon.model_store import shipped_path  # noqa: PLC0415
+
+    extras = checkpoint_store.shipped_extras(kind)
+    return all(shipped_path(kind, name).is_file() if name in ANATOMIES else name in extras
+               for name in (shift.checkpoint, shift.reference))
+
+
+def apply_paper_shift(kind: str) -> None:
+    """A button's callback: set the page (and the sidebar's sample) up for the paper's shift chosen in
+    ``ttt.paper_shift``: Q's sample, the test mask, network ``kind`` trained on P, the reference trained on Q, and the
+    papers' protocol with their window for this shift and network."""
+    shift = get_shift(st.session_state["ttt.paper_shift"])
+    st.session_state["src.kind"] = "sample"
+    st.session_state["src.family"] = shift.family
+    st.session_state[f"src.variant.{shift.family}"] = shift.variant
+    st.session_state["ttt.mask.type"] = "random"
+    st.session_state["ttt.mask.acceleration"] = shift.acceleration
+    st.session_state["ttt.mask.cf_default"] = True
+    st.session_state[f"ttt.params.{kind}.checkpoint.{shift.family}"] = shift.checkpoint
+    st.session_state["ttt.reference"] = shift.reference
+    st.session_state["ttt.protocol"] = "paper"
+    apply_protocol()
+    st.session_state["ttt.window"] = shift.window_for(kind)
 
 
 def bundle(page_run: "TTTPageRun", target, name: str) -> Callable[[], Bundle]:
