@@ -89,3 +89,23 @@ def test_trained_networks_run_in_batches_with_the_same_scores(test_dir, tiny_che
     for m in ("unet", "varnet"):
         for k in ("ssim", "psnr", "nmse"):
             np.testing.assert_allclose(three.metrics[m][k], one.metrics[m][k], rtol=1e-4, atol=1e-6)
+
+
+def test_cli_scores_an_embedded_sample_like_its_file(capsys, tmp_path, monkeypatch):
+    """``--data sample:...`` (as every --data of the CLI) scores the same slices as the sample's written file."""
+    from explorer.data.sample import sample_path
+    from explorer.data.sample_sources import parse_source
+
+    monkeypatch.setenv("EXPLORER_CACHE_DIR", str(tmp_path))
+    source = "sample:brain,size=32,slices=2,coils=2,seed=201,contrast=t1"
+    assert main(["evaluate", "--data", source, "--method", "zero_filled", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    path = sample_path(parse_source(source))
+    assert out["data"] == source and [s[0] for s in out["slices"]] == [path.name, path.name]
+    assert main(["evaluate", "--data", str(path), "--method", "zero_filled", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)["results"]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in again] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in out["results"]]
+    assert main(["evaluate", "--data", "sample:liver", "--method", "zero_filled"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "liver" in err and len(err.strip().splitlines()) == 1

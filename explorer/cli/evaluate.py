@@ -16,7 +16,8 @@ NAME = "evaluate"
 def add_parser(sub) -> None:
     """Register the ``evaluate`` sub-command."""
     e = sub.add_parser("evaluate", help="mean SSIM/PSNR/NMSE of methods over every slice of a directory of volumes")
-    e.add_argument("--data", required=True, help="directory of fastMRI-layout .h5 volumes with references (or one file)")
+    e.add_argument("--data", required=True, help="directory of fastMRI-layout .h5 volumes with references, one file, or "
+                                                 "an embedded sample (sample:brain,seed=201,slices=5,contrast=t1)")
     add_methods(e, help="method (repeatable); LABEL=METHOD runs another instance under its own label")
     add_mask(e, seed_help="mask seed of the first slice (slice i uses seed + i)")
     add_metric(e)
@@ -43,8 +44,14 @@ def run(args: argparse.Namespace) -> int:
     if args.csv and table is None:
         raise ExplorerError("--csv exports the --out table: give --out too")
     mask_cfg = mask_config(args)
+    data = args.data
+    if data.startswith("sample:"):  # the embedded sample, written on first use (as every --data)
+        from explorer.data.sample import sample_path  # noqa: PLC0415
+        from explorer.data.sample_sources import parse_source  # noqa: PLC0415
+
+        data = str(sample_path(parse_source(data)))
     with Progress("evaluate", enabled=not args.json) as bar:
-        result = evaluate(args.data, args.method, mask_cfg, params, args.max_slices, batch_size=args.batch_size,
+        result = evaluate(data, args.method, mask_cfg, params, args.max_slices, batch_size=args.batch_size,
                           progress=lambda done, total, label: bar(done, total, {}), table=table, resume=args.resume,
                           metric=args.metric)
     rows = result.summary()

@@ -14,7 +14,7 @@ from explorer.errors import ExplorerError
 from explorer.recon.base import BUILTIN_MODULES as METHOD_MODULES
 from explorer.robustness.registry import BUILTIN_MODULES as EXPERIMENT_MODULES
 from explorer.study import (measured_arms, measured_lesions, measured_real, measured_realistic, measured_scaling,
-                           measured_speed, measured_zoo)
+                           measured_gaps, measured_speed, measured_zoo)
 from explorer.study.results import Measurement, Part
 
 #: The methods a README table may show, in the order it shows them, with their display names.
@@ -372,4 +372,6 @@ for _measurement in measured_arms.measurements(METHOD_CODE, METHOD_FILES, EXPERI
 for _measurement in measured_zoo.measurements(METHOD_CODE, METHOD_FILES):  # the ID-vs-OOD scatter, many models
     register(_measurement)
 for _measurement in measured_speed.measurements(METHOD_CODE, METHOD_FILES):  # attack speed per method
+    register(_measurement)
+for _measurement in measured_gaps.measurements(METHOD_CODE, METHOD_FILES):  # the four TTT shifts' gaps
     register(_measurement)
