@@ -14,7 +14,7 @@ from explorer.errors import ExplorerError
 from explorer.recon.base import BUILTIN_MODULES as METHOD_MODULES
 from explorer.robustness.registry import BUILTIN_MODULES as EXPERIMENT_MODULES
 from explorer.study import (measured_arms, measured_lesions, measured_real, measured_realistic, measured_scaling,
-                           measured_gaps, measured_speed, measured_zoo)
+                           measured_gaps, measured_shipped, measured_speed, measured_zoo)
 from explorer.study.results import Measurement, Part
 
 #: The methods a README table may show, in the order it shows them, with their display names.
@@ -374,4 +374,6 @@ for _measurement in measured_zoo.measurements(METHOD_CODE, METHOD_FILES):  # the
 for _measurement in measured_speed.measurements(METHOD_CODE, METHOD_FILES):  # attack speed per method
     register(_measurement)
 for _measurement in measured_gaps.measurements(METHOD_CODE, METHOD_FILES):  # the four TTT shifts' gaps
+    register(_measurement)
+for _measurement in measured_shipped.measurements(METHOD_CODE, METHOD_FILES):  # the shipped checkpoints
     register(_measurement)
