@@ -141,13 +141,11 @@ def _dirty(covered: list[str]) -> bool:
 
 
 def _with_work_dir(argv: tuple[str, ...], work: Path) -> tuple[str, ...]:
-    """``argv`` with ``{work}`` standing for the measurement's work directory, emptied first (e.g. a study's
-    ``--out``: the study stays there to be opened in the app until the next run)."""
+    """``argv`` with ``{work}`` standing for the measurement's work directory (e.g. a study's ``--out``: the study
+    stays there to be opened in the app until the next run; a model zoo that later parts read)."""
     if not any("{work}" in a for a in argv):
         return argv
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     return tuple(a.replace("{work}", str(work)) for a in argv)
 
 
@@ -165,6 +163,9 @@ def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = r
     partial_path = folder / ".partial" / f"{measurement.name}.json"
     partial = json.loads(partial_path.read_text()) if partial_path.is_file() else {}
     done = partial.get("parts", {}) if partial.get("code_hash") == digest else {}
+    work = folder / ".work" / measurement.name
+    if not done and work.exists():  # a fresh run starts from an empty work directory; a resumed one keeps what its
+        shutil.rmtree(work)         # finished parts wrote there (later parts may read it: a zoo, a study)
     parts = []
     for index, part in enumerate(measurement.parts, 1):
         key = json.dumps(list(part.argv))
@@ -174,7 +175,7 @@ def run(measurement: Measurement, execute: Callable[[tuple[str, ...]], dict] = r
             continue
         progress(f"[{index}/{len(measurement.parts)}] {command_line(part.argv)}")
         start = time.perf_counter()
-        output = execute(_with_work_dir(part.argv, folder / ".work" / measurement.name))
+        output = execute(_with_work_dir(part.argv, work))
         if measurement.code_hash()[0] != digest:
             raise ExplorerError(f"the code of {measurement.name} changed during the run: run it again")
         entry = {"label": part.label, "argv": list(part.argv), "seconds": round(time.perf_counter() - start, 1),

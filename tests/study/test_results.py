@@ -105,6 +105,40 @@ def test_a_work_directory_is_fresh_for_each_run_and_stays_after_it(results_dir):
     assert len(seen) == 2
 
 
+def test_later_parts_read_what_earlier_parts_wrote_in_the_work_directory(results_dir):
+    """A zoo trained by the first part is still there for the parts that evaluate it (the work directory is emptied
+    once per fresh run, not before every part), also when a run is resumed after its first part."""
+    m = results.Measurement(name="zoo", title="t", render=lambda outputs: "", code=("explorer.physics",),
+                            parts=(results.Part("zoo", ("zoo", "--out", "{work}/zoo")),
+                                   results.Part("a", ("shift", "--zoo", "{work}/zoo", "--ood", "a")),
+                                   results.Part("b", ("shift", "--zoo", "{work}/zoo", "--ood", "b"))))
+    calls = []
+
+    def execute(argv):
+        calls.append(argv[0])
+        folder = Path(argv[2])
+        if argv[0] == "zoo":
+            assert not folder.exists()  # a fresh run: nothing left from an earlier one
+            folder.mkdir(parents=True)
+            (folder / "zoo.json").write_text("{}")
+        elif argv[0] == "shift" and len(calls) == 2 and interrupt:
+            raise KeyboardInterrupt
+        else:
+            assert (folder / "zoo.json").is_file()
+        return {}
+
+    interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        results.run(m, execute=execute, progress=lambda _: None)
+    interrupt = False
+    calls.clear()
+    results.run(m, execute=execute, progress=lambda _: None)  # resumed: the zoo part is not run again
+    assert calls == ["shift", "shift"]
+    calls.clear()
+    results.run(m, execute=execute, progress=lambda _: None)  # a fresh run empties the folder first
+    assert calls == ["zoo", "shift", "shift"]
+
+
 def test_malformed_duplicate_and_missing_blocks_are_reported(results_dir):
     found = {"toy": toy()}
     assert any("no closing marker" in p for p in results.check(found, "<!-- results:toy -->\n<!-- /results:toy -->"))
