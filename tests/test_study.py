@@ -4,6 +4,7 @@ producing the same rows, a failed unit that does not stop the study."""
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -127,12 +128,36 @@ def test_experiments_with_their_own_data_and_methods_and_shared_id_units():
         paper = expand(parse_spec(preset(name)))
         kinds = {k: sum(u.experiment == k for u in paper) for k in ("shift", "filtered", "attack", "features", "ttt")}
         # 11 models on 3 + 3 + 3 shift slices; 7 method groups (an un-trained network among them) elsewhere
-        assert kinds == {"shift": 33 + 33 + 33, "filtered": 3 * 7, "attack": 7, "features": 12, "ttt": 4}
+        # TTT on the four shifts, two slices of Q each: U-net and VarNet (anatomy), the U-net alone (the others)
+        assert kinds == {"shift": 33 + 33 + 33, "filtered": 3 * 7, "attack": 7, "features": 12, "ttt": 4 + 2 + 2 + 2}
         assert {u.method.name for u in paper if u.experiment == "attack"} >= {"convdecoder", "l1", "unet"}
-        ttt = json.loads(next(u for u in paper if u.experiment == "ttt").settings)
-        assert ttt["protocol"] == "paper" and (ttt.get("steps", 2500) >= 3 * ttt.get("window", 100))  # it can fire
+        ttt = [u for u in paper if u.experiment == "ttt"]
+        for unit in ttt:
+            settings = json.loads(unit.settings)
+            assert settings["protocol"] == "paper" and settings.get("steps", 2500) >= 3 * settings["window"]  # can fire
+        by_shift = {u.method.label.split("(")[1].rstrip(")"): u for u in ttt}
+        assert set(by_shift) == {"anatomy", "dataset", "contrast", "acceleration"}
+        assert by_shift["acceleration"].mask.acceleration == 2 and by_shift["dataset"].mask.acceleration == 4
+        assert "dataset=stanford" in by_shift["dataset"].data and "contrast=t1" in by_shift["contrast"].data
+        windows = {k: json.loads(u.settings)["window"] for k, u in by_shift.items()}
+        assert windows == ({k: 20 for k in by_shift} if name == "paper-fast" else
+                           {"anatomy": 100, "dataset": 20, "contrast": 20, "acceleration": 100})  # U-net's windows
+        refs = {k: json.loads(u.settings)["reference_checkpoint"] for k, u in by_shift.items()}
+        assert refs["anatomy"] == "brain" and Path(refs["contrast"]).name == "unet_brain-t1.pt"
     with pytest.raises(ExplorerError, match="unknown --data key 'ankle'"):
         preset("paper", {"ankle": "x"})
+
+
+def test_an_experiment_with_its_own_masks():
+    spec = parse_spec({**TINY, "experiments": [
+        "clean", {"clean": {"masks": [{"type": "equispaced", "acceleration": 8}], "methods": ["zero_filled"]}}]})
+    units = expand(spec)
+    own = [u for u in units if u.mask.acceleration == 8]
+    assert [u.method.label for u in own] == ["zero_filled"] * len(own) and own and own[0].mask.type == "equispaced"
+    assert all(u.mask == spec.masks[0] for u in units if u not in own)
+    for bad, message in ((5, "masks must be a"), ([{"acceleration": "fast"}], "masks[0]: acceleration")):
+        with pytest.raises(ExplorerError, match=re.escape(message)):
+            parse_spec({**TINY, "experiments": [{"clean": {"masks": bad}}]})
 
 
 def _real_brain_folder(root: Path, tests: int = 7, measured: int = 2) -> Path:

@@ -252,7 +252,8 @@ register(Measurement(
     name="study-paper-fast", title="the papers' findings on the samples in one study (--preset paper-fast)",
     parts=(Part("paper-fast", ("study", "--preset", "paper-fast", "--out", "{work}/paper-fast", "--json")),),
     render=render_study, code=METHOD_CODE + EXPERIMENT_CODE,
-    files=METHOD_FILES + tuple(f"assets/checkpoints/{m}_{a}.pt" for m in ("unet", "varnet") for a in ("knee", "brain")),
+    files=tuple(sorted(set(METHOD_FILES + tuple(f"assets/checkpoints/{m}_{a}.pt" for m in ("unet", "varnet")
+                                                for a in ("knee", "brain")) + measured_gaps.files()))),
     note="The spec is `explorer/study/presets.py`'s paper-fast: every experiment on the embedded samples, 4x random "
          "masks, the four method groups; its report's first page is this table."))
 

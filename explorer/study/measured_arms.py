@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from explorer.study import measured_gaps as gaps
 from explorer.study.results import Measurement, Part
 
 #: Where the README's commands put the build, relative to the checkout.
@@ -65,8 +66,8 @@ def measurements(method_code: tuple[str, ...], method_files: tuple[str, ...],
         parts=(Part("study", ("study", "--preset", "paper-fast", "--data", f"real-brain={REAL_DATA}", "--out",
                               "{work}/real-arms", "--json")),),
         render=render_arms, code=method_code + experiment_code,
-        files=method_files + tuple(f"assets/checkpoints/{k}_{a}.pt" for k in ("unet", "varnet")
-                                   for a in ("knee", "brain", "brain-real")),
+        files=tuple(sorted(set(method_files + tuple(f"assets/checkpoints/{k}_{a}.pt" for k in ("unet", "varnet")
+                                                    for a in ("knee", "brain", "brain-real")) + gaps.files()))),
         note="`python -m explorer study --preset paper-fast --data real-brain=data/real-brain`: 5 of the 31 semi-real "
              "8-coil test slices, the three measured multi-coil slices (README 'Real brain data'); 4x random masks; the "
              "real-anatomy TTT under the papers' protocol capped at 80 steps with the dataset shift's window of 20.")]

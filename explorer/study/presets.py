@@ -10,9 +10,12 @@ trained networks) in every experiment:
 2. fine details against overall quality: small features inserted on two slices, recovery vs whole-image SSIM;
 3. the ID-vs-OOD relation across models for the anatomy (knee -> brain) and dataset (fastMRI-like -> Stanford-like
    knee) shifts, and the adversarially filtered shift (the knee slice the VarNet does worst on);
-4. test-time training of the knee networks on brain slices, the brain networks as the reference, under the papers'
+4. test-time training on the TTT paper's four shifts (:data:`explorer.robustness.ttt_shifts.SHIFTS`), each network
+   trained on P adapted to two slices of Q with the network trained on Q as the reference: anatomy (the knee U-net
+   and VarNet on brain slices), dataset (the knee U-net on the Stanford-like knee), contrast (the brain U-net on T1
+   slices) and acceleration (the knee U-net at 2x); only the anatomy shift has a VarNet reference. Under the papers'
    protocol: ``paper-fast`` caps it at 80 steps with a window of 20 (the rule can fire after 60), ``paper`` runs
-   their 2500 steps and window 100.
+   their 2500 steps with their window per shift and network.
 
 ``paper-fast`` is sized for 2 CPU cores (the un-trained network runs a 100-step fit); ``paper`` uses each method's
 own defaults (the ConvDecoder's 400-step fit) and the papers' TTT limits, which take far longer on a CPU.
@@ -80,6 +83,50 @@ def real_brain_arms(folder: str, fast: bool, untrained: dict | str) -> list[dict
     ]
 
 
+def ttt_shifts(fast: bool, sources: dict | None = None) -> list[dict]:
+    """Test-time training on the TTT paper's four shifts: per shift, one experiment on two slices of Q (its own data,
+    and its own mask when the shift is one of acceleration) with every network kind that has both shipped
+    checkpoints (trained on P, and on Q as the reference), labelled ``<kind>_<P> (<shift>)``.
+
+    Args:
+        fast: ``paper-fast``'s cap (80 steps, window 20); else the papers' 2500 steps and their window.
+        sources: ``{sample source: slices -> data item}`` replacing a shift's sample with the user's data.
+    """
+    from explorer.recon.networks import kind_names  # noqa: PLC0415
+    from explorer.resources import checkpoint_dir  # noqa: PLC0415
+    from explorer.robustness.ttt_shifts import SHIFTS  # noqa: PLC0415
+
+    experiments = []
+    for shift in SHIFTS:
+        files = {k: [checkpoint_dir() / f"{k}_{n}.pt" for n in (shift.checkpoint, shift.reference)] for k in kind_names()}
+        kinds = [k for k, pair in files.items() if all(f.is_file() for f in pair)]
+        if not kinds:
+            continue
+        data = (sources or {}).get(shift.source, lambda slices: {"source": shift.source, "slices": slices})([1, 2])
+        for (window, reference), group in _groups(shift, files, kinds, fast).items():
+            settings = {"protocol": "paper", "window": window, **({"steps": 80} if fast else {}),
+                        "reference_checkpoint": reference, "data": [data],
+                        "methods": [{"label": f"{k}_{shift.checkpoint} ({shift.name})", "method": k,
+                                     "config": {"checkpoint": shift.checkpoint}} for k in group]}
+            if shift.acceleration != 4:
+                settings["masks"] = [{"type": "random", "acceleration": shift.acceleration, "seed": 0}]
+            experiments.append({"ttt": settings})
+    return experiments
+
+
+def _groups(shift, files: dict, kinds: list[str], fast: bool) -> dict[tuple[int, str], list[str]]:
+    """The kinds grouped by stopping window and reference (one experiment each, since an experiment names one of
+    each): a reference in an anatomy slot by its name (each kind resolves its own file), another by its file;
+    ``paper-fast`` uses the window 20 for all."""
+    from explorer.recon.checkpoints import ANATOMIES  # noqa: PLC0415
+
+    groups: dict[tuple[int, str], list[str]] = {}
+    for kind in kinds:
+        reference = shift.reference if shift.reference in ANATOMIES else str(files[kind][1])
+        groups.setdefault((20 if fast else shift.window_for(kind), reference), []).append(kind)
+    return groups
+
+
 def preset(name: str, data: dict[str, str] | None = None) -> dict:
     """The raw spec of a built-in preset (see :func:`explorer.study.spec.parse_spec`).
 
@@ -113,8 +160,9 @@ def preset(name: str, data: dict[str, str] | None = None) -> dict:
                {"label": "tv_lam0.02", "method": "tv", "config": {"lam": 0.02}},
                untrained, "unet", "varnet"]
     groups = ["zero_filled", "sense", "l1", "tv", untrained, "unet", "varnet"]
-    ttt = {"protocol": "paper", **({"steps": 80, "window": 20} if fast else {}), "reference_checkpoint": "brain"}
     real = real_brain_arms(data["real-brain"], fast, untrained) if "real-brain" in data else []
+    sources = {"sample:knee": lambda s: src("knee", "sample:knee", s), "sample:brain": lambda s: src("brain", "sample:brain", s),
+               "sample:knee,dataset=stanford": lambda s: src("stanford", "sample:knee,dataset=stanford", s)}
     return {
         "name": name,
         "data": [knee],
@@ -129,9 +177,7 @@ def preset(name: str, data: dict[str, str] | None = None) -> dict:
             {"features": {"count": 4, "sizes": [3, 5], "contrasts": [0.17], "seed": 0,
                           "data": [src("knee", "sample:knee", [1, 3])],
                           "methods": ["zero_filled", "l1", "tv", untrained, "unet", "varnet"]}},
-            {"ttt": {**ttt, "data": [src("brain", "sample:brain", [1, 2])],
-                     "methods": [{"label": "unet_knee", "method": "unet", "config": {"checkpoint": "knee"}},
-                                 {"label": "varnet_knee", "method": "varnet", "config": {"checkpoint": "knee"}}]}},
+            *ttt_shifts(fast, sources),
             *real,
         ],
     }

@@ -19,8 +19,9 @@ A spec lists what to measure::
       - shift: {ood: [{source: sample:brain}]}
       - ttt: {steps: 50, reference_checkpoint: brain, methods: [unet]}
 
-Any experiment may name its own ``data`` and ``methods`` (same forms as the top level), replacing the study's for
-that experiment (e.g. attacks on one slice, test-time training only for the networks).
+Any experiment may name its own ``data``, ``methods`` and ``masks`` (same forms as the top level), replacing the
+study's for that experiment (e.g. attacks on one slice, test-time training only for the networks, an acceleration
+shift at 2x).
 
 Paths are resolved against ``base`` (the spec file's folder) when relative, on the machine that runs each unit.
 """
@@ -57,12 +58,13 @@ class MethodItem:
 @dataclass(frozen=True)
 class Experiment:
     """An experiment of the spec: its kind (a registered experiment, :mod:`explorer.robustness.registry`), settings
-    (a JSON string, hashable), and its own data and methods when it names them (else the study's)."""
+    (a JSON string, hashable), and its own data, methods and masks when it names them (else the study's)."""
 
     kind: str
     settings: str = "{}"
     data: tuple[DataItem, ...] | None = None
     methods: tuple["MethodItem", ...] | None = None
+    masks: tuple[MaskConfig, ...] | None = None
 
     @property
     def params(self) -> dict[str, Any]:
@@ -273,7 +275,9 @@ def _experiment(item: Any, where: str, labels: list[str]) -> Experiment:
     if not isinstance(settings or {}, dict):
         raise ExplorerError(f"{where}: the settings of {kind} must be a mapping")
     settings = dict(settings or {})
-    data = methods = None
+    data = methods = masks = None
+    if "masks" in settings:
+        masks = tuple(_mask(m, f"{where}.masks[{i}]") for i, m in enumerate(_list(settings.pop("masks"), f"{where}.masks")))
     if "data" in settings:
         data = tuple(parse_item(d, f"{where}.data[{i}]") for i, d in enumerate(_list(settings.pop("data"),
                                                                                     f"{where}.data")))
@@ -286,7 +290,7 @@ def _experiment(item: Any, where: str, labels: list[str]) -> Experiment:
         raise ExplorerError(f"{where}: {exc}" if not str(exc).startswith(where) else str(exc)) from None
     except (TypeError, ValueError, OverflowError) as exc:  # a value of the wrong kind that the check did not name
         raise ExplorerError(f"{where}: a setting of {entry.name} has the wrong type ({_first_line(exc)})") from None
-    return Experiment(entry.name, json.dumps(settings, sort_keys=True), data, methods)
+    return Experiment(entry.name, json.dumps(settings, sort_keys=True), data, methods, masks)
 
 
 def _first_line(exc: Exception) -> str:

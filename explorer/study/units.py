@@ -162,6 +162,7 @@ def expand(spec: StudySpec) -> list[Unit]:
         params = experiment.params
         own = study_volumes if experiment.data is None else [v for item in experiment.data for v in _volumes(spec, item)]
         methods = experiment.methods or spec.methods
+        masks = experiment.masks or spec.masks
         pinned = _instances(methods, own[0][2]) if entry.pinned else None
         # roles of an experiment on its own data name that data (" from P"): sets of two such experiments never mix
         origin = "" if experiment.data is None else f" from {set_name([item.source for item in experiment.data])}"
@@ -171,11 +172,11 @@ def expand(spec: StudySpec) -> list[Unit]:
             role = group.role + origin if group.role else ""
             for source, slices, key in volumes:
                 instances = [i for i in (pinned or _instances(methods, key)) if entry.takes(i)]
-                if len(units) + len(slices) * len(spec.masks) * len(instances) > cap:  # counted before built
+                if len(units) + len(slices) * len(masks) * len(instances) > cap:  # counted before built
                     raise ExplorerError(f"the study has more than {cap} units (experiment {entry.name}); split it, "
                                         f"or raise {MAX_UNITS_VARIABLE} if that many is meant")
                 for index in slices:
-                    for mask in spec.masks:
+                    for mask in masks:
                         units += [Unit(entry.name, source, index, mask, inst, settings, role, spec.metric)
                                   for inst in instances]
     seen: set[str] = set()
